@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct MBoxAgent: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mbox-agent",
+        abstract: "Microboxes agent: the data path of one middlebox host.",
+        subcommands: [Replay.self])
+}

@@ -1,0 +1,54 @@
+import Foundation
+import MBoxDataPath
+
+/// The replay summary printed to stderr.
+struct Summary {
+    let dataPath: DataPath
+    let seconds: Double
+    let flowsWritten: Int?
+
+    func print() {
+        let c = dataPath.counters
+        let f = dataPath.flows.counters
+        let m = dataPath.monitor.counters
+        var lines = [
+            "packets      \(c.packets)  (\(c.bytes) bytes; ipv4 \(c.ipv4), ipv6 \(c.ipv6), tcp \(c.tcp), udp \(c.udp), other \(c.otherTransport))",
+            "not ip       \(c.notIP)   fragments \(c.fragments)",
+            "malformed    \(c.malformed.total)" + c.malformed.nonZero.map { "  \($0.0)=\($0.1)" }.joined(),
+            "flows        \(f.created) created, \(f.expired) expired, \(f.evicted) evicted",
+            "tcp          \(m.closedFlows) closed, \(m.midStreamPickups) picked up mid-stream, \(m.invalidResets) invalid RSTs ignored",
+        ]
+        if let r = dataPath.monitor.reassembler?.counters {
+            lines.append("reassembly   \(r.deliveredBytes) bytes delivered, \(r.gaps) gaps (\(r.gapBytes) bytes), "
+                + "\(r.duplicateBytes) duplicate, \(r.conflictingBytes) conflicting overlap, "
+                + "dropped: \(r.droppedOverFlowLimit) over flow limit, \(r.droppedOverGlobalLimit) over global limit")
+        }
+        if let flowsWritten { lines.append("streams      \(flowsWritten) TCP flows written") }
+        let rate = seconds > 0 ? Double(c.packets) / seconds : 0
+        lines.append(String(format: "time         %.3f s, %.0f packets/s, %.3f Gbps", seconds, rate,
+                            seconds > 0 ? Double(c.bytes) * 8 / seconds / 1e9 : 0))
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+}
+
+/// A progress line on stderr for long files, redrawn at most twice a second.
+final class ProgressLine {
+    private let totalBytes: Int
+    private var lastDraw = Date()
+    private var drawn = false
+
+    init(totalBytes: Int) { self.totalBytes = totalBytes }
+
+    func update(packets: UInt64, offset: Int) {
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) >= 0.5 else { return }
+        lastDraw = now
+        drawn = true
+        let percent = totalBytes > 0 ? Double(offset) * 100 / Double(totalBytes) : 100
+        FileHandle.standardError.write(Data(String(format: "\r%5.1f%%  %llu packets", percent, packets).utf8))
+    }
+
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -1,0 +1,135 @@
+import MBoxCapture
+import MBoxFlow
+import MBoxPacket
+import MBoxTCP
+
+/// What happened to one packet.
+public enum PacketDisposition: Equatable, Sendable {
+    /// It belongs to the flow in `slot`.
+    case flow(slot: Int32, fromClient: Bool)
+    case fragment
+    case notIP
+    case malformed(MalformedReason)
+}
+
+/// One worker's path for packets, stage by stage, in the order they travel:
+/// parse → flow table → TCP Monitor μStack (→ reassembly).
+///
+/// Each stage hands its result to the next by value; none reaches back. After
+/// `process(_:)`, the packet's outputs are in `chunks` (reassembled bytes and gaps) and
+/// `endedFlows` (flows that ended while it was processed); both are valid until the
+/// next call. Nothing is allocated per packet in the steady state.
+public final class DataPath {
+    public let configuration: DataPathConfiguration
+    public let flows: FlowTable
+    public let monitor: TCPMonitor
+    public private(set) var counters = DataPathCounters()
+    /// The last packet's headers and, for TCP, what the monitor made of it.
+    public private(set) var headers = PacketHeaders()
+    public private(set) var tcpResult: TCPPacketResult?
+    public private(set) var endedFlows: [FlowEnd] = []
+
+    public init(configuration: DataPathConfiguration = DataPathConfiguration()) {
+        self.configuration = configuration
+        flows = FlowTable(configuration: configuration.flowTable)
+        monitor = TCPMonitor(capacity: configuration.flowTable.capacity, reassembly: configuration.reassembly)
+        endedFlows.reserveCapacity(16)
+    }
+
+    /// Reassembled chunks the last packet (or `finishAll()`) produced.
+    public var chunks: UnsafeBufferPointer<StreamChunk> { monitor.chunks }
+
+    /// Bytes of state per flow without reassembly: flow table entry plus TCP Monitor.
+    public var bytesPerFlow: Int { flows.bytesPerFlow + TCPMonitor.bytesPerFlow }
+
+    /// Runs one packet through every stage.
+    @inline(__always)
+    public func process(_ packet: CapturedPacket) -> PacketDisposition {
+        monitor.beginPacket()
+        if !endedFlows.isEmpty { endedFlows.removeAll(keepingCapacity: true) }
+        tcpResult = nil
+        counters.packets &+= 1
+        counters.bytes &+= UInt64(packet.data.count)
+
+        // Parse.
+        switch PacketParser.parse(packet.data, linkType: packet.linkType, into: &headers) {
+        case .ok:
+            break
+        case .fragment:
+            counters.fragments &+= 1
+            return .fragment
+        case .notIP:
+            counters.notIP &+= 1
+            return .notIP
+        case let .malformed(reason):
+            counters.malformed.count(reason)
+            return .malformed(reason)
+        }
+        if headers.ipVersion == 4 { counters.ipv4 &+= 1 } else { counters.ipv6 &+= 1 }
+        switch headers.ipProtocol {
+        case IPProtocolNumber.tcp: counters.tcp &+= 1
+        case IPProtocolNumber.udp: counters.udp &+= 1
+        default: counters.otherTransport &+= 1
+        }
+
+        // Flow table.
+        let now = packet.timestamp
+        while let idle = flows.expiredSlot(now: now) { end(idle, reason: .idleTimeout) }
+        let hash = SymmetricFlowHash.hash(source: headers.source, sourcePort: headers.sourcePort,
+                                          destination: headers.destination, destinationPort: headers.destinationPort,
+                                          ipProtocol: headers.ipProtocol)
+        var match = flows.lookup(headers, hash: hash, now: now)
+        if let existing = match, headers.isTCP,
+           monitor.isNewConnection(slot: existing.slot, headers: headers, fromClient: existing.fromClient) {
+            end(existing.slot, reason: .reused)
+            match = nil
+        }
+        let flow: FlowMatch
+        if let match {
+            flow = match
+        } else {
+            if flows.isFull, let oldest = flows.oldestSlot { end(oldest, reason: .evicted) }
+            // A SYN-ACK seen first was sent by the server.
+            let sourceIsClient = !(headers.isTCP && headers.tcpFlags.contains([.syn, .ack]))
+            flow = flows.insert(headers, hash: hash, sourceIsClient: sourceIsClient, now: now)
+            if headers.isTCP {
+                monitor.open(slot: flow.slot, flowID: flows.flowID(flow.slot), reassemble: configuration.reassembly != nil)
+            }
+        }
+
+        // μStack.
+        if headers.isTCP {
+            tcpResult = monitor.process(slot: flow.slot, headers: headers, packet: packet.data, fromClient: flow.fromClient)
+        }
+        return .flow(slot: flow.slot, fromClient: flow.fromClient)
+    }
+
+    /// Ends every flow (end of input): buffered stream data comes out in `chunks`, the
+    /// flows in `endedFlows`.
+    public func finishAll() {
+        monitor.beginPacket()
+        endedFlows.removeAll(keepingCapacity: true)
+        for slot in flows.slotsOldestFirst { end(slot, reason: .endOfInput) }
+    }
+
+    private func end(_ slot: Int32, reason: FlowEndReason) {
+        let key = flows.key(slot)
+        var tcp: TCPMonitor.FlowState?
+        if key.ipProtocol == IPProtocolNumber.tcp {
+            monitor.finish(slot: slot)
+            tcp = monitor.state(slot)
+        }
+        let finalReason: FlowEndReason = (reason == .idleTimeout || reason == .endOfInput) && tcp?.flags.closed == true
+            ? .closed : reason
+        endedFlows.append(FlowEnd(flowID: flows.flowID(slot), key: key, reason: finalReason,
+                                  firstSeen: flows.firstSeen(slot), lastSeen: flows.lastSeen(slot), tcp: tcp))
+        let removal: FlowTable.RemovalReason
+        switch reason {
+        case .idleTimeout: removal = .expired
+        case .evicted: removal = .evicted
+        case .endOfInput: removal = .endOfInput
+        case .closed, .reused: removal = .closed
+        }
+        flows.remove(slot, reason: removal)
+    }
+}

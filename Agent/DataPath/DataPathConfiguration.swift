@@ -1,0 +1,26 @@
+import MBoxFlow
+import MBoxPacket
+import MBoxTCP
+
+/// How one worker's data path is set up.
+public struct DataPathConfiguration: Sendable {
+    public var flowTable = FlowTableConfiguration()
+    /// Byte-stream reassembly for TCP flows; nil runs the TCP Monitor without it.
+    public var reassembly: ReassemblyConfiguration? = ReassemblyConfiguration()
+
+    public init() {}
+}
+
+/// What the data path counted, beyond each stage's own counters.
+public struct DataPathCounters: Sendable {
+    public var packets: UInt64 = 0
+    public var bytes: UInt64 = 0
+    public var ipv4: UInt64 = 0
+    public var ipv6: UInt64 = 0
+    public var tcp: UInt64 = 0
+    public var udp: UInt64 = 0
+    public var otherTransport: UInt64 = 0
+    public var fragments: UInt64 = 0
+    public var notIP: UInt64 = 0
+    public var malformed = MalformedCounters()
+}

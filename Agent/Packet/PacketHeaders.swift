@@ -1,0 +1,84 @@
+/// IP protocol numbers the data path distinguishes.
+public enum IPProtocolNumber {
+    public static let icmp: UInt8 = 1
+    public static let tcp: UInt8 = 6
+    public static let udp: UInt8 = 17
+    public static let icmpv6: UInt8 = 58
+}
+
+/// TCP header flag bits.
+public struct TCPFlags: OptionSet, Sendable {
+    public var rawValue: UInt8
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let fin = TCPFlags(rawValue: 0x01)
+    public static let syn = TCPFlags(rawValue: 0x02)
+    public static let rst = TCPFlags(rawValue: 0x04)
+    public static let psh = TCPFlags(rawValue: 0x08)
+    public static let ack = TCPFlags(rawValue: 0x10)
+    public static let urg = TCPFlags(rawValue: 0x20)
+    public static let ece = TCPFlags(rawValue: 0x40)
+    public static let cwr = TCPFlags(rawValue: 0x80)
+}
+
+/// The TCP options the monitor uses (the rest are skipped after their length is checked).
+public struct TCPOptions: Sendable {
+    public var mss: UInt16 = 0
+    /// Window scale shift; meaningful when `hasWindowScale`.
+    public var windowScale: UInt8 = 0
+    public var hasWindowScale = false
+    public var sackPermitted = false
+    public var hasTimestamps = false
+    public var timestampValue: UInt32 = 0
+    public var timestampEcho: UInt32 = 0
+    @inlinable public init() {}
+}
+
+/// Everything the later stages need from one packet's headers, by value. Offsets index
+/// the packet's bytes, so the payload is read in place and never copied.
+public struct PacketHeaders: Sendable {
+    public var ipVersion: UInt8 = 0
+    public var ipProtocol: UInt8 = 0
+    public var source = IPAddress(high: 0, low: 0)
+    public var destination = IPAddress(high: 0, low: 0)
+    public var sourcePort: UInt16 = 0
+    public var destinationPort: UInt16 = 0
+    /// Up to two 802.1Q/802.1ad VLAN IDs, outermost first; `vlanCount` of them are valid.
+    public var vlanIDs: (UInt16, UInt16) = (0, 0)
+    public var vlanCount: UInt8 = 0
+    public var ttl: UInt8 = 0
+    public var networkOffset: Int = 0
+    public var transportOffset: Int = 0
+    public var payloadOffset: Int = 0
+    public var payloadLength: Int = 0
+    /// Bytes from the IP header to the end of the IP datagram (excluding link padding).
+    public var ipLength: Int = 0
+
+    // TCP
+    public var tcpFlags = TCPFlags(rawValue: 0)
+    public var sequence: UInt32 = 0
+    public var acknowledgment: UInt32 = 0
+    /// Window as sent, before scaling.
+    public var window: UInt16 = 0
+    public var tcpOptions = TCPOptions()
+
+    // ICMP / ICMPv6
+    public var icmpType: UInt8 = 0
+    public var icmpCode: UInt8 = 0
+
+    @inlinable public init() {}
+
+    @inlinable public var isTCP: Bool { ipProtocol == IPProtocolNumber.tcp }
+    @inlinable public var isUDP: Bool { ipProtocol == IPProtocolNumber.udp }
+}
+
+/// What the parser made of a packet.
+public enum ParseStatus: Equatable, Sendable {
+    /// Headers are valid up to the transport layer; `PacketHeaders` is filled.
+    case ok
+    /// An IP fragment: recognised and counted, network fields filled, no transport header.
+    case fragment
+    /// Not IP (ARP, LLDP, …) or a link type this parser does not decode.
+    case notIP
+    /// Lengths or fields that cannot be trusted; the packet must not go further.
+    case malformed(MalformedReason)
+}

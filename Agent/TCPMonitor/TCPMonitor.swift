@@ -1,0 +1,327 @@
+import MBoxPacket
+
+/// What the monitor counted.
+public struct TCPMonitorCounters: Sendable {
+    public var packets: UInt64 = 0
+    public var invalidResets: UInt64 = 0
+    public var outOfWindow: UInt64 = 0
+    public var closedFlows: UInt64 = 0
+    public var midStreamPickups: UInt64 = 0
+}
+
+/// The TCP Monitor μStack: passive tracking of BOTH endpoints' TCP state machines, as
+/// Microboxes' monitor does, with optional per-flow byte-stream reassembly.
+///
+/// Each packet first updates the stack of the endpoint that sent it (what it sent moves
+/// its own state: SYN → SYN_SENT, FIN → FIN_WAIT_1 …), then the stack of the endpoint it
+/// reaches (what it received: SYN → SYN_RCVD, ACK of its FIN → FIN_WAIT_2 …). Both updates
+/// are reported, each with whose stack changed and whose packet caused it.
+///
+/// State lives in preallocated per-slot storage indexed by the flow table's slot.
+public final class TCPMonitor {
+    public let capacity: Int
+    public private(set) var counters = TCPMonitorCounters()
+    /// Nil when no flow reassembles (the μStack is configured without it).
+    public let reassembler: StreamReassembler?
+
+    /// Per-flow state (the "TCP Monitor" μStack's whole footprint without reassembly).
+    public struct FlowState: Sendable {
+        public var client = TCPEndpointState()
+        public var server = TCPEndpointState()
+        public var flags = FlowFlags()
+    }
+
+    /// Flow-wide facts, beside the two endpoints.
+    public struct FlowFlags: Sendable {
+        public var reassemble = false
+        public var closed = false
+        /// Whether both endpoints offered window scaling in their SYNs.
+        public var windowScaling = false
+    }
+
+    /// Two endpoints per slot (client at 2·slot, server at 2·slot+1), apart from the flow
+    /// flags so one packet's updates touch disjoint memory.
+    private let endpoints: UnsafeMutablePointer<TCPEndpointState>
+    private let flows: UnsafeMutablePointer<FlowFlags>
+
+    /// Bytes of monitor state per flow, reassembly excluded.
+    public static var bytesPerFlow: Int {
+        2 * MemoryLayout<TCPEndpointState>.stride + MemoryLayout<FlowFlags>.stride
+    }
+
+    public init(capacity: Int, reassembly: ReassemblyConfiguration? = nil) {
+        self.capacity = capacity
+        endpoints = .allocate(capacity: 2 * capacity)
+        endpoints.initialize(repeating: TCPEndpointState(), count: 2 * capacity)
+        flows = .allocate(capacity: capacity)
+        flows.initialize(repeating: FlowFlags(), count: capacity)
+        reassembler = reassembly.map { StreamReassembler(capacity: capacity, configuration: $0) }
+    }
+
+    deinit {
+        endpoints.deallocate()
+        flows.deallocate()
+    }
+
+    /// The state of the flow in `slot`, by value (a snapshot).
+    public func state(_ slot: Int32) -> FlowState {
+        FlowState(client: endpoints[2 * Int(slot)], server: endpoints[2 * Int(slot) + 1], flags: flows[Int(slot)])
+    }
+
+    /// Reassembled chunks produced since `beginPacket()`.
+    public var chunks: UnsafeBufferPointer<StreamChunk> {
+        reassembler?.chunks ?? UnsafeBufferPointer(start: nil, count: 0)
+    }
+
+    /// Call once per packet before anything else: releases the previous packet's chunks.
+    @inline(__always)
+    public func beginPacket() { reassembler?.beginPacket() }
+
+    /// Starts a flow in `slot`. `reassemble` is ignored when the monitor has no reassembler.
+    public func open(slot: Int32, flowID: UInt64, reassemble: Bool) {
+        endpoints[2 * Int(slot)] = TCPEndpointState()
+        endpoints[2 * Int(slot) + 1] = TCPEndpointState()
+        flows[Int(slot)] = FlowFlags()
+        flows[Int(slot)].reassemble = reassemble && reassembler != nil
+        if flows[Int(slot)].reassemble { reassembler!.open(slot: slot, flowID: flowID) }
+    }
+
+    /// The flow in `slot` ended (closed, expired, evicted, end of input): buffered stream
+    /// data is delivered with gaps for what was lost.
+    public func finish(slot: Int32) {
+        if flows[Int(slot)].reassemble { reassembler!.close(slot: slot) }
+    }
+
+    /// Whether a pure SYN on an existing flow starts a new connection on the same ports.
+    @inline(__always)
+    public func isNewConnection(slot: Int32, headers: PacketHeaders, fromClient: Bool) -> Bool {
+        guard headers.tcpFlags.contains(.syn), !headers.tcpFlags.contains(.ack) else { return false }
+        if flows[Int(slot)].closed { return true }
+        let sender = endpoints[2 * Int(slot) + (fromClient ? 0 : 1)]
+        return sender.flags.contains(.sentSYN) && sender.initialSequence != headers.sequence
+            && (sender.state.isFinished || sender.state == .finWait2 || sender.state == .closed)
+    }
+
+    /// Updates both endpoints' stacks from one TCP packet of the flow in `slot`.
+    @inline(__always)
+    public func process(slot: Int32, headers: PacketHeaders, packet: UnsafeRawBufferPointer,
+                        fromClient: Bool) -> TCPPacketResult {
+        counters.packets &+= 1
+        let client = endpoints + 2 * Int(slot)
+        return update(flows + Int(slot), sender: fromClient ? client : client + 1,
+                      receiver: fromClient ? client + 1 : client,
+                      senderSide: fromClient ? .client : .server, slot: slot, headers: headers, packet: packet)
+    }
+
+    @inline(__always)
+    private func update(_ flow: UnsafeMutablePointer<FlowFlags>, sender: UnsafeMutablePointer<TCPEndpointState>,
+                        receiver: UnsafeMutablePointer<TCPEndpointState>, senderSide: FlowSide, slot: Int32,
+                        headers: PacketHeaders, packet: UnsafeRawBufferPointer) -> TCPPacketResult {
+        let flags = headers.tcpFlags
+        let senderBefore = sender.pointee.state
+        let receiverBefore = receiver.pointee.state
+        var anomalies: TCPAnomalies = []
+        let wasClosed = flow.pointee.closed
+
+        if flags.contains(.rst) {
+            if isAcceptableReset(headers, receiver: receiver.pointee) {
+                sender.pointee.state = .closed
+                receiver.pointee.state = .closed
+                flow.pointee.closed = true
+            } else {
+                anomalies.insert(.invalidReset)
+                counters.invalidResets &+= 1
+            }
+        } else {
+            if senderBefore == .closed, receiverBefore == .closed, !flags.contains(.syn), !sender.pointee.flags.contains(.sentSYN) {
+                pickUpMidStream(sender: &sender.pointee, receiver: &receiver.pointee, headers: headers)
+            }
+            sent(headers, by: &sender.pointee, flow: flow, anomalies: &anomalies)
+            received(headers, by: &receiver.pointee, sender: sender.pointee, flow: flow)
+            if sender.pointee.state.isFinished && receiver.pointee.state.isFinished { flow.pointee.closed = true }
+        }
+
+        if flow.pointee.reassemble {
+            reassemble(slot: slot, direction: StreamDirection(sender: senderSide), headers: headers,
+                       packet: packet, sender: sender.pointee)
+        }
+        let closedNow = flow.pointee.closed && !wasClosed
+        if closedNow {
+            counters.closedFlows &+= 1
+            if flow.pointee.reassemble { reassembler!.close(slot: slot) }
+        }
+        return TCPPacketResult(
+            sender: StackUpdate(side: senderSide, cause: senderSide, before: senderBefore, after: sender.pointee.state),
+            receiver: StackUpdate(side: senderSide.peer, cause: senderSide, before: receiverBefore, after: receiver.pointee.state),
+            anomalies: anomalies, closedFlow: closedNow)
+    }
+
+    /// RFC 793/5961: a RST counts only if its sequence number falls in the receiver's window
+    /// (or, answering a SYN, if it acknowledges that SYN). With nothing known, it counts.
+    @inline(__always)
+    private func isAcceptableReset(_ headers: PacketHeaders, receiver: TCPEndpointState) -> Bool {
+        if receiver.state == .synSent {
+            return headers.tcpFlags.contains(.ack) && headers.acknowledgment == receiver.nextSequence
+        }
+        guard receiver.flags.contains(.sentACK) else { return true }
+        let window = max(receiver.window, 1)
+        let distance = Sequence.distance(headers.sequence, receiver.acknowledged)
+        return distance >= 0 && UInt32(distance) < window
+    }
+
+    /// First packet of a flow whose handshake was not seen: both ends are taken as
+    /// established, and the sender's stream starts at this packet.
+    private func pickUpMidStream(sender: inout TCPEndpointState, receiver: inout TCPEndpointState,
+                                 headers: PacketHeaders) {
+        counters.midStreamPickups &+= 1
+        sender.state = .established
+        sender.initialSequence = headers.sequence &- 1
+        sender.nextSequence = headers.sequence
+        sender.flags.insert(.pickedUpMidStream)
+        receiver.state = .established
+        receiver.flags.insert(.pickedUpMidStream)
+        if headers.tcpFlags.contains(.ack) {
+            receiver.initialSequence = headers.acknowledgment &- 1
+            receiver.nextSequence = headers.acknowledgment
+        }
+    }
+
+    /// What the packet does to its sender's stack.
+    @inline(__always)
+    private func sent(_ headers: PacketHeaders, by sender: inout TCPEndpointState,
+                      flow: UnsafeMutablePointer<FlowFlags>, anomalies: inout TCPAnomalies) {
+        let flags = headers.tcpFlags
+        if flags.contains(.syn) {
+            if sender.flags.contains(.sentSYN) {
+                if sender.initialSequence != headers.sequence { anomalies.insert(.synMismatch) }
+            } else {
+                sender.flags.insert(.sentSYN)
+                sender.initialSequence = headers.sequence
+                sender.nextSequence = headers.sequence &+ 1
+                let options = headers.tcpOptions
+                sender.mss = options.mss
+                if options.hasWindowScale {
+                    sender.flags.insert(.offeredWindowScale)
+                    sender.windowScale = options.windowScale
+                }
+                if options.sackPermitted { sender.flags.insert(.sackPermitted) }
+                if options.hasTimestamps { sender.flags.insert(.timestamps) }
+            }
+            switch sender.state {
+            case .closed, .listen:
+                sender.state = flags.contains(.ack) ? .synReceived : .synSent
+            case .synSent where flags.contains(.ack):
+                sender.state = .synReceived  // simultaneous open: answering the peer's SYN
+            default:
+                break
+            }
+        }
+        let end = headers.sequence &+ UInt32(truncatingIfNeeded: headers.payloadLength)
+            &+ (flags.contains(.syn) ? 1 : 0) &+ (flags.contains(.fin) ? 1 : 0)
+        if Sequence.isAfter(end, sender.nextSequence) { sender.nextSequence = end }
+        if headers.payloadLength > 0, sender.flags.contains(.sentFIN),
+           Sequence.isAfter(end, sender.finSequence &+ 1) {
+            anomalies.insert(.dataAfterFIN)
+        }
+        if flags.contains(.ack) {
+            if !sender.flags.contains(.sentACK) || Sequence.isAfter(headers.acknowledgment, sender.acknowledged) {
+                sender.acknowledged = headers.acknowledgment
+            }
+            sender.flags.insert(.sentACK)
+            // Window fields in SYN segments are never scaled (RFC 7323).
+            let shift = (flow.pointee.windowScaling && !flags.contains(.syn)) ? sender.windowScale : 0
+            sender.window = UInt32(headers.window) << shift
+        }
+        if flags.contains(.fin) {
+            if !sender.flags.contains(.sentFIN) {
+                sender.flags.insert(.sentFIN)
+                sender.finSequence = headers.sequence &+ UInt32(truncatingIfNeeded: headers.payloadLength)
+            }
+            switch sender.state {
+            case .established, .synReceived: sender.state = .finWait1
+            case .closeWait: sender.state = .lastAck
+            default: break
+            }
+        }
+    }
+
+    /// What the packet does to the stack it reaches.
+    @inline(__always)
+    private func received(_ headers: PacketHeaders, by receiver: inout TCPEndpointState,
+                          sender: TCPEndpointState, flow: UnsafeMutablePointer<FlowFlags>) {
+        let flags = headers.tcpFlags
+        if flags.contains(.syn) {
+            switch receiver.state {
+            case .closed, .listen:
+                if !flags.contains(.ack) { receiver.state = .synReceived }
+            case .synSent:
+                if flags.contains(.ack) {
+                    if headers.acknowledgment == receiver.nextSequence { receiver.state = .established }
+                } else {
+                    receiver.state = .synReceived  // simultaneous open
+                }
+            case .synReceived:
+                if flags.contains(.ack), headers.acknowledgment == receiver.nextSequence {
+                    receiver.state = .established
+                }
+            default:
+                break
+            }
+            // Scaling applies once both SYNs offered it.
+            if receiver.flags.contains(.offeredWindowScale), sender.flags.contains(.offeredWindowScale) {
+                flow.pointee.windowScaling = true
+            }
+            return
+        }
+        if flags.contains(.ack) {
+            let acksFIN = receiver.flags.contains(.sentFIN)
+                && !Sequence.isAfter(receiver.finSequence &+ 1, headers.acknowledgment)
+            switch receiver.state {
+            case .synReceived:
+                if !Sequence.isAfter(receiver.initialSequence &+ 1, headers.acknowledgment) {
+                    receiver.state = .established
+                }
+            case .finWait1:
+                if acksFIN { receiver.state = .finWait2 }
+            case .closing:
+                if acksFIN { receiver.state = .timeWait }
+            case .lastAck:
+                if acksFIN { receiver.state = .closed }
+            default:
+                break
+            }
+        }
+        if flags.contains(.fin) {
+            switch receiver.state {
+            case .established, .synReceived: receiver.state = .closeWait
+            case .finWait1: receiver.state = .closing
+            case .finWait2: receiver.state = .timeWait
+            default: break
+            }
+        }
+    }
+
+    @inline(__always)
+    private func reassemble(slot: Int32, direction: StreamDirection, headers: PacketHeaders,
+                            packet: UnsafeRawBufferPointer, sender: TCPEndpointState) {
+        let reassembler = self.reassembler!
+        let flags = headers.tcpFlags
+        if flags.contains(.syn) {
+            reassembler.setInitialSequence(slot: slot, direction: direction, sender.initialSequence &+ 1)
+        }
+        if headers.payloadLength > 0, !flags.contains(.rst) {
+            let sequence = flags.contains(.syn) ? headers.sequence &+ 1 : headers.sequence
+            let payload = UnsafeRawBufferPointer(
+                rebasing: packet[headers.payloadOffset..<(headers.payloadOffset + headers.payloadLength)])
+            reassembler.accept(slot: slot, direction: direction, sequence: sequence, payload: payload)
+        }
+        if flags.contains(.fin) {
+            reassembler.setFIN(slot: slot, direction: direction, sequence: sender.finSequence)
+        }
+        if flags.contains(.ack), !flags.contains(.rst) {
+            // This packet's ACK covers the opposite direction's bytes.
+            let opposite: StreamDirection = direction == .toServer ? .toClient : .toServer
+            reassembler.acknowledge(slot: slot, direction: opposite, headers.acknowledgment)
+        }
+    }
+}
