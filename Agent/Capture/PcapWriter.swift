@@ -39,7 +39,7 @@ public final class PcapWriter {
         }
         var header = [UInt8]()
         header.reserveCapacity(24)
-        append(nanosecond ? 0xa1b2_3c4d : 0xa1b2_c3d4, to: &header)
+        append(UInt32(nanosecond ? 0xa1b2_3c4d : 0xa1b2_c3d4), to: &header)
         append(UInt16(2), to: &header)
         append(UInt16(4), to: &header)
         append(UInt32(0), to: &header)  // thiszone
