@@ -121,6 +121,6 @@ func flowStreams(_ line: [String: Any]) -> FlowStreams {
 /// Where two byte strings first differ (a short description), or nil when equal.
 func firstDifference(_ ours: [UInt8], _ theirs: [UInt8]) -> String? {
     if ours == theirs { return nil }
-    let index = zip(ours, theirs).firstIndex { $0 != $1 } ?? min(ours.count, theirs.count)
+    let index = zip(ours, theirs).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(ours.count, theirs.count)
     return "lengths \(ours.count) vs \(theirs.count), first difference at byte \(index)"
 }
