@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "CaptureTests", dependencies: ["MBoxCapture"], path: "Tests/CaptureTests"),
         .testTarget(name: "PacketTests", dependencies: ["MBoxPacket", "MBoxTrafficGen"], path: "Tests/PacketTests"),
         .testTarget(name: "FlowTests", dependencies: ["MBoxFlow"], path: "Tests/FlowTests"),
-        .testTarget(name: "TCPMonitorTests", dependencies: ["MBoxTCP", "MBoxPacket"], path: "Tests/TCPMonitorTests"),
+        .testTarget(name: "TCPMonitorTests", dependencies: ["MBoxTCP", "MBoxPacket", "MBoxTrafficGen"], path: "Tests/TCPMonitorTests"),
         .testTarget(
             name: "DataPathTests",
             dependencies: ["MBoxDataPath", "MBoxTrafficGen"],
