@@ -136,7 +136,7 @@ public final class TCPMonitor {
             if senderBefore == .closed, receiverBefore == .closed, !flags.contains(.syn), !sender.pointee.flags.contains(.sentSYN) {
                 pickUpMidStream(sender: &sender.pointee, receiver: &receiver.pointee, headers: headers)
             }
-            sent(headers, by: &sender.pointee, flow: flow, anomalies: &anomalies)
+            sent(headers, by: &sender.pointee, peer: receiver.pointee, flow: flow, anomalies: &anomalies)
             received(headers, by: &receiver.pointee, sender: sender.pointee, flow: flow)
             if sender.pointee.state.isFinished && receiver.pointee.state.isFinished { flow.pointee.closed = true }
         }
@@ -188,7 +188,7 @@ public final class TCPMonitor {
 
     /// What the packet does to its sender's stack.
     @inline(__always)
-    private func sent(_ headers: PacketHeaders, by sender: inout TCPEndpointState,
+    private func sent(_ headers: PacketHeaders, by sender: inout TCPEndpointState, peer: TCPEndpointState,
                       flow: UnsafeMutablePointer<FlowFlags>, anomalies: inout TCPAnomalies) {
         let flags = headers.tcpFlags
         if flags.contains(.syn) {
@@ -238,9 +238,15 @@ public final class TCPMonitor {
                 sender.finSequence = headers.sequence &+ UInt32(truncatingIfNeeded: headers.payloadLength)
             }
             switch sender.state {
-            case .established, .synReceived: sender.state = .finWait1
-            case .closeWait: sender.state = .lastAck
-            default: break
+            case .established, .synReceived:
+                sender.state = .finWait1
+            case .closeWait:
+                // A FIN that does not acknowledge the peer's FIN was sent before that FIN
+                // arrived: a simultaneous close, so this end is CLOSING, not LAST_ACK.
+                let acksPeerFIN = flags.contains(.ack) && !Sequence.isAfter(peer.finSequence &+ 1, headers.acknowledgment)
+                sender.state = acksPeerFIN ? .lastAck : .closing
+            default:
+                break
             }
         }
     }
