@@ -23,6 +23,9 @@ public final class TCPMonitor {
     public private(set) var counters = TCPMonitorCounters()
     /// Nil when no flow reassembles (the μStack is configured without it).
     public let reassembler: StreamReassembler?
+    /// The same object, referenced without retain/release on the per-packet path
+    /// (`reassembler` keeps it alive for the monitor's lifetime).
+    private unowned(unsafe) let streams: StreamReassembler?
 
     /// Per-flow state (the "TCP Monitor" μStack's whole footprint without reassembly).
     public struct FlowState: Sendable {
@@ -56,6 +59,7 @@ public final class TCPMonitor {
         flows = .allocate(capacity: capacity)
         flows.initialize(repeating: FlowFlags(), count: capacity)
         reassembler = reassembly.map { StreamReassembler(capacity: capacity, configuration: $0) }
+        streams = reassembler
     }
 
     deinit {
@@ -70,12 +74,12 @@ public final class TCPMonitor {
 
     /// Reassembled chunks produced since `beginPacket()`.
     public var chunks: UnsafeBufferPointer<StreamChunk> {
-        reassembler?.chunks ?? UnsafeBufferPointer(start: nil, count: 0)
+        streams?.chunks ?? UnsafeBufferPointer(start: nil, count: 0)
     }
 
     /// Call once per packet before anything else: releases the previous packet's chunks.
     @inline(__always)
-    public func beginPacket() { reassembler?.beginPacket() }
+    public func beginPacket() { streams?.beginPacket() }
 
     /// Starts a flow in `slot`. `reassemble` is ignored when the monitor has no reassembler.
     public func open(slot: Int32, flowID: UInt64, reassemble: Bool) {
@@ -148,7 +152,7 @@ public final class TCPMonitor {
         let closedNow = flow.pointee.closed && !wasClosed
         if closedNow {
             counters.closedFlows &+= 1
-            if flow.pointee.reassemble { reassembler!.close(slot: slot) }
+            if flow.pointee.reassemble { streams!.close(slot: slot) }
         }
         return TCPPacketResult(
             sender: StackUpdate(side: senderSide, cause: senderSide, before: senderBefore, after: sender.pointee.state),
@@ -310,7 +314,7 @@ public final class TCPMonitor {
     @inline(__always)
     private func reassemble(slot: Int32, direction: StreamDirection, headers: PacketHeaders,
                             packet: UnsafeRawBufferPointer, sender: TCPEndpointState) {
-        let reassembler = self.reassembler!
+        let reassembler = streams.unsafelyUnwrapped
         let flags = headers.tcpFlags
         if flags.contains(.syn) {
             reassembler.setInitialSequence(slot: slot, direction: direction, sender.initialSequence &+ 1)
