@@ -58,7 +58,7 @@ struct Replay: ParsableCommand {
         do {
             reader = try CaptureFileReader(path: pcap)
         } catch {
-            throw ValidationError("\(error)")
+            throw ReplayError("\(pcap): \(error)")
         }
         var configuration = DataPathConfiguration()
         configuration.flowTable = .init(capacity: flowCapacity, idleTimeoutSeconds: idleTimeout)
@@ -75,7 +75,7 @@ struct Replay: ParsableCommand {
         let recorder = try streams.map { path -> StreamRecorder in
             guard FileManager.default.createFile(atPath: path, contents: nil),
                   let handle = FileHandle(forWritingAtPath: path) else {
-                throw ValidationError("cannot write \(path)")
+                throw ReplayError("cannot write \(path)")
             }
             return StreamRecorder(output: handle)
         }
@@ -105,7 +105,13 @@ struct Replay: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         Summary(dataPath: dataPath, seconds: seconds, flowsWritten: recorder?.flowsWritten).print()
         if let readError {
-            throw ValidationError("\(pcap): \(readError) (the packets before it were processed)")
+            throw ReplayError("\(pcap): \(readError) (the packets before it were processed)")
         }
     }
+}
+
+/// A failure while running (not a usage mistake): printed as is, exit status 1.
+struct ReplayError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
