@@ -201,7 +201,7 @@ public final class StreamReassembler {
         }
         var start = sequence
         var bytes = payload
-        let ahead = Sequence.distance(sequence, d.nextSequence)
+        let ahead = SequenceNumber.distance(sequence, d.nextSequence)
         if ahead < 0 {
             // Starts before the next expected byte: that part was delivered already.
             let already = Int(-Int64(ahead))
@@ -217,7 +217,7 @@ public final class StreamReassembler {
             return
         }
         if start == d.nextSequence,
-           d.head < 0 || Int(Sequence.distance(store.seq(d.head), start)) >= bytes.count {
+           d.head < 0 || Int(SequenceNumber.distance(store.seq(d.head), start)) >= bytes.count {
             // The common case: in order and clear of anything buffered. No copy.
             emit(&d, flowID, slot, direction, bytes.baseAddress!, bytes.count)
         } else {
@@ -246,7 +246,7 @@ public final class StreamReassembler {
     private func drain(_ d: inout Direction, _ flowID: UInt64, _ slot: Int32, _ direction: StreamDirection) {
         while d.head >= 0 {
             let node = d.head
-            let ahead = Sequence.distance(store.seq(node), d.nextSequence)
+            let ahead = SequenceNumber.distance(store.seq(node), d.nextSequence)
             if ahead > 0 { return }
             let length = store.len(node)
             let already = Int(-Int64(ahead))
@@ -264,13 +264,13 @@ public final class StreamReassembler {
     /// buffered nodes) into the sorted list; overlaps follow the policy.
     private func insert(_ d: inout Direction, _ start: UInt32, _ bytes: UnsafeRawBufferPointer) {
         let base = d.nextSequence
-        let end = Int64(Sequence.distance(start, base)) + Int64(bytes.count)
-        var cursor = Int64(Sequence.distance(start, base))
+        let end = Int64(SequenceNumber.distance(start, base)) + Int64(bytes.count)
+        var cursor = Int64(SequenceNumber.distance(start, base))
         var previous: Int32 = -1
         var node = d.head
         counters.bufferedSegments &+= 1
         while cursor < end {
-            let nodeStart = node >= 0 ? Int64(Sequence.distance(store.seq(node), base)) : end
+            let nodeStart = node >= 0 ? Int64(SequenceNumber.distance(store.seq(node), base)) : end
             if nodeStart > cursor {
                 // Uncovered bytes before `node` (or at the tail): new blocks.
                 let pieceEnd = min(nodeStart, end)
@@ -287,7 +287,7 @@ public final class StreamReassembler {
                 let overlapEnd = min(nodeEnd, end)
                 let count = Int(overlapEnd - cursor)
                 let held = store.data(node) + Int(cursor - nodeStart)
-                let incoming = bytes.baseAddress! + Int(cursor - Int64(Sequence.distance(start, base)))
+                let incoming = bytes.baseAddress! + Int(cursor - Int64(SequenceNumber.distance(start, base)))
                 if memcmp(held, incoming, count) != 0 {
                     counters.conflictingBytes &+= UInt64(count)
                     if configuration.overlapPolicy == .last { held.copyMemory(from: incoming, byteCount: count) }
@@ -308,7 +308,7 @@ public final class StreamReassembler {
                               from: Int64, to: Int64, source: UnsafeRawBufferPointer, sourceStart: UInt32) -> Int32? {
         var last = previous
         var cursor = from
-        let sourceOffset = Int64(Sequence.distance(sourceStart, base))
+        let sourceOffset = Int64(SequenceNumber.distance(sourceStart, base))
         while cursor < to {
             let count = Int(min(to - cursor, Int64(store.blockSize)))
             guard d.bufferedBlocks < blocksPerDirection else {
@@ -332,7 +332,7 @@ public final class StreamReassembler {
 
     @inline(__always)
     private func needsGap(_ d: Direction, _ acknowledgment: UInt32) -> Bool {
-        d.started && !d.closed && Sequence.isAfter(acknowledgment, d.nextSequence)
+        d.started && !d.closed && SequenceNumber.isAfter(acknowledgment, d.nextSequence)
     }
 
     /// Emits gaps and buffered data up to `limit` (an acknowledgment, or the FIN).
@@ -340,11 +340,11 @@ public final class StreamReassembler {
                           upTo acknowledgment: UInt32) {
         var limit = acknowledgment
         // An acknowledgment of the FIN covers one sequence number that is not data.
-        if d.sawFIN, Sequence.isAfter(limit, d.finSequence) { limit = d.finSequence }
-        while Sequence.isAfter(limit, d.nextSequence) {
+        if d.sawFIN, SequenceNumber.isAfter(limit, d.finSequence) { limit = d.finSequence }
+        while SequenceNumber.isAfter(limit, d.nextSequence) {
             var gapEnd = limit
-            if d.head >= 0, Sequence.isAfter(limit, store.seq(d.head)) { gapEnd = store.seq(d.head) }
-            let missing = Int(Sequence.distance(gapEnd, d.nextSequence))
+            if d.head >= 0, SequenceNumber.isAfter(limit, store.seq(d.head)) { gapEnd = store.seq(d.head) }
+            let missing = Int(SequenceNumber.distance(gapEnd, d.nextSequence))
             if missing > 0 { emit(&d, flowID, slot, direction, nil, missing) }
             drain(&d, flowID, slot, direction)
         }
@@ -357,12 +357,12 @@ public final class StreamReassembler {
         }
         // Everything buffered goes out, with gaps for the holes between.
         while d.head >= 0 {
-            let missing = Int(Sequence.distance(store.seq(d.head), d.nextSequence))
+            let missing = Int(SequenceNumber.distance(store.seq(d.head), d.nextSequence))
             if missing > 0 { emit(&d, flowID, slot, direction, nil, missing) }
             drain(&d, flowID, slot, direction)
         }
-        if d.sawFIN, Sequence.isAfter(d.finSequence, d.nextSequence) {
-            emit(&d, flowID, slot, direction, nil, Int(Sequence.distance(d.finSequence, d.nextSequence)))
+        if d.sawFIN, SequenceNumber.isAfter(d.finSequence, d.nextSequence) {
+            emit(&d, flowID, slot, direction, nil, Int(SequenceNumber.distance(d.finSequence, d.nextSequence)))
         }
         d.closed = true
     }

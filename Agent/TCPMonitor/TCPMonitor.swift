@@ -103,7 +103,7 @@ public final class TCPMonitor {
         if flows[Int(slot)].closed { return true }
         let sender = endpoints[2 * Int(slot) + (fromClient ? 0 : 1)]
         return sender.flags.contains(.sentSYN) && sender.initialSequence != headers.sequence
-            && (sender.state.isFinished || sender.state == .finWait2 || sender.state == .closed)
+            && (sender.state.isFinished || sender.state == .finWait2)
     }
 
     /// Updates both endpoints' stacks from one TCP packet of the flow in `slot`.
@@ -140,6 +140,10 @@ public final class TCPMonitor {
             if senderBefore == .closed, receiverBefore == .closed, !flags.contains(.syn), !sender.pointee.flags.contains(.sentSYN) {
                 pickUpMidStream(sender: &sender.pointee, receiver: &receiver.pointee, headers: headers)
             }
+            if headers.payloadLength > 0, isBeyondWindow(headers, receiver: receiver.pointee, sender: sender.pointee) {
+                anomalies.insert(.outOfWindow)
+                counters.outOfWindow &+= 1
+            }
             sent(headers, by: &sender.pointee, peer: receiver.pointee, flow: flow, anomalies: &anomalies)
             received(headers, by: &receiver.pointee, sender: sender.pointee, flow: flow)
             if sender.pointee.state.isFinished && receiver.pointee.state.isFinished { flow.pointee.closed = true }
@@ -147,7 +151,7 @@ public final class TCPMonitor {
 
         if flow.pointee.reassemble {
             reassemble(slot: slot, direction: StreamDirection(sender: senderSide), headers: headers,
-                       packet: packet, sender: sender.pointee)
+                       packet: packet, sender: sender.pointee, anomalies: anomalies)
         }
         let closedNow = flow.pointee.closed && !wasClosed
         if closedNow {
@@ -169,8 +173,20 @@ public final class TCPMonitor {
         }
         guard receiver.flags.contains(.sentACK) else { return true }
         let window = max(receiver.window, 1)
-        let distance = Sequence.distance(headers.sequence, receiver.acknowledged)
+        let distance = SequenceNumber.distance(headers.sequence, receiver.acknowledged)
         return distance >= 0 && UInt32(distance) < window
+    }
+
+    /// Data ending past the right edge of the window the receiver last advertised: the
+    /// receiver drops it, so the monitor must not reassemble it (an evasion otherwise).
+    /// Judged only when both handshakes were seen, so the window and its scale are known.
+    @inline(__always)
+    private func isBeyondWindow(_ headers: PacketHeaders, receiver: TCPEndpointState, sender: TCPEndpointState) -> Bool {
+        guard receiver.flags.contains(.sentACK), receiver.flags.contains(.sentSYN), sender.flags.contains(.sentSYN) else {
+            return false
+        }
+        let end = headers.sequence &+ UInt32(truncatingIfNeeded: headers.payloadLength)
+        return SequenceNumber.isAfter(end, receiver.acknowledged &+ receiver.window)
     }
 
     /// First packet of a flow whose handshake was not seen: both ends are taken as
@@ -222,13 +238,13 @@ public final class TCPMonitor {
         }
         let end = headers.sequence &+ UInt32(truncatingIfNeeded: headers.payloadLength)
             &+ (flags.contains(.syn) ? 1 : 0) &+ (flags.contains(.fin) ? 1 : 0)
-        if Sequence.isAfter(end, sender.nextSequence) { sender.nextSequence = end }
+        if SequenceNumber.isAfter(end, sender.nextSequence) { sender.nextSequence = end }
         if headers.payloadLength > 0, sender.flags.contains(.sentFIN),
-           Sequence.isAfter(end, sender.finSequence &+ 1) {
+           SequenceNumber.isAfter(end, sender.finSequence &+ 1) {
             anomalies.insert(.dataAfterFIN)
         }
         if flags.contains(.ack) {
-            if !sender.flags.contains(.sentACK) || Sequence.isAfter(headers.acknowledgment, sender.acknowledged) {
+            if !sender.flags.contains(.sentACK) || SequenceNumber.isAfter(headers.acknowledgment, sender.acknowledged) {
                 sender.acknowledged = headers.acknowledgment
             }
             sender.flags.insert(.sentACK)
@@ -247,7 +263,7 @@ public final class TCPMonitor {
             case .closeWait:
                 // A FIN that does not acknowledge the peer's FIN was sent before that FIN
                 // arrived: a simultaneous close, so this end is CLOSING, not LAST_ACK.
-                let acksPeerFIN = flags.contains(.ack) && !Sequence.isAfter(peer.finSequence &+ 1, headers.acknowledgment)
+                let acksPeerFIN = flags.contains(.ack) && !SequenceNumber.isAfter(peer.finSequence &+ 1, headers.acknowledgment)
                 sender.state = acksPeerFIN ? .lastAck : .closing
             default:
                 break
@@ -285,10 +301,10 @@ public final class TCPMonitor {
         }
         if flags.contains(.ack) {
             let acksFIN = receiver.flags.contains(.sentFIN)
-                && !Sequence.isAfter(receiver.finSequence &+ 1, headers.acknowledgment)
+                && !SequenceNumber.isAfter(receiver.finSequence &+ 1, headers.acknowledgment)
             switch receiver.state {
             case .synReceived:
-                if !Sequence.isAfter(receiver.initialSequence &+ 1, headers.acknowledgment) {
+                if !SequenceNumber.isAfter(receiver.initialSequence &+ 1, headers.acknowledgment) {
                     receiver.state = .established
                 }
             case .finWait1:
@@ -313,13 +329,13 @@ public final class TCPMonitor {
 
     @inline(__always)
     private func reassemble(slot: Int32, direction: StreamDirection, headers: PacketHeaders,
-                            packet: UnsafeRawBufferPointer, sender: TCPEndpointState) {
+                            packet: UnsafeRawBufferPointer, sender: TCPEndpointState, anomalies: TCPAnomalies) {
         let reassembler = streams.unsafelyUnwrapped
         let flags = headers.tcpFlags
         if flags.contains(.syn) {
             reassembler.setInitialSequence(slot: slot, direction: direction, sender.initialSequence &+ 1)
         }
-        if headers.payloadLength > 0, !flags.contains(.rst) {
+        if headers.payloadLength > 0, !flags.contains(.rst), !anomalies.contains(.outOfWindow) {
             let sequence = flags.contains(.syn) ? headers.sequence &+ 1 : headers.sequence
             let payload = UnsafeRawBufferPointer(
                 rebasing: packet[headers.payloadOffset..<(headers.payloadOffset + headers.payloadLength)])

@@ -43,7 +43,7 @@ public enum StreamDirection: UInt8, Sendable {
 
 /// Serial-number arithmetic (RFC 1982) for 32-bit TCP sequence numbers, so comparisons
 /// stay right across wrap-around.
-public enum Sequence {
+public enum SequenceNumber {
     /// `a - b` as a signed distance.
     @inlinable @inline(__always)
     public static func distance(_ a: UInt32, _ b: UInt32) -> Int32 { Int32(bitPattern: a &- b) }

@@ -200,6 +200,20 @@ struct MonitorTests {
         #expect(String(decoding: h.toServer, as: UTF8.self) == "abcxyz")
     }
 
+    @Test("data past the receiver's advertised window is counted and not reassembled")
+    func beyondWindow() {
+        let h = MonitorHarness()
+        h.send(true, SYN, seq: 0)
+        h.send(false, SYN | ACK, seq: 0, ack: 1, window: 10)
+        h.send(true, ACK, seq: 1, ack: 1)
+        let evasive = h.send(true, ACK, seq: 1, ack: 1, "JUNK-JUNK-JUNK!!")
+        #expect(evasive.anomalies.contains(.outOfWindow))
+        #expect(h.toServer.isEmpty)
+        h.send(true, ACK, seq: 1, ack: 1, "0123456789")
+        #expect(String(decoding: h.toServer, as: UTF8.self) == "0123456789")
+        #expect(h.monitor.counters.outOfWindow == 1)
+    }
+
     @Test("without reassembly the monitor tracks state and delivers no bytes")
     func stateOnly() {
         let h = MonitorHarness(reassemble: false)
