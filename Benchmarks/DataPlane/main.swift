@@ -15,7 +15,7 @@ import MBoxTrafficGen
 
 struct Options {
     var packets = 500_000
-    var runs = 5
+    var runs = 7
     /// Run only the stage with this name (for profiling).
     var only: String?
 
@@ -59,41 +59,23 @@ let totalBytes = packets.reduce(0) { $0 + $1.data.count }
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-/// Runs `body` `options.runs` times on fresh state from `setUp`; returns the median seconds.
-func measure<State>(_ name: String, _ setUp: () -> State, _ body: (State) -> Int) -> (seconds: Double, check: Int) {
-    if let only = options.only, only != name { return (.nan, 0) }
-    var times: [Double] = []
-    var check = 0
-    for _ in 0..<options.runs {
-        let state = setUp()
-        let start = now()
-        check = body(state)
-        times.append(Double(now() - start) / 1e9)
-    }
-    times.sort()
-    return (times[times.count / 2], check)
-}
+/// One stage of the data path to time: `setUp` builds fresh state outside the timing,
+/// `body` replays every packet and returns a figure that shows the work was done.
+struct Stage {
+    let name: String
+    let label: String
+    let run: () -> (seconds: Double, check: Int)
 
-let parseOnly = measure("parse", { () }) { _ in
-    var headers = PacketHeaders()
-    var ok = 0
-    for packet in packets where PacketParser.parse(packet.data, linkType: packet.linkType, into: &headers) == .ok { ok += 1 }
-    return ok
-}
-
-let withFlows = measure("flows", { FlowTable(configuration: .init(capacity: flowCapacity)) }) { table in
-    var headers = PacketHeaders()
-    for packet in packets {
-        guard PacketParser.parse(packet.data, linkType: packet.linkType, into: &headers) == .ok else { continue }
-        let hash = SymmetricFlowHash.hash(source: headers.source, sourcePort: headers.sourcePort,
-                                          destination: headers.destination, destinationPort: headers.destinationPort,
-                                          ipProtocol: headers.ipProtocol)
-        if table.lookup(headers, hash: hash, now: packet.timestamp) == nil {
-            if table.isFull, let oldest = table.oldestSlot { table.remove(oldest, reason: .evicted) }
-            _ = table.insert(headers, hash: hash, sourceIsClient: !headers.tcpFlags.contains([.syn, .ack]), now: packet.timestamp)
+    init<State>(_ name: String, _ label: String, setUp: @escaping () -> State, body: @escaping (State) -> Int) {
+        self.name = name
+        self.label = label
+        run = {
+            let state = setUp()
+            let start = now()
+            let check = body(state)
+            return (Double(now() - start) / 1e9, check)
         }
     }
-    return table.count
 }
 
 func dataPath(reassembly: Bool) -> DataPath {
@@ -103,33 +85,65 @@ func dataPath(reassembly: Bool) -> DataPath {
     return DataPath(configuration: configuration)
 }
 
-let withMonitor = measure("monitor", { dataPath(reassembly: false) }) { path in
-    for packet in packets { _ = path.process(packet) }
-    return Int(path.monitor.counters.closedFlows)
-}
+let stages = [
+    Stage("parse", "parse only", setUp: {}) { _ in
+        var headers = PacketHeaders()
+        var ok = 0
+        for packet in packets where PacketParser.parse(packet.data, linkType: packet.linkType, into: &headers) == .ok { ok += 1 }
+        return ok
+    },
+    Stage("flows", "parse + flow table", setUp: { FlowTable(configuration: .init(capacity: flowCapacity)) }) { table in
+        var headers = PacketHeaders()
+        for packet in packets {
+            guard PacketParser.parse(packet.data, linkType: packet.linkType, into: &headers) == .ok else { continue }
+            let hash = SymmetricFlowHash.hash(source: headers.source, sourcePort: headers.sourcePort,
+                                              destination: headers.destination, destinationPort: headers.destinationPort,
+                                              ipProtocol: headers.ipProtocol)
+            if table.lookup(headers, hash: hash, now: packet.timestamp) == nil {
+                if table.isFull, let oldest = table.oldestSlot { table.remove(oldest, reason: .evicted) }
+                _ = table.insert(headers, hash: hash, sourceIsClient: !headers.tcpFlags.contains([.syn, .ack]), now: packet.timestamp)
+            }
+        }
+        return table.count
+    },
+    Stage("monitor", "+ TCP Monitor", setUp: { dataPath(reassembly: false) }) { path in
+        for packet in packets { _ = path.process(packet) }
+        return Int(path.monitor.counters.closedFlows)
+    },
+    Stage("reassembly", "+ reassembly", setUp: { dataPath(reassembly: true) }) { path in
+        var delivered = 0
+        for packet in packets {
+            _ = path.process(packet)
+            for chunk in path.chunks { delivered &+= chunk.length }
+        }
+        return delivered
+    },
+].filter { options.only == nil || options.only == $0.name }
 
-let withReassembly = measure("reassembly", { dataPath(reassembly: true) }) { path in
-    var delivered = 0
-    for packet in packets {
-        _ = path.process(packet)
-        for chunk in path.chunks { delivered &+= chunk.length }
+// Rounds interleave the stages so that noise from the rest of the machine spreads over all of them.
+var times = [[Double]](repeating: [], count: stages.count)
+var checks = [Int](repeating: 0, count: stages.count)
+for _ in 0..<options.runs {
+    for (index, stage) in stages.enumerated() {
+        let result = stage.run()
+        times[index].append(result.seconds)
+        checks[index] = result.check
     }
-    return delivered
 }
+let medians = times.map { $0.sorted()[$0.count / 2] }
 
 let stateBytes = dataPath(reassembly: false).bytesPerFlow
 print("mbox-bench-dataplane: \(packets.count) packets, \(totalBytes) bytes, \(generated.tcpFlows) HTTP flows, "
       + "median of \(options.runs) runs, one core, release build")
 print("")
-print("| stage                         |   Mpps | Gbps  | vs parse only |")
-print("|-------------------------------|-------:|------:|--------------:|")
-for (name, result) in [("parse only", parseOnly), ("parse + flow table", withFlows),
-                       ("+ TCP Monitor", withMonitor), ("+ reassembly", withReassembly)] {
-    let mpps = Double(packets.count) / result.seconds / 1e6
-    let gbps = Double(totalBytes) * 8 / result.seconds / 1e9
-    let padded = name.padding(toLength: 29, withPad: " ", startingAt: 0)
-    print("| \(padded) |" + String(format: " %6.2f | %5.2f | %12.2fx |", mpps, gbps, parseOnly.seconds / result.seconds))
+print("| stage                         |   Mpps | Gbps  | vs first stage |")
+print("|-------------------------------|-------:|------:|---------------:|")
+for (index, stage) in stages.enumerated() {
+    let mpps = Double(packets.count) / medians[index] / 1e6
+    let gbps = Double(totalBytes) * 8 / medians[index] / 1e9
+    let padded = stage.label.padding(toLength: 29, withPad: " ", startingAt: 0)
+    print("| \(padded) |" + String(format: " %6.2f | %5.2f | %13.2fx |", mpps, gbps, medians[0] / medians[index]))
 }
 print("")
 print("state per flow without reassembly: \(stateBytes) bytes (flow table \(stateBytes - TCPMonitor.bytesPerFlow) + TCP Monitor \(TCPMonitor.bytesPerFlow))")
-print("checks: \(parseOnly.check) parsed, \(withFlows.check) flows, \(withMonitor.check) closed, \(withReassembly.check) stream bytes")
+print("checks: " + zip(stages, checks).map { "\($0.name) \($1)" }.joined(separator: ", "))
