@@ -19,6 +19,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
     ],
     targets: [
         // Agent data path, in the order packets travel.
@@ -30,12 +32,32 @@ let package = Package(
             name: "MBoxDataPath",
             dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTCP"],
             path: "Agent/DataPath", swiftSettings: fastPath),
+        // Events and network functions, in the order events travel.
+        .target(name: "MBoxEvents", dependencies: ["MBoxDataPath", "MBoxTCP", "MBoxFlow", "MBoxPacket"],
+                path: "Agent/Events", swiftSettings: fastPath),
+        .target(
+            name: "MBoxNF",
+            dependencies: ["MBoxEvents", "MBoxDataPath", .product(name: "Atomics", package: "swift-atomics")],
+            path: "Agent/NF", swiftSettings: fastPath),
+        .systemLibrary(name: "CHyperscan", path: "Agent/CHyperscan", pkgConfig: "libhs",
+                       providers: [.apt(["libhyperscan-dev"])]),
+        .target(name: "MBoxRules", dependencies: ["MBoxPacket"], path: "Agent/Rules"),
+        .target(name: "MBoxMatch", dependencies: ["CHyperscan"], path: "Agent/Match", swiftSettings: fastPath),
+        .target(
+            name: "MBoxNFs",
+            dependencies: ["MBoxNF", "MBoxEvents", "MBoxRules", "MBoxMatch", "MBoxDataPath"],
+            path: "Agent/NFs", swiftSettings: fastPath),
+        .target(
+            name: "MBoxChain",
+            dependencies: ["MBoxNF", "MBoxNFs", "MBoxEvents", "MBoxRules", .product(name: "Yams", package: "Yams")],
+            path: "Agent/Chain"),
         .target(name: "MBoxTrafficGen", dependencies: ["MBoxCapture"], path: "Agent/TrafficGen"),
 
         // Commands.
         .executableTarget(
             name: "mbox-agent",
-            dependencies: ["MBoxDataPath", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Agent/Commands/mbox-agent", swiftSettings: fastPath),
         .executableTarget(
             name: "mbox-trafficgen",

@@ -24,17 +24,24 @@ public final class DataPath {
     public let flows: FlowTable
     public let monitor: TCPMonitor
     public private(set) var counters = DataPathCounters()
-    /// The last packet's headers and, for TCP, what the monitor made of it.
-    public private(set) var headers = PacketHeaders()
+    /// The last packet's headers (at a stable address, so events can point at them) and,
+    /// for TCP, what the monitor made of it.
+    public let headers: UnsafeMutablePointer<PacketHeaders>
     public private(set) var tcpResult: TCPPacketResult?
+    /// Whether the last packet started a new flow.
+    public private(set) var startedFlow = false
     public private(set) var endedFlows: [FlowEnd] = []
 
     public init(configuration: DataPathConfiguration = DataPathConfiguration()) {
         self.configuration = configuration
         flows = FlowTable(configuration: configuration.flowTable)
         monitor = TCPMonitor(capacity: configuration.flowTable.capacity, reassembly: configuration.reassembly)
+        headers = .allocate(capacity: 1)
+        headers.initialize(to: PacketHeaders())
         endedFlows.reserveCapacity(16)
     }
+
+    deinit { headers.deallocate() }
 
     /// Reassembled chunks the last packet (or `finishAll()`) produced.
     public var chunks: UnsafeBufferPointer<StreamChunk> { monitor.chunks }
@@ -48,11 +55,12 @@ public final class DataPath {
         monitor.beginPacket()
         if !endedFlows.isEmpty { endedFlows.removeAll(keepingCapacity: true) }
         tcpResult = nil
+        startedFlow = false
         counters.packets &+= 1
         counters.bytes &+= UInt64(packet.data.count)
 
         // Parse.
-        switch PacketParser.parse(packet.data, linkType: packet.linkType, into: &headers) {
+        switch PacketParser.parse(packet.data, linkType: packet.linkType, into: &headers.pointee) {
         case .ok:
             break
         case .fragment:
@@ -65,6 +73,7 @@ public final class DataPath {
             counters.malformed.count(reason)
             return .malformed(reason)
         }
+        let headers = self.headers.pointee
         if headers.ipVersion == 4 { counters.ipv4 &+= 1 } else { counters.ipv6 &+= 1 }
         switch headers.ipProtocol {
         case IPProtocolNumber.tcp: counters.tcp &+= 1
@@ -92,6 +101,7 @@ public final class DataPath {
             // A SYN-ACK seen first was sent by the server.
             let sourceIsClient = !(headers.isTCP && headers.tcpFlags.contains([.syn, .ack]))
             flow = flows.insert(headers, hash: hash, sourceIsClient: sourceIsClient, now: now)
+            startedFlow = true
             if headers.isTCP {
                 monitor.open(slot: flow.slot, flowID: flows.flowID(flow.slot), reassemble: configuration.reassembly != nil)
             }
@@ -121,7 +131,7 @@ public final class DataPath {
         }
         let finalReason: FlowEndReason = (reason == .idleTimeout || reason == .endOfInput) && tcp?.flags.closed == true
             ? .closed : reason
-        endedFlows.append(FlowEnd(flowID: flows.flowID(slot), key: key, reason: finalReason,
+        endedFlows.append(FlowEnd(flowID: flows.flowID(slot), slot: slot, key: key, reason: finalReason,
                                   firstSeen: flows.firstSeen(slot), lastSeen: flows.lastSeen(slot), tcp: tcp))
         let removal: FlowTable.RemovalReason
         switch reason {

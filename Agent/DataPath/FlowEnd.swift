@@ -19,6 +19,8 @@ public enum FlowEndReason: String, Sendable {
 /// slot it used may already hold another flow.
 public struct FlowEnd: Sendable {
     public var flowID: UInt64
+    /// The slot it used; it may already hold a new flow once the packet is processed.
+    public var slot: Int32
     public var key: FlowKey
     public var reason: FlowEndReason
     public var firstSeen: UInt64

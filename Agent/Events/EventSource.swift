@@ -1,0 +1,133 @@
+import MBoxCapture
+import MBoxDataPath
+import MBoxPacket
+import MBoxTCP
+
+/// The stage between the μStack and the NFs: turns what the data path did with one
+/// packet into events, in the order NFs must see them:
+///
+/// 1. `DATA_RDY` for streams of flows that ended during this packet (flushed data),
+/// 2. `FLOW_DEST` for those flows,
+/// 3. `FLOW` / `FLOW/TCP` when the packet started a flow,
+/// 4. `PKT` (or two `PKT/TCP`: the sender's stack, then the receiver's),
+/// 5. `DATA_RDY` for the packet's own flow.
+///
+/// Only types some subscription wants are built (`FLOW` and `FLOW_DEST` always are: NFs
+/// keep per-flow state by them). The buffer is reused, so nothing is allocated per packet.
+public final class EventSource {
+    public let types: EventTypes
+    /// Bit per event type worth building.
+    public var wantedTypes: UInt64
+    private(set) public var events: ContiguousArray<Event> = []
+    public private(set) var produced = [UInt64](repeating: 0, count: EventTypes.maximumCount)
+
+    public init(types: EventTypes, wantedTypes: UInt64) {
+        self.types = types
+        self.wantedTypes = wantedTypes
+        events.reserveCapacity(64)
+    }
+
+    @inline(__always)
+    private func wants(_ type: EventTypeID) -> Bool { wantedTypes & (1 << UInt64(type.rawValue)) != 0 }
+
+    @inline(__always)
+    private func append(_ event: Event) {
+        produced[Int(event.type.rawValue)] &+= 1
+        events.append(event)
+    }
+
+    /// Builds the events of the packet just processed by `dataPath`.
+    @inline(__always)
+    public func collect(_ dataPath: DataPath, packet: CapturedPacket, disposition: PacketDisposition) {
+        events.removeAll(keepingCapacity: true)
+        guard case let .flow(slot, fromClient) = disposition else {
+            endedFlows(dataPath, timestamp: packet.timestamp, current: 0)
+            return
+        }
+        let flowID = dataPath.flows.flowID(slot)
+        endedFlows(dataPath, timestamp: packet.timestamp, current: flowID)
+        let headers = dataPath.headers
+        let sender: FlowSide = fromClient ? .client : .server
+        let isTCP = headers.pointee.isTCP
+        if dataPath.startedFlow {
+            append(Event(type: isTCP ? .flowTCP : .flow, side: sender, cause: sender, slot: slot, flowID: flowID,
+                         timestamp: packet.timestamp))
+        }
+        if let result = dataPath.tcpResult {
+            if wants(.packetTCP) {
+                var snapshot = self.snapshot(dataPath, slot: slot, headers: headers)
+                // The sender's stack is updated first: the receiver has not seen the packet yet.
+                if sender == .client { snapshot.serverState = result.receiver.before } else { snapshot.clientState = result.receiver.before }
+                append(Event(type: .packetTCP, side: sender, cause: sender, slot: slot, flowID: flowID,
+                             timestamp: packet.timestamp, snapshot: snapshot, packet: packet.data, headers: headers))
+                append(Event(type: .packetTCP, side: sender.peer, cause: sender, slot: slot, flowID: flowID,
+                             timestamp: packet.timestamp, snapshot: self.snapshot(dataPath, slot: slot, headers: headers),
+                             packet: packet.data, headers: headers))
+            }
+        } else if wants(.packet) {
+            append(Event(type: .packet, side: sender, cause: sender, slot: slot, flowID: flowID,
+                         timestamp: packet.timestamp, packet: packet.data, headers: headers))
+        }
+        if wants(.dataReady) {
+            for chunk in dataPath.chunks where chunk.flowID == flowID {
+                append(dataEvent(chunk, dataPath: dataPath, timestamp: packet.timestamp, headers: headers))
+            }
+        }
+    }
+
+    /// Builds the events of the end of input: every flow's flushed data, then its end.
+    public func collectFinish(_ dataPath: DataPath, timestamp: UInt64) {
+        events.removeAll(keepingCapacity: true)
+        endedFlows(dataPath, timestamp: timestamp, current: 0)
+    }
+
+    @inline(__always)
+    private func endedFlows(_ dataPath: DataPath, timestamp: UInt64, current: UInt64) {
+        guard !dataPath.endedFlows.isEmpty else { return }
+        if wants(.dataReady) {
+            for chunk in dataPath.chunks where chunk.flowID != current {
+                append(dataEvent(chunk, dataPath: dataPath, timestamp: timestamp, headers: nil))
+            }
+        }
+        for ended in dataPath.endedFlows {
+            var snapshot = StackSnapshot()
+            if let tcp = ended.tcp {
+                snapshot.clientState = tcp.client.state
+                snapshot.serverState = tcp.server.state
+            }
+            append(Event(type: .flowDestroyed, side: .client, cause: .client, slot: ended.slot, flowID: ended.flowID,
+                         timestamp: timestamp, snapshot: snapshot))
+        }
+    }
+
+    @inline(__always)
+    private func dataEvent(_ chunk: StreamChunk, dataPath: DataPath, timestamp: UInt64,
+                           headers: UnsafeMutablePointer<PacketHeaders>?) -> Event {
+        let cause: FlowSide = chunk.direction == .toServer ? .client : .server
+        var snapshot = StackSnapshot()
+        if let reassembler = dataPath.monitor.reassembler {
+            snapshot.toServerOffset = reassembler.offset(slot: chunk.slot, direction: .toServer)
+            snapshot.toClientOffset = reassembler.offset(slot: chunk.slot, direction: .toClient)
+        }
+        return Event(type: .dataReady, side: cause.peer, cause: cause, slot: chunk.slot, flowID: chunk.flowID,
+                     timestamp: timestamp, snapshot: snapshot, headers: headers.map { UnsafePointer($0) },
+                     data: chunk.bytes, dataOffset: chunk.offset, dataLength: chunk.length)
+    }
+
+    @inline(__always)
+    private func snapshot(_ dataPath: DataPath, slot: Int32, headers: UnsafeMutablePointer<PacketHeaders>) -> StackSnapshot {
+        let state = dataPath.monitor.state(slot)
+        var snapshot = StackSnapshot()
+        snapshot.clientState = state.client.state
+        snapshot.serverState = state.server.state
+        snapshot.sequence = headers.pointee.sequence
+        snapshot.acknowledgment = headers.pointee.acknowledgment
+        snapshot.flags = headers.pointee.tcpFlags
+        snapshot.payloadLength = UInt16(truncatingIfNeeded: headers.pointee.payloadLength)
+        if let reassembler = dataPath.monitor.reassembler, state.flags.reassemble {
+            snapshot.toServerOffset = reassembler.offset(slot: slot, direction: .toServer)
+            snapshot.toClientOffset = reassembler.offset(slot: slot, direction: .toClient)
+        }
+        return snapshot
+    }
+}

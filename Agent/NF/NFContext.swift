@@ -1,0 +1,68 @@
+import MBoxEvents
+import MBoxFlow
+
+/// An NF's handle on the chain it runs in: publishing, per-flow subscriptions, verdicts.
+/// One per NF, made when the chain is built; using it allocates nothing.
+public final class NFContext {
+    /// The NF's position in the chain.
+    public let index: Int
+    public let name: String
+    public let action: NFAction
+    /// Flow slots the NF must keep state for.
+    public let capacity: Int
+    public var types: EventTypes { runner.types }
+    unowned let runner: ChainRunner
+
+    init(index: Int, name: String, action: NFAction, capacity: Int, runner: ChainRunner) {
+        self.index = index
+        self.name = name
+        self.action = action
+        self.capacity = capacity
+        self.runner = runner
+    }
+
+    /// Publishes a custom event about `event`'s flow; subscribers get it at once.
+    @inline(__always)
+    public func publish(_ type: EventTypeID, about event: Event, detail: EventDetail) {
+        var published = event
+        published.type = type
+        published.detail = detail
+        published.publisher = Int8(index)
+        runner.publish(published)
+    }
+
+    /// Turns on, for one flow, this NF's subscriptions to `type` (and its subtypes).
+    public func subscribe(slot: Int32, to type: EventTypeID) {
+        runner.setSubscriptions(nf: index, type: type, slot: slot, on: true)
+    }
+
+    /// Turns off, for one flow, this NF's subscriptions to `type` (and its subtypes).
+    public func unsubscribe(slot: Int32, from type: EventTypeID) {
+        runner.setSubscriptions(nf: index, type: type, slot: slot, on: false)
+    }
+
+    /// Turns off every subscription of this NF for one flow.
+    public func unsubscribeAll(slot: Int32) {
+        runner.flowSubscriptions.disable(slot, runner.table.byNF[index])
+    }
+
+    /// Turns on this NF's subscriptions that start off (the dynamic ones) for one flow.
+    public func subscribeDynamic(slot: Int32) {
+        runner.flowSubscriptions.enable(slot, runner.table.byNF[index] & ~runner.table.initial)
+    }
+
+    /// Changes another NF's subscriptions for one flow (e.g. DPI handing a flow over).
+    public func setSubscriptions(of nf: String, to type: EventTypeID, slot: Int32, on: Bool) {
+        guard let other = runner.index(of: nf) else { return }
+        runner.setSubscriptions(nf: other, type: type, slot: slot, on: on)
+    }
+
+    /// Drops the packet being processed; only NFs declared `may_drop` can.
+    public func drop() {
+        precondition(action != .readOnly, "\(name) is read-only and cannot drop packets")
+        runner.drop(by: index)
+    }
+
+    /// The flow in `slot`, oriented client → server.
+    public func flowKey(_ slot: Int32) -> FlowKey { runner.flowKey(slot) }
+}

@@ -1,0 +1,59 @@
+import MBoxPacket
+
+/// An address or a CIDR block, IPv4 held IPv4-mapped like every `IPAddress`.
+public struct AddressBlock: Sendable, Equatable {
+    public var address: IPAddress
+    /// Prefix length over the 128-bit (mapped) address.
+    public var prefix: Int
+
+    public func contains(_ candidate: IPAddress) -> Bool {
+        let high = prefix >= 64 ? UInt64.max : (prefix == 0 ? 0 : ~(UInt64.max >> UInt64(prefix)))
+        let low = prefix <= 64 ? 0 : (prefix == 128 ? UInt64.max : ~(UInt64.max >> UInt64(prefix - 64)))
+        // Addresses are stored in memory order; compare in network order.
+        return (candidate.high.bigEndian & high) == (address.high.bigEndian & high)
+            && (candidate.low.bigEndian & low) == (address.low.bigEndian & low)
+    }
+}
+
+/// A rule header's address part: `any`, blocks, lists and negations.
+public indirect enum AddressSpec: Sendable, Equatable {
+    case any
+    case block(AddressBlock)
+    case list([AddressSpec])
+    case not(AddressSpec)
+
+    public func contains(_ address: IPAddress) -> Bool {
+        switch self {
+        case .any: return true
+        case let .block(block): return block.contains(address)
+        case let .not(inner): return !inner.contains(address)
+        case let .list(items):
+            // A list matches if a positive item matches and no negated item excludes it.
+            let positives = items.filter { if case .not = $0 { return false } else { return true } }
+            let negatives = items.filter { if case .not = $0 { return true } else { return false } }
+            let included = positives.isEmpty || positives.contains { $0.contains(address) }
+            return included && negatives.allSatisfy { $0.contains(address) }
+        }
+    }
+}
+
+/// A rule header's port part: `any`, ports, ranges, lists and negations.
+public indirect enum PortSpec: Sendable, Equatable {
+    case any
+    case range(UInt16, UInt16)
+    case list([PortSpec])
+    case not(PortSpec)
+
+    public func contains(_ port: UInt16) -> Bool {
+        switch self {
+        case .any: return true
+        case let .range(low, high): return port >= low && port <= high
+        case let .not(inner): return !inner.contains(port)
+        case let .list(items):
+            let positives = items.filter { if case .not = $0 { return false } else { return true } }
+            let negatives = items.filter { if case .not = $0 { return true } else { return false } }
+            let included = positives.isEmpty || positives.contains { $0.contains(port) }
+            return included && negatives.allSatisfy { $0.contains(port) }
+        }
+    }
+}
