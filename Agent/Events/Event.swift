@@ -6,6 +6,8 @@ import MBoxTCP
 public struct StackSnapshot: Sendable {
     public var clientState: TCPState = .closed
     public var serverState: TCPState = .closed
+    /// The handshake completed (both ends were ESTABLISHED at some point).
+    public var established = false
     /// The packet's sequence and acknowledgment numbers, flags and payload length.
     public var sequence: UInt32 = 0
     public var acknowledgment: UInt32 = 0

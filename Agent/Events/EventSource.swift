@@ -69,8 +69,9 @@ public final class EventSource {
                          timestamp: packet.timestamp, packet: packet.data, headers: headers))
         }
         if wants(.dataReady) {
+            let state = dataPath.monitor.state(slot)
             for chunk in dataPath.chunks where chunk.flowID == flowID {
-                append(dataEvent(chunk, dataPath: dataPath, timestamp: packet.timestamp, headers: headers))
+                append(dataEvent(chunk, state: state, dataPath: dataPath, timestamp: packet.timestamp, headers: headers))
             }
         }
     }
@@ -85,8 +86,10 @@ public final class EventSource {
     private func endedFlows(_ dataPath: DataPath, timestamp: UInt64, current: UInt64) {
         guard !dataPath.endedFlows.isEmpty else { return }
         if wants(.dataReady) {
+            // The slot may already hold a new flow: take the ended flow's own final state.
             for chunk in dataPath.chunks where chunk.flowID != current {
-                append(dataEvent(chunk, dataPath: dataPath, timestamp: timestamp, headers: nil))
+                let state = dataPath.endedFlows.first { $0.flowID == chunk.flowID }?.tcp ?? TCPMonitor.FlowState()
+                append(dataEvent(chunk, state: state, dataPath: nil, timestamp: timestamp, headers: nil))
             }
         }
         for ended in dataPath.endedFlows {
@@ -101,13 +104,20 @@ public final class EventSource {
     }
 
     @inline(__always)
-    private func dataEvent(_ chunk: StreamChunk, dataPath: DataPath, timestamp: UInt64,
+    private func dataEvent(_ chunk: StreamChunk, state: TCPMonitor.FlowState, dataPath: DataPath?, timestamp: UInt64,
                            headers: UnsafeMutablePointer<PacketHeaders>?) -> Event {
         let cause: FlowSide = chunk.direction == .toServer ? .client : .server
         var snapshot = StackSnapshot()
-        if let reassembler = dataPath.monitor.reassembler {
+        snapshot.clientState = state.client.state
+        snapshot.serverState = state.server.state
+        snapshot.established = state.flags.established
+        if let reassembler = dataPath?.monitor.reassembler {
             snapshot.toServerOffset = reassembler.offset(slot: chunk.slot, direction: .toServer)
             snapshot.toClientOffset = reassembler.offset(slot: chunk.slot, direction: .toClient)
+        } else if chunk.direction == .toServer {
+            snapshot.toServerOffset = chunk.offset + UInt64(chunk.length)
+        } else {
+            snapshot.toClientOffset = chunk.offset + UInt64(chunk.length)
         }
         return Event(type: .dataReady, side: cause.peer, cause: cause, slot: chunk.slot, flowID: chunk.flowID,
                      timestamp: timestamp, snapshot: snapshot, headers: headers.map { UnsafePointer($0) },
@@ -120,6 +130,7 @@ public final class EventSource {
         var snapshot = StackSnapshot()
         snapshot.clientState = state.client.state
         snapshot.serverState = state.server.state
+        snapshot.established = state.flags.established
         snapshot.sequence = headers.pointee.sequence
         snapshot.acknowledgment = headers.pointee.acknowledgment
         snapshot.flags = headers.pointee.tcpFlags

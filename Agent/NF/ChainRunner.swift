@@ -30,50 +30,79 @@ public struct ChainCounters: Sendable {
     public var perNF: [UInt64] = []
     public var dropped: UInt64 = 0
     public var published: UInt64 = 0
-    /// Publications refused because events published events too deeply (a loop).
+    /// Publications refused because published events published events too deeply (a loop).
     public var publishLoops: UInt64 = 0
+    /// Events handed to another core because two or more NFs of a parallel group wanted them.
+    public var parallelEvents: UInt64 = 0
 
     public var totalDelivered: UInt64 { delivered.reduce(0, &+) }
 }
 
 /// The NF stage of one worker: delivers each event to the NFs whose subscriptions want
-/// it, in chain order, and gathers the packet's verdict.
+/// it, stage by stage in chain order, and gathers the packet's verdict.
 ///
 /// Whether an NF wants an event is decided when its turn comes, from the compiled
 /// subscription table and the flow's active-subscription word — so an NF that turns on
 /// a later NF's subscription (as `DPI_DETECT` does for `Signature_Match`) affects the
 /// very event being delivered. Events an NF publishes are delivered at once, depth first.
+///
+/// A stage of several read-only NFs that do not feed each other runs them in parallel:
+/// the first on this thread, the others on helper threads reached through lock-free
+/// single-producer/single-consumer mailboxes. What they publish or change while running
+/// in parallel is applied after all of them are done, in chain order.
 public final class ChainRunner {
     public let types: EventTypes
     public let table: SubscriptionTable
     public let flowSubscriptions: FlowSubscriptions
     public let members: [ChainMember]
+    public let stages: [[Int]]
     public private(set) var counters = ChainCounters()
     public private(set) var verdict = Verdict.forward
     /// `IDS_ALERT` events published during the last packet, for outputs (EVE).
     public private(set) var alerts: ContiguousArray<Event> = []
     public private(set) var contexts: [NFContext] = []
 
-    private let functions: [any NetworkFunction]
-    private let flows: FlowTable
+    let functions: [any NetworkFunction]
+    private unowned let dataPath: DataPath
     private var depth = 0
     private static let maximumDepth = 8
+    /// Per NF: whether it runs in a parallel section now, and what it did meanwhile.
+    private var deferring: [Bool]
+    private var deferred: [[DeferredAction]]
+    private var helpers: [ParallelHelper] = []
+    private var wantingBuffer: [Int] = []
 
-    public init(types: EventTypes, subscriptions: [Subscription], members: [ChainMember], flows: FlowTable) throws {
+    enum DeferredAction {
+        case publish(Event)
+        case subscriptions(slot: Int32, mask: UInt64, on: Bool)
+    }
+
+    public init(types: EventTypes, subscriptions: [Subscription], members: [ChainMember], dataPath: DataPath,
+                stages: [[Int]]? = nil) throws {
         self.types = types
         self.members = members
         self.functions = members.map(\.function)
-        self.flows = flows
+        self.dataPath = dataPath
+        self.stages = stages ?? members.indices.map { [$0] }
+        let flows = dataPath.flows
         table = try SubscriptionTable(subscriptions, types: types, nfCount: members.count)
         flowSubscriptions = FlowSubscriptions(capacity: flows.configuration.capacity, initial: table.initial)
         counters.perNF = [UInt64](repeating: 0, count: members.count)
+        deferring = [Bool](repeating: false, count: members.count)
+        deferred = [[DeferredAction]](repeating: [], count: members.count)
+        for index in deferred.indices { deferred[index].reserveCapacity(8) }
         alerts.reserveCapacity(8)
+        wantingBuffer.reserveCapacity(members.count)
         contexts = members.enumerated().map { index, member in
             NFContext(index: index, name: member.name, action: member.action,
                       capacity: flows.configuration.capacity, runner: self)
         }
         for (function, context) in zip(functions, contexts) { function.attach(context) }
+        let helpersNeeded = (self.stages.map(\.count).max() ?? 1) - 1
+        helpers = (0..<helpersNeeded).map { _ in ParallelHelper(functions: functions) }
     }
+
+    deinit { for helper in helpers { helper.stop() } }
 
     public func index(of name: String) -> Int? { members.firstIndex { $0.name == name } }
 
@@ -88,9 +117,10 @@ public final class ChainRunner {
         return verdict
     }
 
-    /// End of input: every NF flushes.
+    /// End of input: every NF flushes; helper threads stop.
     public func finish() {
         for function in functions { function.finish() }
+        for helper in helpers { helper.stop() }
     }
 
     @inline(__always)
@@ -103,17 +133,62 @@ public final class ChainRunner {
         let wanted = table.wanting(event.type, StackFilter.bit(side: event.side, cause: event.cause))
         if wanted & flowSubscriptions.active(slot) != 0 {
             let carriesPacket = event.headers != nil
-            for index in functions.indices {
+            for stage in stages {
                 if carriesPacket && verdict == .drop { break }  // a dropped packet goes no further
-                let active = wanted & flowSubscriptions.active(slot) & table.byNF[index]
-                guard active != 0, conditionsHold(active, event) else { continue }
-                counters.delivered[Int(event.type.rawValue)] &+= 1
-                counters.perNF[index] &+= 1
-                functions[index].handle(event)
+                if stage.count == 1 {
+                    deliver(event, to: stage[0], wanted: wanted)
+                } else {
+                    runParallel(event, stage: stage, wanted: wanted)
+                }
             }
         }
         if event.type == .flowDestroyed {
             for function in functions { function.flowEnded(slot: slot) }
+        }
+    }
+
+    @inline(__always)
+    private func wants(_ event: Event, _ nf: Int, _ wanted: UInt64) -> Bool {
+        let active = wanted & flowSubscriptions.active(event.slot) & table.byNF[nf]
+        return active != 0 && conditionsHold(active, event)
+    }
+
+    @inline(__always)
+    private func deliver(_ event: Event, to nf: Int, wanted: UInt64) {
+        guard wants(event, nf, wanted) else { return }
+        counters.delivered[Int(event.type.rawValue)] &+= 1
+        counters.perNF[nf] &+= 1
+        functions[nf].handle(event)
+    }
+
+    private func runParallel(_ event: Event, stage: [Int], wanted: UInt64) {
+        wantingBuffer.removeAll(keepingCapacity: true)
+        for nf in stage where wants(event, nf, wanted) { wantingBuffer.append(nf) }
+        guard wantingBuffer.count > 1 else {
+            if let only = wantingBuffer.first { deliver(event, to: only, wanted: wanted) }
+            return
+        }
+        counters.parallelEvents &+= 1
+        for nf in wantingBuffer {
+            counters.delivered[Int(event.type.rawValue)] &+= 1
+            counters.perNF[nf] &+= 1
+            deferring[nf] = true
+        }
+        for (helper, nf) in zip(helpers, wantingBuffer.dropFirst()) { helper.post(event, to: nf) }
+        functions[wantingBuffer[0]].handle(event)
+        for helper in helpers.prefix(wantingBuffer.count - 1) { helper.wait() }
+        // Apply what they did, in chain order.
+        for nf in wantingBuffer {
+            deferring[nf] = false
+            guard !deferred[nf].isEmpty else { continue }
+            let actions = deferred[nf]
+            deferred[nf].removeAll(keepingCapacity: true)
+            for action in actions {
+                switch action {
+                case let .publish(published): publish(published, from: nf)
+                case let .subscriptions(slot, mask, on): apply(slot: slot, mask: mask, on: on)
+                }
+            }
         }
     }
 
@@ -130,7 +205,11 @@ public final class ChainRunner {
         return false
     }
 
-    func publish(_ event: Event) {
+    func publish(_ event: Event, from nf: Int) {
+        if deferring[nf] {
+            deferred[nf].append(.publish(event))
+            return
+        }
         counters.published &+= 1
         if event.type == .idsAlert { alerts.append(event) }
         guard depth < Self.maximumDepth else {
@@ -142,8 +221,19 @@ public final class ChainRunner {
         depth -= 1
     }
 
-    func setSubscriptions(nf: Int, type: EventTypeID, slot: Int32, on: Bool) {
-        let mask = table.subscriptions(of: nf, to: type, types: types)
+    func setSubscriptions(of nf: Int, by actor: Int, type: EventTypeID, slot: Int32, on: Bool) {
+        changeSubscriptions(by: actor, slot: slot, mask: table.subscriptions(of: nf, to: type, types: types), on: on)
+    }
+
+    func changeSubscriptions(by actor: Int, slot: Int32, mask: UInt64, on: Bool) {
+        if deferring[actor] {
+            deferred[actor].append(.subscriptions(slot: slot, mask: mask, on: on))
+        } else {
+            apply(slot: slot, mask: mask, on: on)
+        }
+    }
+
+    private func apply(slot: Int32, mask: UInt64, on: Bool) {
         if on { flowSubscriptions.enable(slot, mask) } else { flowSubscriptions.disable(slot, mask) }
     }
 
@@ -152,5 +242,14 @@ public final class ChainRunner {
         verdict = .drop
     }
 
-    func flowKey(_ slot: Int32) -> FlowKey { flows.key(slot) }
+    func currentFlowID(_ slot: Int32) -> UInt64 { dataPath.flows.flowID(slot) }
+
+    /// The key of an event's flow (valid while the packet that caused it is processed).
+    public func flowKey(of event: Event) -> FlowKey { flowKey(slot: event.slot, flowID: event.flowID) }
+
+    /// The key of an event's flow, also when the flow ended and its slot was reused.
+    func flowKey(slot: Int32, flowID: UInt64) -> FlowKey {
+        if dataPath.flows.flowID(slot) == flowID { return dataPath.flows.key(slot) }
+        return dataPath.endedFlows.first { $0.flowID == flowID }?.key ?? dataPath.flows.key(slot)
+    }
 }

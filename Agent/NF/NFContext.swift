@@ -28,33 +28,33 @@ public final class NFContext {
         published.type = type
         published.detail = detail
         published.publisher = Int8(index)
-        runner.publish(published)
+        runner.publish(published, from: index)
     }
 
     /// Turns on, for one flow, this NF's subscriptions to `type` (and its subtypes).
     public func subscribe(slot: Int32, to type: EventTypeID) {
-        runner.setSubscriptions(nf: index, type: type, slot: slot, on: true)
+        runner.setSubscriptions(of: index, by: index, type: type, slot: slot, on: true)
     }
 
     /// Turns off, for one flow, this NF's subscriptions to `type` (and its subtypes).
     public func unsubscribe(slot: Int32, from type: EventTypeID) {
-        runner.setSubscriptions(nf: index, type: type, slot: slot, on: false)
+        runner.setSubscriptions(of: index, by: index, type: type, slot: slot, on: false)
     }
 
     /// Turns off every subscription of this NF for one flow.
     public func unsubscribeAll(slot: Int32) {
-        runner.flowSubscriptions.disable(slot, runner.table.byNF[index])
+        runner.changeSubscriptions(by: index, slot: slot, mask: runner.table.byNF[index], on: false)
     }
 
     /// Turns on this NF's subscriptions that start off (the dynamic ones) for one flow.
     public func subscribeDynamic(slot: Int32) {
-        runner.flowSubscriptions.enable(slot, runner.table.byNF[index] & ~runner.table.initial)
+        runner.changeSubscriptions(by: index, slot: slot, mask: runner.table.byNF[index] & ~runner.table.initial, on: true)
     }
 
     /// Changes another NF's subscriptions for one flow (e.g. DPI handing a flow over).
     public func setSubscriptions(of nf: String, to type: EventTypeID, slot: Int32, on: Bool) {
         guard let other = runner.index(of: nf) else { return }
-        runner.setSubscriptions(nf: other, type: type, slot: slot, on: on)
+        runner.setSubscriptions(of: other, by: index, type: type, slot: slot, on: on)
     }
 
     /// Drops the packet being processed; only NFs declared `may_drop` can.
@@ -63,6 +63,9 @@ public final class NFContext {
         runner.drop(by: index)
     }
 
-    /// The flow in `slot`, oriented client → server.
-    public func flowKey(_ slot: Int32) -> FlowKey { runner.flowKey(slot) }
+    /// The event's flow, oriented client → server.
+    public func flowKey(of event: Event) -> FlowKey { runner.flowKey(slot: event.slot, flowID: event.flowID) }
+
+    /// The flow now in `slot` (during `flowStarted`, the new one).
+    public func flowKey(slot: Int32) -> FlowKey { runner.flowKey(slot: slot, flowID: runner.currentFlowID(slot)) }
 }

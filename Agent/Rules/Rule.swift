@@ -85,6 +85,13 @@ public struct RuleProblem: Error, Sendable, CustomStringConvertible, Equatable {
     public var sid: UInt32?
     public var message: String
 
+    public init(file: String, line: Int, sid: UInt32?, message: String) {
+        self.file = file
+        self.line = line
+        self.sid = sid
+        self.message = message
+    }
+
     public var description: String {
         "\(file):\(line):" + (sid.map { " sid \($0):" } ?? "") + " \(message)"
     }

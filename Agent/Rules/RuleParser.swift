@@ -235,13 +235,24 @@ public struct RuleParser {
         return options
     }
 
+    /// Strips the quotes and undoes the rule language's escapes (`\"`, `\;`, `\\`, `\:`);
+    /// other backslashes stay (a pcre's `\s` is the regex's).
     private func unquote(_ value: String) -> String {
         var text = value
         if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 { text = String(text.dropFirst().dropLast()) }
         var result = "", escaped = false
         for character in text {
-            if escaped { result.append(character); escaped = false } else if character == "\\" { escaped = true } else { result.append(character) }
+            if escaped {
+                if !"\";\\:".contains(character) { result.append("\\") }
+                result.append(character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else {
+                result.append(character)
+            }
         }
+        if escaped { result.append("\\") }
         return result
     }
 
@@ -293,6 +304,16 @@ public struct RuleParser {
     }
 
     // MARK: - Header
+
+    /// Parses an address part (`any`, `10.0.0.0/8`, `[a,!b]`, `$HOME_NET`) outside a rule.
+    public func parseAddress(_ text: String) throws -> AddressSpec {
+        try address(text) { RuleProblem(file: "", line: 0, sid: nil, message: $0) }
+    }
+
+    /// Parses a port part (`any`, `80`, `1024:`, `[80,443]`, `!22`) outside a rule.
+    public func parsePorts(_ text: String) throws -> PortSpec {
+        try ports(text) { RuleProblem(file: "", line: 0, sid: nil, message: $0) }
+    }
 
     private func address(_ text: String, _ problem: (String) -> RuleProblem, depth: Int = 0) throws -> AddressSpec {
         guard depth < 8 else { throw problem("address variables nest too deeply") }

@@ -32,6 +32,13 @@ public final class TCPMonitor {
         public var client = TCPEndpointState()
         public var server = TCPEndpointState()
         public var flags = FlowFlags()
+
+        public init(client: TCPEndpointState = TCPEndpointState(), server: TCPEndpointState = TCPEndpointState(),
+                    flags: FlowFlags = FlowFlags()) {
+            self.client = client
+            self.server = server
+            self.flags = flags
+        }
     }
 
     /// Flow-wide facts, beside the two endpoints.
@@ -40,6 +47,11 @@ public final class TCPMonitor {
         public var closed = false
         /// Whether both endpoints offered window scaling in their SYNs.
         public var windowScaling = false
+        /// Whether both endpoints have been ESTABLISHED at some point (Suricata's
+        /// `flow:established`; stays true through the close).
+        public var established = false
+
+        public init() {}
     }
 
     /// Two endpoints per slot (client at 2·slot, server at 2·slot+1), apart from the flow
@@ -147,6 +159,9 @@ public final class TCPMonitor {
             sent(headers, by: &sender.pointee, peer: receiver.pointee, flow: flow, anomalies: &anomalies)
             received(headers, by: &receiver.pointee, sender: sender.pointee, flow: flow)
             if sender.pointee.state.isFinished && receiver.pointee.state.isFinished { flow.pointee.closed = true }
+            if !flow.pointee.established, sender.pointee.state == .established, receiver.pointee.state == .established {
+                flow.pointee.established = true
+            }
         }
 
         if flow.pointee.reassemble {

@@ -1,16 +1,24 @@
 import ArgumentParser
 import Foundation
 import MBoxCapture
+import MBoxChain
 import MBoxDataPath
+import MBoxEvents
+import MBoxNF
+import MBoxNFs
 import MBoxTCP
 
 /// `mbox-agent replay`: runs a capture file through the data path.
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Replay a pcap or pcapng file through parse → flow table → TCP Monitor (→ reassembly).",
+        abstract: "Replay a pcap or pcapng file through the agent: data path, events, NF chain.",
         discussion: """
-        With --streams, writes one JSON object per TCP flow per line: the client (src) and \
-        server (dest) endpoints and both reassembled streams in base64. A summary goes to stderr.
+        With --rules or --chain, packets go on through the event source and an NF chain \
+        (without --chain: the IDS chain, chains/ids.yaml — TCP Monitor with reassembly, DPI, \
+        Signature_Match with dynamic subscriptions); --eve writes its alerts as Suricata EVE \
+        JSON lines. With --streams, writes one JSON object per TCP flow per line: the client \
+        (src) and server (dest) endpoints and both reassembled streams in base64. A summary \
+        goes to stderr.
         """)
 
     @Option(help: "Capture file to read (pcap or pcapng).")
@@ -18,6 +26,18 @@ struct Replay: ParsableCommand {
 
     @Option(help: "Write each TCP flow's reassembled streams here as JSON lines.")
     var streams: String?
+
+    @Option(help: "Suricata-style rules file for Signature_Match (overrides the chain's 'rules').")
+    var rules: String?
+
+    @Option(help: "Chain definition (YAML); without it, --rules runs the built-in IDS chain.")
+    var chain: String?
+
+    @Option(help: "Run the chain's NFs 'sequential' or 'parallel' (overrides the chain file).")
+    var mode: String?
+
+    @Option(help: "Write alerts here as Suricata EVE JSON lines.")
+    var eve: String?
 
     @Option(help: "Overlapping segments with different bytes: 'first' (default) keeps the bytes received first, 'last' the latest.")
     var overlap: String = OverlapPolicy.first.rawValue
@@ -51,6 +71,12 @@ struct Replay: ParsableCommand {
         if noReassembly, streams != nil {
             throw ValidationError("--streams needs reassembly; drop --no-reassembly")
         }
+        if let mode, ChainDefinition.Mode(rawValue: mode) == nil {
+            throw ValidationError("--mode must be 'sequential' or 'parallel', not '\(mode)'")
+        }
+        if (eve != nil || mode != nil), rules == nil, chain == nil {
+            throw ValidationError("--eve and --mode need a chain: give --rules and/or --chain")
+        }
     }
 
     func run() throws {
@@ -71,7 +97,11 @@ struct Replay: ParsableCommand {
             reassembly.globalLimit = reassemblyGlobalLimit
             configuration.reassembly = reassembly
         }
-        let dataPath = DataPath(configuration: configuration)
+        let pipeline = try makePipeline(configuration)
+        let dataPath = pipeline?.dataPath ?? DataPath(configuration: configuration)
+        let alerts = try eve.map { path -> EVEWriter in
+            do { return try EVEWriter(path: path) } catch { throw ReplayError("cannot write \(path)") }
+        }
         let recorder = try streams.map { path -> StreamRecorder in
             guard FileManager.default.createFile(atPath: path, contents: nil),
                   let handle = FileHandle(forWritingAtPath: path) else {
@@ -83,6 +113,7 @@ struct Replay: ParsableCommand {
         let progress = ProgressLine(totalBytes: reader.totalBytes)
         let started = Date()
         var readError: Error?
+        var lastTimestamp: UInt64 = 0
         while true {
             let packet: CapturedPacket?
             do {
@@ -92,20 +123,76 @@ struct Replay: ParsableCommand {
                 break
             }
             guard let packet else { break }
-            _ = dataPath.process(packet)
+            if let pipeline {
+                _ = pipeline.process(packet)
+                try write(alerts: pipeline.chain, to: alerts)
+            } else {
+                _ = dataPath.process(packet)
+            }
+            lastTimestamp = packet.timestamp
             try recorder?.record(dataPath)
             if dataPath.counters.packets & 0xFFFF == 0 {
                 progress.update(packets: dataPath.counters.packets, offset: reader.offset)
             }
         }
-        dataPath.finishAll()
+        if let pipeline {
+            pipeline.finish(timestamp: lastTimestamp)
+            try write(alerts: pipeline.chain, to: alerts)
+        } else {
+            dataPath.finishAll()
+        }
         try recorder?.record(dataPath)
         try recorder?.flush()
+        try alerts?.flush()
         progress.finish()
         let seconds = Date().timeIntervalSince(started)
-        Summary(dataPath: dataPath, seconds: seconds, flowsWritten: recorder?.flowsWritten).print()
+        Summary(dataPath: dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: recorder?.flowsWritten,
+                alertsWritten: alerts?.written).print()
         if let readError {
             throw ReplayError("\(pcap): \(readError) (the packets before it were processed)")
+        }
+    }
+}
+
+extension Replay {
+    /// The chain to run, when rules or a chain were given: parsed, checked, compiled.
+    func makePipeline(_ configuration: DataPathConfiguration) throws -> Pipeline? {
+        guard rules != nil || chain != nil else { return nil }
+        var definition: ChainDefinition
+        do {
+            definition = try chain.map { try ChainParser().parse(file: $0) }
+                ?? ChainParser().parse(DefaultChain.yaml, file: DefaultChain.file)
+            if let mode { definition.mode = ChainDefinition.Mode(rawValue: mode)! }
+        } catch {
+            throw ReplayError("\(error)")
+        }
+        if let rules, !FileManager.default.isReadableFile(atPath: rules) {
+            throw ReplayError("cannot read rules file \(rules)")
+        }
+        let resources = BuildResources(rulesOverride: rules)
+        let compiled: CompiledChain
+        do {
+            compiled = try ChainCompiler().compile(definition, resources: resources)
+        } catch {
+            throw ReplayError("\(error)")
+        }
+        for (path, engine) in resources.loadedEngines {
+            var line = "rules        \(path): \(engine.rules.count) loaded"
+            if !engine.problems.isEmpty { line += ", \(engine.problems.count) not loaded:" }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            for problem in engine.problems {
+                FileHandle.standardError.write(Data("  \(problem)\n".utf8))
+            }
+        }
+        return try compiled.makePipeline(configuration: configuration)
+    }
+
+    /// Writes the alerts of the last packet as EVE lines.
+    func write(alerts chain: ChainRunner, to writer: EVEWriter?) throws {
+        guard let writer, !chain.alerts.isEmpty else { return }
+        for alert in chain.alerts {
+            guard let matcher = chain.members[Int(alert.publisher)].function as? SignatureMatch else { continue }
+            try writer.write(alert: alert, rule: matcher.engine.rules[Int(alert.detail.index)], key: chain.flowKey(of: alert))
         }
     }
 }

@@ -1,11 +1,15 @@
 import Foundation
 import MBoxDataPath
+import MBoxEvents
+import MBoxNF
 
 /// The replay summary printed to stderr.
 struct Summary {
     let dataPath: DataPath
+    let pipeline: Pipeline?
     let seconds: Double
     let flowsWritten: Int?
+    let alertsWritten: Int?
 
     func print() {
         let c = dataPath.counters
@@ -24,6 +28,21 @@ struct Summary {
                 + "dropped: \(r.droppedOverFlowLimit) over flow limit, \(r.droppedOverGlobalLimit) over global limit")
         }
         if let flowsWritten { lines.append("streams      \(flowsWritten) TCP flows written") }
+        if let pipeline {
+            let chain = pipeline.chain
+            let types = chain.types
+            let produced = (0..<types.count).filter { pipeline.source.produced[$0] > 0 }
+                .map { "\(types.names[$0])=\(pipeline.source.produced[$0])" }
+            let delivered = (0..<types.count).filter { chain.counters.delivered[$0] > 0 }
+                .map { "\(types.names[$0])=\(chain.counters.delivered[$0])" }
+            lines.append("events       produced " + produced.joined(separator: " "))
+            lines.append("             delivered " + delivered.joined(separator: " "))
+            lines.append("chain        " + zip(chain.members, chain.counters.perNF).map { "\($0.name)=\($1)" }.joined(separator: " ")
+                + "  stages " + chain.stages.map { $0.map { chain.members[$0].name }.joined(separator: "+") }.joined(separator: " > "))
+            lines.append("verdicts     \(pipeline.forwarded) forwarded, \(pipeline.dropped) dropped; "
+                + "\(chain.counters.published) events published by NFs")
+        }
+        if let alertsWritten { lines.append("alerts       \(alertsWritten) written (EVE)") }
         let rate = seconds > 0 ? Double(c.packets) / seconds : 0
         lines.append(String(format: "time         %.3f s, %.0f packets/s, %.3f Gbps", seconds, rate,
                             seconds > 0 ? Double(c.bytes) * 8 / seconds / 1e9 : 0))

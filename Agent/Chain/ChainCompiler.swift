@@ -1,0 +1,241 @@
+import Foundation
+import MBoxDataPath
+import MBoxEvents
+import MBoxNF
+import MBoxTCP
+
+/// A validated chain, ready to instantiate on any number of workers.
+public final class CompiledChain: @unchecked Sendable {
+    public let definition: ChainDefinition
+    public let types: EventTypes
+    public let subscriptions: [Subscription]
+    public let kinds: [NFKind]
+    /// Stages in order; a stage of several NFs runs them in parallel.
+    public let stages: [[Int]]
+    let factories: [@Sendable () throws -> any NetworkFunction]
+
+    init(definition: ChainDefinition, types: EventTypes, subscriptions: [Subscription], kinds: [NFKind],
+         stages: [[Int]], factories: [@Sendable () throws -> any NetworkFunction]) {
+        self.definition = definition
+        self.types = types
+        self.subscriptions = subscriptions
+        self.kinds = kinds
+        self.stages = stages
+        self.factories = factories
+    }
+
+    /// Builds one worker: a data path configured for this chain's stack, the event
+    /// source, and fresh instances of every NF.
+    public func makePipeline(configuration: DataPathConfiguration) throws -> Pipeline {
+        var configuration = configuration
+        if !definition.reassembly { configuration.reassembly = nil } else if configuration.reassembly == nil {
+            configuration.reassembly = ReassemblyConfiguration()
+        }
+        let dataPath = DataPath(configuration: configuration)
+        let members = try zip(definition.functions, zip(kinds, factories)).map { function, pair in
+            ChainMember(name: function.name, action: pair.0.action, function: try pair.1())
+        }
+        let runner = try ChainRunner(types: types, subscriptions: subscriptions, members: members, dataPath: dataPath,
+                                     stages: stages)
+        let source = EventSource(types: types, wantedTypes: runner.table.wantedTypes(types))
+        return Pipeline(dataPath: dataPath, source: source, chain: runner)
+    }
+}
+
+/// Checks a chain's meaning and compiles it: NF types and parameters exist, every
+/// subscribed event has a publisher, filters fit their events, parallel groups do not
+/// conflict. Reports every problem with its line.
+public struct ChainCompiler {
+    public init() {}
+
+    /// Most NFs one parallel stage runs at once (one per core).
+    public var maximumParallelWidth = max(2, ProcessInfo.processInfo.activeProcessorCount)
+
+    public func compile(_ chain: ChainDefinition, resources: BuildResources) throws -> CompiledChain {
+        var errors: [ChainError] = []
+        var types = EventTypes()
+        let directory = (chain.file as NSString).deletingLastPathComponent.isEmpty
+            ? "." : (chain.file as NSString).deletingLastPathComponent
+        var kinds: [NFKind] = []
+        var factories: [@Sendable () throws -> any NetworkFunction] = []
+        var publishers: [String: Int] = [:]
+        var names: [String: SourceLocation] = [:]
+
+        // NFs: types, names, parameters, publications.
+        for (index, function) in chain.functions.enumerated() {
+            if let first = names[function.name] {
+                errors.append(ChainError(location: function.location, message: "NF name '\(function.name)' is used twice (first at line \(first.line))"))
+            }
+            names[function.name] = function.location
+            guard let kind = NFKind.named(function.type) else {
+                errors.append(ChainError(location: function.location,
+                                         message: "unknown NF type '\(function.type)' (known: \(NFKind.all.map(\.type).joined(separator: ", ")))"))
+                continue
+            }
+            var parameters = Parameters(function.parameters, owner: function.location)
+            let factory = kind.prepare(&parameters, resources, directory)
+            parameters.rejectUnknown(kind: kind.type, known: kind.parameters)
+            errors += parameters.errors
+            kinds.append(kind)
+            factories.append(factory ?? { throw ChainErrors(errors: []) })
+            for (event, location) in function.publications ?? kind.publishes.map({ ($0, function.location) }) {
+                guard kind.publishes.contains(event) else {
+                    errors.append(ChainError(location: location, message: "\(kind.type) does not publish '\(event)'"
+                        + (kind.publishes.isEmpty ? " (it publishes nothing)" : " (it publishes \(kind.publishes.joined(separator: ", ")))")))
+                    continue
+                }
+                do { _ = try types.declare(event) } catch { errors.append(ChainError(location: location, message: "\(error)")) }
+                publishers[event] = index
+            }
+        }
+        guard errors.isEmpty else { throw ChainErrors(errors: errors) }
+
+        // Subscriptions.
+        var subscriptions: [Subscription] = []
+        for (index, function) in chain.functions.enumerated() {
+            for definition in function.subscriptions {
+                guard let subscription = compile(definition, nf: index, types: types, chain: chain,
+                                                 publishers: publishers, errors: &errors) else { continue }
+                subscriptions.append(subscription)
+            }
+            if function.subscriptions.isEmpty {
+                errors.append(ChainError(location: function.location, message: "NF '\(function.name)' subscribes to nothing"))
+            }
+        }
+        if subscriptions.count > SubscriptionTable.maximumCount {
+            errors.append(ChainError(location: SourceLocation(file: chain.file, line: 1, column: 1),
+                                     message: "\(subscriptions.count) subscriptions; at most \(SubscriptionTable.maximumCount) per chain"))
+        }
+
+        // Stages: sequential, or parallel groups that do not conflict.
+        let stages = plan(chain, kinds: kinds, subscriptions: subscriptions, publishers: publishers, types: types, errors: &errors)
+        guard errors.isEmpty else { throw ChainErrors(errors: errors) }
+        return CompiledChain(definition: chain, types: types, subscriptions: subscriptions, kinds: kinds,
+                             stages: stages, factories: factories)
+    }
+
+    private func compile(_ definition: SubscriptionDefinition, nf: Int, types: EventTypes, chain: ChainDefinition,
+                         publishers: [String: Int], errors: inout [ChainError]) -> Subscription? {
+        func fail(_ message: String) -> Subscription? {
+            errors.append(ChainError(location: definition.location, message: message))
+            return nil
+        }
+        guard let type = types.id(definition.event) else {
+            if definition.event.hasPrefix("EVENT/") {
+                return fail("no NF in this chain publishes '\(definition.event)'")
+            }
+            return fail("unknown event '\(definition.event)' (stack events: PKT, PKT/TCP, FLOW, FLOW/TCP, DATA_RDY, FLOW_DEST; NF events go under EVENT/)")
+        }
+        if type == .flowRequest { return fail("FLOW_REQ is published by the TCP Splicer stack, which tcp_monitor is not") }
+        if types.isA(type, .custom), type != .custom, publishers[definition.event] == nil {
+            return fail("no NF in this chain publishes '\(definition.event)'")
+        }
+        if type == .dataReady, !chain.reassembly { return fail("DATA_RDY needs 'stack: {reassembly: true}'") }
+        let stackEvent = type == .packetTCP || type == .packet || type == .dataReady
+        if !stackEvent, definition.stack != "any" || definition.from != "any" {
+            return fail("'stack' and 'from' filter stack events (PKT, PKT/TCP, DATA_RDY), not \(definition.event)")
+        }
+        var condition: EventCondition?
+        if let name = definition.appProtocol {
+            guard type == .dpiDetect else { return fail("'where: {protocol: …}' applies to EVENT/DPI_DETECT only") }
+            guard let appProtocol = AppProtocol(name: name) else {
+                return fail("unknown protocol '\(name)' (\(AppProtocol.allCases.map(\.description).joined(separator: ", ")))")
+            }
+            condition = .appProtocol(appProtocol)
+        }
+        var filter: StackFilter = []
+        for side in [FlowSide.client, .server] {
+            for cause in [FlowSide.client, .server] {
+                let sideOK: Bool
+                switch definition.stack {
+                case "client": sideOK = side == .client
+                case "server": sideOK = side == .server
+                case "sender": sideOK = side == cause
+                case "receiver": sideOK = side != cause
+                default: sideOK = true
+                }
+                let causeOK = definition.from == "any" || (definition.from == "client") == (cause == .client)
+                if sideOK && causeOK { filter.insert(.bit(side: side, cause: cause)) }
+            }
+        }
+        return Subscription(nf: nf, type: type, filter: filter, condition: condition, initiallyActive: !definition.dynamic)
+    }
+
+    private func plan(_ chain: ChainDefinition, kinds: [NFKind], subscriptions: [Subscription], publishers: [String: Int],
+                      types: EventTypes, errors: inout [ChainError]) -> [[Int]] {
+        var stages = chain.functions.indices.map { [$0] }
+        guard chain.mode == .parallel else {
+            for (_, location) in chain.parallelGroups {
+                errors.append(ChainError(location: location, message: "parallel groups need 'mode: parallel'"))
+            }
+            return stages
+        }
+        let index = Dictionary(uniqueKeysWithValues: chain.functions.enumerated().map { ($1.name, $0) })
+        var groups: [[Int]] = []
+        for (names, location) in chain.parallelGroups {
+            var members: [Int] = []
+            for name in names {
+                guard let member = index[name] else {
+                    errors.append(ChainError(location: location, message: "parallel group names '\(name)', which is not in the chain"))
+                    continue
+                }
+                members.append(member)
+            }
+            members.sort()
+            if members.count != names.count { continue }
+            if let member = members.first(where: { kinds[$0].action != .readOnly }) {
+                errors.append(ChainError(location: location, message:
+                    "'\(chain.functions[member].name)' may drop or modify packets, so it cannot run in parallel with others"))
+            }
+            if members.last! - members.first! != members.count - 1 {
+                errors.append(ChainError(location: location, message: "a parallel group's NFs must stand next to each other in the chain"))
+            }
+            for publisher in members {
+                for (event, publisherIndex) in publishers where publisherIndex == publisher {
+                    guard let type = types.id(event) else { continue }
+                    for subscriber in members where subscriber != publisher {
+                        if subscriptions.contains(where: { $0.nf == subscriber && types.isA(type, $0.type) }) {
+                            errors.append(ChainError(location: location, message:
+                                "'\(chain.functions[subscriber].name)' subscribes to \(event), which '\(chain.functions[publisher].name)' in the same parallel group publishes: they must run one after the other"))
+                        }
+                    }
+                }
+            }
+            if groups.contains(where: { !Set($0).isDisjoint(with: members) }) {
+                errors.append(ChainError(location: location, message: "an NF is in two parallel groups"))
+            }
+            groups.append(members)
+        }
+        if chain.parallelGroups.isEmpty {
+            // Without explicit groups, neighbouring read-only NFs that do not feed each other run together.
+            var current: [Int] = []
+            groups = []
+            for member in chain.functions.indices {
+                let independent = kinds[member].action == .readOnly && current.allSatisfy { other in
+                    !feeds(other, member, subscriptions: subscriptions, publishers: publishers, types: types)
+                        && !feeds(member, other, subscriptions: subscriptions, publishers: publishers, types: types)
+                }
+                if independent, !current.isEmpty, kinds[current[0]].action == .readOnly, current.count < maximumParallelWidth {
+                    current.append(member)
+                } else {
+                    if current.count > 1 { groups.append(current) }
+                    current = [member]
+                }
+            }
+            if current.count > 1 { groups.append(current) }
+        }
+        for group in groups.sorted(by: { $0[0] > $1[0] }) {
+            stages.replaceSubrange(group.first!...group.last!, with: [group])
+        }
+        return stages
+    }
+
+    /// Whether `publisher` publishes an event `subscriber` subscribes to.
+    private func feeds(_ publisher: Int, _ subscriber: Int, subscriptions: [Subscription], publishers: [String: Int],
+                       types: EventTypes) -> Bool {
+        publishers.contains { event, index in
+            guard index == publisher, let type = types.id(event) else { return false }
+            return subscriptions.contains { $0.nf == subscriber && types.isA(type, $0.type) }
+        }
+    }
+}

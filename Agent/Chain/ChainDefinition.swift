@@ -1,0 +1,76 @@
+import MBoxEvents
+import MBoxNF
+
+/// A place in a chain file, for error messages.
+public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// One precise problem in a chain file.
+public struct ChainError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var location: SourceLocation
+    public var message: String
+
+    public var description: String { "\(location): \(message)" }
+}
+
+/// Every problem found in a chain file (validation does not stop at the first).
+public struct ChainErrors: Error, Sendable, CustomStringConvertible {
+    public var errors: [ChainError]
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+/// A parameter value from YAML.
+public enum ParameterValue: Sendable, Equatable {
+    case string(String)
+    case int(Int)
+    case double(Double)
+    case bool(Bool)
+    case list([ParameterValue])
+    case map([(String, ParameterValue)])
+
+    public static func == (a: ParameterValue, b: ParameterValue) -> Bool { "\(a)" == "\(b)" }
+}
+
+/// One subscription as written in the chain file.
+public struct SubscriptionDefinition: Sendable {
+    public var event: String
+    /// Whose stack: client, server, sender, receiver or any.
+    public var stack: String = "any"
+    /// Whose packet: client, server or any.
+    public var from: String = "any"
+    /// `where: {protocol: http}`.
+    public var appProtocol: String?
+    /// Off until the NF turns it on for a flow.
+    public var dynamic = false
+    public var location: SourceLocation
+}
+
+/// One NF as written in the chain file.
+public struct FunctionDefinition: Sendable {
+    public var name: String
+    public var type: String
+    public var parameters: [(String, ParameterValue, SourceLocation)] = []
+    public var subscriptions: [SubscriptionDefinition] = []
+    public var publications: [(String, SourceLocation)]?
+    public var location: SourceLocation
+}
+
+/// A chain file: the μStack, how NFs run, and the NFs in order.
+public struct ChainDefinition: Sendable {
+    public enum Mode: String, Sendable { case sequential, parallel }
+
+    public var name: String
+    public var file: String
+    /// `tcp_monitor` (the only stack so far) and whether it reassembles streams.
+    public var stack = "tcp_monitor"
+    public var reassembly = true
+    public var mode = Mode.sequential
+    /// Explicit groups of NFs that run in parallel (names), when `mode: parallel`.
+    public var parallelGroups: [([String], SourceLocation)] = []
+    public var functions: [FunctionDefinition] = []
+}

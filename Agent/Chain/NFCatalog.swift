@@ -1,0 +1,148 @@
+import Foundation
+import MBoxNF
+import MBoxNFs
+import MBoxPacket
+import MBoxRules
+
+/// Shared, read-only inputs NFs are built from (rule engines are compiled once and
+/// shared by every worker).
+public final class BuildResources: @unchecked Sendable {
+    /// Overrides every Signature_Match's `rules` parameter (the command's `--rules`).
+    public let rulesOverride: String?
+    private var engines: [String: RuleEngine] = [:]
+    private let lock = NSLock()
+
+    public init(rulesOverride: String? = nil) {
+        self.rulesOverride = rulesOverride
+    }
+
+    /// The compiled rules of `path`; parse problems are kept in the engine, not thrown.
+    public func engine(_ path: String) throws -> RuleEngine {
+        lock.lock()
+        defer { lock.unlock() }
+        if let engine = engines[path] { return engine }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let engine = try RuleEngine(RuleParser().parse(text, file: path))
+        engines[path] = engine
+        return engine
+    }
+
+    public var loadedEngines: [(String, RuleEngine)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return engines.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// The NF types a chain can use: what each does to packets, publishes and accepts.
+public struct NFKind: Sendable {
+    public var type: String
+    public var action: NFAction
+    public var publishes: [String]
+    public var parameters: [String]
+    /// Reads parameters (recording errors in them) and returns a factory for one worker's instance.
+    let prepare: @Sendable (inout Parameters, BuildResources, _ chainDirectory: String) -> (@Sendable () throws -> any NetworkFunction)?
+
+    public static let all: [NFKind] = [firewall, dpi, signatureMatch, flowStats, logger]
+
+    public static func named(_ type: String) -> NFKind? { all.first { $0.type == type } }
+
+    static let firewall = NFKind(type: "Firewall", action: .mayDrop, publishes: [], parameters: ["default", "rules"]) {
+        parameters, _, _ in
+        let fallback = parameters.string("default", default: "allow") ?? "allow"
+        if fallback != "allow" && fallback != "drop" { parameters.error(nil, "Firewall 'default' is allow or drop") }
+        var rules: [FirewallRule] = []
+        let parser = RuleParser()
+        if let (items, location) = parameters.list("rules") {
+            for item in items {
+                guard case let .map(fields) = item else {
+                    parameters.error(location, "each Firewall rule is a mapping (action, proto, src, src_port, dst, dst_port)")
+                    continue
+                }
+                var rule = FirewallRule(allow: true)
+                for (key, value) in fields {
+                    guard case let .string(text) = value.asString else {
+                        parameters.error(location, "Firewall rule field '\(key)' must be a string"); continue
+                    }
+                    do {
+                        switch key {
+                        case "action":
+                            guard text == "allow" || text == "drop" else { throw RuleProblem(file: "", line: 0, sid: nil, message: "action is allow or drop") }
+                            rule.allow = text == "allow"
+                        case "proto":
+                            switch text {
+                            case "tcp": rule.ipProtocol = IPProtocolNumber.tcp
+                            case "udp": rule.ipProtocol = IPProtocolNumber.udp
+                            case "icmp": rule.ipProtocol = IPProtocolNumber.icmp
+                            case "any": rule.ipProtocol = nil
+                            default: throw RuleProblem(file: "", line: 0, sid: nil, message: "proto is tcp, udp, icmp or any")
+                            }
+                        case "src": rule.source = try parser.parseAddress(text)
+                        case "dst": rule.destination = try parser.parseAddress(text)
+                        case "src_port": rule.sourcePorts = try parser.parsePorts(text)
+                        case "dst_port": rule.destinationPorts = try parser.parsePorts(text)
+                        default: throw RuleProblem(file: "", line: 0, sid: nil, message: "unknown field (action, proto, src, src_port, dst, dst_port)")
+                        }
+                    } catch let problem as RuleProblem {
+                        parameters.error(location, "Firewall rule field '\(key)': \(problem.message)")
+                    } catch {
+                        parameters.error(location, "Firewall rule field '\(key)': \(error)")
+                    }
+                }
+                rules.append(rule)
+            }
+        }
+        let allow = fallback != "drop"
+        let frozen = rules
+        return { Firewall(rules: frozen, allowByDefault: allow) }
+    }
+
+    static let dpi = NFKind(type: "DPI", action: .readOnly, publishes: ["EVENT/DPI_DETECT"], parameters: ["max_inspections"]) {
+        parameters, _, _ in
+        let maximum = parameters.int("max_inspections", default: 8, range: 1...64)
+        return { DPI(maximumInspections: maximum) }
+    }
+
+    static let signatureMatch = NFKind(type: "Signature_Match", action: .readOnly, publishes: ["EVENT/IDS_ALERT"],
+                                       parameters: ["rules", "stop_on_alert"]) { parameters, resources, directory in
+        let stop = parameters.bool("stop_on_alert", default: false)
+        var path = resources.rulesOverride ?? parameters.string("rules", default: nil)
+        guard let given = path else {
+            parameters.error(nil, "Signature_Match needs 'rules' (a rules file) or the command's --rules")
+            return nil
+        }
+        if resources.rulesOverride == nil, !given.hasPrefix("/") { path = directory + "/" + given }
+        let engine: RuleEngine
+        do {
+            engine = try resources.engine(path!)
+        } catch {
+            parameters.error(nil, "cannot load rules \(path!): \(error)")
+            return nil
+        }
+        return { try SignatureMatch(engine: engine, stopOnAlert: stop) }
+    }
+
+    static let flowStats = NFKind(type: "Flow_Stats", action: .readOnly, publishes: ["EVENT/LONG_FLOW"],
+                                  parameters: ["long_flow_average_bytes", "minimum_packets"]) { parameters, _, _ in
+        let threshold = parameters.int("long_flow_average_bytes", default: 600, range: 1...65535)
+        let minimum = parameters.int("minimum_packets", default: 4, range: 1...1_000_000)
+        return { FlowStats(averageThreshold: threshold, minimumPackets: minimum) }
+    }
+
+    static let logger = NFKind(type: "Logger", action: .readOnly, publishes: [], parameters: ["path"]) { parameters, _, _ in
+        let path = parameters.string("path", default: "/dev/null") ?? "/dev/null"
+        return { try Logger(path: path) }
+    }
+}
+
+extension ParameterValue {
+    /// Numbers and booleans written where a string is expected, as text.
+    var asString: ParameterValue {
+        switch self {
+        case let .int(number): return .string(String(number))
+        case let .double(number): return .string(String(number))
+        case let .bool(flag): return .string(String(flag))
+        default: return self
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import MBoxEvents
+import MBoxNF
+import MBoxPacket
+import MBoxTCP
+
+/// DPI: tells a flow's application protocol (HTTP, TLS with SNI, SSH, DNS, SMTP) from
+/// its first payloads, publishes `EVENT/DPI_DETECT` once, and unsubscribes itself from
+/// the flow — what is decided costs nothing more.
+public final class DPI: NetworkFunction {
+    /// Payload-carrying events inspected per flow before giving up (publishing `unknown`).
+    public let maximumInspections: Int
+    public private(set) var detected = [UInt64](repeating: 0, count: AppProtocol.allCases.count)
+
+    private var context: NFContext!
+    private var inspections: UnsafeMutablePointer<UInt8>!
+    private var serverNames: [Int32: String] = [:]
+
+    public init(maximumInspections: Int = 8) {
+        self.maximumInspections = maximumInspections
+    }
+
+    deinit { inspections?.deallocate() }
+
+    public func attach(_ context: NFContext) {
+        self.context = context
+        inspections = .allocate(capacity: context.capacity)
+        inspections.initialize(repeating: 0, count: context.capacity)
+    }
+
+    public func flowStarted(slot: Int32) {
+        inspections[Int(slot)] = 0
+        serverNames[slot] = nil
+    }
+
+    /// The TLS server name (SNI) seen in the flow's ClientHello, if any.
+    public func serverName(slot: Int32) -> String? { serverNames[slot] }
+
+    public func handle(_ event: Event) {
+        let bytes = event.type == .dataReady ? event.stream : event.payload
+        guard !bytes.isEmpty, Int(inspections[Int(event.slot)]) < maximumInspections else { return }
+        inspections[Int(event.slot)] += 1
+        let isUDP = event.headers?.pointee.isUDP ?? false
+        var found = Self.classify(bytes, fromClient: event.cause == .client, isUDP: isUDP)
+        if found == .tls, event.cause == .client, let name = Self.serverName(inClientHello: bytes) {
+            serverNames[event.slot] = name
+        }
+        if found == nil, Int(inspections[Int(event.slot)]) >= maximumInspections { found = .unknown }
+        guard let appProtocol = found else { return }
+        detected[Int(appProtocol.rawValue)] &+= 1
+        // Decided: no more events for this flow, before telling the others.
+        context.unsubscribeAll(slot: event.slot)
+        inspections[Int(event.slot)] = UInt8(maximumInspections)
+        context.publish(.dpiDetect, about: event, detail: EventDetail(appProtocol: appProtocol))
+    }
+
+    static let httpMethods: [[UInt8]] = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "]
+        .map { Array($0.utf8) }
+
+    /// The protocol a payload shows, or nil when it does not tell yet.
+    public static func classify(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, isUDP: Bool) -> AppProtocol? {
+        func starts(with prefix: [UInt8]) -> Bool {
+            bytes.count >= prefix.count && zip(bytes, prefix).allSatisfy { $0 == $1 }
+        }
+        if isUDP { return looksLikeDNS(bytes) ? .dns : nil }
+        if fromClient {
+            if httpMethods.contains(where: starts(with:)) { return .http }
+            if starts(with: Array("EHLO ".utf8)) || starts(with: Array("HELO ".utf8)) { return .smtp }
+        } else {
+            if starts(with: Array("HTTP/1.".utf8)) { return .http }
+            if starts(with: Array("220 ".utf8)) || starts(with: Array("220-".utf8)) {
+                let banner = String(decoding: bytes.prefix(128), as: UTF8.self)
+                if banner.contains("SMTP") || banner.contains("ESMTP") || banner.contains("mail") { return .smtp }
+            }
+        }
+        if starts(with: Array("SSH-".utf8)) { return .ssh }
+        // TLS handshake record, version 3.x, carrying a ClientHello or ServerHello.
+        if bytes.count >= 6, bytes[0] == 0x16, bytes[1] == 0x03, bytes[2] <= 0x04, bytes[5] == 1 || bytes[5] == 2 {
+            return .tls
+        }
+        return nil
+    }
+
+    static func looksLikeDNS(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 12 else { return false }
+        let questions = Int(bytes[4]) << 8 | Int(bytes[5])
+        let opcode = (bytes[2] >> 3) & 0x0F
+        return questions >= 1 && questions <= 16 && opcode <= 5
+    }
+
+    /// The server_name extension of a TLS ClientHello, every length checked.
+    public static func serverName(inClientHello bytes: UnsafeRawBufferPointer) -> String? {
+        var cursor = 5 + 4 + 2 + 32  // record header, handshake header, version, random
+        func u8(_ at: Int) -> Int? { at < bytes.count ? Int(bytes[at]) : nil }
+        func u16(_ at: Int) -> Int? { at + 1 < bytes.count ? Int(bytes[at]) << 8 | Int(bytes[at + 1]) : nil }
+        guard bytes.count > 5, bytes[5] == 1 else { return nil }
+        guard let sessionLength = u8(cursor) else { return nil }
+        cursor += 1 + sessionLength
+        guard let suitesLength = u16(cursor) else { return nil }
+        cursor += 2 + suitesLength
+        guard let compressionLength = u8(cursor) else { return nil }
+        cursor += 1 + compressionLength
+        guard let extensionsLength = u16(cursor) else { return nil }
+        cursor += 2
+        let end = min(bytes.count, cursor + extensionsLength)
+        while cursor + 4 <= end {
+            guard let type = u16(cursor), let length = u16(cursor + 2) else { return nil }
+            let body = cursor + 4
+            if type == 0 {
+                // server_name_list: length, then entries of (type, length, name).
+                guard let nameType = u8(body + 2), nameType == 0, let nameLength = u16(body + 3),
+                      body + 5 + nameLength <= end else { return nil }
+                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(body + 5)..<(body + 5 + nameLength)]),
+                              as: UTF8.self)
+            }
+            cursor = body + length
+        }
+        return nil
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import MBoxEvents
+import MBoxFlow
+import MBoxRules
+
+/// Writes alerts as Suricata EVE JSON lines (`event_type: "alert"`), so jq, Elastic and
+/// Wazuh read them unchanged.
+public final class EVEWriter {
+    private let handle: FileHandle
+    private var pending = Data()
+    public private(set) var written = 0
+
+    public init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        self.handle = handle
+    }
+
+    /// One EVE line for an `IDS_ALERT` event about `key`'s flow.
+    public static func line(alert event: Event, rule: Rule, key: FlowKey) -> String {
+        let toServer = event.cause == .client
+        let source = toServer ? key.client : key.server, sourcePort = toServer ? key.clientPort : key.serverPort
+        let destination = toServer ? key.server : key.client, destinationPort = toServer ? key.serverPort : key.clientPort
+        let proto = key.ipProtocol == 6 ? "TCP" : key.ipProtocol == 17 ? "UDP" : key.ipProtocol == 1 ? "ICMP" : "\(key.ipProtocol)"
+        var fields: [String] = [
+            "\"timestamp\":\"\(timestamp(event.timestamp))\"",
+            "\"flow_id\":\(event.flowID)",
+            "\"event_type\":\"alert\"",
+            "\"src_ip\":\"\(source)\"", "\"src_port\":\(sourcePort)",
+            "\"dest_ip\":\"\(destination)\"", "\"dest_port\":\(destinationPort)",
+            "\"proto\":\"\(proto)\"",
+        ]
+        if event.detail.appProtocol != .unknown { fields.append("\"app_proto\":\"\(event.detail.appProtocol)\"") }
+        fields.append("\"direction\":\"\(toServer ? "to_server" : "to_client")\"")
+        let action = rule.action == .drop || rule.action == .reject ? "blocked" : "allowed"
+        fields.append("\"alert\":{\"action\":\"\(action)\",\"gid\":\(rule.gid),\"signature_id\":\(rule.sid),"
+            + "\"rev\":\(rule.rev),\"signature\":\(quoted(rule.message)),\"category\":\(quoted(rule.category)),"
+            + "\"severity\":\(rule.priority)}")
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    public func write(alert event: Event, rule: Rule, key: FlowKey) throws {
+        pending.append(contentsOf: Array((Self.line(alert: event, rule: rule, key: key) + "\n").utf8))
+        written += 1
+        if pending.count >= 1 << 16 { try flush() }
+    }
+
+    public func flush() throws {
+        guard !pending.isEmpty else { return }
+        try handle.write(contentsOf: pending)
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Suricata's timestamp form: 2023-11-14T22:13:20.123456+0000 (UTC).
+    static func timestamp(_ nanoseconds: UInt64) -> String {
+        var seconds = time_t(nanoseconds / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06d+0000", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
+                      Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec),
+                      Int(nanoseconds % 1_000_000_000 / 1000))
+    }
+
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 { result += String(format: "\\u%04x", scalar.value) } else { result.unicodeScalars.append(scalar) }
+            }
+        }
+        return result + "\""
+    }
+}

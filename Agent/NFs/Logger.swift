@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MBoxEvents
+import MBoxFlow
+import MBoxNF
+
+/// Logger: writes a line per event it receives — packets, long flows, ended flows,
+/// alerts — through a buffer to a file. On `EVENT/LONG_FLOW` it turns on its dynamic
+/// subscriptions for that flow, so it can log long flows only.
+public final class Logger: NetworkFunction {
+    public private(set) var records: UInt64 = 0
+    private var context: NFContext!
+    private var file: UnsafeMutablePointer<FILE>?
+    private var buffer: [UInt8] = []
+    private let path: String
+
+    /// Logs to `path` ("/dev/null" by default: the work is done, the lines dropped).
+    public init(path: String = "/dev/null") throws {
+        self.path = path
+        guard let file = fopen(path, "w") else {
+            throw LoggerError(message: "cannot open \(path) for writing: \(String(cString: strerror(errno)))")
+        }
+        self.file = file
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    public struct LoggerError: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    deinit {
+        flush()
+        if let file { fclose(file) }
+    }
+
+    public func attach(_ context: NFContext) { self.context = context }
+
+    public func handle(_ event: Event) {
+        if event.type == .longFlow { context.subscribeDynamic(slot: event.slot) }
+        let key = context.flowKey(of: event)
+        append(event.timestamp / 1000)
+        append(" ")
+        append(context.types.name(event.type))
+        append(" flow=")
+        append(event.flowID)
+        append(" ")
+        append(key.client.description)
+        append(":")
+        append(UInt64(key.clientPort))
+        append(" > ")
+        append(key.server.description)
+        append(":")
+        append(UInt64(key.serverPort))
+        append(" len=")
+        append(UInt64(event.packet.count + event.dataLength))
+        if event.type == .idsAlert || event.type == .longFlow {
+            append(" detail=")
+            append(event.detail.index >= 0 ? UInt64(event.detail.index) : event.detail.value)
+        }
+        append("\n")
+        records &+= 1
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    public func finish() { flush() }
+
+    private func append(_ text: String) { buffer.append(contentsOf: text.utf8) }
+
+    private func append(_ number: UInt64) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var value = number
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[19 - count] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+                count += 1
+            } while value > 0
+            buffer.append(contentsOf: raw[(20 - count)...])
+        }
+    }
+
+    private func flush() {
+        guard let file, !buffer.isEmpty else { return }
+        buffer.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, file) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

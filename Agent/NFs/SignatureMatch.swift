@@ -1,0 +1,198 @@
+import MBoxEvents
+import MBoxFlow
+import MBoxMatch
+import MBoxNF
+import MBoxPacket
+import MBoxRules
+import MBoxTCP
+
+/// What Signature_Match counted.
+public struct SignatureMatchCounters: Sendable {
+    public var packetsScanned: UInt64 = 0
+    public var streamBytesScanned: UInt64 = 0
+    public var alerts: UInt64 = 0
+    /// Hits forgotten because a flow direction had more than `maximumHitsPerDirection`.
+    public var droppedHits: UInt64 = 0
+    public var gapsSeen: UInt64 = 0
+}
+
+/// Signature_Match: Suricata-style rules over packets (`PKT`/`PKT/TCP` events, Hyperscan
+/// block mode) or over reassembled streams (`DATA_RDY`, Hyperscan stream mode, so a
+/// pattern split across segments is found without keeping the bytes). Publishes
+/// `EVENT/IDS_ALERT` once per rule and flow; on `EVENT/DPI_DETECT` it turns on its
+/// dynamic subscriptions for that flow.
+public final class SignatureMatch: NetworkFunction {
+    public let engine: RuleEngine
+    /// Stop inspecting a flow after its first alert (the seed's configuration 4).
+    public let stopOnAlert: Bool
+    public private(set) var counters = SignatureMatchCounters()
+    public static let maximumHitsPerDirection = 256
+
+    private var context: NFContext!
+    private var blockScanner: Scanner?
+    private var streamScanner: Scanner?
+    private var protocols: UnsafeMutablePointer<AppProtocol>!
+    private var streams: UnsafeMutablePointer<OpaquePointer?>!
+    /// Stream offset at which each open Hyperscan stream started.
+    private var streamBases: UnsafeMutablePointer<UInt64>!
+    private var hitLog: [Int: [PatternHit]] = [:]
+    private var alerted: [Int32: [Int32]] = [:]
+    private var touched: [Int32] = []
+
+    public init(engine: RuleEngine, stopOnAlert: Bool = false) throws {
+        self.engine = engine
+        self.stopOnAlert = stopOnAlert
+        if let database = engine.blockDatabase { blockScanner = try Scanner(database: database) }
+        if let database = engine.streamDatabase { streamScanner = try Scanner(database: database) }
+        touched.reserveCapacity(64)
+    }
+
+    deinit {
+        guard let streams else { return }
+        for index in 0..<(2 * context.capacity) {
+            if let stream = streams[index] { streamScanner?.closeStream(stream, base: 0) }
+        }
+        streams.deallocate()
+        streamBases.deallocate()
+        protocols.deallocate()
+    }
+
+    public func attach(_ context: NFContext) {
+        self.context = context
+        protocols = .allocate(capacity: context.capacity)
+        protocols.initialize(repeating: .unknown, count: context.capacity)
+        streams = .allocate(capacity: 2 * context.capacity)
+        streams.initialize(repeating: nil, count: 2 * context.capacity)
+        streamBases = .allocate(capacity: 2 * context.capacity)
+        streamBases.initialize(repeating: 0, count: 2 * context.capacity)
+    }
+
+    public func flowStarted(slot: Int32) {
+        protocols[Int(slot)] = .unknown
+    }
+
+    public func flowEnded(slot: Int32) {
+        for direction in 0..<2 {
+            let index = Int(slot) * 2 + direction
+            if let stream = streams[index] {
+                streamScanner?.closeStream(stream, base: 0)
+                streams[index] = nil
+            }
+            hitLog[index] = nil
+        }
+        alerted[slot] = nil
+    }
+
+    public func handle(_ event: Event) {
+        switch event.type {
+        case .dpiDetect:
+            protocols[Int(event.slot)] = event.detail.appProtocol
+            context.subscribeDynamic(slot: event.slot)
+        case .dataReady:
+            inspectStream(event)
+        default:
+            if event.headers != nil { inspectPacket(event) }
+        }
+    }
+
+    // MARK: - Packets
+
+    private func inspectPacket(_ event: Event) {
+        let payload = event.payload
+        touched.removeAll(keepingCapacity: true)
+        touched += engine.headerOnly
+        if let scanner = blockScanner, !payload.isEmpty {
+            counters.packetsScanned &+= 1
+            scanner.scan(payload)
+            for hit in scanner.lastHits { touch(engine.ruleOfPattern[Int(hit.id)]) }
+            evaluate(event, stream: false) { pattern in
+                scanner.lastHits.filter { $0.id == pattern }.map(\.end).sorted()
+            }
+        } else {
+            evaluate(event, stream: false) { _ in [] }
+        }
+    }
+
+    // MARK: - Streams
+
+    private func inspectStream(_ event: Event) {
+        guard let scanner = streamScanner else {
+            touched.removeAll(keepingCapacity: true)
+            touched += engine.headerOnly
+            evaluate(event, stream: true) { _ in [] }
+            return
+        }
+        let index = Int(event.slot) * 2 + (event.direction == .toServer ? 0 : 1)
+        if event.data == nil {
+            // A gap: nothing can match across it. Restart after it.
+            counters.gapsSeen &+= 1
+            if let stream = streams[index] {
+                scanner.closeStream(stream, base: streamBases[index])
+                streams[index] = nil
+            }
+            return
+        }
+        if streams[index] == nil {
+            streams[index] = scanner.openStream()
+            streamBases[index] = event.dataOffset
+        }
+        guard let stream = streams[index] else { return }
+        counters.streamBytesScanned &+= UInt64(event.dataLength)
+        scanner.scan(stream: stream, event.stream, base: streamBases[index])
+        touched.removeAll(keepingCapacity: true)
+        touched += engine.headerOnly
+        if scanner.hitCount > 0 {
+            var log = hitLog.removeValue(forKey: index) ?? []
+            for hit in scanner.lastHits {
+                touch(engine.ruleOfPattern[Int(hit.id)])
+                if log.count < Self.maximumHitsPerDirection {
+                    log.append(hit)
+                } else {
+                    counters.droppedHits &+= 1
+                }
+            }
+            hitLog[index] = log
+        }
+        guard !touched.isEmpty else { return }
+        let log = hitLog[index] ?? []
+        evaluate(event, stream: true) { pattern in log.filter { $0.id == pattern }.map(\.end).sorted() }
+    }
+
+    // MARK: - Rules
+
+    @inline(__always)
+    private func touch(_ rule: Int32) {
+        if !touched.contains(rule) { touched.append(rule) }
+    }
+
+    private func evaluate(_ event: Event, stream: Bool, ends: (UInt32) -> [UInt64]) {
+        guard !touched.isEmpty else { return }
+        let key = context.flowKey(of: event)
+        let toServer = event.cause == .client
+        let source = toServer ? key.client : key.server
+        let sourcePort = toServer ? key.clientPort : key.serverPort
+        let destination = toServer ? key.server : key.client
+        let destinationPort = toServer ? key.serverPort : key.clientPort
+        for rule in touched {
+            let definition = engine.rules[Int(rule)]
+            if stream ? definition.noStream : definition.onlyStream { continue }
+            switch definition.flowDirection {
+            case .toServer where !toServer, .toClient where toServer: continue
+            default: break
+            }
+            if let established = definition.established, established != event.snapshot.established { continue }
+            if alerted[event.slot]?.contains(rule) == true { continue }
+            guard definition.headerMatches(protocol: key.ipProtocol, source: source, sourcePort: sourcePort,
+                                           destination: destination, destinationPort: destinationPort),
+                  engine.payloadMatches(rule, ends: ends) else { continue }
+            alerted[event.slot, default: []].append(rule)
+            counters.alerts &+= 1
+            context.publish(.idsAlert, about: event,
+                            detail: EventDetail(appProtocol: protocols[Int(event.slot)], index: rule))
+            if stopOnAlert {
+                context.unsubscribeAll(slot: event.slot)
+                return
+            }
+        }
+    }
+}
