@@ -74,6 +74,11 @@ let package = Package(
         .testTarget(name: "FlowTests", dependencies: ["MBoxFlow"], path: "Tests/FlowTests"),
         .testTarget(name: "TCPMonitorTests", dependencies: ["MBoxTCP", "MBoxPacket", "MBoxTrafficGen"], path: "Tests/TCPMonitorTests"),
         .testTarget(
+            name: "NFTests",
+            dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDataPath", "MBoxTCP",
+                           "MBoxTrafficGen"],
+            path: "Tests/NFTests"),
+        .testTarget(
             name: "DataPathTests",
             dependencies: ["MBoxDataPath", "MBoxTrafficGen"],
             path: "Tests/DataPathTests"),

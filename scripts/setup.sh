@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
-# Installs the system packages the project needs on a fresh Debian machine (idempotent).
-# tshark is the outside oracle the reassembly tests compare against.
+# Installs the system packages the project needs on a fresh Debian 12 machine (idempotent):
+#   libhyperscan-dev  multi-pattern matching for Signature_Match (needed to build)
+#   tshark            the reassembly oracle in the tests
+#   suricata          the alert oracle in the tests and the baseline in benchmarks
+#                     (bookworm-backports, added for this install only)
 set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+APT_OPTS=(-y -qq -o DPkg::Lock::Timeout=600)
+
 need=()
+[ -f /usr/include/hs/hs.h ] || need+=(libhyperscan-dev)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
-command -v editcap >/dev/null 2>&1 || need+=(tshark)
 if [ ${#need[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 tshark >/dev/null
+  $SUDO apt-get install "${APT_OPTS[@]}" "${need[@]}" >/dev/null
+fi
+
+if ! command -v suricata >/dev/null 2>&1; then
+  # Suricata 7 is in bookworm-backports; use it without changing the machine's sources.
+  parts=$(mktemp -d)
+  mkdir -p "$parts/parts" "$parts/lists/partial"
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed 's/^Suites: bookworm bookworm-updates$/Suites: bookworm bookworm-updates bookworm-backports/' \
+      /etc/apt/sources.list.d/debian.sources > "$parts/parts/debian.sources"
+  else
+    echo "deb http://deb.debian.org/debian bookworm-backports main" > "$parts/parts/backports.list"
+  fi
+  opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$parts/parts" -o "Dir::State::Lists=$parts/lists")
+  $SUDO apt-get "${opts[@]}" update -qq
+  $SUDO apt-get "${opts[@]}" install "${APT_OPTS[@]}" -t bookworm-backports suricata >/dev/null
+  rm -rf "$parts"
 fi
 command -v swift >/dev/null 2>&1 || { echo "swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }

@@ -71,7 +71,8 @@ public final class EventSource {
         if wants(.dataReady) {
             let state = dataPath.monitor.state(slot)
             for chunk in dataPath.chunks where chunk.flowID == flowID {
-                append(dataEvent(chunk, state: state, dataPath: dataPath, timestamp: packet.timestamp, headers: headers))
+                append(dataEvent(chunk, state: state, dataPath: dataPath, timestamp: packet.timestamp,
+                                 packet: packet.data, headers: headers))
             }
         }
     }
@@ -89,7 +90,8 @@ public final class EventSource {
             // The slot may already hold a new flow: take the ended flow's own final state.
             for chunk in dataPath.chunks where chunk.flowID != current {
                 let state = dataPath.endedFlows.first { $0.flowID == chunk.flowID }?.tcp ?? TCPMonitor.FlowState()
-                append(dataEvent(chunk, state: state, dataPath: nil, timestamp: timestamp, headers: nil))
+                append(dataEvent(chunk, state: state, dataPath: nil, timestamp: timestamp,
+                                 packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil))
             }
         }
         for ended in dataPath.endedFlows {
@@ -105,7 +107,7 @@ public final class EventSource {
 
     @inline(__always)
     private func dataEvent(_ chunk: StreamChunk, state: TCPMonitor.FlowState, dataPath: DataPath?, timestamp: UInt64,
-                           headers: UnsafeMutablePointer<PacketHeaders>?) -> Event {
+                           packet: UnsafeRawBufferPointer, headers: UnsafeMutablePointer<PacketHeaders>?) -> Event {
         let cause: FlowSide = chunk.direction == .toServer ? .client : .server
         var snapshot = StackSnapshot()
         snapshot.clientState = state.client.state
@@ -120,7 +122,7 @@ public final class EventSource {
             snapshot.toClientOffset = chunk.offset + UInt64(chunk.length)
         }
         return Event(type: .dataReady, side: cause.peer, cause: cause, slot: chunk.slot, flowID: chunk.flowID,
-                     timestamp: timestamp, snapshot: snapshot, headers: headers.map { UnsafePointer($0) },
+                     timestamp: timestamp, snapshot: snapshot, packet: packet, headers: headers.map { UnsafePointer($0) },
                      data: chunk.bytes, dataOffset: chunk.offset, dataLength: chunk.length)
     }
 
