@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "TCPMonitorTests", dependencies: ["MBoxTCP", "MBoxPacket", "MBoxTrafficGen"], path: "Tests/TCPMonitorTests"),
         .testTarget(
             name: "NFTests",
-            dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDataPath", "MBoxTCP",
+            dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDataPath", "MBoxTCP", "MBoxPacket",
                            "MBoxTrafficGen"],
             path: "Tests/NFTests"),
         .testTarget(

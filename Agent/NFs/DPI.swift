@@ -6,14 +6,23 @@ import MBoxTCP
 /// DPI: tells a flow's application protocol (HTTP, TLS with SNI, SSH, DNS, SMTP) from
 /// its first payloads, publishes `EVENT/DPI_DETECT` once, and unsubscribes itself from
 /// the flow — what is decided costs nothing more.
+///
+/// On reassembled streams (`DATA_RDY`) it classifies the stream's first bytes, however
+/// finely they were segmented, and hands them over in the `DPI_DETECT` event (`data`,
+/// from offset 0), so an NF that subscribes on detection still sees the stream whole.
 public final class DPI: NetworkFunction {
     /// Payload-carrying events inspected per flow before giving up (publishing `unknown`).
     public let maximumInspections: Int
+    /// Stream bytes kept per flow direction while undecided.
+    public static let prefixLimit = 1024
     public private(set) var detected = [UInt64](repeating: 0, count: AppProtocol.allCases.count)
 
     private var context: NFContext!
     private var inspections: UnsafeMutablePointer<UInt8>!
     private var serverNames: [Int32: String] = [:]
+    /// Stream prefixes by slot × 2 + direction, kept until the flow ends (a published
+    /// `DPI_DETECT` points into them).
+    private var prefixes: [Int: [UInt8]] = [:]
 
     public init(maximumInspections: Int = 8) {
         self.maximumInspections = maximumInspections
@@ -32,12 +41,34 @@ public final class DPI: NetworkFunction {
         serverNames[slot] = nil
     }
 
+    public func flowEnded(slot: Int32) {
+        prefixes[Int(slot) * 2] = nil
+        prefixes[Int(slot) * 2 + 1] = nil
+    }
+
     /// The TLS server name (SNI) seen in the flow's ClientHello, if any.
     public func serverName(slot: Int32) -> String? { serverNames[slot] }
 
     public func handle(_ event: Event) {
-        let bytes = event.type == .dataReady ? event.stream : event.payload
-        guard !bytes.isEmpty, Int(inspections[Int(event.slot)]) < maximumInspections else { return }
+        guard Int(inspections[Int(event.slot)]) < maximumInspections else { return }
+        if event.type == .dataReady {
+            guard event.data != nil else { return }
+            let key = Int(event.slot) * 2 + (event.direction == .toServer ? 0 : 1)
+            var prefix = prefixes.removeValue(forKey: key) ?? []
+            if UInt64(prefix.count) == event.dataOffset, prefix.count < Self.prefixLimit {
+                prefix += event.stream.prefix(Self.prefixLimit - prefix.count)
+            }
+            prefixes[key] = prefix
+            prefixes[key]!.withUnsafeBytes { inspect(event, $0, handOver: UInt64(prefix.count) >= event.dataOffset + UInt64(event.dataLength)) }
+        } else {
+            inspect(event, event.payload, handOver: false)
+        }
+    }
+
+    /// Classifies `bytes` (the packet's payload, or the stream so far); `handOver` says
+    /// they are the stream from offset 0 up to the end of the event's data.
+    private func inspect(_ event: Event, _ bytes: UnsafeRawBufferPointer, handOver: Bool) {
+        guard !bytes.isEmpty else { return }
         inspections[Int(event.slot)] += 1
         let isUDP = event.headers?.pointee.isUDP ?? false
         var found = Self.classify(bytes, fromClient: event.cause == .client, isUDP: isUDP)
@@ -50,7 +81,13 @@ public final class DPI: NetworkFunction {
         // Decided: no more events for this flow, before telling the others.
         context.unsubscribeAll(slot: event.slot)
         inspections[Int(event.slot)] = UInt8(maximumInspections)
-        context.publish(.dpiDetect, about: event, detail: EventDetail(appProtocol: appProtocol))
+        var detection = event
+        if handOver {
+            detection.data = bytes.baseAddress
+            detection.dataOffset = 0
+            detection.dataLength = bytes.count
+        }
+        context.publish(.dpiDetect, about: detection, detail: EventDetail(appProtocol: appProtocol))
     }
 
     static let httpMethods: [[UInt8]] = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "]

@@ -87,6 +87,7 @@ public final class Logger: NetworkFunction {
     private func flush() {
         guard let file, !buffer.isEmpty else { return }
         buffer.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, file) }
+        fflush(file)
         buffer.removeAll(keepingCapacity: true)
     }
 }

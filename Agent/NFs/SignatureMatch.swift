@@ -33,8 +33,9 @@ public final class SignatureMatch: NetworkFunction {
     private var streamScanner: Scanner?
     private var protocols: UnsafeMutablePointer<AppProtocol>!
     private var streams: UnsafeMutablePointer<OpaquePointer?>!
-    /// Stream offset at which each open Hyperscan stream started.
+    /// Stream offset at which each open Hyperscan stream started, and how far it was scanned.
     private var streamBases: UnsafeMutablePointer<UInt64>!
+    private var scanned: UnsafeMutablePointer<UInt64>!
     private var hitLog: [Int: [PatternHit]] = [:]
     private var alerted: [Int32: [Int32]] = [:]
     private var touched: [Int32] = []
@@ -54,6 +55,7 @@ public final class SignatureMatch: NetworkFunction {
         }
         streams.deallocate()
         streamBases.deallocate()
+        scanned.deallocate()
         protocols.deallocate()
     }
 
@@ -65,6 +67,8 @@ public final class SignatureMatch: NetworkFunction {
         streams.initialize(repeating: nil, count: 2 * context.capacity)
         streamBases = .allocate(capacity: 2 * context.capacity)
         streamBases.initialize(repeating: 0, count: 2 * context.capacity)
+        scanned = .allocate(capacity: 2 * context.capacity)
+        scanned.initialize(repeating: 0, count: 2 * context.capacity)
     }
 
     public func flowStarted(slot: Int32) {
@@ -79,6 +83,7 @@ public final class SignatureMatch: NetworkFunction {
                 streams[index] = nil
             }
             hitLog[index] = nil
+            scanned[index] = 0
         }
         alerted[slot] = nil
     }
@@ -88,6 +93,9 @@ public final class SignatureMatch: NetworkFunction {
         case .dpiDetect:
             protocols[Int(event.slot)] = event.detail.appProtocol
             context.subscribeDynamic(slot: event.slot)
+            // DPI hands over the stream it classified (from offset 0): scan it now, so the
+            // start of the stream is not missed by subscribing late.
+            if event.data != nil { inspectStream(event) }
         case .dataReady:
             inspectStream(event)
         default:
@@ -132,13 +140,23 @@ public final class SignatureMatch: NetworkFunction {
             }
             return
         }
+        // Bytes already scanned (handed over by DPI) are not scanned again.
+        var bytes = event.stream
+        var offset = event.dataOffset
+        if streams[index] != nil, offset < scanned[index] {
+            let skip = Int(min(scanned[index] - offset, UInt64(bytes.count)))
+            bytes = UnsafeRawBufferPointer(rebasing: bytes[skip...])
+            offset += UInt64(skip)
+            if bytes.isEmpty { return }
+        }
         if streams[index] == nil {
             streams[index] = scanner.openStream()
-            streamBases[index] = event.dataOffset
+            streamBases[index] = offset
         }
         guard let stream = streams[index] else { return }
-        counters.streamBytesScanned &+= UInt64(event.dataLength)
-        scanner.scan(stream: stream, event.stream, base: streamBases[index])
+        counters.streamBytesScanned &+= UInt64(bytes.count)
+        scanner.scan(stream: stream, bytes, base: streamBases[index])
+        scanned[index] = offset + UInt64(bytes.count)
         touched.removeAll(keepingCapacity: true)
         touched += engine.headerOnly
         if scanner.hitCount > 0 {

@@ -1,0 +1,82 @@
+import MBoxNFs
+import MBoxPacket
+import MBoxRules
+import Testing
+
+@Suite("Suricata rules")
+struct RuleTests {
+    @Test("a full rule: header, options, content modifiers, pcre, flow")
+    func parsesRule() throws {
+        let rule = try RuleParser().parseRule(#"""
+        alert tcp $EXTERNAL_NET any -> [10.0.0.0/8,!10.9.0.0/16] [80,8000:8100] (msg:"Say \"hi\"\; twice"; flow:established,to_server; content:"GET"; depth:3; content:"|2f 61|dmin"; nocase; distance:1; within:10; pcre:"/user=\w+/i"; reference:url,example.com; classtype:web-application-attack; sid:42; rev:3; metadata:created 2026;)
+        """#, file: "x.rules", line: 7)
+        #expect(rule.action == .alert && rule.ipProtocol == IPProtocolNumber.tcp)
+        #expect(rule.message == #"Say "hi"; twice"#)
+        #expect(rule.sid == 42 && rule.rev == 3 && rule.gid == 1)
+        #expect(rule.category == "Web Application Attack" && rule.priority == 1)
+        #expect(rule.flowDirection == .toServer && rule.established == true)
+        #expect(rule.payload.count == 3)
+        guard case let .content(first) = rule.payload[0], case let .content(second) = rule.payload[1],
+              case let .pcre(pcre) = rule.payload[2] else { Issue.record("payload order"); return }
+        #expect(first.bytes == Array("GET".utf8) && first.depth == 3 && !first.nocase)
+        #expect(second.bytes == Array("/admin".utf8) && second.nocase && second.distance == 1 && second.within == 10)
+        #expect(pcre.expression == #"user=\w+"# && pcre.caseless)
+        #expect(rule.headerMatches(protocol: 6, source: IPAddress(8, 8, 8, 8), sourcePort: 5000,
+                                   destination: IPAddress(10, 1, 2, 3), destinationPort: 8050))
+        #expect(!rule.headerMatches(protocol: 6, source: IPAddress(8, 8, 8, 8), sourcePort: 5000,
+                                    destination: IPAddress(10, 9, 2, 3), destinationPort: 80), "negated block")
+        #expect(!rule.headerMatches(protocol: 6, source: IPAddress(192, 168, 1, 1), sourcePort: 5000,
+                                    destination: IPAddress(10, 1, 2, 3), destinationPort: 80), "source is HOME_NET")
+        #expect(!rule.headerMatches(protocol: 17, source: IPAddress(8, 8, 8, 8), sourcePort: 5000,
+                                    destination: IPAddress(10, 1, 2, 3), destinationPort: 80))
+    }
+
+    @Test("rules that cannot be honoured are reported with file, line, sid and why — never half-loaded")
+    func problems() {
+        let text = """
+        # comment
+        alert tcp any any -> any any (msg:"ok"; content:"a"; sid:1;)
+        alert tcp any any -> any any (msg:"http buffer"; http.uri; content:"a"; sid:2;)
+        alert tcp any any -> any any (msg:"negated"; content:!"a"; sid:3;)
+        alert tcp any any -> any any (msg:"bad class"; content:"a"; classtype:nonsense; sid:4;)
+        alert tcp any any -> any any (msg:"no sid"; content:"a";)
+        alert tcp any any -> any any (msg:"dup"; content:"b"; sid:1;)
+        alert tcp any any -> any any (msg:"hex"; content:"|4g|"; sid:5;)
+        alert tcp any any -> any any (msg:"flag"; pcre:"/a/R"; sid:6;)
+        alert tcp any any -> any any (msg:"orphan"; nocase; sid:7;)
+        alert http any any -> any any (msg:"proto"; content:"a"; sid:8;)
+        alert tcp any any -> any any (msg:"continued"; \\
+          content:"x"; sid:9;)
+        alert tcp any any -> any any (msg:"unterminated; sid:10;)
+        """
+        let set = RuleParser().parse(text, file: "bad.rules")
+        #expect(set.rules.map(\.sid) == [1, 9])
+        let found = set.problems.map(\.description)
+        let expected = [
+            "bad.rules:3: sid 2: unsupported keyword 'http.uri'",
+            "bad.rules:4: sid 3: negated content (content:!) is not supported",
+            "bad.rules:5: sid 4: unknown classtype 'nonsense'",
+            "bad.rules:6: rule has no sid",
+            "bad.rules:7: sid 1: duplicate sid (first at line 2)",
+            "bad.rules:8: sid 5: bad hex '4g'",
+            "bad.rules:9: sid 6: pcre flag 'R' is not supported",
+            "bad.rules:10: sid 7: 'nocase' must follow a content",
+            "bad.rules:11: protocol 'http' is not supported",
+            "bad.rules:14: unterminated quote in options",
+        ]
+        #expect(found.count == expected.count)
+        for (message, prefix) in zip(found, expected) { #expect(message.hasPrefix(prefix)) }
+    }
+
+    @Test("a pcre the matcher cannot compile is reported, the other rules load")
+    func refusedPCRE() throws {
+        let set = RuleParser().parse("""
+        alert tcp any any -> any any (msg:"backreference"; pcre:"/(a)\\\\1/"; sid:1;)
+        alert tcp any any -> any any (msg:"fine"; pcre:"/ab+c/"; sid:2;)
+        """, file: "p.rules")
+        #expect(set.rules.count == 2)
+        let engine = try RuleEngine(set)
+        #expect(engine.rules.map(\.sid) == [2])
+        #expect(engine.problems.first?.description.hasPrefix("p.rules:1: sid 1: pcre /(a)\\1/ is not supported by the matcher") == true)
+    }
+}
