@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "mbox-agent", targets: ["mbox-agent"]),
         .executable(name: "mbox-trafficgen", targets: ["mbox-trafficgen"]),
         .executable(name: "mbox-bench-dataplane", targets: ["mbox-bench-dataplane"]),
+        .executable(name: "mbox-bench-seed", targets: ["mbox-bench-seed"]),
         .library(name: "MBoxDataPath", targets: ["MBoxDataPath"]),
     ],
     dependencies: [
@@ -67,6 +68,10 @@ let package = Package(
             name: "mbox-bench-dataplane",
             dependencies: ["MBoxDataPath", "MBoxTrafficGen"],
             path: "Benchmarks/DataPlane", swiftSettings: fastPath),
+        .executableTarget(
+            name: "mbox-bench-seed",
+            dependencies: ["MBoxChain", "MBoxNF", "MBoxNFs", "MBoxDataPath", "MBoxTrafficGen"],
+            path: "Benchmarks/Seed", swiftSettings: fastPath),
 
         // Tests.
         .testTarget(name: "CaptureTests", dependencies: ["MBoxCapture"], path: "Tests/CaptureTests"),
