@@ -26,10 +26,16 @@ public final class CompiledChain: @unchecked Sendable {
 
     /// Builds one worker: a data path configured for this chain's stack, the event
     /// source, and fresh instances of every NF.
-    public func makePipeline(configuration: DataPathConfiguration) throws -> Pipeline {
+    public func makePipeline(configuration: DataPathConfiguration, keepBothStreams: Bool = false) throws -> Pipeline {
         var configuration = configuration
         if !definition.reassembly { configuration.reassembly = nil } else if configuration.reassembly == nil {
             configuration.reassembly = ReassemblyConfiguration()
+        }
+        if keepBothStreams == false, configuration.reassembly != nil {
+            // Reassemble only the directions some DATA_RDY subscription reads.
+            let readers = subscriptions.filter { types.isA(.dataReady, $0.type) }
+            configuration.reassembly!.toServer = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .client)).isEmpty }
+            configuration.reassembly!.toClient = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .server)).isEmpty }
         }
         let dataPath = DataPath(configuration: configuration)
         let members = try zip(definition.functions, zip(kinds, factories)).map { function, pair in

@@ -18,6 +18,10 @@ public struct ReassemblyConfiguration: Sendable {
     public var globalLimit = 64 * 1024 * 1024
     /// Segments starting further than this past the next expected byte are refused.
     public var maximumReach: UInt32 = 1 << 30
+    /// Which directions are reassembled (a chain that reads only what clients send
+    /// does not pay for the servers' streams).
+    public var toServer = true
+    public var toClient = true
 
     public init() {}
 }

@@ -26,6 +26,8 @@ public final class TCPMonitor {
     /// The same object, referenced without retain/release on the per-packet path
     /// (`reassembler` keeps it alive for the monitor's lifetime).
     private unowned(unsafe) let streams: StreamReassembler?
+    private let reassembleToServer: Bool
+    private let reassembleToClient: Bool
 
     /// Per-flow state (the "TCP Monitor" μStack's whole footprint without reassembly).
     public struct FlowState: Sendable {
@@ -72,6 +74,8 @@ public final class TCPMonitor {
         flows.initialize(repeating: FlowFlags(), count: capacity)
         reassembler = reassembly.map { StreamReassembler(capacity: capacity, configuration: $0) }
         streams = reassembler
+        reassembleToServer = reassembly?.toServer ?? false
+        reassembleToClient = reassembly?.toClient ?? false
     }
 
     deinit {
@@ -347,6 +351,12 @@ public final class TCPMonitor {
                             packet: UnsafeRawBufferPointer, sender: TCPEndpointState, anomalies: TCPAnomalies) {
         let reassembler = streams.unsafelyUnwrapped
         let flags = headers.tcpFlags
+        let opposite: StreamDirection = direction == .toServer ? .toClient : .toServer
+        if flags.contains(.ack), !flags.contains(.rst), reassembles(opposite) {
+            // This packet's ACK covers the opposite direction's bytes.
+            reassembler.acknowledge(slot: slot, direction: opposite, headers.acknowledgment)
+        }
+        guard reassembles(direction) else { return }
         if flags.contains(.syn) {
             reassembler.setInitialSequence(slot: slot, direction: direction, sender.initialSequence &+ 1)
         }
@@ -359,10 +369,10 @@ public final class TCPMonitor {
         if flags.contains(.fin) {
             reassembler.setFIN(slot: slot, direction: direction, sequence: sender.finSequence)
         }
-        if flags.contains(.ack), !flags.contains(.rst) {
-            // This packet's ACK covers the opposite direction's bytes.
-            let opposite: StreamDirection = direction == .toServer ? .toClient : .toServer
-            reassembler.acknowledge(slot: slot, direction: opposite, headers.acknowledgment)
-        }
+    }
+
+    @inline(__always)
+    private func reassembles(_ direction: StreamDirection) -> Bool {
+        direction == .toServer ? reassembleToServer : reassembleToClient
     }
 }

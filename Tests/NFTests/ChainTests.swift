@@ -194,3 +194,25 @@ struct ChainTests {
         }
     }
 }
+
+@Suite("Stack customised by the chain")
+struct StackCustomisationTests {
+    @Test("a chain that reads only clients' streams reassembles only those; --streams keeps both")
+    func reassemblesOnlyWhatIsRead() throws {
+        var profile = TrafficProfile()
+        profile.flows = 30
+        profile.applications = [.http]
+        let capture = try MemoryCapture(profile)
+        let chain = try compileChain(String(contentsOfFile: packageRoot + "/chains/seed/config5.yaml", encoding: .utf8),
+                                     rules: webRules)
+        let lean = try chain.makePipeline(configuration: DataPathConfiguration())
+        let full = try chain.makePipeline(configuration: DataPathConfiguration(), keepBothStreams: true)
+        replay(capture, through: lean)
+        replay(capture, through: full)
+        let leanBytes = lean.dataPath.monitor.reassembler!.counters.deliveredBytes
+        let fullBytes = full.dataPath.monitor.reassembler!.counters.deliveredBytes
+        #expect(lean.dataPath.monitor.reassembler!.configuration.toClient == false)
+        #expect(leanBytes > 0 && fullBytes > 2 * leanBytes, "responses are larger than requests")
+        #expect(lean.chain.counters.perNF == full.chain.counters.perNF, "the NFs saw the same events")
+    }
+}

@@ -184,7 +184,7 @@ extension Replay {
                 FileHandle.standardError.write(Data("  \(problem)\n".utf8))
             }
         }
-        return try compiled.makePipeline(configuration: configuration)
+        return try compiled.makePipeline(configuration: configuration, keepBothStreams: streams != nil)
     }
 
     /// Writes the alerts of the last packet as EVE lines.
