@@ -20,8 +20,8 @@ public final class DPI: NetworkFunction {
     private var context: NFContext!
     private var inspections: UnsafeMutablePointer<UInt8>!
     private var serverNames: [Int32: String] = [:]
-    /// Stream prefixes by slot × 2 + direction, kept until the flow ends (a published
-    /// `DPI_DETECT` points into them).
+    /// Stream prefixes by slot × 2 + direction of flows still undecided after their first
+    /// chunk, kept until the flow ends (a published `DPI_DETECT` may point into them).
     private var prefixes: [Int: [UInt8]] = [:]
 
     public init(maximumInspections: Int = 8) {
@@ -38,10 +38,11 @@ public final class DPI: NetworkFunction {
 
     public func flowStarted(slot: Int32) {
         inspections[Int(slot)] = 0
-        serverNames[slot] = nil
+        if !serverNames.isEmpty { serverNames[slot] = nil }
     }
 
     public func flowEnded(slot: Int32) {
+        guard !prefixes.isEmpty else { return }
         prefixes[Int(slot) * 2] = nil
         prefixes[Int(slot) * 2 + 1] = nil
     }
@@ -54,12 +55,24 @@ public final class DPI: NetworkFunction {
         if event.type == .dataReady {
             guard event.data != nil else { return }
             let key = Int(event.slot) * 2 + (event.direction == .toServer ? 0 : 1)
-            var prefix = prefixes.removeValue(forKey: key) ?? []
+            if event.dataOffset == 0, prefixes[key] == nil {
+                // The stream's first chunk: usually enough, and it is the stream from offset 0.
+                inspect(event, event.stream, handOver: true)
+                if Int(inspections[Int(event.slot)]) < maximumInspections {
+                    prefixes[key] = Array(event.stream.prefix(Self.prefixLimit))
+                }
+                return
+            }
+            guard var prefix = prefixes.removeValue(forKey: key) else {
+                inspect(event, event.stream, handOver: false)
+                return
+            }
             if UInt64(prefix.count) == event.dataOffset, prefix.count < Self.prefixLimit {
                 prefix += event.stream.prefix(Self.prefixLimit - prefix.count)
             }
             prefixes[key] = prefix
-            prefixes[key]!.withUnsafeBytes { inspect(event, $0, handOver: UInt64(prefix.count) >= event.dataOffset + UInt64(event.dataLength)) }
+            let complete = UInt64(prefix.count) >= event.dataOffset + UInt64(event.dataLength)
+            prefixes[key]!.withUnsafeBytes { inspect(event, $0, handOver: complete) }
         } else {
             inspect(event, event.payload, handOver: false)
         }

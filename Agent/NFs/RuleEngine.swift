@@ -85,34 +85,38 @@ public final class RuleEngine: @unchecked Sendable {
     /// Most candidate positions tried for one rule before giving up (bounds the search).
     static let searchBudget = 4096
 
-    /// Whether `rule`'s payload tests hold, given where each pattern hit: `ends(pattern)`
-    /// lists the offsets just past each hit, ascending.
-    func payloadMatches(_ rule: Int32, ends: (UInt32) -> [UInt64]) -> Bool {
-        let ruleItems = items[Int(rule)]
-        if ruleItems.isEmpty { return true }
-        let candidates = ruleItems.map { ends($0.pattern) }
-        if candidates.contains(where: \.isEmpty) { return false }
+    /// Whether `rule`'s payload tests hold, given every hit in the inspected buffer (a
+    /// packet, or a stream direction so far): each item needs a hit of its pattern whose
+    /// position satisfies its offset/depth, or its distance/within from the previous
+    /// item's hit. Searches with backtracking, allocation-free, within a budget.
+    func payloadMatches(_ rule: Int32, hits: UnsafeBufferPointer<PatternHit>) -> Bool {
         var budget = Self.searchBudget
-        func satisfy(_ index: Int, after previousEnd: Int64) -> Bool {
-            if index == ruleItems.count { return true }
-            let item = ruleItems[index]
-            for endOffset in candidates[index] {
-                budget -= 1
-                if budget < 0 { return false }
-                let end = Int64(endOffset)
-                let start = item.length.map { end - Int64($0) }
+        return items[Int(rule)].withUnsafeBufferPointer { ruleItems in
+            ruleItems.isEmpty || Self.satisfy(ruleItems, 0, after: 0, hits: hits, budget: &budget)
+        }
+    }
+
+    private static func satisfy(_ items: UnsafeBufferPointer<Item>, _ index: Int, after previousEnd: Int64,
+                                hits: UnsafeBufferPointer<PatternHit>, budget: inout Int) -> Bool {
+        if index == items.count { return true }
+        let item = items[index]
+        for hit in hits where hit.id == item.pattern {
+            budget -= 1
+            if budget < 0 { return false }
+            let end = Int64(hit.end)
+            if let length = item.length {
+                let start = end - Int64(length)
                 if item.relative {
                     let distance = Int64(item.distance ?? 0)
-                    if let start, item.distance != nil, start < previousEnd + distance { continue }
+                    if item.distance != nil, start < previousEnd + distance { continue }
                     if let within = item.within, end > previousEnd + distance + Int64(within) { continue }
                 } else {
-                    if let offset = item.offset, let start, start < Int64(offset) { continue }
+                    if let offset = item.offset, start < Int64(offset) { continue }
                     if let depth = item.depth, end > Int64((item.offset ?? 0) + depth) { continue }
                 }
-                if satisfy(index + 1, after: end) { return true }
             }
-            return false
+            if satisfy(items, index + 1, after: end, hits: hits, budget: &budget) { return true }
         }
-        return satisfy(0, after: 0)
+        return false
     }
 }

@@ -82,10 +82,10 @@ public final class SignatureMatch: NetworkFunction {
                 streamScanner?.closeStream(stream, base: 0)
                 streams[index] = nil
             }
-            hitLog[index] = nil
+            if !hitLog.isEmpty { hitLog[index] = nil }
             scanned[index] = 0
         }
-        alerted[slot] = nil
+        if !alerted.isEmpty { alerted[slot] = nil }
     }
 
     public func handle(_ event: Event) {
@@ -113,11 +113,9 @@ public final class SignatureMatch: NetworkFunction {
             counters.packetsScanned &+= 1
             scanner.scan(payload)
             for hit in scanner.lastHits { touch(engine.ruleOfPattern[Int(hit.id)]) }
-            evaluate(event, stream: false) { pattern in
-                scanner.lastHits.filter { $0.id == pattern }.map(\.end).sorted()
-            }
+            evaluate(event, stream: false, hits: scanner.lastHits)
         } else {
-            evaluate(event, stream: false) { _ in [] }
+            evaluate(event, stream: false, hits: UnsafeBufferPointer(start: nil, count: 0))
         }
     }
 
@@ -127,7 +125,7 @@ public final class SignatureMatch: NetworkFunction {
         guard let scanner = streamScanner else {
             touched.removeAll(keepingCapacity: true)
             touched += engine.headerOnly
-            evaluate(event, stream: true) { _ in [] }
+            evaluate(event, stream: true, hits: UnsafeBufferPointer(start: nil, count: 0))
             return
         }
         let index = Int(event.slot) * 2 + (event.direction == .toServer ? 0 : 1)
@@ -172,8 +170,11 @@ public final class SignatureMatch: NetworkFunction {
             hitLog[index] = log
         }
         guard !touched.isEmpty else { return }
-        let log = hitLog[index] ?? []
-        evaluate(event, stream: true) { pattern in log.filter { $0.id == pattern }.map(\.end).sorted() }
+        if let log = hitLog[index] {
+            log.withUnsafeBufferPointer { evaluate(event, stream: true, hits: $0) }
+        } else {
+            evaluate(event, stream: true, hits: UnsafeBufferPointer(start: nil, count: 0))
+        }
     }
 
     // MARK: - Rules
@@ -183,7 +184,7 @@ public final class SignatureMatch: NetworkFunction {
         if !touched.contains(rule) { touched.append(rule) }
     }
 
-    private func evaluate(_ event: Event, stream: Bool, ends: (UInt32) -> [UInt64]) {
+    private func evaluate(_ event: Event, stream: Bool, hits: UnsafeBufferPointer<PatternHit>) {
         guard !touched.isEmpty else { return }
         let key = context.flowKey(of: event)
         let toServer = event.cause == .client
@@ -202,7 +203,7 @@ public final class SignatureMatch: NetworkFunction {
             if alerted[event.slot]?.contains(rule) == true { continue }
             guard definition.headerMatches(protocol: key.ipProtocol, source: source, sourcePort: sourcePort,
                                            destination: destination, destinationPort: destinationPort),
-                  engine.payloadMatches(rule, ends: ends) else { continue }
+                  engine.payloadMatches(rule, hits: hits) else { continue }
             alerted[event.slot, default: []].append(rule)
             counters.alerts &+= 1
             context.publish(.idsAlert, about: event,
