@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end demo of the agent's data path: generate hostile-but-realistic traffic, replay
-# it through parse -> flow table -> TCP Monitor -> reassembly, show the reassembled streams
-# next to tshark's for the same flow, then measure the data path per core.
+# End-to-end demo of the agent: generate hostile-but-realistic traffic, replay it through
+# parse -> flow table -> TCP Monitor -> reassembly, show a reassembled stream next to
+# tshark's, run the IDS chain (DPI + Signature_Match with dynamic subscriptions) and compare
+# its alerts with Suricata's, then measure the data path and the seed's experiments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -44,7 +45,27 @@ tshark -r "$out/demo.pcap" -q -z "follow,tcp,raw,$stream" 2>/dev/null | grep -v 
   | python3 -c 'import sys; print(bytes.fromhex(sys.stdin.read().replace("\n", ""))[:300].decode(errors="replace"))'
 echo
 echo
-echo "== 5. Data path throughput per core (release build, 500k-packet HTTP capture from memory)"
+echo "== 5. The IDS chain (chains/ids.yaml) with rules/web-attacks.rules; alerts as Suricata EVE JSON"
+$bin/mbox-agent replay --pcap "$out/demo.pcap" --rules rules/web-attacks.rules --eve "$out/eve.json"
+python3 - "$out/eve.json" <<'PY'
+import collections, json, sys
+alerts = [json.loads(line) for line in open(sys.argv[1])]
+print("   alerts by signature:")
+for (sid, name), count in sorted(collections.Counter((a["alert"]["signature_id"], a["alert"]["signature"]) for a in alerts).items()):
+    print(f"     {sid}  {count:5d}  {name}")
+attack = next(a for a in alerts if a["alert"]["signature_id"] == 1000001)
+print("   one of them:", json.dumps(attack))
+PY
+
+echo
+echo "== 6. The same capture and rules through Suricata 7: the (signature, flow) alert sets must be equal"
+bash scripts/compare-suricata.sh "$out/demo.pcap" rules/web-attacks.rules
+
+echo
+echo "== 7. Data path throughput per core (release build, 500k-packet HTTP capture from memory)"
 $bin/mbox-bench-dataplane --runs 3
+echo
+echo "== 8. The seed's experiments: configurations 1-5, IDS+Mon sequential vs parallel, Suricata side by side"
+$bin/mbox-bench-seed --runs 3
 echo
 echo "Files in $out"

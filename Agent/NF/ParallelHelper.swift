@@ -8,8 +8,11 @@ import MBoxEvents
 /// the helper runs the NF and publishes the same number as done (release). No lock.
 final class ParallelHelper: @unchecked Sendable {
     private let functions: [any NetworkFunction]
-    private let requested = ManagedAtomic<Int>(0)
-    private let completed = ManagedAtomic<Int>(0)
+    /// `requested` (written by the caller) and `completed` (written by the helper) on
+    /// cache lines of their own, so neither write invalidates the other's line.
+    private let lines: UnsafeMutableRawPointer
+    private let requested: UnsafeAtomic<Int>
+    private let completed: UnsafeAtomic<Int>
     private let stopping = ManagedAtomic<Bool>(false)
     private let stopped = ManagedAtomic<Bool>(false)
     private let event: UnsafeMutablePointer<Event>
@@ -19,6 +22,11 @@ final class ParallelHelper: @unchecked Sendable {
 
     init(functions: [any NetworkFunction]) {
         self.functions = functions
+        lines = .allocate(byteCount: 256, alignment: 128)
+        requested = UnsafeAtomic(at: lines.bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
+        requested.store(0, ordering: .relaxed)
+        completed = UnsafeAtomic(at: (lines + 128).bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
+        completed.store(0, ordering: .relaxed)
         event = .allocate(capacity: 1)
         event.initialize(to: Event(type: .packet, side: .client, cause: .client, slot: 0, flowID: 0, timestamp: 0))
         let thread = Thread { [unowned self] in self.loop() }
@@ -30,6 +38,7 @@ final class ParallelHelper: @unchecked Sendable {
     deinit {
         stop()
         event.deallocate()
+        lines.deallocate()
     }
 
     /// Hands `event` to the helper to run NF `nf` on it.

@@ -23,6 +23,8 @@ struct Options {
     var packets = 500_000
     var runs = 5
     var suricata = true
+    /// Run only this experiment (1, 2 or 3).
+    var experiment: Int?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -31,8 +33,9 @@ struct Options {
             case "--packets": packets = Int(iterator.next() ?? "") ?? packets
             case "--runs": runs = Int(iterator.next() ?? "") ?? runs
             case "--no-suricata": suricata = false
+            case "--experiment": experiment = Int(iterator.next() ?? "")
             default:
-                FileHandle.standardError.write(Data("usage: mbox-bench-seed [--packets N] [--runs R] [--no-suricata]\n".utf8))
+                FileHandle.standardError.write(Data("usage: mbox-bench-seed [--packets N] [--runs R] [--no-suricata] [--experiment 1|2|3]\n".utf8))
                 exit(2)
             }
         }
@@ -104,7 +107,10 @@ print("mbox-bench-seed: \(packets.count) packets, \(totalBytes) bytes, \(generat
       + "median of \(options.runs) interleaved rounds, release build")
 print("")
 
+func runs(_ experiment: Int) -> Bool { options.experiment == nil || options.experiment == experiment }
+
 // 1. Configurations 1–5.
+if runs(1) {
 let configurations = try (1...5).map { try compile("seed/config\($0).yaml") }
 var rounds = [[Run]](repeating: [], count: configurations.count)
 for _ in 0..<options.runs {
@@ -127,8 +133,10 @@ for index in 0..<5 {
 print(String(format: "\nratios: config3/config1 %.2fx, config4/config3 %.2fx, config5 vs config4 %+.0f %% time (reassembly)",
              seconds[0] / seconds[2], seconds[2] / seconds[3], (seconds[4] / seconds[3] - 1) * 100))
 print("")
+}
 
 // 2. IDS+Mon, sequential vs parallel.
+if runs(2) {
 print("Experiment 2: IDS+Mon latency per packet, arrival to verdict (paper: parallel 3-13 % lower)")
 print("")
 print("| variant     | sequential mean / p99 (ns) | parallel mean / p99 (ns) | parallel vs sequential (mean) | stages (parallel) |")
@@ -148,9 +156,10 @@ for variant in ["default", "dpi-detect", "long-flow", "both"] {
                    pick[1].mean, pick[1].percentile(0.99), (pick[1].mean / pick[0].mean - 1) * 100) + " \(stages) |")
 }
 print("")
+}
 
 // 3. Suricata side by side, whole commands on the same file.
-if options.suricata {
+if options.suricata, runs(3) {
     let directory = NSTemporaryDirectory() + "mbox-bench-seed-\(getpid())"
     try FileManager.default.createDirectory(atPath: directory + "/suricata", withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
