@@ -17,13 +17,15 @@ args=(replay --pcap "$pcap" --rules "$rules" --eve "$out/agent.json")
 mkdir -p "$out/suricata"
 suricata -r "$pcap" -S "$rules" -l "$out/suricata" -k none --runmode single >/dev/null 2>&1
 python3 - "$out/agent.json" "$out/suricata/eve.json" <<'PY'
-import json, sys
+import ipaddress, json, sys
 def alerts(path):
     found = set()
     for line in open(path):
         event = json.loads(line)
         if event.get("event_type") == "alert":
-            ends = sorted([(event["src_ip"], event["src_port"]), (event["dest_ip"], event["dest_port"])])
+            # Suricata writes IPv6 in full; compare canonical forms.
+            ip = lambda text: ipaddress.ip_address(text).compressed
+            ends = sorted([(ip(event["src_ip"]), event["src_port"]), (ip(event["dest_ip"]), event["dest_port"])])
             found.add((event["alert"]["signature_id"], *ends[0], *ends[1]))
     return found
 ours, theirs = alerts(sys.argv[1]), alerts(sys.argv[2])
