@@ -12,11 +12,15 @@ public final class CompiledChain: @unchecked Sendable {
     public let kinds: [NFKind]
     /// Stages in order; a stage of several NFs runs them in parallel.
     public let stages: [[Int]]
+    /// NFs of parallel stages that run asynchronously on a helper core: read-only, and no
+    /// NF subscribes to what they publish.
+    public let offloaded: Set<Int>
     let factories: [@Sendable () throws -> any NetworkFunction]
 
     init(definition: ChainDefinition, types: EventTypes, subscriptions: [Subscription], kinds: [NFKind],
-         stages: [[Int]], factories: [@Sendable () throws -> any NetworkFunction]) {
+         stages: [[Int]], offloaded: Set<Int>, factories: [@Sendable () throws -> any NetworkFunction]) {
         self.definition = definition
+        self.offloaded = offloaded
         self.types = types
         self.subscriptions = subscriptions
         self.kinds = kinds
@@ -42,7 +46,7 @@ public final class CompiledChain: @unchecked Sendable {
             ChainMember(name: function.name, action: pair.0.action, function: try pair.1())
         }
         let runner = try ChainRunner(types: types, subscriptions: subscriptions, members: members, dataPath: dataPath,
-                                     stages: stages)
+                                     stages: stages, offloaded: offloaded)
         let source = EventSource(types: types, wantedTypes: runner.table.wantedTypes(types))
         return Pipeline(dataPath: dataPath, source: source, chain: runner)
     }
@@ -116,8 +120,18 @@ public struct ChainCompiler {
         // Stages: sequential, or parallel groups that do not conflict.
         let stages = plan(chain, kinds: kinds, subscriptions: subscriptions, publishers: publishers, types: types, errors: &errors)
         guard errors.isEmpty else { throw ChainErrors(errors: errors) }
+        var offloaded = Set<Int>()
+        for stage in stages where stage.count > 1 {
+            let candidates = stage.filter { member in
+                kinds[member].action == .readOnly && !chain.functions.indices.contains { other in
+                    other != member && feeds(member, other, subscriptions: subscriptions, publishers: publishers, types: types)
+                }
+            }
+            // One member stays on the chain's own core.
+            offloaded.formUnion(candidates.count == stage.count ? Array(candidates.dropFirst()) : candidates)
+        }
         return CompiledChain(definition: chain, types: types, subscriptions: subscriptions, kinds: kinds,
-                             stages: stages, factories: factories)
+                             stages: stages, offloaded: offloaded, factories: factories)
     }
 
     private func compile(_ definition: SubscriptionDefinition, nf: Int, types: EventTypes, chain: ChainDefinition,

@@ -32,7 +32,8 @@ public struct ChainCounters: Sendable {
     public var published: UInt64 = 0
     /// Publications refused because published events published events too deeply (a loop).
     public var publishLoops: UInt64 = 0
-    /// Events handed to another core because two or more NFs of a parallel group wanted them.
+    /// Events handed to another core: fork-join (two or more NFs of a parallel group
+    /// wanted them) or queued for offloaded NFs.
     public var parallelEvents: UInt64 = 0
 
     public var totalDelivered: UInt64 { delivered.reduce(0, &+) }
@@ -71,14 +72,18 @@ public final class ChainRunner {
     private var deferred: [[DeferredAction]]
     private var helpers: [ParallelHelper] = []
     private var wantingBuffer: [Int] = []
+    private var offloader: Offloader?
+    private var isOffloaded: [Bool] = []
 
     enum DeferredAction {
         case publish(Event)
         case subscriptions(slot: Int32, mask: UInt64, on: Bool)
     }
 
+    /// `offloaded` NFs (read-only, their publications unsubscribed) run asynchronously on
+    /// a helper core; other parallel stages fork and join per event.
     public init(types: EventTypes, subscriptions: [Subscription], members: [ChainMember], dataPath: DataPath,
-                stages: [[Int]]? = nil) throws {
+                stages: [[Int]]? = nil, offloaded: Set<Int> = []) throws {
         self.types = types
         self.members = members
         self.functions = members.map(\.function)
@@ -98,11 +103,20 @@ public final class ChainRunner {
                       capacity: flows.configuration.capacity, runner: self)
         }
         for (function, context) in zip(functions, contexts) { function.attach(context) }
-        let helpersNeeded = (self.stages.map(\.count).max() ?? 1) - 1
-        helpers = (0..<helpersNeeded).map { _ in ParallelHelper(functions: functions) }
+        isOffloaded = members.indices.map { offloaded.contains($0) }
+        if !offloaded.isEmpty {
+            offloader = Offloader(table: table, functions: functions,
+                                  stageMembers: self.stages.map { $0.filter { offloaded.contains($0) } },
+                                  capacity: flows.configuration.capacity)
+        }
+        let forkJoinWidth = self.stages.map { $0.filter { !offloaded.contains($0) }.count }.max() ?? 1
+        helpers = (0..<max(0, forkJoinWidth - 1)).map { _ in ParallelHelper(functions: functions) }
     }
 
-    deinit { for helper in helpers { helper.stop() } }
+    deinit {
+        for helper in helpers { helper.stop() }
+        offloader?.stop()
+    }
 
     public func index(of name: String) -> Int? { members.firstIndex { $0.name == name } }
 
@@ -114,13 +128,34 @@ public final class ChainRunner {
         for index in events.indices {
             dispatch(events[index])
         }
+        if let offloader { drain(offloader) }
         return verdict
+    }
+
+    /// Waits for the offloaded NFs to finish this packet, takes their counts and delivers
+    /// what they published.
+    private func drain(_ offloader: Offloader) {
+        offloader.waitUntilIdle()
+        for index in offloader.members {
+            counters.perNF[index] &+= offloader.perNF[index]
+            offloader.perNF[index] = 0
+        }
+        for type in 0..<types.count where offloader.delivered[type] != 0 {
+            counters.delivered[type] &+= offloader.delivered[type]
+            offloader.delivered[type] = 0
+        }
+        guard !offloader.outbox.isEmpty else { return }
+        let published = offloader.outbox
+        offloader.outbox.removeAll(keepingCapacity: true)
+        for (_, event) in published { deliverPublished(event) }
     }
 
     /// End of input: every NF flushes; helper threads stop.
     public func finish() {
+        if let offloader { drain(offloader) }
         for function in functions { function.finish() }
         for helper in helpers { helper.stop() }
+        offloader?.stop()
     }
 
     @inline(__always)
@@ -128,22 +163,32 @@ public final class ChainRunner {
         let slot = event.slot
         if event.type == .flow || event.type == .flowTCP {
             flowSubscriptions.reset(slot)
-            for function in functions { function.flowStarted(slot: slot) }
+            offloader?.push(.flowStarted, stage: 0, event)
+            for (index, function) in functions.enumerated() where !isOffloaded[index] { function.flowStarted(slot: slot) }
         }
         let wanted = table.wanting(event.type, StackFilter.bit(side: event.side, cause: event.cause))
-        if wanted & flowSubscriptions.active(slot) != 0 {
+        let offload = offloader.map { $0.mayWant(wanted) } ?? false
+        if offload || wanted & flowSubscriptions.active(slot) != 0 {
             let carriesPacket = event.headers != nil
-            for stage in stages {
+            for (stageIndex, stage) in stages.enumerated() {
                 if carriesPacket && verdict == .drop { break }  // a dropped packet goes no further
                 if stage.count == 1 {
-                    deliver(event, to: stage[0], wanted: wanted)
+                    if isOffloaded[stage[0]] {
+                        if offload { offloader!.push(.deliver, stage: stageIndex, event); counters.parallelEvents &+= 1 }
+                    } else {
+                        deliver(event, to: stage[0], wanted: wanted)
+                    }
+                } else if offloader != nil, stage.contains(where: { isOffloaded[$0] }) {
+                    if offload { offloader!.push(.deliver, stage: stageIndex, event); counters.parallelEvents &+= 1 }
+                    for nf in stage where !isOffloaded[nf] { deliver(event, to: nf, wanted: wanted) }
                 } else {
                     runParallel(event, stage: stage, wanted: wanted)
                 }
             }
         }
         if event.type == .flowDestroyed {
-            for function in functions { function.flowEnded(slot: slot) }
+            for (index, function) in functions.enumerated() where !isOffloaded[index] { function.flowEnded(slot: slot) }
+            offloader?.push(.flowEnded, stage: 0, event)
         }
     }
 
@@ -195,6 +240,11 @@ public final class ChainRunner {
     /// An NF with only conditional subscriptions active gets the event if one holds.
     @inline(__always)
     private func conditionsHold(_ active: UInt64, _ event: Event) -> Bool {
+        Self.conditionsHold(active, event, table)
+    }
+
+    @inline(__always)
+    static func conditionsHold(_ active: UInt64, _ event: Event, _ table: SubscriptionTable) -> Bool {
         if active & ~table.conditional != 0 { return true }
         var remaining = active
         while remaining != 0 {
@@ -206,10 +256,20 @@ public final class ChainRunner {
     }
 
     func publish(_ event: Event, from nf: Int) {
+        if isOffloaded[nf], let offloader {
+            // Offloaded NFs run on the helper; their events are delivered after the wait.
+            offloader.outbox.append((nf, event))
+            return
+        }
         if deferring[nf] {
             deferred[nf].append(.publish(event))
             return
         }
+        deliverPublished(event)
+    }
+
+    /// Counts a published event, records alerts, and dispatches it at once.
+    private func deliverPublished(_ event: Event) {
         counters.published &+= 1
         if event.type == .idsAlert { alerts.append(event) }
         guard depth < Self.maximumDepth else {
@@ -226,6 +286,11 @@ public final class ChainRunner {
     }
 
     func changeSubscriptions(by actor: Int, slot: Int32, mask: UInt64, on: Bool) {
+        if isOffloaded[actor], let offloader {
+            // Offloaded NFs change only their own subscriptions, on the helper's side.
+            offloader.change(slot: slot, mask: mask & table.byNF[actor], on: on)
+            return
+        }
         if deferring[actor] {
             deferred[actor].append(.subscriptions(slot: slot, mask: mask, on: on))
         } else {
