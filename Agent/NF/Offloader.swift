@@ -1,4 +1,3 @@
-import Atomics
 import Foundation
 import MBoxEvents
 
@@ -19,14 +18,9 @@ final class Offloader: @unchecked Sendable {
 
     private let capacity = 1024
     private let ring: UnsafeMutablePointer<Entry>
-    /// Producer and consumer positions on cache lines of their own.
-    private let lines: UnsafeMutableRawPointer
-    private let produced: UnsafeAtomic<Int>
-    private let consumed: UnsafeAtomic<Int>
-    private let stopping = ManagedAtomic<Bool>(false)
-    private let stopped = ManagedAtomic<Bool>(false)
+    /// Entries produced (`posted`) and consumed (`done`).
+    private var handOff: HandOff!
     private var producedLocal = 0
-    private var thread: Thread?
 
     // Helper-side state, read by the chain's thread only after `waitUntilIdle()`.
     let table: SubscriptionTable
@@ -52,23 +46,14 @@ final class Offloader: @unchecked Sendable {
         masks = .allocate(capacity: slots)
         masks.initialize(repeating: table.initial & offloadedBits, count: slots)
         ring = .allocate(capacity: capacity)
-        lines = .allocate(byteCount: 256, alignment: 128)
-        produced = UnsafeAtomic(at: lines.bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
-        produced.store(0, ordering: .relaxed)
-        consumed = UnsafeAtomic(at: (lines + 128).bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
-        consumed.store(0, ordering: .relaxed)
         outbox.reserveCapacity(16)
-        let thread = Thread { [unowned self] in self.loop() }
-        thread.name = "mbox-nf-offload"
-        thread.start()
-        self.thread = thread
+        handOff = HandOff(name: "mbox-nf-offload") { [unowned self] handOff in self.loop(handOff) }
     }
 
     deinit {
-        stop()
+        handOff.stop()
         ring.deallocate()
         masks.deallocate()
-        lines.deallocate()
     }
 
     /// Whether an event of this type and stack bit may interest an offloaded NF.
@@ -78,31 +63,20 @@ final class Offloader: @unchecked Sendable {
     /// Queues an event for the helper (producer side).
     @inline(__always)
     func push(_ kind: Entry.Kind, stage: Int, _ event: Event) {
-        while producedLocal - consumed.load(ordering: .acquiring) >= capacity {
+        while producedLocal - handOff.done.load(ordering: .acquiring) >= capacity {
             ringFullWaits &+= 1
             sched_yield()
         }
         (ring + (producedLocal & (capacity - 1))).initialize(to: Entry(kind: kind, stage: stage, event: event))
         producedLocal &+= 1
-        produced.store(producedLocal, ordering: .releasing)
+        handOff.posted.store(producedLocal, ordering: .releasing)
     }
 
     /// Waits until the helper has handled everything queued (once per packet).
     @inline(__always)
-    func waitUntilIdle() {
-        var spins = 0
-        while consumed.load(ordering: .acquiring) != producedLocal {
-            spins += 1
-            if spins > 20_000 { sched_yield() }
-        }
-    }
+    func waitUntilIdle() { handOff.waitUntilDone(producedLocal) }
 
-    func stop() {
-        guard thread != nil else { return }
-        stopping.store(true, ordering: .releasing)
-        while !stopped.load(ordering: .acquiring) { sched_yield() }
-        thread = nil
-    }
+    func stop() { handOff.stop() }
 
     // MARK: - Helper side
 
@@ -111,15 +85,13 @@ final class Offloader: @unchecked Sendable {
         if on { masks[Int(slot)] |= mask & offloadedBits } else { masks[Int(slot)] &= ~mask }
     }
 
-    private func loop() {
+    private func loop(_ handOff: HandOff) {
         var next = 0
         var idle = 0
-        while !stopping.load(ordering: .acquiring) {
-            let available = produced.load(ordering: .acquiring)
+        while !handOff.isStopping {
+            let available = handOff.posted.load(ordering: .acquiring)
             if available == next {
-                idle += 1
-                if idle > 200_000 { sched_yield() }
-                if idle > 2_000_000 { usleep(50) }
+                HandOff.idle(&idle)
                 continue
             }
             idle = 0
@@ -128,10 +100,9 @@ final class Offloader: @unchecked Sendable {
                 run(entry.pointee)
                 entry.deinitialize(count: 1)
                 next &+= 1
-                consumed.store(next, ordering: .releasing)
+                handOff.done.store(next, ordering: .releasing)
             }
         }
-        stopped.store(true, ordering: .releasing)
     }
 
     private func run(_ entry: Entry) {
