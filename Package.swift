@@ -1,5 +1,18 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+// DPDK is used when its headers are installed (scripts/setup.sh installs them); without
+// them the C shim compiles to stubs that report "built without DPDK". Debian's libdpdk.pc
+// does not work with SwiftPM, so the flags are given here.
+let hasDPDK = FileManager.default.fileExists(atPath: "/usr/include/dpdk/rte_eal.h")
+let dpdkC: [CSetting] = hasDPDK ? [
+    .define("MBOX_HAVE_DPDK"),
+    .unsafeFlags(["-I/usr/include/dpdk", "-I/usr/include/x86_64-linux-gnu/dpdk", "-march=corei7",
+                  "-include", "rte_config.h"]),
+] : []
+let dpdkLink: [LinkerSetting] = hasDPDK
+    ? ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net"].map { .linkedLibrary($0) } : []
 
 // Hot-path modules are small and separate; cross-module optimisation lets the
 // optimiser inline across them in release builds, and per-access exclusivity checks
@@ -54,10 +67,14 @@ let package = Package(
             path: "Agent/Chain"),
         .target(name: "MBoxTrafficGen", dependencies: ["MBoxCapture"], path: "Agent/TrafficGen"),
 
+        // DPDK ports (the fast path's port stage).
+        .target(name: "CDPDK", path: "Agent/CDPDK", cSettings: dpdkC, linkerSettings: dpdkLink),
+        .target(name: "MBoxDPDK", dependencies: ["CDPDK", "MBoxCapture"], path: "Agent/DPDK", swiftSettings: fastPath),
+
         // Commands.
         .executableTarget(
             name: "mbox-agent",
-            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF",
+            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Agent/Commands/mbox-agent", swiftSettings: fastPath),
         .executableTarget(

@@ -3,6 +3,7 @@ import Foundation
 import MBoxCapture
 import MBoxChain
 import MBoxDataPath
+import MBoxDPDK
 import MBoxEvents
 import MBoxNF
 import MBoxNFs
@@ -22,7 +23,21 @@ struct Replay: ParsableCommand {
         """)
 
     @Option(help: "Capture file to read (pcap or pcapng).")
-    var pcap: String
+    var pcap: String?
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Read from a DPDK port instead: EAL arguments, e.g. \"--no-huge -m 512 --no-pci --vdev=net_pcap0,rx_pcap=in.pcap\".",
+                               valueName: "eal-arguments"))
+    var dpdk: String?
+
+    @Option(help: "DPDK port to read (device name, e.g. net_pcap0); the first one by default.")
+    var port: String?
+
+    @Option(help: "Inline mode: forward packets the chain lets through to this DPDK port (dropped ones are freed).")
+    var outPort: String?
+
+    @Option(help: "With --dpdk, stop after this many milliseconds without a packet.")
+    var idleStop: Int = 500
 
     @Option(help: "Write each TCP flow's reassembled streams here as JSON lines.")
     var streams: String?
@@ -58,6 +73,12 @@ struct Replay: ParsableCommand {
     var noReassembly = false
 
     func validate() throws {
+        guard (pcap == nil) != (dpdk == nil) else {
+            throw ValidationError("give exactly one source: --pcap FILE or --dpdk \"EAL arguments\"")
+        }
+        if outPort != nil || port != nil, dpdk == nil {
+            throw ValidationError("--port and --out-port need --dpdk")
+        }
         guard OverlapPolicy(rawValue: overlap) != nil else {
             throw ValidationError("--overlap must be 'first' or 'last', not '\(overlap)'")
         }
@@ -80,12 +101,6 @@ struct Replay: ParsableCommand {
     }
 
     func run() throws {
-        let reader: CaptureFileReader
-        do {
-            reader = try CaptureFileReader(path: pcap)
-        } catch {
-            throw ReplayError("\(pcap): \(error)")
-        }
         var configuration = DataPathConfiguration()
         configuration.flowTable = .init(capacity: flowCapacity, idleTimeoutSeconds: idleTimeout)
         if noReassembly {
@@ -97,6 +112,7 @@ struct Replay: ParsableCommand {
             reassembly.globalLimit = reassemblyGlobalLimit
             configuration.reassembly = reassembly
         }
+        let source = try openSource()
         let pipeline = try makePipeline(configuration)
         let dataPath = pipeline?.dataPath ?? DataPath(configuration: configuration)
         let alerts = try eve.map { path -> EVEWriter in
@@ -110,30 +126,44 @@ struct Replay: ParsableCommand {
             return StreamRecorder(output: handle)
         }
 
-        let progress = ProgressLine(totalBytes: reader.totalBytes)
         let started = Date()
-        var readError: Error?
         var lastTimestamp: UInt64 = 0
-        while true {
-            let packet: CapturedPacket?
-            do {
-                packet = try reader.next()
-            } catch {
-                readError = error
-                break
-            }
-            guard let packet else { break }
+        /// One packet through every stage; its verdict.
+        func process(_ packet: CapturedPacket) throws -> Verdict {
+            let verdict: Verdict
             if let pipeline {
-                _ = pipeline.process(packet)
+                verdict = pipeline.process(packet)
                 try write(alerts: pipeline.chain, to: alerts)
             } else {
                 _ = dataPath.process(packet)
+                verdict = .forward
             }
             lastTimestamp = packet.timestamp
             try recorder?.record(dataPath)
-            if dataPath.counters.packets & 0xFFFF == 0 {
-                progress.update(packets: dataPath.counters.packets, offset: reader.offset)
+            return verdict
+        }
+        var sourceError: Error?
+        switch source {
+        case let .file(reader):
+            let progress = ProgressLine(totalBytes: reader.totalBytes)
+            while true {
+                let packet: CapturedPacket?
+                do {
+                    packet = try reader.next()
+                } catch {
+                    sourceError = error
+                    break
+                }
+                guard let packet else { break }
+                _ = try process(packet)
+                if dataPath.counters.packets & 0xFFFF == 0 {
+                    progress.update(packets: dataPath.counters.packets, offset: reader.offset)
+                }
             }
+            progress.finish()
+        case let .dpdk(input, output):
+            try DPDKLoop(input: input, output: output, idleStop: idleStop).run(process)
+            FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
         }
         if let pipeline {
             pipeline.finish(timestamp: lastTimestamp)
@@ -144,12 +174,34 @@ struct Replay: ParsableCommand {
         try recorder?.record(dataPath)
         try recorder?.flush()
         try alerts?.flush()
-        progress.finish()
         let seconds = Date().timeIntervalSince(started)
         Summary(dataPath: dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: recorder?.flowsWritten,
                 alertsWritten: alerts?.written).print()
-        if let readError {
-            throw ReplayError("\(pcap): \(readError) (the packets before it were processed)")
+        if let sourceError {
+            throw ReplayError("\(pcap ?? "input"): \(sourceError) (the packets before it were processed)")
+        }
+    }
+
+    enum Source {
+        case file(CaptureFileReader)
+        case dpdk(DPDKPort, DPDKPort?)
+    }
+
+    func openSource() throws -> Source {
+        if let pcap {
+            do {
+                return .file(try CaptureFileReader(path: pcap))
+            } catch {
+                throw ReplayError("\(pcap): \(error)")
+            }
+        }
+        do {
+            try EAL.start(dpdk!.split(separator: " ").map(String.init))
+            let input = try DPDKPort(name: port)
+            let output = try outPort.map { try DPDKPort(name: $0) }
+            return .dpdk(input, output)
+        } catch {
+            throw ReplayError("\(error)")
         }
     }
 }

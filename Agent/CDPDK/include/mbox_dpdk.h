@@ -1,0 +1,50 @@
+// A small C surface over DPDK for the agent. It names no DPDK type (mbufs and mempools
+// are opaque pointers), so Swift imports it whether or not DPDK is installed; without
+// DPDK every call reports MBOX_DPDK_UNAVAILABLE.
+#ifndef MBOX_DPDK_H
+#define MBOX_DPDK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MBOX_DPDK_UNAVAILABLE (-95)
+
+/// 1 when the agent was built with DPDK.
+int mbox_dpdk_available(void);
+
+/// rte_eal_init with these arguments (argv[0] is the program name). Returns 0, or a
+/// negative error with a message in `error`. Succeeds once per process.
+int mbox_eal_init(int argc, char **argv, char *error, size_t error_length);
+void mbox_eal_cleanup(void);
+
+/// A packet mbuf pool: `count` mbufs of `data_room` bytes each.
+void *mbox_mempool_create(const char *name, unsigned count, unsigned cache, unsigned data_room,
+                          char *error, size_t error_length);
+/// Mbufs the pool has free now.
+unsigned mbox_mempool_available(void *pool);
+
+/// Number of ports EAL probed, and a port's device name ("net_pcap0", PCI address, ...).
+uint16_t mbox_port_count(void);
+int mbox_port_name(uint16_t port, char *name, size_t length);
+
+/// Configures `port` with `rx_queues`/`tx_queues` queues of `descriptors` each, RX
+/// queues filled from `pool`, and starts it. Returns 0 or a negative error (message in `error`).
+int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint16_t descriptors, void *pool,
+                    char *error, size_t error_length);
+void mbox_port_stop(uint16_t port);
+
+uint16_t mbox_rx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count);
+uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count);
+void mbox_free_bulk(void **mbufs, unsigned count);
+
+/// For a whole burst: each mbuf's data pointer and length (first segment), and the
+/// NIC's RSS hash (0 when the device gave none).
+void mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint16_t *length, uint32_t *rss);
+
+/// A port's counters.
+struct mbox_port_stats {
+    uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_missed, rx_errors, tx_errors, rx_no_mbuf;
+};
+int mbox_port_stats(uint16_t port, struct mbox_port_stats *stats);
+
+#endif

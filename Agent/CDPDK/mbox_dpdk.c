@@ -1,0 +1,160 @@
+#include "mbox_dpdk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef MBOX_HAVE_DPDK
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+int mbox_dpdk_available(void) { return 1; }
+
+int mbox_eal_init(int argc, char **argv, char *error, size_t error_length) {
+    int consumed = rte_eal_init(argc, argv);
+    if (consumed < 0) {
+        snprintf(error, error_length, "EAL did not start: %s", rte_strerror(rte_errno));
+        return -rte_errno;
+    }
+    return 0;
+}
+
+void mbox_eal_cleanup(void) { rte_eal_cleanup(); }
+
+void *mbox_mempool_create(const char *name, unsigned count, unsigned cache, unsigned data_room,
+                          char *error, size_t error_length) {
+    struct rte_mempool *pool = rte_pktmbuf_pool_create(name, count, cache, 0,
+                                                       (uint16_t)(data_room + RTE_PKTMBUF_HEADROOM), rte_socket_id());
+    if (pool == NULL) snprintf(error, error_length, "cannot create mbuf pool: %s", rte_strerror(rte_errno));
+    return pool;
+}
+
+unsigned mbox_mempool_available(void *pool) { return rte_mempool_avail_count((struct rte_mempool *)pool); }
+
+uint16_t mbox_port_count(void) { return rte_eth_dev_count_avail(); }
+
+int mbox_port_name(uint16_t port, char *name, size_t length) {
+    char buffer[RTE_ETH_NAME_MAX_LEN];
+    int status = rte_eth_dev_get_name_by_port(port, buffer);
+    if (status == 0) snprintf(name, length, "%s", buffer);
+    return status;
+}
+
+int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint16_t descriptors, void *pool,
+                    char *error, size_t error_length) {
+    struct rte_eth_conf conf;
+    memset(&conf, 0, sizeof conf);
+    struct rte_eth_dev_info info;
+    int status = rte_eth_dev_info_get(port, &info);
+    if (status != 0) {
+        snprintf(error, error_length, "port %u: no device info (%s)", port, rte_strerror(-status));
+        return status;
+    }
+    if (rx_queues > 1 && (info.flow_type_rss_offloads & RTE_ETH_RSS_IP)) {
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
+    }
+    if ((status = rte_eth_dev_configure(port, rx_queues, tx_queues, &conf)) != 0) {
+        snprintf(error, error_length, "port %u: configure failed (%s)", port, rte_strerror(-status));
+        return status;
+    }
+    uint16_t rx_descriptors = descriptors, tx_descriptors = descriptors;
+    rte_eth_dev_adjust_nb_rx_tx_desc(port, &rx_descriptors, &tx_descriptors);
+    for (uint16_t queue = 0; queue < rx_queues; queue++) {
+        status = rte_eth_rx_queue_setup(port, queue, rx_descriptors, rte_eth_dev_socket_id(port), NULL,
+                                        (struct rte_mempool *)pool);
+        if (status != 0) {
+            snprintf(error, error_length, "port %u: RX queue %u setup failed (%s)", port, queue, rte_strerror(-status));
+            return status;
+        }
+    }
+    for (uint16_t queue = 0; queue < tx_queues; queue++) {
+        status = rte_eth_tx_queue_setup(port, queue, tx_descriptors, rte_eth_dev_socket_id(port), NULL);
+        if (status != 0) {
+            snprintf(error, error_length, "port %u: TX queue %u setup failed (%s)", port, queue, rte_strerror(-status));
+            return status;
+        }
+    }
+    if ((status = rte_eth_dev_start(port)) != 0) {
+        snprintf(error, error_length, "port %u: start failed (%s)", port, rte_strerror(-status));
+        return status;
+    }
+    rte_eth_promiscuous_enable(port);
+    return 0;
+}
+
+void mbox_port_stop(uint16_t port) {
+    rte_eth_dev_stop(port);
+    rte_eth_dev_close(port);
+}
+
+uint16_t mbox_rx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) {
+    return rte_eth_rx_burst(port, queue, (struct rte_mbuf **)mbufs, count);
+}
+
+uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) {
+    return rte_eth_tx_burst(port, queue, (struct rte_mbuf **)mbufs, count);
+}
+
+void mbox_free_bulk(void **mbufs, unsigned count) { rte_pktmbuf_free_bulk((struct rte_mbuf **)mbufs, count); }
+
+void mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint16_t *length, uint32_t *rss) {
+    for (uint16_t i = 0; i < count; i++) {
+        struct rte_mbuf *m = (struct rte_mbuf *)mbufs[i];
+        data[i] = rte_pktmbuf_mtod(m, const uint8_t *);
+        length[i] = m->data_len;
+        rss[i] = (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) ? m->hash.rss : 0;
+    }
+}
+
+int mbox_port_stats(uint16_t port, struct mbox_port_stats *stats) {
+    struct rte_eth_stats s;
+    int status = rte_eth_stats_get(port, &s);
+    if (status != 0) return status;
+    stats->rx_packets = s.ipackets;
+    stats->tx_packets = s.opackets;
+    stats->rx_bytes = s.ibytes;
+    stats->tx_bytes = s.obytes;
+    stats->rx_missed = s.imissed;
+    stats->rx_errors = s.ierrors;
+    stats->tx_errors = s.oerrors;
+    stats->rx_no_mbuf = s.rx_nombuf;
+    return 0;
+}
+
+#else  // Built without DPDK: every entry point says so.
+
+int mbox_dpdk_available(void) { return 0; }
+int mbox_eal_init(int argc, char **argv, char *error, size_t error_length) {
+    (void)argc; (void)argv;
+    snprintf(error, error_length, "this agent was built without DPDK (install libdpdk-dev and rebuild)");
+    return MBOX_DPDK_UNAVAILABLE;
+}
+void mbox_eal_cleanup(void) {}
+void *mbox_mempool_create(const char *name, unsigned count, unsigned cache, unsigned data_room,
+                          char *error, size_t error_length) {
+    (void)name; (void)count; (void)cache; (void)data_room;
+    snprintf(error, error_length, "built without DPDK");
+    return NULL;
+}
+unsigned mbox_mempool_available(void *pool) { (void)pool; return 0; }
+uint16_t mbox_port_count(void) { return 0; }
+int mbox_port_name(uint16_t port, char *name, size_t length) { (void)port; (void)name; (void)length; return MBOX_DPDK_UNAVAILABLE; }
+int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint16_t descriptors, void *pool,
+                    char *error, size_t error_length) {
+    (void)port; (void)rx_queues; (void)tx_queues; (void)descriptors; (void)pool;
+    snprintf(error, error_length, "built without DPDK");
+    return MBOX_DPDK_UNAVAILABLE;
+}
+void mbox_port_stop(uint16_t port) { (void)port; }
+uint16_t mbox_rx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) { (void)port; (void)queue; (void)mbufs; (void)count; return 0; }
+uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) { (void)port; (void)queue; (void)mbufs; (void)count; return 0; }
+void mbox_free_bulk(void **mbufs, unsigned count) { (void)mbufs; (void)count; }
+void mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint16_t *length, uint32_t *rss) {
+    (void)mbufs; (void)count; (void)data; (void)length; (void)rss;
+}
+int mbox_port_stats(uint16_t port, struct mbox_port_stats *stats) { (void)port; (void)stats; return MBOX_DPDK_UNAVAILABLE; }
+#endif

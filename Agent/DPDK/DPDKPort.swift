@@ -1,0 +1,163 @@
+import CDPDK
+import Dispatch
+import MBoxCapture
+
+/// Counters of one port.
+public struct PortCounters: Sendable {
+    public var rxPackets: UInt64 = 0
+    public var txPackets: UInt64 = 0
+    public var rxMissed: UInt64 = 0
+    public var rxErrors: UInt64 = 0
+    public var txErrors: UInt64 = 0
+    public var rxNoMbuf: UInt64 = 0
+    /// Packets the agent dropped by verdict, and those the device would not take.
+    public var droppedByVerdict: UInt64 = 0
+    public var txRefused: UInt64 = 0
+}
+
+/// A DPDK ethdev port with burst receive and transmit, behind the same packet view the
+/// capture reader gives (`CapturedPacket`), so every stage above is unchanged. Packets
+/// point into mbufs; a burst's mbufs must be sent or released before the next receive.
+public final class DPDKPort {
+    public static let burstSize = 32
+
+    public let id: UInt16
+    public let name: String
+    public private(set) var counters = PortCounters()
+    private let pool: UnsafeMutableRawPointer
+    private let mbufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private let data: UnsafeMutablePointer<UnsafePointer<UInt8>?>
+    private let lengths: UnsafeMutablePointer<UInt16>
+    private let rss: UnsafeMutablePointer<UInt32>
+    private let pending: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private var pendingCount = 0
+    /// Packets in the last burst.
+    public private(set) var count = 0
+
+    /// Every port EAL probed, by device name.
+    public static func names() -> [String] {
+        (0..<mbox_port_count()).map { port in
+            var name = [CChar](repeating: 0, count: 64)
+            _ = mbox_port_name(port, &name, name.count)
+            return String(cString: name)
+        }
+    }
+
+    /// Opens the port named `name` (e.g. "net_pcap0", or a PCI address), or the first one.
+    public init(name: String?, mbufs poolSize: UInt32 = 8191, descriptors: UInt16 = 1024) throws {
+        let names = Self.names()
+        guard !names.isEmpty else { throw DPDKError("DPDK found no port (give a --vdev=… or a NIC's PCI address)") }
+        let index: Int
+        if let name {
+            guard let found = names.firstIndex(of: name) else {
+                throw DPDKError("no DPDK port named \(name) (ports: \(names.joined(separator: ", ")))")
+            }
+            index = found
+        } else {
+            index = 0
+        }
+        id = UInt16(index)
+        self.name = names[index]
+        var error = [CChar](repeating: 0, count: 256)
+        guard let pool = mbox_mempool_create("mbox_pool_\(index)", poolSize, 256, 2048, &error, error.count) else {
+            throw DPDKError(String(cString: error) + " (with --no-huge, keep pools small or raise -m)")
+        }
+        self.pool = pool
+        guard mbox_port_start(id, 1, 1, descriptors, pool, &error, error.count) == 0 else {
+            throw DPDKError(String(cString: error))
+        }
+        mbufs = .allocate(capacity: Self.burstSize)
+        data = .allocate(capacity: Self.burstSize)
+        lengths = .allocate(capacity: Self.burstSize)
+        rss = .allocate(capacity: Self.burstSize)
+        pending = .allocate(capacity: Self.burstSize)
+    }
+
+    deinit {
+        flush()
+        mbox_port_stop(id)
+        mbufs.deallocate()
+        data.deallocate()
+        lengths.deallocate()
+        rss.deallocate()
+        pending.deallocate()
+    }
+
+    /// Receives up to a burst; the packets are `packet(0..<count)`.
+    @inline(__always)
+    public func receive() -> Int {
+        count = Int(mbox_rx_burst(id, 0, mbufs, UInt16(Self.burstSize)))
+        if count > 0 {
+            mbox_burst_views(mbufs, UInt16(count), data, lengths, rss)
+            counters.rxPackets &+= UInt64(count)
+        }
+        return count
+    }
+
+    /// Packet `index` of the last burst, timed now.
+    @inline(__always)
+    public func packet(_ index: Int, timestamp: UInt64) -> CapturedPacket {
+        CapturedPacket(timestamp: timestamp, data: UnsafeRawBufferPointer(start: data[index], count: Int(lengths[index])),
+                       originalLength: UInt32(lengths[index]), linkType: .ethernet)
+    }
+
+    /// The device's RSS hash of packet `index` (0 when it gave none).
+    @inline(__always)
+    public func rssHash(_ index: Int) -> UInt32 { rss[index] }
+
+    /// Sends packet `index` of the last burst out of `port` (queued; sent in bursts).
+    @inline(__always)
+    public func forward(_ index: Int, to port: DPDKPort) {
+        port.enqueue(mbufs[index])
+        mbufs[index] = nil
+    }
+
+    /// Frees packet `index` of the last burst (dropped, or consumed in passive mode).
+    @inline(__always)
+    public func release(_ index: Int, dropped: Bool) {
+        guard mbufs[index] != nil else { return }
+        mbox_free_bulk(mbufs + index, 1)
+        mbufs[index] = nil
+        if dropped { counters.droppedByVerdict &+= 1 }
+    }
+
+    /// Frees every packet of the last burst not forwarded.
+    public func releaseBurst() {
+        for index in 0..<count where mbufs[index] != nil { release(index, dropped: false) }
+    }
+
+    @inline(__always)
+    private func enqueue(_ mbuf: UnsafeMutableRawPointer?) {
+        pending[pendingCount] = mbuf
+        pendingCount += 1
+        if pendingCount == Self.burstSize { flush() }
+    }
+
+    /// Sends what is queued; what the device refuses is freed and counted.
+    public func flush() {
+        guard pendingCount > 0 else { return }
+        let sent = Int(mbox_tx_burst(id, 0, pending, UInt16(pendingCount)))
+        counters.txPackets &+= UInt64(sent)
+        if sent < pendingCount {
+            mbox_free_bulk(pending + sent, UInt32(pendingCount - sent))
+            counters.txRefused &+= UInt64(pendingCount - sent)
+        }
+        pendingCount = 0
+    }
+
+    /// The device's own counters, with the agent's.
+    public func readCounters() -> PortCounters {
+        var stats = mbox_port_stats()
+        var result = counters
+        if mbox_port_stats(id, &stats) == 0 {
+            result.rxMissed = stats.rx_missed
+            result.rxErrors = stats.rx_errors
+            result.txErrors = stats.tx_errors
+            result.rxNoMbuf = stats.rx_no_mbuf
+        }
+        return result
+    }
+
+    /// Mbufs free in the port's pool.
+    public var freeMbufs: Int { Int(mbox_mempool_available(pool)) }
+}

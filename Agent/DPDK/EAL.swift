@@ -1,0 +1,51 @@
+import CDPDK
+import Foundation
+
+/// Why DPDK could not do what was asked; the message says what to change.
+public struct DPDKError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// DPDK's Environment Abstraction Layer, started once per process (rte_eal_init cannot
+/// run twice, even after cleanup).
+public enum EAL {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var arguments: [String]?
+
+    /// Whether this agent was built with DPDK.
+    public static var isAvailable: Bool { mbox_dpdk_available() == 1 }
+
+    /// Starts EAL with `arguments` (without the program name), or checks that it already
+    /// runs with the same ones.
+    public static func start(_ arguments: [String]) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if let running = self.arguments {
+            guard running == arguments else {
+                throw DPDKError("EAL already runs with \(running.joined(separator: " ")); it starts once per process")
+            }
+            return
+        }
+        guard isAvailable else { throw DPDKError("this agent was built without DPDK (install libdpdk-dev and rebuild)") }
+        let owned = (["mbox-agent"] + arguments).map { strdup($0) }
+        // EAL rewrites argv's entries (it puts the program name where its options ended),
+        // so free what was allocated, not what argv holds afterwards.
+        defer { owned.forEach { free($0) } }
+        var argv = owned
+        var error = [CChar](repeating: 0, count: 256)
+        let status = argv.withUnsafeMutableBufferPointer { buffer in
+            mbox_eal_init(Int32(buffer.count), buffer.baseAddress, &error, error.count)
+        }
+        guard status == 0 else {
+            throw DPDKError(String(cString: error) + hint(arguments))
+        }
+        self.arguments = arguments
+    }
+
+    /// A hint for the usual mistake on machines without hugepages.
+    private static func hint(_ arguments: [String]) -> String {
+        arguments.contains("--no-huge") ? "" : " (no hugepages here? add --no-huge -m 512)"
+    }
+}
