@@ -1,0 +1,110 @@
+import Foundation
+import MBoxCapture
+import MBoxTrafficGen
+import Testing
+
+/// Whether the agent was built with DPDK (the same test Package.swift makes).
+let dpdkInstalled = FileManager.default.fileExists(atPath: "/usr/include/dpdk/rte_eal.h")
+
+/// EAL arguments for virtual devices on a machine without hugepages or NICs.
+func ealArguments(_ vdevs: String...) -> String {
+    (["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--lcores=0@(0-1)"]
+        + vdevs.map { "--vdev=\($0)" }).joined(separator: " ")
+}
+
+/// Through real DPDK (each run is its own process, so each gets its own EAL; the suite
+/// runs one at a time). Skipped, saying why, when DPDK is not installed.
+@Suite("DPDK ports", .serialized, .enabled(if: dpdkInstalled, "DPDK is not installed (scripts/setup.sh installs libdpdk-dev)"))
+struct DPDKReplayTests {
+    private func agent() throws -> String {
+        try #require(builtCommand("mbox-agent"), "run `swift build` first: the tests call the built command")
+    }
+
+    /// EVE lines without their timestamps (capture time vs receive time).
+    private func alertSet(_ path: String) throws -> Set<String> {
+        Set(try parseJSONLines(path).map { line in
+            let alert = line["alert"] as! [String: Any]
+            return "\(alert["signature_id"]!) \(line["src_ip"]!):\(line["src_port"]!) \(line["dest_ip"]!):\(line["dest_port"]!)"
+        })
+    }
+
+    @Test("a capture replayed through net_pcap gives the same streams and alerts as the pcap backend")
+    func sameAsPcapBackend() throws {
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.seed = 77
+        profile.flows = 200
+        profile.outOfOrder = 0.2
+        profile.retransmissions = 0.1
+        profile.attack = "UNION SELECT"
+        profile.attackShare = 0.3
+        profile.attackSegments = 3
+        let summary = try generate(profile, to: scratch.file("in.pcap"))
+        let rules = packageRoot + "/rules/web-attacks.rules"
+        let fromFile = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules,
+                                "--eve", scratch.file("file.json"), "--streams", scratch.file("file.jsonl")])
+        #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        let fromPort = try run([try agent(), "replay", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))"),
+                                "--rules", rules, "--eve", scratch.file("dpdk.json"), "--streams", scratch.file("dpdk.jsonl")])
+        #expect(fromPort.status == 0, "\(fromPort.stderr)")
+        #expect(fromPort.stderr.contains("port         net_pcap0: rx \(summary.packets)"))
+        let fileAlerts = try alertSet(scratch.file("file.json"))
+        #expect(fileAlerts.count > 50)
+        #expect(try alertSet(scratch.file("dpdk.json")) == fileAlerts)
+        func streams(_ path: String) throws -> [String: FlowStreams] {
+            Dictionary(uniqueKeysWithValues: try parseJSONLines(path).map(flowStreams).map { ("\($0.client) \($0.server)", $0) })
+        }
+        let fileStreams = try streams(scratch.file("file.jsonl"))
+        #expect(fileStreams.count == summary.tcpFlows)
+        #expect(try streams(scratch.file("dpdk.jsonl")) == fileStreams)
+    }
+
+    @Test("inline through net_pcap: exactly the forwarded packets leave, the dropped ones do not")
+    func inlineForwardsByVerdict() throws {
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.seed = 78
+        profile.flows = 90
+        let summary = try generate(profile, to: scratch.file("in.pcap"))
+        try """
+        name: drop-ssh
+        stack: {type: tcp_monitor, reassembly: false}
+        functions:
+          - name: firewall
+            type: Firewall
+            parameters:
+              rules:
+                - {action: drop, proto: tcp, dst_port: "22"}
+            subscribe: [PKT]
+        """.write(toFile: scratch.file("chain.yaml"), atomically: true, encoding: .utf8)
+        let result = try run([try agent(), "replay", "--chain", scratch.file("chain.yaml"),
+                              "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))",
+                                                     "net_pcap1,tx_pcap=\(scratch.file("out.pcap"))"),
+                              "--port", "net_pcap0", "--out-port", "net_pcap1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        // What left: read back, every packet checked.
+        let input = try CaptureFileReader(path: scratch.file("in.pcap"))
+        var expected: [[UInt8]] = []
+        while let packet = try input.next() {
+            let bytes = Array(packet.data)
+            let ports = (UInt16(bytes[34]) << 8 | UInt16(bytes[35]), UInt16(bytes[36]) << 8 | UInt16(bytes[37]))
+            if !(bytes[23] == 6 && (ports.0 == 22 || ports.1 == 22)) { expected.append(bytes) }
+        }
+        let output = try CaptureFileReader(path: scratch.file("out.pcap"))
+        var forwarded: [[UInt8]] = []
+        while let packet = try output.next() { forwarded.append(Array(packet.data)) }
+        #expect(expected.count < summary.packets && !expected.isEmpty)
+        #expect(forwarded == expected, "forwarded \(forwarded.count) packets, expected \(expected.count)")
+        #expect(result.stderr.contains("dropped by verdict \(summary.packets - expected.count)"))
+    }
+
+    @Test("a clear error when EAL cannot start or the port does not exist")
+    func clearErrors() throws {
+        let noPort = try run([try agent(), "replay", "--dpdk", ealArguments(), "--port", "net_pcap7"])
+        #expect(noPort.status == 1)
+        #expect(noPort.stderr.contains("DPDK found no port") || noPort.stderr.contains("no DPDK port named"), "\(noPort.stderr)")
+        let badEAL = try run([try agent(), "replay", "--dpdk", "--no-pci --definitely-not-an-eal-option"])
+        #expect(badEAL.status == 1)
+        #expect(badEAL.stderr.contains("EAL did not start"), "\(badEAL.stderr)")
+    }
+}
