@@ -32,7 +32,8 @@ public final class CompiledChain: @unchecked Sendable {
     /// source, and fresh instances of every NF.
     public func makePipeline(configuration: DataPathConfiguration, keepBothStreams: Bool = false) throws -> Pipeline {
         var configuration = configuration
-        if !definition.reassembly { configuration.reassembly = nil } else if configuration.reassembly == nil {
+        configuration.tracksTCP = definition.stack == "tcp_monitor"
+        if !definition.reassembly || !configuration.tracksTCP { configuration.reassembly = nil } else if configuration.reassembly == nil {
             configuration.reassembly = ReassemblyConfiguration()
         }
         if keepBothStreams == false, configuration.reassembly != nil {
@@ -150,7 +151,10 @@ public struct ChainCompiler {
         if types.isA(type, .custom), type != .custom, publishers[definition.event] == nil {
             return fail("no NF in this chain publishes '\(definition.event)'")
         }
-        if type == .dataReady, !chain.reassembly { return fail("DATA_RDY needs 'stack: {reassembly: true}'") }
+        if type == .dataReady, !chain.reassembly || chain.stack != "tcp_monitor" {
+            return fail("DATA_RDY needs 'stack: {type: tcp_monitor, reassembly: true}'")
+        }
+        if type == .packetTCP, chain.stack == "l2l3" { return fail("PKT/TCP comes from the TCP Monitor; the l2l3 stack publishes PKT") }
         let stackEvent = type == .packetTCP || type == .packet || type == .dataReady
         if !stackEvent, definition.stack != "any" || definition.from != "any" {
             return fail("'stack' and 'from' filter stack events (PKT, PKT/TCP, DATA_RDY), not \(definition.event)")

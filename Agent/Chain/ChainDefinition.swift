@@ -66,7 +66,7 @@ public struct ChainDefinition: Sendable {
 
     public var name: String
     public var file: String
-    /// `tcp_monitor` (the only stack so far) and whether it reassembles streams.
+    /// `tcp_monitor` or `l2l3` (headers and flows only), and whether it reassembles streams.
     public var stack = "tcp_monitor"
     public var reassembly = true
     public var mode = Mode.sequential

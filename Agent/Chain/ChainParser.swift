@@ -49,8 +49,8 @@ public struct ChainParser {
                     switch stackKey.string ?? "" {
                     case "type":
                         chain.stack = stackValue.string ?? ""
-                        if chain.stack != "tcp_monitor" {
-                            fail(stackValue, "stack type '\(chain.stack)' is not available; use tcp_monitor")
+                        if chain.stack != "tcp_monitor" && chain.stack != "l2l3" {
+                            fail(stackValue, "stack type '\(chain.stack)' is not available; use tcp_monitor or l2l3")
                         }
                     case "reassembly":
                         guard let flag = stackValue.bool else { fail(stackValue, "'reassembly' is true or false"); continue }

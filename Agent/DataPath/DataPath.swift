@@ -88,7 +88,7 @@ public final class DataPath {
                                           destination: headers.destination, destinationPort: headers.destinationPort,
                                           ipProtocol: headers.ipProtocol)
         var match = flows.lookup(headers, hash: hash, now: now)
-        if let existing = match, headers.isTCP,
+        if let existing = match, headers.isTCP, configuration.tracksTCP,
            monitor.isNewConnection(slot: existing.slot, headers: headers, fromClient: existing.fromClient) {
             end(existing.slot, reason: .reused)
             match = nil
@@ -102,13 +102,13 @@ public final class DataPath {
             let sourceIsClient = !(headers.isTCP && headers.tcpFlags.contains([.syn, .ack]))
             flow = flows.insert(headers, hash: hash, sourceIsClient: sourceIsClient, now: now)
             startedFlow = true
-            if headers.isTCP {
+            if headers.isTCP, configuration.tracksTCP {
                 monitor.open(slot: flow.slot, flowID: flows.flowID(flow.slot), reassemble: configuration.reassembly != nil)
             }
         }
 
         // μStack.
-        if headers.isTCP {
+        if headers.isTCP, configuration.tracksTCP {
             tcpResult = monitor.process(slot: flow.slot, headers: headers, packet: packet.data, fromClient: flow.fromClient)
         }
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
@@ -125,7 +125,7 @@ public final class DataPath {
     private func end(_ slot: Int32, reason: FlowEndReason) {
         let key = flows.key(slot)
         var tcp: TCPMonitor.FlowState?
-        if key.ipProtocol == IPProtocolNumber.tcp {
+        if key.ipProtocol == IPProtocolNumber.tcp, configuration.tracksTCP {
             monitor.finish(slot: slot)
             tcp = monitor.state(slot)
         }

@@ -7,6 +7,8 @@ public struct DataPathConfiguration: Sendable {
     public var flowTable = FlowTableConfiguration()
     /// Byte-stream reassembly for TCP flows; nil runs the TCP Monitor without it.
     public var reassembly: ReassemblyConfiguration? = ReassemblyConfiguration()
+    /// False for the L2/L3 μStack: flows are tracked, TCP state is not.
+    public var tracksTCP = true
 
     public init() {}
 }

@@ -14,7 +14,7 @@ func ealArguments(_ vdevs: String...) -> String {
 
 /// Through real DPDK (each run is its own process, so each gets its own EAL; the suite
 /// runs one at a time). Skipped, saying why, when DPDK is not installed.
-@Suite("DPDK ports", .serialized, .enabled(if: dpdkInstalled, "DPDK is not installed (scripts/setup.sh installs libdpdk-dev)"))
+@Suite("DPDK ports", .serialized, .timeLimit(.minutes(1)), .enabled(if: dpdkInstalled, "DPDK is not installed (scripts/setup.sh installs libdpdk-dev)"))
 struct DPDKReplayTests {
     private func agent() throws -> String {
         try #require(builtCommand("mbox-agent"), "run `swift build` first: the tests call the built command")
@@ -96,6 +96,33 @@ struct DPDKReplayTests {
         #expect(expected.count < summary.packets && !expected.isEmpty)
         #expect(forwarded == expected, "forwarded \(forwarded.count) packets, expected \(expected.count)")
         #expect(result.stderr.contains("dropped by verdict \(summary.packets - expected.count)"))
+    }
+
+    @Test("mbox-agent run stops cleanly on SIGTERM and reports its ports")
+    func runStopsOnSignal() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try agent())
+        process.arguments = ["run", "--dpdk", ealArguments("net_null0", "net_null1"), "--port", "net_null0",
+                             "--out-port", "net_null1", "--chain", packageRoot + "/chains/l2l3-forward.yaml"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Wait until it runs (it says so), then ask it to stop.
+        var said = Data()
+        while !String(decoding: said, as: UTF8.self).contains("SIGINT or SIGTERM stops") {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            said += chunk
+        }
+        usleep(300_000)
+        process.terminate()
+        said += errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: said, as: UTF8.self)
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("port         net_null0: rx "), "\(text)")
+        #expect(text.contains("verdicts"), "the summary was printed")
     }
 
     @Test("a clear error when EAL cannot start or the port does not exist")

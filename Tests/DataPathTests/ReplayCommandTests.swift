@@ -34,7 +34,7 @@ struct ReplayCommandTests {
         (["--pcap", "/etc/os-release"], "not a pcap or pcapng file"),
         (["--pcap", "/etc/os-release", "--overlap", "middle"], "--overlap must be 'first' or 'last'"),
         (["--pcap", "/etc/os-release", "--flow-capacity", "0"], "--flow-capacity"),
-        ([String](), "Missing expected argument '--pcap <pcap>'"),
+        ([String](), "give exactly one source: --pcap FILE or --dpdk"),
     ])
     func badArguments(arguments: [String], message: String) throws {
         let result = try run([try agent(), "replay"] + arguments)

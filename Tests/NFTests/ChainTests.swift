@@ -126,7 +126,7 @@ struct ChainTests {
           - name: dpi
             type: DPI
             subscribe: [DATA_RDY]
-        """, "test.yaml:6:17: DATA_RDY needs 'stack: {reassembly: true}'"),
+        """, "test.yaml:6:17: DATA_RDY needs 'stack: {type: tcp_monitor, reassembly: true}'"),
         ("unknown parameter", """
         name: x
         functions:

@@ -3,23 +3,47 @@ import MBoxCapture
 import MBoxDPDK
 import MBoxNF
 
-/// The DPDK receive loop of `replay`: bursts from the input port through the agent;
-/// inline (with an output port) packets leave by verdict, passive ones are consumed.
+/// Set by SIGINT/SIGTERM: the receive loop ends after its current burst.
+nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
+
+/// The DPDK receive loop: bursts from the input port through the agent; inline (with an
+/// output port) packets leave by verdict, passive ones are consumed.
 struct DPDKLoop {
+    enum Stop {
+        /// After this long without a packet (finite sources such as net_pcap).
+        case idle(milliseconds: Int)
+        /// After this long, or on SIGINT/SIGTERM (0: only on a signal).
+        case after(seconds: Double)
+    }
+
     let input: DPDKPort
     let output: DPDKPort?
-    /// Stop after this long without a packet (finite sources such as net_pcap).
-    let idleStop: Int
+    let stop: Stop
+
+    /// Installs SIGINT/SIGTERM handlers that ask the loop to stop (and unblocks the two
+    /// signals: a parent may have started us with them blocked).
+    static func stopOnSignals() {
+        signal(SIGINT) { _ in stopRequested = 1 }
+        signal(SIGTERM) { _ in stopRequested = 1 }
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
 
     func run(_ process: (CapturedPacket) throws -> Verdict) throws {
-        var lastPacket = DispatchTime.now().uptimeNanoseconds
-        let idleLimit = UInt64(idleStop) * 1_000_000
-        while true {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var lastPacket = start
+        while stopRequested == 0 {
             let received = input.receive()
             let now = DispatchTime.now().uptimeNanoseconds
             if received == 0 {
-                if now - lastPacket > idleLimit { break }
-                continue
+                switch stop {
+                case let .idle(milliseconds) where now - lastPacket > UInt64(milliseconds) * 1_000_000: return
+                case let .after(seconds) where seconds > 0 && Double(now - start) / 1e9 > seconds: return
+                default: continue
+                }
             }
             lastPacket = now
             for index in 0..<received {
@@ -31,8 +55,8 @@ struct DPDKLoop {
                 }
             }
             output?.flush()
+            if case let .after(seconds) = stop, seconds > 0, Double(now - start) / 1e9 > seconds { return }
         }
-        output?.flush()
     }
 
     static func describe(_ input: DPDKPort, _ output: DPDKPort?) -> String {
@@ -44,3 +68,7 @@ struct DPDKLoop {
         return line(input) + (output.map(line) ?? "")
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

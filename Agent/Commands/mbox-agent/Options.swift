@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import MBoxChain
+import MBoxDataPath
+import MBoxDPDK
+import MBoxNF
+import MBoxNFs
+import MBoxTCP
+
+/// How the data path is sized and how it reassembles.
+struct StackOptions: ParsableArguments {
+    @Option(help: "Overlapping segments with different bytes: 'first' (default) keeps the bytes received first, 'last' the latest.")
+    var overlap: String = OverlapPolicy.first.rawValue
+
+    @Option(help: "Most flows tracked at once.")
+    var flowCapacity: Int = 262_144
+
+    @Option(help: "Seconds (of packet time) after which an idle flow is expired.")
+    var idleTimeout: Double = 120
+
+    @Option(help: "Out-of-order bytes buffered per flow direction.")
+    var reassemblyFlowLimit: Int = 256 * 1024
+
+    @Option(help: "Out-of-order bytes buffered for all flows together.")
+    var reassemblyGlobalLimit: Int = 256 * 1024 * 1024
+
+    @Flag(help: "Track TCP state without reassembling streams.")
+    var noReassembly = false
+
+    func validate() throws {
+        guard OverlapPolicy(rawValue: overlap) != nil else {
+            throw ValidationError("--overlap must be 'first' or 'last', not '\(overlap)'")
+        }
+        guard flowCapacity > 0, flowCapacity <= 16_000_000 else {
+            throw ValidationError("--flow-capacity must be between 1 and 16000000")
+        }
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
+        guard reassemblyFlowLimit >= 2048, reassemblyGlobalLimit >= reassemblyFlowLimit else {
+            throw ValidationError("reassembly limits must be at least 2048 bytes, the global one no less than the per-flow one")
+        }
+    }
+
+    var dataPathConfiguration: DataPathConfiguration {
+        var configuration = DataPathConfiguration()
+        configuration.flowTable = .init(capacity: flowCapacity, idleTimeoutSeconds: idleTimeout)
+        if noReassembly {
+            configuration.reassembly = nil
+        } else {
+            var reassembly = ReassemblyConfiguration()
+            reassembly.overlapPolicy = OverlapPolicy(rawValue: overlap)!
+            reassembly.perDirectionLimit = reassemblyFlowLimit
+            reassembly.globalLimit = reassemblyGlobalLimit
+            configuration.reassembly = reassembly
+        }
+        return configuration
+    }
+}
+
+/// Which NF chain runs, and where its alerts go.
+struct ChainOptions: ParsableArguments {
+    @Option(help: "Suricata-style rules file for Signature_Match (overrides the chain's 'rules').")
+    var rules: String?
+
+    @Option(help: "Chain definition (YAML); without it, --rules runs the built-in IDS chain.")
+    var chain: String?
+
+    @Option(help: "Run the chain's NFs 'sequential' or 'parallel' (overrides the chain file).")
+    var mode: String?
+
+    @Option(help: "Write alerts here as Suricata EVE JSON lines.")
+    var eve: String?
+
+    func validate() throws {
+        if let mode, ChainDefinition.Mode(rawValue: mode) == nil {
+            throw ValidationError("--mode must be 'sequential' or 'parallel', not '\(mode)'")
+        }
+        if eve != nil || mode != nil, rules == nil, chain == nil {
+            throw ValidationError("--eve and --mode need a chain: give --rules and/or --chain")
+        }
+    }
+
+    var wanted: Bool { rules != nil || chain != nil }
+
+    /// The chain, parsed, checked and compiled into a pipeline; rule problems go to stderr.
+    func makePipeline(_ configuration: DataPathConfiguration, keepBothStreams: Bool) throws -> Pipeline? {
+        guard wanted else { return nil }
+        var definition: ChainDefinition
+        do {
+            definition = try chain.map { try ChainParser().parse(file: $0) }
+                ?? ChainParser().parse(DefaultChain.yaml, file: DefaultChain.file)
+            if let mode { definition.mode = ChainDefinition.Mode(rawValue: mode)! }
+        } catch {
+            throw AgentError("\(error)")
+        }
+        if let rules, !FileManager.default.isReadableFile(atPath: rules) {
+            throw AgentError("cannot read rules file \(rules)")
+        }
+        let resources = BuildResources(rulesOverride: rules)
+        let compiled: CompiledChain
+        do {
+            compiled = try ChainCompiler().compile(definition, resources: resources)
+        } catch {
+            throw AgentError("\(error)")
+        }
+        for (path, engine) in resources.loadedEngines {
+            var line = "rules        \(path): \(engine.rules.count) loaded"
+            if !engine.problems.isEmpty { line += ", \(engine.problems.count) not loaded:" }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            for problem in engine.problems {
+                FileHandle.standardError.write(Data("  \(problem)\n".utf8))
+            }
+        }
+        return try compiled.makePipeline(configuration: configuration, keepBothStreams: keepBothStreams)
+    }
+
+    func openEVE() throws -> EVEWriter? {
+        try eve.map { path in
+            do { return try EVEWriter(path: path) } catch { throw AgentError("cannot write \(path)") }
+        }
+    }
+}
+
+/// Writes the alerts of the last packet as EVE lines.
+func write(alerts chain: ChainRunner, to writer: EVEWriter?) throws {
+    guard let writer, !chain.alerts.isEmpty else { return }
+    for alert in chain.alerts {
+        guard let matcher = chain.members[Int(alert.publisher)].function as? SignatureMatch else { continue }
+        try writer.write(alert: alert, rule: matcher.engine.rules[Int(alert.detail.index)], key: chain.flowKey(of: alert))
+    }
+}
+
+/// The DPDK ports the agent reads (and, inline, writes).
+struct DPDKOptions: ParsableArguments {
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("EAL arguments, e.g. \"--no-huge -m 512 --no-pci --vdev=net_pcap0,rx_pcap=in.pcap\" (real NICs: -a PCI_ADDRESS).",
+                               valueName: "eal-arguments"))
+    var dpdk: String?
+
+    @Option(help: "DPDK port to read (device name, e.g. net_pcap0 or a PCI address); the first one by default.")
+    var port: String?
+
+    @Option(help: "Inline mode: forward packets the chain lets through to this DPDK port (dropped ones are freed).")
+    var outPort: String?
+
+    /// Starts EAL and opens the ports.
+    func open() throws -> (DPDKPort, DPDKPort?) {
+        do {
+            try EAL.start(dpdk!.split(separator: " ").map(String.init))
+            let input = try DPDKPort(name: port)
+            let output = try outPort.map { try DPDKPort(name: $0) }
+            return (input, output)
+        } catch {
+            throw AgentError("\(error)")
+        }
+    }
+}
+
+/// A failure while running (not a usage mistake): printed as is, exit status 1.
+struct AgentError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
