@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# DPDK benchmark, in one run (release build, one forwarding core, this machine's vdevs):
+#  1. dpdk-testpmd io-forwarding vs the agent's L2/L3 chain forwarding, on net_null
+#     (64-byte frames) and on net_pcap with infinite_rx (a generated capture's IPv4 packets);
+#  2. the IDS chain (chains/seed/config5.yaml) over net_pcap infinite_rx vs the same
+#     capture through the pcap backend (mbox-agent replay --pcap).
+# Prints Mpps and the agent/testpmd ratios. Workers: one (the agent has one worker so far).
+#   bash Benchmarks/dpdk-forwarding.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-5}
+command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get install dpdk)" >&2; exit 2; }
+swift build -c release --product mbox-agent >/dev/null
+swift build -c release --product mbox-trafficgen >/dev/null
+agent=.build/release/mbox-agent
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+eal="--no-huge -m 512 --no-pci --no-shconf --no-telemetry"
+
+# net_pcap keeps an infinite_rx capture in mbufs: keep it under the pool size.
+.build/release/mbox-trafficgen -o "$work/loop.pcap" --flows 500 --applications http,http,tls,http,ssh,http,http \
+  --attack "UNION SELECT" --attack-share 0.05 --response-body 700 2>/dev/null
+
+# testpmd: total forwarded packets/s (both ports' Rx-pps), median of the periods after warm-up.
+testpmd() {
+  # timeout ends testpmd (exit 124): that is how this run is meant to end.
+  { timeout -s INT "$((seconds + 2))" dpdk-testpmd $eal -l 0-1 "$@" -- --forward-mode=io --auto-start \
+    --stats-period 1 --nb-cores=1 --total-num-mbufs=16384 2>/dev/null || true; } | python3 -c '
+import re, statistics, sys
+values = [int(m.group(1)) for m in re.finditer(r"Rx-pps:\s+(\d+)", sys.stdin.read())]
+totals = [a + b for a, b in zip(values[0::2], values[1::2]) if a + b > 0][1:]
+print(f"{statistics.median(totals) / 1e6:.2f}" if totals else "nan")'
+}
+
+# The agent: packets/s from its summary over the run.
+agent_run() {
+  "$agent" run --dpdk "$eal --lcores=0@(0-1) $1" --duration "$seconds" "${@:2}" 2>&1 \
+    | python3 -c '
+import re, sys
+text = sys.stdin.read()
+m = re.search(r"time\s+[\d.]+ s, (\d+) packets/s", text)
+print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")'
+}
+
+null_testpmd=$(testpmd --vdev=net_null0 --vdev=net_null1)
+null_agent=$(agent_run "--vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
+pcap_testpmd=$(testpmd --vdev="net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" --vdev=net_null1)
+pcap_agent=$(agent_run "--vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1 --vdev=net_null1" \
+  --port net_pcap0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
+ids_dpdk=$(agent_run "--vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" --rules rules/web-attacks.rules \
+  --chain chains/seed/config5.yaml)
+# The pcap backend on the same capture, repeated to last long enough to time.
+python3 - "$work/loop.pcap" "$work/long.pcap" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+header, records = data[:24], data[24:]
+with open(sys.argv[2], "wb") as out:
+    out.write(header)
+    for _ in range(100):
+        out.write(records)
+PY
+ids_pcap=$("$agent" replay --pcap "$work/long.pcap" --rules rules/web-attacks.rules --chain chains/seed/config5.yaml 2>&1 \
+  | python3 -c '
+import re, sys
+m = re.search(r"time\s+[\d.]+ s, (\d+) packets/s", sys.stdin.read())
+print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")')
+
+ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b * 100:.0f} %' if b else 'n/a')" "$1" "$2"; }
+echo "DPDK forwarding, one core, ${seconds}s per run (Mpps; testpmd io-fwd counts both directions it forwards)"
+echo
+echo "| workload                                        | dpdk-testpmd io | mbox-agent | agent / testpmd |"
+echo "|-------------------------------------------------|----------------:|-----------:|----------------:|"
+printf "| net_null -> net_null, 64-byte frames, l2l3 chain | %15s | %10s | %15s |\n" "$null_testpmd" "$null_agent" "$(ratio "$null_agent" "$null_testpmd")"
+printf "| net_pcap infinite_rx -> net_null, l2l3 chain     | %15s | %10s | %15s |\n" "$pcap_testpmd" "$pcap_agent" "$(ratio "$pcap_agent" "$pcap_testpmd")"
+echo
+echo "| IDS chain (config5) on the same capture         | Mpps |"
+echo "|-------------------------------------------------|-----:|"
+printf "| DPDK net_pcap infinite_rx (mbox-agent run)      | %4s |\n" "$ids_dpdk"
+printf "| pcap backend (mbox-agent replay --pcap)         | %4s |\n" "$ids_pcap"
