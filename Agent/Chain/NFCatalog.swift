@@ -43,7 +43,7 @@ public struct NFKind: Sendable {
     /// Reads parameters (recording errors in them) and returns a factory for one worker's instance.
     let prepare: @Sendable (inout Parameters, BuildResources, _ chainDirectory: String) -> (@Sendable () throws -> any NetworkFunction)?
 
-    public static let all: [NFKind] = [firewall, dpi, signatureMatch, flowStats, logger]
+    public static let all: [NFKind] = [firewall, dpi, signatureMatch, ips, flowStats, logger]
 
     public static func named(_ type: String) -> NFKind? { all.first { $0.type == type } }
 
@@ -105,6 +105,17 @@ public struct NFKind: Sendable {
 
     static let signatureMatch = NFKind(type: "Signature_Match", action: .readOnly, publishes: ["EVENT/IDS_ALERT"],
                                        parameters: ["rules", "stop_on_alert"]) { parameters, resources, directory in
+        prepareSignatureMatch(&parameters, resources, directory, prevents: false)
+    }
+
+    /// Signature_Match inline: `drop`/`reject` rules drop the packet and the rest of its flow.
+    static let ips = NFKind(type: "IPS", action: .mayDrop, publishes: ["EVENT/IDS_ALERT"],
+                            parameters: ["rules", "stop_on_alert"]) { parameters, resources, directory in
+        prepareSignatureMatch(&parameters, resources, directory, prevents: true)
+    }
+
+    private static func prepareSignatureMatch(_ parameters: inout Parameters, _ resources: BuildResources, _ directory: String,
+                                              prevents: Bool) -> (@Sendable () throws -> any NetworkFunction)? {
         let stop = parameters.bool("stop_on_alert", default: false)
         var path = resources.rulesOverride ?? parameters.string("rules", default: nil)
         guard let given = path else {
@@ -119,7 +130,7 @@ public struct NFKind: Sendable {
             parameters.error(nil, "cannot load rules \(path!): \(error)")
             return nil
         }
-        return { try SignatureMatch(engine: engine, stopOnAlert: stop) }
+        return { try SignatureMatch(engine: engine, stopOnAlert: stop, prevents: prevents) }
     }
 
     static let flowStats = NFKind(type: "Flow_Stats", action: .readOnly, publishes: ["EVENT/LONG_FLOW"],

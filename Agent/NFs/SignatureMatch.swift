@@ -25,6 +25,9 @@ public final class SignatureMatch: NetworkFunction {
     public let engine: RuleEngine
     /// Stop inspecting a flow after its first alert (the seed's configuration 4).
     public let stopOnAlert: Bool
+    /// Inline prevention: a `drop`/`reject` rule that matches drops the packet and every
+    /// later packet of its flow (the NF must be declared may_drop: the `IPS` type).
+    public let prevents: Bool
     public private(set) var counters = SignatureMatchCounters()
     public static let maximumHitsPerDirection = 256
 
@@ -39,10 +42,12 @@ public final class SignatureMatch: NetworkFunction {
     private var hitLog: [Int: [PatternHit]] = [:]
     private var alerted: [Int32: [Int32]] = [:]
     private var touched: [Int32] = []
+    private var blocked: UnsafeMutablePointer<Bool>!
 
-    public init(engine: RuleEngine, stopOnAlert: Bool = false) throws {
+    public init(engine: RuleEngine, stopOnAlert: Bool = false, prevents: Bool = false) throws {
         self.engine = engine
         self.stopOnAlert = stopOnAlert
+        self.prevents = prevents
         if let database = engine.blockDatabase { blockScanner = try Scanner(database: database) }
         if let database = engine.streamDatabase { streamScanner = try Scanner(database: database) }
         touched.reserveCapacity(64)
@@ -57,6 +62,7 @@ public final class SignatureMatch: NetworkFunction {
         streamBases.deallocate()
         scanned.deallocate()
         protocols.deallocate()
+        blocked.deallocate()
     }
 
     public func attach(_ context: NFContext) {
@@ -69,10 +75,13 @@ public final class SignatureMatch: NetworkFunction {
         streamBases.initialize(repeating: 0, count: 2 * context.capacity)
         scanned = .allocate(capacity: 2 * context.capacity)
         scanned.initialize(repeating: 0, count: 2 * context.capacity)
+        blocked = .allocate(capacity: context.capacity)
+        blocked.initialize(repeating: false, count: context.capacity)
     }
 
     public func flowStarted(slot: Int32) {
         protocols[Int(slot)] = .unknown
+        blocked[Int(slot)] = false
     }
 
     public func flowEnded(slot: Int32) {
@@ -89,6 +98,10 @@ public final class SignatureMatch: NetworkFunction {
     }
 
     public func handle(_ event: Event) {
+        if prevents, blocked[Int(event.slot)] {
+            if event.headers != nil { context.drop() }
+            return
+        }
         switch event.type {
         case .dpiDetect:
             protocols[Int(event.slot)] = event.detail.appProtocol
@@ -99,7 +112,8 @@ public final class SignatureMatch: NetworkFunction {
         case .dataReady:
             inspectStream(event)
         default:
-            if event.headers != nil { inspectPacket(event) }
+            // Inline, packets are for enforcement; inspection reads the streams.
+            if event.headers != nil, !prevents { inspectPacket(event) }
         }
     }
 
@@ -208,6 +222,11 @@ public final class SignatureMatch: NetworkFunction {
             counters.alerts &+= 1
             context.publish(.idsAlert, about: event,
                             detail: EventDetail(appProtocol: protocols[Int(event.slot)], index: rule))
+            if prevents, definition.action == .drop || definition.action == .reject {
+                blocked[Int(event.slot)] = true
+                if event.headers != nil { context.drop() }
+                return
+            }
             if stopOnAlert {
                 context.unsubscribeAll(slot: event.slot)
                 return

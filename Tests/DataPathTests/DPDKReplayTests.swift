@@ -125,6 +125,18 @@ struct DPDKReplayTests {
         #expect(text.contains("verdicts"), "the summary was printed")
     }
 
+    @Test("real traffic inline on net_af_packet: curl through the agent arrives intact, the attack is dropped",
+          .enabled(if: getuid() == 0, "network namespaces need root"))
+    func realTrafficInline() throws {
+        let result = try run(["timeout", "120", "bash", packageRoot + "/scripts/netns-inline.sh", try agent()])
+        let output = String(decoding: result.stdout, as: UTF8.self)
+        #expect(result.status == 0, "\(output)\n\(result.stderr)")
+        #expect(output.contains("normal request: answered intact"))
+        #expect(output.contains("attack request: dropped (no answer)"))
+        #expect(output.contains("normal request again: answered intact"))
+        #expect(output.contains("alert: sid 2000001 in EVE"))
+    }
+
     @Test("a clear error when EAL cannot start or the port does not exist")
     func clearErrors() throws {
         let noPort = try run([try agent(), "replay", "--dpdk", ealArguments(), "--port", "net_pcap7"])

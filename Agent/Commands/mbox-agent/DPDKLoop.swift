@@ -7,7 +7,8 @@ import MBoxNF
 nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
 
 /// The DPDK receive loop: bursts from the input port through the agent; inline (with an
-/// output port) packets leave by verdict, passive ones are consumed.
+/// output port) the two ports are bridged both ways — what arrives on either leaves on
+/// the other by verdict — and passive packets are consumed.
 struct DPDKLoop {
     enum Stop {
         /// After this long without a packet (finite sources such as net_pcap).
@@ -36,7 +37,8 @@ struct DPDKLoop {
         let start = DispatchTime.now().uptimeNanoseconds
         var lastPacket = start
         while stopRequested == 0 {
-            let received = input.receive()
+            var received = try bridge(from: input, to: output, process)
+            if let output { received += try bridge(from: output, to: input, process) }
             let now = DispatchTime.now().uptimeNanoseconds
             if received == 0 {
                 switch stop {
@@ -46,17 +48,27 @@ struct DPDKLoop {
                 }
             }
             lastPacket = now
-            for index in 0..<received {
-                let verdict = try process(input.packet(index, timestamp: now))
-                if let output, verdict == .forward {
-                    input.forward(index, to: output)
-                } else {
-                    input.release(index, dropped: verdict == .drop)
-                }
-            }
-            output?.flush()
             if case let .after(seconds) = stop, seconds > 0, Double(now - start) / 1e9 > seconds { return }
         }
+    }
+
+    /// One burst from `port`, each packet through the agent, then out of `peer` by verdict
+    /// (or freed). Returns how many arrived.
+    @inline(__always)
+    private func bridge(from port: DPDKPort, to peer: DPDKPort?, _ process: (CapturedPacket) throws -> Verdict) throws -> Int {
+        let received = port.receive()
+        guard received > 0 else { return 0 }
+        let now = DispatchTime.now().uptimeNanoseconds
+        for index in 0..<received {
+            let verdict = try process(port.packet(index, timestamp: now))
+            if let peer, verdict == .forward {
+                port.forward(index, to: peer)
+            } else {
+                port.release(index, dropped: verdict == .drop)
+            }
+        }
+        peer?.flush()
+        return received
     }
 
     static func describe(_ input: DPDKPort, _ output: DPDKPort?) -> String {
