@@ -2,7 +2,8 @@
 # End-to-end demo of the agent: generate hostile-but-realistic traffic, replay it through
 # parse -> flow table -> TCP Monitor -> reassembly, show a reassembled stream next to
 # tshark's, run the IDS chain (DPI + Signature_Match with dynamic subscriptions) and compare
-# its alerts with Suricata's, then measure the data path and the seed's experiments.
+# its alerts with Suricata's, measure the data path and the seed's experiments, and (as
+# root, with DPDK) send real traffic through the agent inline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -67,5 +68,11 @@ $bin/mbox-bench-dataplane --runs 3
 echo
 echo "== 8. The seed's experiments: configurations 1-5, IDS+Mon sequential vs parallel, Suricata side by side"
 $bin/mbox-bench-seed --runs 3
+if [ "$(id -u)" -eq 0 ] && [ -f /usr/include/dpdk/rte_eal.h ]; then
+  echo
+  echo "== 9. Real traffic through the agent inline on DPDK net_af_packet (two network namespaces):"
+  echo "==    a normal request is answered, one carrying UNION SELECT is dropped by the IPS chain"
+  bash scripts/netns-inline.sh "$bin/mbox-agent"
+fi
 echo
 echo "Files in $out"
