@@ -57,7 +57,18 @@ public final class ChainRunner {
     public let flowSubscriptions: FlowSubscriptions
     public let members: [ChainMember]
     public let stages: [[Int]]
-    public private(set) var counters = ChainCounters()
+    /// What the runner counted so far (a snapshot).
+    public var counters: ChainCounters {
+        var snapshot = tallies
+        snapshot.delivered = Array(UnsafeBufferPointer(start: deliveredCounts, count: EventTypes.maximumCount))
+        snapshot.perNF = Array(UnsafeBufferPointer(start: perNFCounts, count: members.count))
+        return snapshot
+    }
+    /// Scalar counters; per-type and per-NF counts live in preallocated storage, so counting
+    /// an event costs two increments and no copy-on-write check.
+    private var tallies = ChainCounters()
+    private let deliveredCounts: UnsafeMutablePointer<UInt64>
+    private let perNFCounts: UnsafeMutablePointer<UInt64>
     public private(set) var verdict = Verdict.forward
     /// `IDS_ALERT` events published during the last packet, for outputs (EVE).
     public private(set) var alerts: ContiguousArray<Event> = []
@@ -92,7 +103,10 @@ public final class ChainRunner {
         let flows = dataPath.flows
         table = try SubscriptionTable(subscriptions, types: types, nfCount: members.count)
         flowSubscriptions = FlowSubscriptions(capacity: flows.configuration.capacity, initial: table.initial)
-        counters.perNF = [UInt64](repeating: 0, count: members.count)
+        deliveredCounts = .allocate(capacity: EventTypes.maximumCount)
+        deliveredCounts.initialize(repeating: 0, count: EventTypes.maximumCount)
+        perNFCounts = .allocate(capacity: max(1, members.count))
+        perNFCounts.initialize(repeating: 0, count: max(1, members.count))
         deferring = [Bool](repeating: false, count: members.count)
         deferred = [[DeferredAction]](repeating: [], count: members.count)
         for index in deferred.indices { deferred[index].reserveCapacity(8) }
@@ -116,6 +130,8 @@ public final class ChainRunner {
     deinit {
         for helper in helpers { helper.stop() }
         offloader?.stop()
+        deliveredCounts.deallocate()
+        perNFCounts.deallocate()
     }
 
     public func index(of name: String) -> Int? { members.firstIndex { $0.name == name } }
@@ -137,11 +153,11 @@ public final class ChainRunner {
     private func drain(_ offloader: Offloader) {
         offloader.waitUntilIdle()
         for index in offloader.members {
-            counters.perNF[index] &+= offloader.perNF[index]
+            perNFCounts[index] &+= offloader.perNF[index]
             offloader.perNF[index] = 0
         }
         for type in 0..<types.count where offloader.delivered[type] != 0 {
-            counters.delivered[type] &+= offloader.delivered[type]
+            deliveredCounts[type] &+= offloader.delivered[type]
             offloader.delivered[type] = 0
         }
         guard !offloader.outbox.isEmpty else { return }
@@ -174,12 +190,12 @@ public final class ChainRunner {
                 if carriesPacket && verdict == .drop { break }  // a dropped packet goes no further
                 if stage.count == 1 {
                     if isOffloaded[stage[0]] {
-                        if offload { offloader!.push(.deliver, stage: stageIndex, event); counters.parallelEvents &+= 1 }
+                        if offload { offloader!.push(.deliver, stage: stageIndex, event); tallies.parallelEvents &+= 1 }
                     } else {
                         deliver(event, to: stage[0], wanted: wanted)
                     }
                 } else if offloader != nil, stage.contains(where: { isOffloaded[$0] }) {
-                    if offload { offloader!.push(.deliver, stage: stageIndex, event); counters.parallelEvents &+= 1 }
+                    if offload { offloader!.push(.deliver, stage: stageIndex, event); tallies.parallelEvents &+= 1 }
                     for nf in stage where !isOffloaded[nf] { deliver(event, to: nf, wanted: wanted) }
                 } else {
                     runParallel(event, stage: stage, wanted: wanted)
@@ -201,8 +217,8 @@ public final class ChainRunner {
     @inline(__always)
     private func deliver(_ event: Event, to nf: Int, wanted: UInt64) {
         guard wants(event, nf, wanted) else { return }
-        counters.delivered[Int(event.type.rawValue)] &+= 1
-        counters.perNF[nf] &+= 1
+        deliveredCounts[Int(event.type.rawValue)] &+= 1
+        perNFCounts[nf] &+= 1
         functions[nf].handle(event)
     }
 
@@ -213,10 +229,10 @@ public final class ChainRunner {
             if let only = wantingBuffer.first { deliver(event, to: only, wanted: wanted) }
             return
         }
-        counters.parallelEvents &+= 1
+        tallies.parallelEvents &+= 1
         for nf in wantingBuffer {
-            counters.delivered[Int(event.type.rawValue)] &+= 1
-            counters.perNF[nf] &+= 1
+            deliveredCounts[Int(event.type.rawValue)] &+= 1
+            perNFCounts[nf] &+= 1
             deferring[nf] = true
         }
         for (helper, nf) in zip(helpers, wantingBuffer.dropFirst()) { helper.post(event, to: nf) }
@@ -270,10 +286,10 @@ public final class ChainRunner {
 
     /// Counts a published event, records alerts, and dispatches it at once.
     private func deliverPublished(_ event: Event) {
-        counters.published &+= 1
+        tallies.published &+= 1
         if event.type == .idsAlert { alerts.append(event) }
         guard depth < Self.maximumDepth else {
-            counters.publishLoops &+= 1
+            tallies.publishLoops &+= 1
             return
         }
         depth += 1
@@ -303,7 +319,7 @@ public final class ChainRunner {
     }
 
     func drop(by nf: Int) {
-        if verdict != .drop { counters.dropped &+= 1 }
+        if verdict != .drop { tallies.dropped &+= 1 }
         verdict = .drop
     }
 
