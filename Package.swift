@@ -74,7 +74,8 @@ let package = Package(
         // Commands.
         .executableTarget(
             name: "mbox-agent",
-            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK",
+            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxFlow", "MBoxPacket",
+                           "MBoxCapture", .product(name: "Atomics", package: "swift-atomics"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Agent/Commands/mbox-agent", swiftSettings: fastPath),
         .executableTarget(

@@ -121,6 +121,26 @@ public final class DPDKPort {
         if dropped { counters.droppedByVerdict &+= 1 }
     }
 
+    /// Takes packet `index`'s mbuf out of the burst (to hand it to another thread); it must
+    /// come back through `send(_:)` or `free(_:dropped:)` on the thread that owns the ports.
+    @inline(__always)
+    public func take(_ index: Int) -> UnsafeMutableRawPointer? {
+        defer { mbufs[index] = nil }
+        return mbufs[index]
+    }
+
+    /// Queues a taken mbuf for transmission on this port.
+    @inline(__always)
+    public func send(_ mbuf: UnsafeMutableRawPointer) { enqueue(mbuf) }
+
+    /// Frees a taken mbuf, counting it on this port when a verdict dropped it.
+    @inline(__always)
+    public func free(_ mbuf: UnsafeMutableRawPointer, dropped: Bool) {
+        var pointer: UnsafeMutableRawPointer? = mbuf
+        mbox_free_bulk(&pointer, 1)
+        if dropped { counters.droppedByVerdict &+= 1 }
+    }
+
     /// Frees every packet of the last burst not forwarded.
     public func releaseBurst() {
         for index in 0..<count where mbufs[index] != nil { release(index, dropped: false) }

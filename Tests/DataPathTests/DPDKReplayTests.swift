@@ -59,6 +59,35 @@ struct DPDKReplayTests {
         #expect(try streams(scratch.file("dpdk.jsonl")) == fileStreams)
     }
 
+    @Test("two workers: each flow stays on one worker, and the alerts equal the pcap backend's")
+    func twoWorkers() throws {
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.seed = 79
+        profile.flows = 300
+        profile.outOfOrder = 0.2
+        profile.attack = "UNION SELECT"
+        profile.attackShare = 0.3
+        profile.attackSegments = 3
+        profile.ipv6Share = 0.3
+        let summary = try generate(profile, to: scratch.file("in.pcap"))
+        let rules = packageRoot + "/rules/web-attacks.rules"
+        let fromFile = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules,
+                                "--eve", scratch.file("file.json")])
+        #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        let workers = try run([try agent(), "replay", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))"),
+                               "--workers", "2", "--rules", rules, "--eve", scratch.file("workers.json")])
+        #expect(workers.status == 0, "\(workers.stderr)")
+        // Flows created per worker add up to the flows in the capture: no flow was split.
+        let created = workers.stderr.split(separator: "\n").filter { $0.hasPrefix("flows ") }
+            .compactMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) }
+        #expect(created.count == 2 && created.allSatisfy { $0 > 0 }, "\(workers.stderr)")
+        #expect(created.reduce(0, +) == summary.tcpFlows + summary.udpFlows)
+        let fileAlerts = try alertSet(scratch.file("file.json"))
+        #expect(fileAlerts.count > 50)
+        #expect(try alertSet(scratch.file("workers.json")) == fileAlerts)
+    }
+
     @Test("inline through net_pcap: exactly the forwarded packets leave, the dropped ones do not")
     func inlineForwardsByVerdict() throws {
         let scratch = try ScratchDirectory()

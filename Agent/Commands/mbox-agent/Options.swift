@@ -83,6 +83,11 @@ struct ChainOptions: ParsableArguments {
 
     /// The chain, parsed, checked and compiled into a pipeline; rule problems go to stderr.
     func makePipeline(_ configuration: DataPathConfiguration, keepBothStreams: Bool) throws -> Pipeline? {
+        try compile()?.makePipeline(configuration: configuration, keepBothStreams: keepBothStreams)
+    }
+
+    /// The chain, parsed, checked and compiled once (each worker makes its pipeline from it).
+    func compile() throws -> CompiledChain? {
         guard wanted else { return nil }
         var definition: ChainDefinition
         do {
@@ -110,7 +115,7 @@ struct ChainOptions: ParsableArguments {
                 FileHandle.standardError.write(Data("  \(problem)\n".utf8))
             }
         }
-        return try compiled.makePipeline(configuration: configuration, keepBothStreams: keepBothStreams)
+        return compiled
     }
 
     func openEVE() throws -> EVEWriter? {
@@ -141,6 +146,9 @@ struct DPDKOptions: ParsableArguments {
 
     @Option(help: "Inline mode: forward packets the chain lets through to this DPDK port (dropped ones are freed).")
     var outPort: String?
+
+    @Option(help: "Worker threads, each with its own flow table and chain; flows are spread by a symmetric hash.")
+    var workers: Int = 1
 
     /// Starts EAL and opens the ports.
     func open() throws -> (DPDKPort, DPDKPort?) {

@@ -40,6 +40,11 @@ struct Replay: ParsableCommand {
         if ports.outPort != nil || ports.port != nil, ports.dpdk == nil {
             throw ValidationError("--port and --out-port need --dpdk")
         }
+        if ports.workers != 1 {
+            guard ports.dpdk != nil, streams == nil, chain.wanted, (1...64).contains(ports.workers) else {
+                throw ValidationError("--workers (1–64) needs --dpdk and a chain (--rules/--chain), and not --streams")
+            }
+        }
         if stack.noReassembly, streams != nil {
             throw ValidationError("--streams needs reassembly; drop --no-reassembly")
         }
@@ -55,6 +60,10 @@ struct Replay: ParsableCommand {
             do { source = .file(try CaptureFileReader(path: pcap)) } catch { throw AgentError("\(pcap): \(error)") }
         } else {
             let (input, output) = try ports.open()
+            if ports.workers > 1 {
+                try replayWorkers(input: input, output: output)
+                return
+            }
             source = .dpdk(input, output)
         }
         let configuration = stack.dataPathConfiguration
@@ -123,5 +132,26 @@ struct Replay: ParsableCommand {
         if let sourceError {
             throw AgentError("\(pcap ?? "input"): \(sourceError) (the packets before it were processed)")
         }
+    }
+}
+
+extension Replay {
+    /// A finite DPDK source through several workers.
+    func replayWorkers(input: DPDKPort, output: DPDKPort?) throws {
+        let compiled = try chain.compile()!
+        let pipelines = try (0..<ports.workers).map { _ in
+            try compiled.makePipeline(configuration: stack.dataPathConfiguration, keepBothStreams: false)
+        }
+        let alerts = try chain.openEVE()
+        let started = Date()
+        WorkerPool(pipelines: pipelines, alerts: alerts).run(input: input, output: output, stop: .idle(milliseconds: idleStop))
+        try alerts?.flush()
+        FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
+        let seconds = Date().timeIntervalSince(started)
+        for (index, pipeline) in pipelines.enumerated() {
+            FileHandle.standardError.write(Data("worker \(index)\n".utf8))
+            Summary(dataPath: pipeline.dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
+        }
+        FileHandle.standardError.write(Data("alerts       \(alerts?.written ?? 0) written (EVE)\n".utf8))
     }
 }

@@ -5,6 +5,32 @@ import MBoxDataPath
 import MBoxDPDK
 import MBoxNF
 
+extension Run {
+    /// Several workers: each a pipeline of its own, packets spread by flow.
+    func runWorkers(input: DPDKPort, output: DPDKPort?) throws {
+        let compiled = try chain.compile()!
+        let pipelines = try (0..<ports.workers).map { _ in
+            try compiled.makePipeline(configuration: stack.dataPathConfiguration, keepBothStreams: false)
+        }
+        let alerts = try chain.openEVE()
+        DPDKLoop.stopOnSignals()
+        FileHandle.standardError.write(Data("running on \(input.name)\(output.map { " -> \($0.name)" } ?? " (passive)") with \(ports.workers) workers; SIGINT or SIGTERM stops\n".utf8))
+        let started = Date()
+        let pool = WorkerPool(pipelines: pipelines, alerts: alerts)
+        pool.run(input: input, output: output, stop: .after(seconds: duration))
+        try alerts?.flush()
+        FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
+        let seconds = Date().timeIntervalSince(started)
+        for (index, pipeline) in pipelines.enumerated() {
+            FileHandle.standardError.write(Data("worker \(index)\n".utf8))
+            Summary(dataPath: pipeline.dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
+        }
+        let total = pipelines.reduce(UInt64(0)) { $0 + $1.dataPath.counters.packets }
+        FileHandle.standardError.write(Data(String(format: "all workers  %llu packets, %.0f packets/s; alerts %d written (EVE)\n",
+                                                   total, Double(total) / seconds, alerts?.written ?? 0).utf8))
+    }
+}
+
 /// `mbox-agent run`: the long-running agent on DPDK ports (the control plane will attach
 /// to it), until SIGINT/SIGTERM or --duration.
 struct Run: ParsableCommand {
@@ -23,10 +49,16 @@ struct Run: ParsableCommand {
             throw ValidationError("run needs --dpdk \"EAL arguments\" (replay --pcap reads files)")
         }
         guard duration >= 0 else { throw ValidationError("--duration must not be negative") }
+        guard (1...64).contains(ports.workers) else { throw ValidationError("--workers must be 1–64") }
+        if ports.workers > 1, !chain.wanted { throw ValidationError("--workers needs a chain: give --rules and/or --chain") }
     }
 
     func run() throws {
         let (input, output) = try ports.open()
+        if ports.workers > 1 {
+            try runWorkers(input: input, output: output)
+            return
+        }
         let configuration = stack.dataPathConfiguration
         let pipeline = try chain.makePipeline(configuration, keepBothStreams: false)
         let dataPath = pipeline?.dataPath ?? DataPath(configuration: configuration)

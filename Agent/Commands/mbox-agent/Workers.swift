@@ -1,0 +1,184 @@
+import Atomics
+import Dispatch
+import Foundation
+import MBoxCapture
+import MBoxDPDK
+import MBoxFlow
+import MBoxNF
+import MBoxNFs
+import MBoxPacket
+
+/// Several workers behind one DPDK port pair: the thread that owns the ports receives
+/// bursts and hands each packet to a worker chosen by the symmetric flow hash (so both
+/// directions of a flow meet the same worker and its flow table), through a lock-free
+/// single-producer/single-consumer ring; each worker runs its own pipeline and hands the
+/// packet back with its verdict through a second ring; the port thread forwards or frees.
+final class WorkerPool: @unchecked Sendable {
+    struct Job {
+        var mbuf: UnsafeMutableRawPointer
+        var packet: CapturedPacket
+        /// 0: arrived on the input port, 1: on the output port.
+        var from: UInt8
+    }
+    struct Done {
+        var mbuf: UnsafeMutableRawPointer
+        var from: UInt8
+        var verdict: Verdict
+    }
+
+    final class Worker: @unchecked Sendable {
+        let pipeline: Pipeline
+        let jobs = Ring<Job>(capacity: 4096)
+        let done = Ring<Done>(capacity: 4096)
+        let alerts: EVEWriter?
+        let alertLock: NSLock
+        var thread: Thread?
+        let stopping = ManagedAtomic<Bool>(false)
+        let stopped = ManagedAtomic<Bool>(false)
+        var alertError: Error?
+
+        init(pipeline: Pipeline, alerts: EVEWriter?, alertLock: NSLock) {
+            self.pipeline = pipeline
+            self.alerts = alerts
+            self.alertLock = alertLock
+        }
+
+        func start(index: Int) {
+            let thread = Thread { [unowned self] in self.loop() }
+            thread.name = "mbox-worker-\(index)"
+            self.thread = thread
+            thread.start()
+        }
+
+        private func loop() {
+            var idle = 0
+            while true {
+                if let job = jobs.pop() {
+                    idle = 0
+                    let verdict = pipeline.process(job.packet)
+                    if !pipeline.chain.alerts.isEmpty { writeAlerts() }
+                    while !done.push(Done(mbuf: job.mbuf, from: job.from, verdict: verdict)) { sched_yield() }
+                    continue
+                }
+                if stopping.load(ordering: .acquiring) { break }
+                idle += 1
+                if idle > 100_000 { sched_yield() }
+            }
+            pipeline.finish(timestamp: DispatchTime.now().uptimeNanoseconds)
+            writeAlerts()
+            stopped.store(true, ordering: .releasing)
+        }
+
+        private func writeAlerts() {
+            guard alerts != nil else { return }
+            alertLock.lock()
+            defer { alertLock.unlock() }
+            do { try write(alerts: pipeline.chain, to: alerts) } catch { alertError = error }
+        }
+    }
+
+    let workers: [Worker]
+
+    init(pipelines: [Pipeline], alerts: EVEWriter?) {
+        let lock = NSLock()
+        workers = pipelines.map { Worker(pipeline: $0, alerts: alerts, alertLock: lock) }
+        for (index, worker) in workers.enumerated() { worker.start(index: index) }
+    }
+
+    /// Receives from both ports until `stop` says so, distributing by flow, forwarding by verdict.
+    func run(input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var lastPacket = start
+        var headers = PacketHeaders()
+        var inFlight = 0
+        func collect() {
+            for worker in workers {
+                while let done = worker.done.pop() {
+                    inFlight -= 1
+                    let arrival = done.from == 0 ? input : output!
+                    let departure = done.from == 0 ? output : input
+                    if let departure, done.verdict == .forward {
+                        departure.send(done.mbuf)
+                    } else {
+                        arrival.free(done.mbuf, dropped: done.verdict == .drop)
+                    }
+                }
+            }
+            input.flush()
+            output?.flush()
+        }
+        func distribute(_ port: DPDKPort, from: UInt8) -> Int {
+            let received = port.receive()
+            guard received > 0 else { return 0 }
+            let now = DispatchTime.now().uptimeNanoseconds
+            for index in 0..<received {
+                let packet = port.packet(index, timestamp: now)
+                var hash: UInt32 = 0
+                if case .ok = PacketParser.parse(packet.data, linkType: packet.linkType, into: &headers) {
+                    hash = SymmetricFlowHash.hash(source: headers.source, sourcePort: headers.sourcePort,
+                                                  destination: headers.destination, destinationPort: headers.destinationPort,
+                                                  ipProtocol: headers.ipProtocol)
+                }
+                let worker = workers[Int(hash % UInt32(workers.count))]
+                let job = Job(mbuf: port.take(index)!, packet: packet, from: from)
+                while !worker.jobs.push(job) { collect() }
+                inFlight += 1
+            }
+            return received
+        }
+        while stopRequested == 0 {
+            var received = distribute(input, from: 0)
+            if let output { received += distribute(output, from: 1) }
+            collect()
+            let now = DispatchTime.now().uptimeNanoseconds
+            if received > 0 { lastPacket = now }
+            if case let .idle(milliseconds) = stop, received == 0, inFlight == 0,
+               now - lastPacket > UInt64(milliseconds) * 1_000_000 { break }
+            if case let .after(seconds) = stop, seconds > 0, Double(now - start) / 1e9 > seconds { break }
+        }
+        while inFlight > 0 { collect() }
+        for worker in workers { worker.stopping.store(true, ordering: .releasing) }
+        for worker in workers { while !worker.stopped.load(ordering: .acquiring) { sched_yield() } }
+    }
+}
+
+/// A bounded lock-free single-producer/single-consumer ring.
+final class Ring<Element>: @unchecked Sendable {
+    private let storage: UnsafeMutablePointer<Element>
+    private let mask: Int
+    private let head = ManagedAtomic<Int>(0)  // next to pop (consumer)
+    private let tail = ManagedAtomic<Int>(0)  // next to push (producer)
+
+    init(capacity: Int) {
+        precondition(capacity > 0 && capacity & (capacity - 1) == 0, "capacity is a power of two")
+        storage = .allocate(capacity: capacity)
+        mask = capacity - 1
+    }
+
+    deinit {
+        let count = tail.load(ordering: .acquiring) - head.load(ordering: .acquiring)
+        let first = head.load(ordering: .relaxed)
+        for offset in 0..<count { (storage + ((first + offset) & mask)).deinitialize(count: 1) }
+        storage.deallocate()
+    }
+
+    /// False when full.
+    @inline(__always)
+    func push(_ element: Element) -> Bool {
+        let position = tail.load(ordering: .relaxed)
+        guard position - head.load(ordering: .acquiring) <= mask else { return false }
+        (storage + (position & mask)).initialize(to: element)
+        tail.store(position + 1, ordering: .releasing)
+        return true
+    }
+
+    /// Nil when empty.
+    @inline(__always)
+    func pop() -> Element? {
+        let position = head.load(ordering: .relaxed)
+        guard tail.load(ordering: .acquiring) != position else { return nil }
+        let element = (storage + (position & mask)).move()
+        head.store(position + 1, ordering: .releasing)
+        return element
+    }
+}
