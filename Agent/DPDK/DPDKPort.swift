@@ -39,7 +39,7 @@ public final class DPDKPort {
         (0..<mbox_port_count()).map { port in
             var name = [CChar](repeating: 0, count: 64)
             _ = mbox_port_name(port, &name, name.count)
-            return String(cString: name)
+            return text(name)
         }
     }
 
@@ -60,11 +60,11 @@ public final class DPDKPort {
         self.name = names[index]
         var error = [CChar](repeating: 0, count: 256)
         guard let pool = mbox_mempool_create("mbox_pool_\(index)", poolSize, 256, 2048, &error, error.count) else {
-            throw DPDKError(String(cString: error) + " (with --no-huge, keep pools small or raise -m)")
+            throw DPDKError(text(error) + " (with --no-huge, keep pools small or raise -m)")
         }
         self.pool = pool
         guard mbox_port_start(id, 1, 1, descriptors, pool, &error, error.count) == 0 else {
-            throw DPDKError(String(cString: error))
+            throw DPDKError(text(error))
         }
         mbufs = .allocate(capacity: Self.burstSize)
         data = .allocate(capacity: Self.burstSize)

@@ -1,6 +1,11 @@
 import CDPDK
 import Foundation
 
+/// The text in a NUL-terminated C buffer the shim filled.
+func text(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
 /// Why DPDK could not do what was asked; the message says what to change.
 public struct DPDKError: Error, CustomStringConvertible {
     public var message: String
@@ -39,7 +44,7 @@ public enum EAL {
             mbox_eal_init(Int32(buffer.count), buffer.baseAddress, &error, error.count)
         }
         guard status == 0 else {
-            throw DPDKError(String(cString: error) + hint(arguments))
+            throw DPDKError(text(error) + hint(arguments))
         }
         self.arguments = arguments
     }
