@@ -42,6 +42,7 @@ mkdir -p "$work/www"
 echo "hello through the agent" > "$work/www/hello.txt"
 ip netns exec "$server" python3 -m http.server 8080 --bind 10.199.0.2 --directory "$work/www" >/dev/null 2>&1 &
 server_pid=$!
+disown "$server_pid"  # killed at the end; no job report
 
 ring="framecnt=8192,blocksz=4096,framesz=2048"
 "$agent" run --dpdk "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1) --vdev=net_af_packet0,iface=vc$$,$ring --vdev=net_af_packet1,iface=vs$$,$ring" \
