@@ -18,13 +18,30 @@ public final class EventSource {
     public let types: EventTypes
     /// Bit per event type worth building.
     public var wantedTypes: UInt64
-    private(set) public var events: ContiguousArray<Event> = []
+    /// The last packet's events, valid until the next `collect`.
+    public var events: UnsafeBufferPointer<Event> { UnsafeBufferPointer(start: storage, count: count) }
     public private(set) var produced = [UInt64](repeating: 0, count: EventTypes.maximumCount)
+    // A buffer kept between packets (grown when a packet needs more): no allocation, no
+    // copy-on-write check per event.
+    private var storage: UnsafeMutablePointer<Event>
+    private var capacity = 64
+    private var count = 0
 
     public init(types: EventTypes, wantedTypes: UInt64) {
         self.types = types
         self.wantedTypes = wantedTypes
-        events.reserveCapacity(64)
+        storage = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        storage.deinitialize(count: count)
+        storage.deallocate()
+    }
+
+    @inline(__always)
+    private func reset() {
+        storage.deinitialize(count: count)
+        count = 0
     }
 
     @inline(__always)
@@ -33,13 +50,21 @@ public final class EventSource {
     @inline(__always)
     private func append(_ event: Event) {
         produced[Int(event.type.rawValue)] &+= 1
-        events.append(event)
+        if count == capacity {
+            let larger = UnsafeMutablePointer<Event>.allocate(capacity: capacity * 2)
+            larger.moveInitialize(from: storage, count: count)
+            storage.deallocate()
+            storage = larger
+            capacity *= 2
+        }
+        (storage + count).initialize(to: event)
+        count += 1
     }
 
     /// Builds the events of the packet just processed by `dataPath`.
     @inline(__always)
     public func collect(_ dataPath: DataPath, packet: CapturedPacket, disposition: PacketDisposition) {
-        events.removeAll(keepingCapacity: true)
+        reset()
         guard case let .flow(slot, fromClient) = disposition else {
             endedFlows(dataPath, timestamp: packet.timestamp, current: 0)
             return
@@ -79,7 +104,7 @@ public final class EventSource {
 
     /// Builds the events of the end of input: every flow's flushed data, then its end.
     public func collectFinish(_ dataPath: DataPath, timestamp: UInt64) {
-        events.removeAll(keepingCapacity: true)
+        reset()
         endedFlows(dataPath, timestamp: timestamp, current: 0)
     }
 

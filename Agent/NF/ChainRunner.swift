@@ -138,7 +138,7 @@ public final class ChainRunner {
 
     /// Delivers one packet's events; the verdict is final when this returns.
     @inline(__always)
-    public func run(_ events: ContiguousArray<Event>) -> Verdict {
+    public func run(_ events: UnsafeBufferPointer<Event>) -> Verdict {
         verdict = .forward
         if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
         for index in events.indices {
