@@ -28,11 +28,7 @@ public indirect enum AddressSpec: Sendable, Equatable {
         case let .block(block): return block.contains(address)
         case let .not(inner): return !inner.contains(address)
         case let .list(items):
-            // A list matches if a positive item matches and no negated item excludes it.
-            let positives = items.filter { if case .not = $0 { return false } else { return true } }
-            let negatives = items.filter { if case .not = $0 { return true } else { return false } }
-            let included = positives.isEmpty || positives.contains { $0.contains(address) }
-            return included && negatives.allSatisfy { $0.contains(address) }
+            return listContains(items, isNegated: { if case .not = $0 { true } else { false } }, contains: { $0.contains(address) })
         }
     }
 }
@@ -50,10 +46,23 @@ public indirect enum PortSpec: Sendable, Equatable {
         case let .range(low, high): return port >= low && port <= high
         case let .not(inner): return !inner.contains(port)
         case let .list(items):
-            let positives = items.filter { if case .not = $0 { return false } else { return true } }
-            let negatives = items.filter { if case .not = $0 { return true } else { return false } }
-            let included = positives.isEmpty || positives.contains { $0.contains(port) }
-            return included && negatives.allSatisfy { $0.contains(port) }
+            return listContains(items, isNegated: { if case .not = $0 { true } else { false } }, contains: { $0.contains(port) })
         }
     }
+}
+
+/// A list matches when one of its positive items matches (or it has none) and none of its
+/// negated items excludes the value. One pass, nothing allocated (it runs per rule check).
+@inline(__always)
+func listContains<Item>(_ items: [Item], isNegated: (Item) -> Bool, contains: (Item) -> Bool) -> Bool {
+    var hasPositive = false, positiveMatched = false
+    for item in items {
+        if isNegated(item) {
+            if !contains(item) { return false }  // a negated item's `contains` is already inverted
+        } else {
+            hasPositive = true
+            if !positiveMatched, contains(item) { positiveMatched = true }
+        }
+    }
+    return !hasPositive || positiveMatched
 }

@@ -138,20 +138,8 @@ struct Replay: ParsableCommand {
 extension Replay {
     /// A finite DPDK source through several workers.
     func replayWorkers(input: DPDKPort, output: DPDKPort?) throws {
-        let compiled = try chain.compile()!
-        let pipelines = try (0..<ports.workers).map { _ in
-            try compiled.makePipeline(configuration: stack.dataPathConfiguration, keepBothStreams: false)
-        }
-        let alerts = try chain.openEVE()
-        let started = Date()
-        WorkerPool(pipelines: pipelines, alerts: alerts).run(input: input, output: output, stop: .idle(milliseconds: idleStop))
-        try alerts?.flush()
-        FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
-        let seconds = Date().timeIntervalSince(started)
-        for (index, pipeline) in pipelines.enumerated() {
-            FileHandle.standardError.write(Data("worker \(index)\n".utf8))
-            Summary(dataPath: pipeline.dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
-        }
-        FileHandle.standardError.write(Data("alerts       \(alerts?.written ?? 0) written (EVE)\n".utf8))
+        try WorkerPool.runAndReport(try chain.compile()!, count: ports.workers, configuration: stack.dataPathConfiguration,
+                                    alerts: try chain.openEVE(), input: input, output: output,
+                                    stop: .idle(milliseconds: idleStop))
     }
 }

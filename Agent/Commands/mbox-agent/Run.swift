@@ -9,25 +9,11 @@ extension Run {
     /// Several workers: each a pipeline of its own, packets spread by flow.
     func runWorkers(input: DPDKPort, output: DPDKPort?) throws {
         let compiled = try chain.compile()!
-        let pipelines = try (0..<ports.workers).map { _ in
-            try compiled.makePipeline(configuration: stack.dataPathConfiguration, keepBothStreams: false)
-        }
         let alerts = try chain.openEVE()
         DPDKLoop.stopOnSignals()
         FileHandle.standardError.write(Data("running on \(input.name)\(output.map { " -> \($0.name)" } ?? " (passive)") with \(ports.workers) workers; SIGINT or SIGTERM stops\n".utf8))
-        let started = Date()
-        let pool = WorkerPool(pipelines: pipelines, alerts: alerts)
-        pool.run(input: input, output: output, stop: .after(seconds: duration))
-        try alerts?.flush()
-        FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
-        let seconds = Date().timeIntervalSince(started)
-        for (index, pipeline) in pipelines.enumerated() {
-            FileHandle.standardError.write(Data("worker \(index)\n".utf8))
-            Summary(dataPath: pipeline.dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
-        }
-        let total = pipelines.reduce(UInt64(0)) { $0 + $1.dataPath.counters.packets }
-        FileHandle.standardError.write(Data(String(format: "all workers  %llu packets, %.0f packets/s; alerts %d written (EVE)\n",
-                                                   total, Double(total) / seconds, alerts?.written ?? 0).utf8))
+        try WorkerPool.runAndReport(compiled, count: ports.workers, configuration: stack.dataPathConfiguration,
+                                    alerts: alerts, input: input, output: output, stop: .after(seconds: duration))
     }
 }
 
@@ -75,8 +61,12 @@ struct Run: ParsableCommand {
             _ = dataPath.process(packet)
             return .forward
         }
-        if let pipeline { pipeline.finish(timestamp: DispatchTime.now().uptimeNanoseconds) } else { dataPath.finishAll() }
-        if let pipeline { try write(alerts: pipeline.chain, to: alerts) }
+        if let pipeline {
+            pipeline.finish(timestamp: DispatchTime.now().uptimeNanoseconds)
+            try write(alerts: pipeline.chain, to: alerts)
+        } else {
+            dataPath.finishAll()
+        }
         try alerts?.flush()
         FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
         Summary(dataPath: dataPath, pipeline: pipeline, seconds: Date().timeIntervalSince(started), flowsWritten: nil,

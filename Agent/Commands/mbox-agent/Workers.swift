@@ -2,6 +2,8 @@ import Atomics
 import Dispatch
 import Foundation
 import MBoxCapture
+import MBoxChain
+import MBoxDataPath
 import MBoxDPDK
 import MBoxFlow
 import MBoxNF
@@ -180,5 +182,28 @@ final class Ring<Element>: @unchecked Sendable {
         let element = (storage + (position & mask)).move()
         head.store(position + 1, ordering: .releasing)
         return element
+    }
+}
+
+extension WorkerPool {
+    /// Runs `compiled` on `count` workers behind the ports until `stop`, then prints each
+    /// worker's summary and the totals.
+    static func runAndReport(_ compiled: CompiledChain, count: Int, configuration: DataPathConfiguration,
+                             alerts: EVEWriter?, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop) throws {
+        let pipelines = try (0..<count).map { _ in
+            try compiled.makePipeline(configuration: configuration, keepBothStreams: false)
+        }
+        let started = Date()
+        WorkerPool(pipelines: pipelines, alerts: alerts).run(input: input, output: output, stop: stop)
+        try alerts?.flush()
+        let seconds = Date().timeIntervalSince(started)
+        FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
+        for (index, pipeline) in pipelines.enumerated() {
+            FileHandle.standardError.write(Data("worker \(index)\n".utf8))
+            Summary(dataPath: pipeline.dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
+        }
+        let total = pipelines.reduce(UInt64(0)) { $0 + $1.dataPath.counters.packets }
+        FileHandle.standardError.write(Data(String(format: "all workers  %llu packets, %.0f packets/s; alerts %d written (EVE)\n",
+                                                   total, Double(total) / seconds, alerts?.written ?? 0).utf8))
     }
 }
