@@ -23,10 +23,12 @@ let fastPath: [SwiftSetting] = [
 
 let package = Package(
     name: "Microboxes",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mbox-agent", targets: ["mbox-agent"]),
         .executable(name: "mbox-trafficgen", targets: ["mbox-trafficgen"]),
+        .executable(name: "mbox-controller", targets: ["mbox-controller"]),
+        .executable(name: "mboxctl", targets: ["mboxctl"]),
         .executable(name: "mbox-bench-dataplane", targets: ["mbox-bench-dataplane"]),
         .executable(name: "mbox-bench-seed", targets: ["mbox-bench-seed"]),
         .library(name: "MBoxDataPath", targets: ["MBoxDataPath"]),
@@ -35,6 +37,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        // Control plane.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Agent data path, in the order packets travel.
@@ -71,17 +82,67 @@ let package = Package(
         .target(name: "CDPDK", path: "Agent/CDPDK", cSettings: dpdkC, linkerSettings: dpdkLink),
         .target(name: "MBoxDPDK", dependencies: ["CDPDK", "MBoxCapture"], path: "Agent/DPDK", swiftSettings: fastPath),
 
+        // Control plane: generated API, certificates and TLS, the controller, the agent's session.
+        .target(
+            name: "MBoxProto",
+            dependencies: [.product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Proto/Generated"),
+        .target(
+            name: "MBoxControl",
+            dependencies: ["MBoxProto", "MBoxChain", "MBoxRules", "MBoxNFs",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                           .product(name: "X509", package: "swift-certificates"),
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "SwiftASN1", package: "swift-asn1")],
+            path: "ControlPlane"),
+        .target(
+            name: "MBoxController",
+            dependencies: ["MBoxControl", "MBoxProto", "MBoxChain",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Controller/Core"),
+        .target(
+            name: "MBoxAgentControl",
+            dependencies: ["MBoxControl", "MBoxProto", "MBoxChain", "MBoxNF", "MBoxNFs", "MBoxFlow", "MBoxEvents",
+                           "MBoxRules", "MBoxDataPath", "MBoxCapture",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                           .product(name: "X509", package: "swift-certificates"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "Atomics", package: "swift-atomics")],
+            path: "Agent/Control"),
+
         // Commands.
         .executableTarget(
             name: "mbox-agent",
             dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxFlow", "MBoxPacket",
-                           "MBoxCapture", .product(name: "Atomics", package: "swift-atomics"),
+                           "MBoxCapture", "MBoxAgentControl", "MBoxControl", .product(name: "Atomics", package: "swift-atomics"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Agent/Commands/mbox-agent", swiftSettings: fastPath),
         .executableTarget(
             name: "mbox-trafficgen",
             dependencies: ["MBoxTrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Agent/Commands/mbox-trafficgen"),
+        .executableTarget(
+            name: "mbox-controller",
+            dependencies: ["MBoxController", "MBoxControl",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Controller/mbox-controller"),
+        .executableTarget(
+            name: "mboxctl",
+            dependencies: ["MBoxControl", "MBoxProto", "MBoxChain",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/mboxctl"),
+        .executableTarget(
+            name: "mbox-bench-control",
+            dependencies: ["MBoxController", "MBoxControl", "MBoxProto",
+                           .product(name: "GRPCCore", package: "grpc-swift-2")],
+            path: "Benchmarks/Control"),
         .executableTarget(
             name: "mbox-bench-dataplane",
             dependencies: ["MBoxDataPath", "MBoxTrafficGen"],
@@ -101,6 +162,11 @@ let package = Package(
             dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDataPath", "MBoxTCP", "MBoxPacket",
                            "MBoxTrafficGen"],
             path: "Tests/NFTests"),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: ["MBoxController", "MBoxControl", "MBoxAgentControl", "MBoxProto", "MBoxTrafficGen",
+                           .product(name: "GRPCCore", package: "grpc-swift-2")],
+            path: "Tests/ControlPlaneTests"),
         .testTarget(
             name: "DataPathTests",
             dependencies: ["MBoxDataPath", "MBoxTrafficGen"],

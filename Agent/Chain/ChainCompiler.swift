@@ -43,13 +43,31 @@ public final class CompiledChain: @unchecked Sendable {
             configuration.reassembly!.toClient = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .server)).isEmpty }
         }
         let dataPath = DataPath(configuration: configuration)
+        let (source, runner) = try makeStages(on: dataPath)
+        return Pipeline(dataPath: dataPath, source: source, chain: runner)
+    }
+
+    /// The event source and fresh NF instances on an existing data path (a chain swapped
+    /// into a running agent). Throws when that data path lacks what the chain needs.
+    public func makeStages(on dataPath: DataPath) throws -> (EventSource, ChainRunner) {
+        let data = dataPath.configuration
+        if definition.stack == "tcp_monitor", !data.tracksTCP {
+            throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
+                                                  message: "the chain needs the tcp_monitor stack; this agent's data path tracks headers and flows only")])
+        }
+        let readers = subscriptions.filter { types.isA(.dataReady, $0.type) }
+        let readsClient = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .client)).isEmpty }
+        let readsServer = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .server)).isEmpty }
+        if (readsClient && data.reassembly?.toServer != true) || (readsServer && data.reassembly?.toClient != true) {
+            throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
+                                                  message: "the chain reads reassembled streams that this agent's data path does not reassemble (started with --no-reassembly?)")])
+        }
         let members = try zip(definition.functions, zip(kinds, factories)).map { function, pair in
             ChainMember(name: function.name, action: pair.0.action, function: try pair.1())
         }
         let runner = try ChainRunner(types: types, subscriptions: subscriptions, members: members, dataPath: dataPath,
                                      stages: stages, offloaded: offloaded)
-        let source = EventSource(types: types, wantedTypes: runner.table.wantedTypes(types))
-        return Pipeline(dataPath: dataPath, source: source, chain: runner)
+        return (EventSource(types: types, wantedTypes: runner.table.wantedTypes(types)), runner)
     }
 }
 

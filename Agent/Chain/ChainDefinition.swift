@@ -7,6 +7,12 @@ public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
     public var line: Int
     public var column: Int
 
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
     public var description: String { "\(file):\(line):\(column)" }
 }
 
@@ -15,12 +21,20 @@ public struct ChainError: Error, Sendable, Equatable, CustomStringConvertible {
     public var location: SourceLocation
     public var message: String
 
+    public init(location: SourceLocation, message: String) {
+        self.location = location
+        self.message = message
+    }
+
     public var description: String { "\(location): \(message)" }
 }
 
 /// Every problem found in a chain file (validation does not stop at the first).
 public struct ChainErrors: Error, Sendable, CustomStringConvertible {
     public var errors: [ChainError]
+
+    public init(errors: [ChainError]) { self.errors = errors }
+
     public var description: String { errors.map(\.description).joined(separator: "\n") }
 }
 
@@ -73,4 +87,7 @@ public struct ChainDefinition: Sendable {
     /// Explicit groups of NFs that run in parallel (names), when `mode: parallel`.
     public var parallelGroups: [([String], SourceLocation)] = []
     public var functions: [FunctionDefinition] = []
+    /// Which agents run the chain when a controller places it: those whose labels
+    /// include every pair (empty: every agent). The agent itself ignores it.
+    public var placement: [String: String] = [:]
 }

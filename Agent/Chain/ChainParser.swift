@@ -59,6 +59,14 @@ public struct ChainParser {
                         fail(stackKey, "unknown stack key '\(stackKey.string ?? "")' (type, reassembly)")
                     }
                 }
+            case "placement":
+                guard let labels = value.mapping else { fail(value, "'placement' is a mapping of agent labels (role: edge)"); continue }
+                for (label, wanted) in labels {
+                    guard let label = label.string, let wanted = wanted.string, !label.isEmpty else {
+                        fail(wanted, "each placement label and value is a string"); continue
+                    }
+                    chain.placement[label] = wanted
+                }
             case "mode":
                 guard let mode = value.string.flatMap(ChainDefinition.Mode.init(rawValue:)) else {
                     fail(value, "'mode' is sequential or parallel"); continue
@@ -77,7 +85,7 @@ public struct ChainParser {
                 guard let list = value.sequence else { fail(value, "'functions' is a list of NFs"); continue }
                 for item in list { if let function = parseFunction(item, at: at, fail: fail) { chain.functions.append(function) } }
             default:
-                fail(key, "unknown key '\(key.string ?? "")' (name, description, stack, mode, parallel, functions)")
+                fail(key, "unknown key '\(key.string ?? "")' (name, description, placement, stack, mode, parallel, functions)")
             }
         }
         if chain.name.isEmpty { fail(root, "the chain has no 'name'") }

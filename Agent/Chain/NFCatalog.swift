@@ -9,19 +9,33 @@ import MBoxRules
 public final class BuildResources: @unchecked Sendable {
     /// Overrides every Signature_Match's `rules` parameter (the command's `--rules`).
     public let rulesOverride: String?
+    /// Rule files by name, sent with the chain (a controller's push): `rules` names one of
+    /// them, and the file system is not read.
+    public let ruleSets: [String: String]?
     private var engines: [String: RuleEngine] = [:]
     private let lock = NSLock()
 
-    public init(rulesOverride: String? = nil) {
+    public init(rulesOverride: String? = nil, ruleSets: [String: String]? = nil) {
         self.rulesOverride = rulesOverride
+        self.ruleSets = ruleSets
     }
 
-    /// The compiled rules of `path`; parse problems are kept in the engine, not thrown.
+    /// The compiled rules of `path` (or of the rule set so named); parse problems are kept
+    /// in the engine, not thrown.
     public func engine(_ path: String) throws -> RuleEngine {
         lock.lock()
         defer { lock.unlock() }
         if let engine = engines[path] { return engine }
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let text: String
+        if let ruleSets {
+            guard let sent = ruleSets[path] else {
+                throw RuleProblem(file: path, line: 0, sid: nil,
+                                  message: "no rule file named '\(path)' came with the chain (sent: \(ruleSets.keys.sorted().joined(separator: ", ")))")
+            }
+            text = sent
+        } else {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        }
         let engine = try RuleEngine(RuleParser().parse(text, file: path))
         engines[path] = engine
         return engine
@@ -122,7 +136,7 @@ public struct NFKind: Sendable {
             parameters.error(nil, "Signature_Match needs 'rules' (a rules file) or the command's --rules")
             return nil
         }
-        if resources.rulesOverride == nil, !given.hasPrefix("/") { path = directory + "/" + given }
+        if resources.rulesOverride == nil, resources.ruleSets == nil, !given.hasPrefix("/") { path = directory + "/" + given }
         let engine: RuleEngine
         do {
             engine = try resources.engine(path!)

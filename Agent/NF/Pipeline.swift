@@ -8,8 +8,8 @@ import MBoxEvents
 /// to verdict.
 public final class Pipeline {
     public let dataPath: DataPath
-    public let source: EventSource
-    public let chain: ChainRunner
+    public private(set) var source: EventSource
+    public private(set) var chain: ChainRunner
     public private(set) var forwarded: UInt64 = 0
     public private(set) var dropped: UInt64 = 0
     /// Per-packet latency (arrival → verdict), when enabled.
@@ -31,6 +31,14 @@ public final class Pipeline {
         if verdict == .drop { dropped &+= 1 } else { forwarded &+= 1 }
         if latency != nil { latency!.record(DispatchTime.now().uptimeNanoseconds - start) }
         return verdict
+    }
+
+    /// Swaps in another chain between two packets (a pushed config): flows and μStack
+    /// state stay; the old chain's NFs finish and its helper threads stop.
+    public func replaceChain(source: EventSource, chain: ChainRunner) {
+        self.chain.finish()
+        self.source = source
+        self.chain = chain
     }
 
     /// End of input: every flow ends (flushing streams), then every NF finishes.

@@ -33,10 +33,13 @@ struct DPDKLoop {
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
-    func run(_ process: (CapturedPacket) throws -> Verdict) throws {
+    /// Bursts until the stop condition; `between` runs once per round of bursts (config
+    /// changes, counters), never per packet.
+    func run(_ process: (CapturedPacket) throws -> Verdict, between: () -> Void = {}) throws {
         let start = DispatchTime.now().uptimeNanoseconds
         var lastPacket = start
         while stopRequested == 0 {
+            between()
             var received = try bridge(from: input, to: output, process)
             if let output { received += try bridge(from: output, to: input, process) }
             let now = DispatchTime.now().uptimeNanoseconds

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import MBoxAgentControl
+import MBoxControl
+
+/// How the agent reaches its controller (all optional: without --controller it runs alone).
+struct ControlOptions: ParsableArguments {
+    @Option(help: "Controller HOST:PORT: register, take pushed configs, stream alerts.")
+    var controller: String?
+
+    @Option(help: "Directory made by `mboxctl pki` (the agent's files are NAME.pem/NAME-key.pem, with --name).")
+    var pki: String?
+
+    @Option(help: "The agent's certificate name in --pki.")
+    var name: String?
+
+    @Option(help: "Agent certificate (PEM); its common name is the agent's identity.")
+    var cert: String?
+
+    @Option(help: "Agent private key (PEM).")
+    var key: String?
+
+    @Option(help: "CA certificate that issued the controller's certificate (PEM).")
+    var ca: String?
+
+    @Option(help: "Labels for placement, k=v,k=v.")
+    var labels: String = ""
+
+    @Option(help: "Directory for the alert spool and the last good config.")
+    var stateDir = "mbox-agent-state"
+
+    @Flag(help: "Read no packets until a config (chain) is applied.")
+    var waitForConfig = false
+
+    @Option(help: "On stop, wait up to this many seconds for spooled alerts to reach the controller.")
+    var drainSeconds: Double = 5
+
+    var wanted: Bool { controller != nil }
+
+    func validate() throws {
+        guard let controller else {
+            if waitForConfig { throw ValidationError("--wait-for-config needs --controller") }
+            return
+        }
+        do { _ = try ControlEndpoint(parsing: controller) } catch { throw ValidationError("--controller: \(error)") }
+        guard (pki != nil && name != nil) || (cert != nil && key != nil && ca != nil) else {
+            throw ValidationError("--controller needs --pki DIR --name NAME, or --cert, --key and --ca")
+        }
+        _ = try parsedLabels()
+    }
+
+    func parsedLabels() throws -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in labels.split(separator: ",") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--labels: '\(pair)' is not key=value") }
+            result[String(parts[0])] = String(parts[1])
+        }
+        return result
+    }
+
+    /// The control session, its spool and config slot; nil without --controller.
+    func makeSession(capabilities: [String]) throws -> ControlSession? {
+        guard let controller else { return nil }
+        let base = pki.map { TLSFiles(directory: $0, name: name!) }
+        let tls = TLSFiles(certificate: cert ?? base!.certificate, key: key ?? base!.key, ca: ca ?? base!.ca)
+        var settings = ControlSession.Settings(controller: try ControlEndpoint(parsing: controller), tls: tls, stateDirectory: stateDir)
+        settings.labels = try parsedLabels()
+        settings.capabilities = capabilities
+        do {
+            let spool = try AlertSpool(directory: stateDir + "/spool")
+            return try ControlSession(settings: settings, spool: spool, slot: ConfigSlot(), counters: AgentCounters()) { line in
+                FileHandle.standardError.write(Data("control      \(line)\n".utf8))
+            }
+        } catch {
+            throw AgentError("\(error)")
+        }
+    }
+}

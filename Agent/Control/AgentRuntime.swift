@@ -1,0 +1,101 @@
+import Foundation
+import MBoxCapture
+import MBoxChain
+import MBoxDataPath
+import MBoxNF
+import MBoxNFs
+import MBoxProto
+
+/// The long-running agent's packet stages and what changes them: the data path, the
+/// chain (swapped between bursts when the controller pushes a config, flow state kept),
+/// and where alerts go (EVE file, controller spool).
+public final class AgentRuntime {
+    public let dataPath: DataPath
+    public private(set) var pipeline: Pipeline?
+    public let eve: EVEWriter?
+    public let session: ControlSession?
+    private var chainName: String
+    private var configVersion: UInt64 = 0
+    private var alertCount: UInt64 = 0
+
+    public init(dataPath: DataPath, pipeline: Pipeline?, chainName: String, eve: EVEWriter?, session: ControlSession?) {
+        self.dataPath = dataPath
+        self.pipeline = pipeline
+        self.chainName = chainName
+        self.eve = eve
+        self.session = session
+    }
+
+    /// One packet through every stage; its verdict.
+    @inline(__always)
+    public func process(_ packet: CapturedPacket) throws -> Verdict {
+        guard let pipeline else {
+            _ = dataPath.process(packet)
+            return .forward
+        }
+        let verdict = pipeline.process(packet)
+        if !pipeline.chain.alerts.isEmpty { try emitAlerts(pipeline.chain) }
+        return verdict
+    }
+
+    /// Between bursts: adopt a pushed config, publish counters.
+    @inline(__always)
+    public func betweenBursts() {
+        guard let session else { return }
+        if let update = session.slot.take() { adopt(update, session) }
+        publishCounters()
+    }
+
+    private func publishCounters() {
+        guard let session else { return }
+        let c = dataPath.counters
+        session.counters.publish(packets: c.packets, bytes: c.bytes, flows: dataPath.flows.counters.created, alerts: alertCount,
+                                 dropped: pipeline?.dropped ?? 0, malformed: c.malformed.total)
+    }
+
+    /// Whether a config from the controller (or the saved last good one) runs.
+    public var hasConfig: Bool { (session?.slot.applied ?? 0) != 0 }
+
+    private func adopt(_ update: ConfigSlot.Update, _ session: ControlSession) {
+        do {
+            if let chain = update.chain {
+                let (source, runner) = try chain.makeStages(on: dataPath)
+                if let pipeline { pipeline.replaceChain(source: source, chain: runner) } else {
+                    pipeline = Pipeline(dataPath: dataPath, source: source, chain: runner)
+                }
+            } else {
+                pipeline?.chain.finish()
+                pipeline = nil
+            }
+            chainName = update.spec?.name ?? ""
+            configVersion = update.version
+            session.slot.report(update.version, error: nil)
+        } catch {
+            session.slot.report(update.version, error: "\(error)")
+        }
+    }
+
+    private func emitAlerts(_ chain: ChainRunner) throws {
+        for alert in chain.alerts {
+            guard let matcher = chain.members[Int(alert.publisher)].function as? SignatureMatch else { continue }
+            let rule = matcher.engine.rules[Int(alert.detail.index)]
+            let key = chain.flowKey(of: alert)
+            alertCount += 1
+            try eve?.write(alert: alert, rule: rule, key: key)
+            session?.spool.append(Mbox_V1_Alert(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))
+        }
+    }
+
+    /// End of input: flows end, NFs finish, alerts flushed.
+    public func finish(timestamp: UInt64) throws {
+        if let pipeline {
+            pipeline.finish(timestamp: timestamp)
+            if !pipeline.chain.alerts.isEmpty { try emitAlerts(pipeline.chain) }
+        } else {
+            dataPath.finishAll()
+        }
+        try eve?.flush()
+        session?.spool.sync()
+        publishCounters()
+    }
+}

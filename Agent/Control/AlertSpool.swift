@@ -1,0 +1,195 @@
+import Foundation
+import MBoxProto
+import SwiftProtobuf
+
+/// Alerts on disk until the controller has stored them. The data path appends; the
+/// control session reads what is pending, sends it, and acknowledges what the controller
+/// confirmed. A restart (of either side) resends what was not confirmed; the controller
+/// stores each (agent, spool id, sequence) once, so nothing is lost or doubled.
+///
+/// Files in the directory: `alerts.log` — records `[u32 length][u64 sequence][Alert]`,
+/// little-endian, appended; `alerts.state` — the spool id and the last acknowledged
+/// sequence, replaced atomically. A torn last record (crash mid-write) is cut off on open.
+/// Bounded: past `maximumBytes` of pending alerts new ones are refused and counted.
+public final class AlertSpool: @unchecked Sendable {
+    public let directory: String
+    public let maximumBytes: Int
+    /// Random per spool; see `Mbox_V1_Alert.spoolID`.
+    public let spoolID: UInt64
+    private let lock = NSLock()
+    private var descriptor: Int32
+    private var fileSize = 0
+    private var nextSequence: UInt64
+    private var acknowledged: UInt64
+    /// Pending records in order: sequence, offset of the record, whole record length.
+    private var index: [(sequence: UInt64, offset: Int, length: Int)] = []
+    private var indexHead = 0
+    private var refusedCount: UInt64 = 0
+
+    static let headerBytes = 12
+
+    public init(directory: String, maximumBytes: Int = 256 << 20) throws {
+        self.directory = directory
+        self.maximumBytes = maximumBytes
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let state = try? Data(contentsOf: URL(fileURLWithPath: directory + "/alerts.state"))
+        if let state, state.count == 16 {
+            spoolID = state.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian }
+            acknowledged = state.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian }
+        } else {
+            spoolID = UInt64.random(in: 1...UInt64.max)
+            acknowledged = 0
+        }
+        descriptor = open(directory + "/alerts.log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw SpoolError("cannot open \(directory)/alerts.log: \(String(cString: strerror(errno)))") }
+        nextSequence = acknowledged + 1
+        try recover()
+        try writeState()
+    }
+
+    deinit { close(descriptor) }
+
+    /// Reads the log: indexes records past the acknowledged sequence, cuts a torn tail.
+    private func recover() throws {
+        let size = Int(lseek(descriptor, 0, SEEK_END))
+        var offset = 0
+        var header = [UInt8](repeating: 0, count: Self.headerBytes)
+        while offset + Self.headerBytes <= size {
+            guard pread(descriptor, &header, Self.headerBytes, off_t(offset)) == Self.headerBytes else { break }
+            let length = Int(UInt32(header[0]) | UInt32(header[1]) << 8 | UInt32(header[2]) << 16 | UInt32(header[3]) << 24)
+            let sequence = header[4..<12].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            guard offset + Self.headerBytes + length <= size else { break }
+            if sequence > acknowledged { index.append((sequence, offset, Self.headerBytes + length)) }
+            nextSequence = max(nextSequence, sequence + 1)
+            offset += Self.headerBytes + length
+        }
+        if offset < size { guard ftruncate(descriptor, off_t(offset)) == 0 else { throw SpoolError("cannot repair alerts.log") } }
+        fileSize = offset
+    }
+
+    private func writeState() throws {
+        var bytes = Data(count: 16)
+        bytes.withUnsafeMutableBytes {
+            $0.storeBytes(of: spoolID.littleEndian, toByteOffset: 0, as: UInt64.self)
+            $0.storeBytes(of: acknowledged.littleEndian, toByteOffset: 8, as: UInt64.self)
+        }
+        try bytes.write(to: URL(fileURLWithPath: directory + "/alerts.state"), options: .atomic)
+    }
+
+    /// Appends an alert, giving it the next sequence and this spool's id. Returns false
+    /// (and counts it) when the spool is full.
+    @discardableResult
+    public func append(_ alert: Mbox_V1_Alert) -> Bool {
+        var alert = alert
+        lock.lock()
+        defer { lock.unlock() }
+        alert.sequence = nextSequence
+        alert.spoolID = spoolID
+        guard let payload: [UInt8] = try? alert.serializedBytes(),
+              pendingBytesLocked + Self.headerBytes + payload.count <= maximumBytes else {
+            refusedCount += 1
+            return false
+        }
+        var record = [UInt8](repeating: 0, count: Self.headerBytes)
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { record.replaceSubrange(0..<4, with: $0) }
+        withUnsafeBytes(of: nextSequence.littleEndian) { record.replaceSubrange(4..<12, with: $0) }
+        record += payload
+        let written = record.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == record.count else {
+            if written > 0 { _ = ftruncate(descriptor, off_t(fileSize)) }
+            refusedCount += 1
+            return false
+        }
+        index.append((nextSequence, fileSize, record.count))
+        fileSize += record.count
+        nextSequence += 1
+        return true
+    }
+
+    /// Up to `limit` pending alerts with a sequence above `sequence`, oldest first.
+    public func pending(after sequence: UInt64, limit: Int) throws -> [Mbox_V1_Alert] {
+        lock.lock()
+        defer { lock.unlock() }
+        var result: [Mbox_V1_Alert] = []
+        var position = indexHead
+        while position < index.count, index[position].sequence <= sequence { position += 1 }
+        while position < index.count, result.count < limit {
+            let entry = index[position]
+            var bytes = [UInt8](repeating: 0, count: entry.length - Self.headerBytes)
+            guard pread(descriptor, &bytes, bytes.count, off_t(entry.offset + Self.headerBytes)) == bytes.count else {
+                throw SpoolError("cannot read alerts.log at offset \(entry.offset)")
+            }
+            result.append(try Mbox_V1_Alert(serializedBytes: bytes))
+            position += 1
+        }
+        return result
+    }
+
+    /// The controller stored everything through `sequence`: forget it. The log is emptied
+    /// when nothing is pending, and compacted when most of it is acknowledged.
+    public func acknowledge(through sequence: UInt64) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard sequence > acknowledged else { return }
+        acknowledged = min(sequence, nextSequence - 1)
+        try writeState()
+        while indexHead < index.count, index[indexHead].sequence <= acknowledged { indexHead += 1 }
+        if indexHead == index.count {
+            guard ftruncate(descriptor, 0) == 0 else { throw SpoolError("cannot truncate alerts.log") }
+            index.removeAll(keepingCapacity: true)
+            indexHead = 0
+            fileSize = 0
+        } else if index[indexHead].offset > 1 << 20, index[indexHead].offset > fileSize / 2 {
+            try compact()
+        }
+    }
+
+    /// Rewrites the pending records into a fresh log (rename over the old one).
+    private func compact() throws {
+        let start = index[indexHead].offset
+        var bytes = [UInt8](repeating: 0, count: fileSize - start)
+        guard pread(descriptor, &bytes, bytes.count, off_t(start)) == bytes.count else { throw SpoolError("cannot read alerts.log") }
+        let temporary = directory + "/alerts.log.new"
+        try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, directory + "/alerts.log") == 0 else { throw SpoolError("cannot replace alerts.log") }
+        close(descriptor)
+        descriptor = open(directory + "/alerts.log", O_RDWR | O_APPEND | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SpoolError("cannot reopen alerts.log") }
+        index = index[indexHead...].map { ($0.sequence, $0.offset - start, $0.length) }
+        indexHead = 0
+        fileSize -= start
+    }
+
+    /// Flushes appended records to the device.
+    public func sync() {
+        lock.lock()
+        defer { lock.unlock() }
+        _ = fsync(descriptor)
+    }
+
+    private var pendingBytesLocked: Int { indexHead < index.count ? fileSize - index[indexHead].offset : 0 }
+
+    public var pendingCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return index.count - indexHead
+    }
+
+    /// Alerts refused because the spool was full (or the disk failed).
+    public var refused: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return refusedCount
+    }
+
+    public var lastAcknowledged: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return acknowledged
+    }
+}
+
+public struct SpoolError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

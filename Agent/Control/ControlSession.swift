@@ -1,0 +1,248 @@
+import Atomics
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import MBoxChain
+import MBoxControl
+import MBoxProto
+import SwiftProtobuf
+import X509
+
+/// The agent's side of the control plane: registers with the controller, applies each
+/// pushed config through the `ConfigSlot` (and reports the outcome), streams the spooled
+/// alerts, reports counters. Reconnects with backoff; meanwhile the data path keeps its
+/// last good config, and alerts wait in the spool.
+public final class ControlSession: Sendable {
+    public struct Settings: Sendable {
+        public var controller: ControlEndpoint
+        public var tls: TLSFiles
+        public var labels: [String: String] = [:]
+        public var capabilities: [String] = []
+        /// Holds the last good config (`config.pb`), applied at start before the controller answers.
+        public var stateDirectory: String
+        public var statsInterval: Duration = .seconds(5)
+        public var softwareVersion = "dev"
+
+        public init(controller: ControlEndpoint, tls: TLSFiles, stateDirectory: String) {
+            self.controller = controller
+            self.tls = tls
+            self.stateDirectory = stateDirectory
+        }
+    }
+
+    /// The agent's name: its certificate's common name.
+    public let name: String
+    public let settings: Settings
+    public let spool: AlertSpool
+    public let slot: ConfigSlot
+    public let counters: AgentCounters
+    let log: @Sendable (String) -> Void
+    private let connectedFlag = ManagedAtomic<Bool>(false)
+
+    public init(settings: Settings, spool: AlertSpool, slot: ConfigSlot, counters: AgentCounters,
+                log: @escaping @Sendable (String) -> Void) throws {
+        try settings.tls.check()
+        let pem = try String(contentsOfFile: settings.tls.certificate, encoding: .utf8)
+        let identity = try PeerIdentity(certificate: Certificate(pemEncoded: pem))
+        guard identity.role == .agent else {
+            throw PKIError("\(settings.tls.certificate) is a \(identity.role.rawValue) certificate; the agent needs an agent certificate")
+        }
+        name = identity.name
+        self.settings = settings
+        self.spool = spool
+        self.slot = slot
+        self.counters = counters
+        self.log = log
+        try FileManager.default.createDirectory(atPath: settings.stateDirectory, withIntermediateDirectories: true)
+    }
+
+    /// Whether a session with the controller is up now.
+    public var isConnected: Bool { connectedFlag.load(ordering: .relaxed) }
+
+    var lastGoodPath: String { settings.stateDirectory + "/config.pb" }
+
+    /// Posts the config saved by the last successful apply, if any; returns its version.
+    public func restoreLastGoodConfig() -> UInt64? {
+        guard let bytes = FileManager.default.contents(atPath: lastGoodPath),
+              let config = try? Mbox_V1_AgentConfig(serializedBytes: bytes) else { return nil }
+        do {
+            slot.post(try Self.update(for: config))
+            log("restored config version \(config.version) (\(config.hasChain ? "chain \(config.chain.name)" : "no chain")) from \(lastGoodPath)")
+            return config.version
+        } catch {
+            log("the saved config \(lastGoodPath) no longer compiles: \(error)")
+            return nil
+        }
+    }
+
+    static func update(for config: Mbox_V1_AgentConfig) throws -> ConfigSlot.Update {
+        let compiled = try config.hasChain ? ChainSpecCompiler().compile(config.chain) : nil
+        return ConfigSlot.Update(version: config.version, chain: compiled, spec: config.hasChain ? config.chain : nil)
+    }
+
+    /// Runs until the task is cancelled, reconnecting with exponential backoff (0.1 s to
+    /// 5 s, with jitter).
+    public func run() async {
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            do {
+                try await session()
+            } catch {
+                if Task.isCancelled { break }
+                log("controller \(settings.controller): \(Self.describe(error)); retrying")
+            }
+            connectedFlag.store(false, ordering: .relaxed)
+            if ContinuousClock.now - started > .seconds(10) { backoff = .milliseconds(100) }
+            let jitter = Double.random(in: 0.8...1.2)
+            try? await Task.sleep(for: backoff * jitter)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? RPCError { return "\(error.code): \(error.message)" }
+        return "\(error)"
+    }
+
+    struct SessionEnded: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// One connection: register, then config, alerts and statistics side by side until
+    /// any of them fails.
+    private func session() async throws {
+        let client = try GRPCClient.controller(settings.controller, tls: settings.tls)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.runConnections() }
+            defer { client.beginGracefulShutdown() }
+            let service = Mbox_V1_AgentService.Client(wrapping: client)
+            var request = Mbox_V1_RegisterRequest()
+            request.name = name
+            request.labels = settings.labels
+            request.capabilities = settings.capabilities
+            request.runningVersion = slot.applied
+            request.softwareVersion = settings.softwareVersion
+            var options = CallOptions.defaults
+            options.timeout = .seconds(5)
+            let reply = try await service.register(request, options: options)
+            connectedFlag.store(true, ordering: .relaxed)
+            log("registered with \(settings.controller) as agent '\(name)'; running version \(slot.applied), desired \(reply.desiredVersion)")
+            group.addTask { try await self.watchConfig(service) }
+            group.addTask { try await self.sendAlerts(service) }
+            group.addTask { try await self.reportStats(service) }
+            do {
+                try await group.next()
+                throw SessionEnded(description: "the controller closed the session")
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    private func watchConfig(_ service: Mbox_V1_AgentService.Client<HTTP2ClientTransport.Posix>) async throws {
+        var request = Mbox_V1_WatchConfigRequest()
+        request.name = name
+        try await service.watchConfig(request) { response in
+            for try await config in response.messages { try await self.apply(config, service) }
+        }
+    }
+
+    /// Compiles, hands to the data path, waits for it to be taken, saves it as the last
+    /// good config, and tells the controller either way.
+    private func apply(_ config: Mbox_V1_AgentConfig, _ service: Mbox_V1_AgentService.Client<HTTP2ClientTransport.Posix>) async throws {
+        var report = Mbox_V1_ReportAppliedRequest()
+        report.name = name
+        report.version = config.version
+        if config.version == slot.applied, config.version != 0 {
+            report.ok = true
+        } else {
+            do {
+                slot.post(try Self.update(for: config))
+                if let refusal = await slot.outcome(of: config.version) {
+                    report.error = refusal
+                } else {
+                    report.ok = true
+                    try (config.serializedBytes() as Data).write(to: URL(fileURLWithPath: lastGoodPath), options: .atomic)
+                }
+            } catch {
+                report.error = "\(error)"
+            }
+            log(report.ok ? "applied config version \(config.version) (\(config.hasChain ? "chain \(config.chain.name)" : "no chain"))"
+                          : "refused config version \(config.version): \(report.error)")
+        }
+        _ = try await service.reportApplied(report)
+    }
+
+    /// Stop-and-wait batches: send what is pending, wait for the controller's ack, then
+    /// drop it from the spool. Unacknowledged alerts are resent by the next session.
+    private func sendAlerts(_ service: Mbox_V1_AgentService.Client<HTTP2ClientTransport.Posix>) async throws {
+        let (acks, ackInput) = AsyncStream.makeStream(of: Mbox_V1_AlertAck.self)
+        let spool = self.spool
+        let name = self.name
+        try await service.streamAlerts(requestProducer: { writer in
+            var replies = acks.makeAsyncIterator()
+            while !Task.isCancelled {
+                let alerts = try spool.pending(after: spool.lastAcknowledged, limit: 2048)
+                if alerts.isEmpty {
+                    try await Task.sleep(for: .milliseconds(20))
+                    continue
+                }
+                var batch = Mbox_V1_AlertBatch()
+                batch.agent = name
+                batch.alerts = alerts
+                try await writer.write(batch)
+                guard let ack = await replies.next() else { throw SessionEnded(description: "the alert stream closed") }
+                try spool.acknowledge(through: ack.throughSequence)
+            }
+        }, onResponse: { response in
+            defer { ackInput.finish() }
+            for try await ack in response.messages { ackInput.yield(ack) }
+        })
+    }
+
+    private func reportStats(_ service: Mbox_V1_AgentService.Client<HTTP2ClientTransport.Posix>) async throws {
+        while !Task.isCancelled {
+            var stats = counters.snapshot()
+            stats.name = name
+            stats.spoolPending = UInt64(spool.pendingCount)
+            stats.runningVersion = slot.applied
+            _ = try await service.reportStats(stats)
+            try await Task.sleep(for: settings.statsInterval)
+        }
+    }
+}
+
+/// Counters the data path publishes (relaxed atomic stores, once per burst) for the
+/// control session to report.
+public final class AgentCounters: Sendable {
+    let packets = ManagedAtomic<UInt64>(0)
+    let bytes = ManagedAtomic<UInt64>(0)
+    let flows = ManagedAtomic<UInt64>(0)
+    let alerts = ManagedAtomic<UInt64>(0)
+    let dropped = ManagedAtomic<UInt64>(0)
+    let malformed = ManagedAtomic<UInt64>(0)
+
+    public init() {}
+
+    public func publish(packets: UInt64, bytes: UInt64, flows: UInt64, alerts: UInt64, dropped: UInt64, malformed: UInt64) {
+        self.packets.store(packets, ordering: .relaxed)
+        self.bytes.store(bytes, ordering: .relaxed)
+        self.flows.store(flows, ordering: .relaxed)
+        self.alerts.store(alerts, ordering: .relaxed)
+        self.dropped.store(dropped, ordering: .relaxed)
+        self.malformed.store(malformed, ordering: .relaxed)
+    }
+
+    public func snapshot() -> Mbox_V1_AgentStats {
+        var stats = Mbox_V1_AgentStats()
+        stats.packets = packets.load(ordering: .relaxed)
+        stats.bytes = bytes.load(ordering: .relaxed)
+        stats.flows = flows.load(ordering: .relaxed)
+        stats.alerts = alerts.load(ordering: .relaxed)
+        stats.dropped = dropped.load(ordering: .relaxed)
+        stats.malformed = malformed.load(ordering: .relaxed)
+        return stats
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import MBoxChain
+import MBoxProto
+import MBoxRules
+
+extension Mbox_V1_ChainSpec {
+    /// A chain file as `mboxctl apply -f` sends it: its text, the rule files its NFs'
+    /// `rules:` parameters name (read relative to the chain file, sent under the name as
+    /// written) and its `placement:`.
+    public static func load(file path: String) throws -> Mbox_V1_ChainSpec {
+        let definition = try ChainParser().parse(file: path)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let directory = (path as NSString).deletingLastPathComponent
+        var spec = Mbox_V1_ChainSpec()
+        spec.name = definition.name
+        spec.yaml = text
+        spec.file = path
+        spec.selector = definition.placement
+        var seen = Set<String>()
+        for function in definition.functions {
+            for case let (key, .string(rules), location) in function.parameters where key == "rules" && seen.insert(rules).inserted {
+                let rulesPath = rules.hasPrefix("/") || directory.isEmpty ? rules : directory + "/" + rules
+                guard let text = try? String(contentsOfFile: rulesPath, encoding: .utf8) else {
+                    throw ChainErrors(errors: [ChainError(location: location, message: "cannot read rules file \(rulesPath)")])
+                }
+                var set = Mbox_V1_RuleSet()
+                set.name = rules
+                set.text = text
+                spec.ruleSets.append(set)
+            }
+        }
+        return spec
+    }
+}
+
+/// A chain spec checked by the same code the agent runs it with: YAML shape, NF types,
+/// parameters, subscriptions, and every rule (a rule the agent would skip is an error
+/// here: a pushed policy loads whole or not at all).
+public struct ChainSpecCompiler {
+    public init() {}
+
+    public func compile(_ spec: Mbox_V1_ChainSpec) throws -> CompiledChain {
+        let file = spec.file.isEmpty ? "\(spec.name).yaml" : spec.file
+        let definition = try ChainParser().parse(spec.yaml, file: file)
+        guard DevelopmentCA.isValidName(definition.name) else {
+            throw ChainErrors(errors: [ChainError(location: SourceLocation(file: file, line: 1, column: 1),
+                                                  message: "the chain needs a 'name' of letters, digits, '.', '-' or '_' (not '\(definition.name)')")])
+        }
+        guard spec.name.isEmpty || spec.name == definition.name else {
+            throw ChainErrors(errors: [ChainError(location: SourceLocation(file: file, line: 1, column: 1),
+                                                  message: "the request names chain '\(spec.name)' but the file names '\(definition.name)'")])
+        }
+        let resources = BuildResources(ruleSets: Dictionary(spec.ruleSets.map { ($0.name, $0.text) }, uniquingKeysWith: { a, _ in a }))
+        let compiled = try ChainCompiler().compile(definition, resources: resources)
+        let problems = resources.loadedEngines.flatMap { $0.1.problems }
+        guard problems.isEmpty else { throw RuleErrors(problems: problems) }
+        return compiled
+    }
+}
+
+/// Rules that would not load, each with file, line and sid.
+public struct RuleErrors: Error, CustomStringConvertible {
+    public var problems: [RuleProblem]
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+extension Mbox_V1_ChainSpec {
+    /// Whether an agent with `labels` runs this chain.
+    public func selects(_ labels: [String: String]) -> Bool {
+        selector.allSatisfy { labels[$0.key] == $0.value }
+    }
+}

@@ -1,0 +1,24 @@
+import Dispatch
+import Foundation
+
+/// Runs `action` once on the first SIGINT or SIGTERM.
+public final class SignalStop: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+
+    public init(_ action: @escaping @Sendable () -> Void) {
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: action)
+            source.resume()
+            sources.append(source)
+        }
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        self.sources = sources
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import GRPCCore
+import MBoxControl
+import MBoxProto
+
+/// The controller's logic, one change at a time: validates and stores chains, decides
+/// which chain each agent runs (placement), versions each agent's config and pushes it
+/// to connected agents, records what they applied, ingests alerts and feeds live follows.
+public actor Controller {
+    let store: any ControlStore
+    private var watchers: [String: [UUID: AsyncStream<Mbox_V1_AgentConfig>.Continuation]] = [:]
+    private var followers: [UUID: (Mbox_V1_AlertQuery, AsyncStream<Mbox_V1_Alert>.Continuation)] = [:]
+
+    public init(store: any ControlStore) {
+        self.store = store
+    }
+
+    static var nowMilliseconds: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Operators
+
+    /// Validates `spec` with the agent's own compiler, stores it and pushes every agent
+    /// whose config changes. Invalid specs throw `invalidArgument` with every problem.
+    public func apply(_ spec: Mbox_V1_ChainSpec) throws -> Mbox_V1_ApplyChainResponse {
+        do {
+            _ = try ChainSpecCompiler().compile(spec)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "\(error)")
+        }
+        var spec = spec
+        if spec.name.isEmpty { spec.name = try ChainSpecCompiler().compile(spec).definition.name }
+        var response = Mbox_V1_ApplyChainResponse()
+        let existing = try store.chains().first { $0.spec.name == spec.name }
+        if let existing, existing.spec.yaml == spec.yaml, existing.spec.ruleSets == spec.ruleSets,
+           existing.spec.selector == spec.selector {
+            response.outcome = "unchanged"
+            response.revision = existing.revision
+            return response
+        }
+        var record = Mbox_V1_ChainRecord()
+        record.spec = spec
+        record.revision = try store.nextRevision()
+        record.updatedUnixMs = Self.nowMilliseconds
+        try store.putChain(record)
+        response.outcome = existing == nil ? "created" : "configured"
+        response.revision = record.revision
+        response.agents = try replan(revision: record.revision)
+        return response
+    }
+
+    public func delete(chain name: String) throws -> Mbox_V1_DeleteChainResponse {
+        guard try store.deleteChain(named: name) else {
+            throw RPCError(code: .notFound, message: "no chain named '\(name)'")
+        }
+        var response = Mbox_V1_DeleteChainResponse()
+        response.revision = try store.nextRevision()
+        response.agents = try replan(revision: response.revision)
+        return response
+    }
+
+    public func chains() throws -> [Mbox_V1_ChainRecord] { try store.chains() }
+
+    public func agents() throws -> [Mbox_V1_AgentInfo] {
+        try store.agents().map { agent in
+            var info = Mbox_V1_AgentInfo()
+            info.name = agent.name
+            info.labels = agent.labels
+            info.capabilities = agent.capabilities
+            info.connected = !(watchers[agent.name]?.isEmpty ?? true)
+            info.lastSeenUnixMs = agent.lastSeenMilliseconds
+            info.chain = agent.chain
+            info.desiredVersion = agent.desiredVersion
+            info.appliedVersion = agent.appliedVersion
+            info.applyError = agent.applyError
+            info.stats = agent.stats
+            info.softwareVersion = agent.softwareVersion
+            return info
+        }
+    }
+
+    public func alerts(_ query: Mbox_V1_AlertQuery) throws -> [Mbox_V1_Alert] { try store.alerts(matching: query) }
+
+    /// New alerts matching `query` as they are stored. The stream ends if its reader falls
+    /// more than `buffer` alerts behind (said, not silent: the caller sees the end).
+    public func follow(_ query: Mbox_V1_AlertQuery, buffer: Int = 65536) -> (AsyncStream<Mbox_V1_Alert>, UUID) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Mbox_V1_Alert.self, bufferingPolicy: .bufferingOldest(buffer))
+        let id = UUID()
+        followers[id] = (query, continuation)
+        return (stream, id)
+    }
+
+    public func unfollow(_ id: UUID) {
+        followers.removeValue(forKey: id)?.1.finish()
+    }
+
+    // MARK: Agents
+
+    public func register(_ agent: PeerIdentity, _ request: Mbox_V1_RegisterRequest) throws -> Mbox_V1_RegisterResponse {
+        var record = try store.agent(named: agent.name) ?? AgentRecord(name: agent.name)
+        record.labels = request.labels
+        record.capabilities = request.capabilities
+        record.softwareVersion = request.softwareVersion
+        record.lastSeenMilliseconds = Self.nowMilliseconds
+        if request.runningVersion == record.desiredVersion { record.appliedVersion = request.runningVersion }
+        try store.putAgent(record)
+        // Labels may have changed what it should run.
+        _ = try replan(only: agent.name)
+        var response = Mbox_V1_RegisterResponse()
+        response.name = agent.name
+        response.desiredVersion = try store.agent(named: agent.name)?.desiredVersion ?? 0
+        return response
+    }
+
+    /// The agent's config now, then each change; ends when the agent goes away.
+    public func watch(_ agent: String) throws -> (AsyncStream<Mbox_V1_AgentConfig>, UUID) {
+        guard let record = try store.agent(named: agent) else {
+            throw RPCError(code: .failedPrecondition, message: "agent '\(agent)' must register before watching its config")
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: Mbox_V1_AgentConfig.self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        watchers[agent, default: [:]][id] = continuation
+        continuation.yield(try config(for: record))
+        return (stream, id)
+    }
+
+    public func unwatch(_ agent: String, _ id: UUID) {
+        watchers[agent]?.removeValue(forKey: id)?.finish()
+        if watchers[agent]?.isEmpty == true { watchers[agent] = nil }
+    }
+
+    public func applied(_ agent: String, _ report: Mbox_V1_ReportAppliedRequest) throws {
+        guard var record = try store.agent(named: agent) else { return }
+        if report.ok {
+            record.appliedVersion = report.version
+            record.applyError = ""
+        } else {
+            record.applyError = "version \(report.version): \(report.error)"
+        }
+        record.lastSeenMilliseconds = Self.nowMilliseconds
+        try store.putAgent(record)
+    }
+
+    public func stats(_ agent: String, _ stats: Mbox_V1_AgentStats) throws {
+        guard var record = try store.agent(named: agent) else { return }
+        record.stats = stats
+        record.lastSeenMilliseconds = Self.nowMilliseconds
+        try store.putAgent(record)
+    }
+
+    /// Stores a batch from `agent` (one transaction) and tells live follows.
+    public func ingest(_ agent: String, _ alerts: [Mbox_V1_Alert]) throws -> Mbox_V1_AlertAck {
+        let insertion = try store.insertAlerts(alerts, agent: agent)
+        var ack = Mbox_V1_AlertAck()
+        ack.throughSequence = alerts.map(\.sequence).max() ?? 0
+        ack.stored = UInt32(insertion.stored.count)
+        ack.duplicates = UInt32(insertion.duplicates)
+        for alert in insertion.stored {
+            for (id, (query, continuation)) in followers where query.matches(alert) {
+                if case .dropped = continuation.yield(alert) { unfollow(id) }
+            }
+        }
+        return ack
+    }
+
+    // MARK: Placement
+
+    /// The chain an agent with these labels runs: of the chains whose placement selects
+    /// it, the first by name (so the choice does not depend on the order of applies).
+    static func placement(_ labels: [String: String], among chains: [Mbox_V1_ChainRecord]) -> Mbox_V1_ChainRecord? {
+        chains.filter { $0.spec.selects(labels) }.min { $0.spec.name < $1.spec.name }
+    }
+
+    func config(for agent: AgentRecord) throws -> Mbox_V1_AgentConfig {
+        var config = Mbox_V1_AgentConfig()
+        config.version = agent.desiredVersion
+        if let chain = Self.placement(agent.labels, among: try store.chains()), chain.spec.name == agent.chain {
+            config.chain = chain.spec
+        }
+        return config
+    }
+
+    /// Recomputes every agent's (or one agent's) chain; agents whose chain or chain
+    /// revision changed get a new config version, stored and pushed at once. Returns them.
+    private func replan(revision: UInt64? = nil, only name: String? = nil) throws -> [String] {
+        let chains = try store.chains()
+        var changed: [String] = []
+        for var agent in try store.agents() where name == nil || agent.name == name {
+            let chain = Self.placement(agent.labels, among: chains)
+            let chainName = chain?.spec.name ?? ""
+            guard chainName != agent.chain || (chain?.revision ?? 0) > agent.desiredVersion else { continue }
+            agent.chain = chainName
+            agent.desiredVersion = try revision ?? store.nextRevision()
+            try store.putAgent(agent)
+            changed.append(agent.name)
+            if let watching = watchers[agent.name] {
+                let update = try config(for: agent)
+                for continuation in watching.values { continuation.yield(update) }
+            }
+        }
+        return changed
+    }
+}

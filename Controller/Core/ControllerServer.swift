@@ -1,0 +1,34 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import MBoxControl
+
+/// The controller's gRPC server: both services over HTTP/2 with mutual TLS.
+public struct ControllerServer: Sendable {
+    public let controller: Controller
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+
+    /// Largest message accepted (a chain with its rule files, an alert batch).
+    public static let maximumMessageBytes = 16 << 20
+
+    public init(controller: Controller, listen endpoint: ControlEndpoint, tls: TLSFiles) throws {
+        try tls.check()
+        self.controller = controller
+        let transport = HTTP2ServerTransport.Posix(
+            address: endpoint.socketAddress, transportSecurity: tls.serverSecurity(),
+            config: .defaults { $0.rpc.maxRequestPayloadSize = Self.maximumMessageBytes })
+        server = GRPCServer(transport: transport, services: [AgentServiceHandler(controller), OperatorServiceHandler(controller)])
+    }
+
+    /// Serves until `stop()` (or the task is cancelled).
+    public func serve() async throws { try await server.serve() }
+
+    /// The port actually bound (useful with port 0).
+    public func listeningPort() async throws -> Int {
+        let address = try await server.transport.listeningAddress
+        if let v4 = address.ipv4 { return v4.port }
+        if let v6 = address.ipv6 { return v6.port }
+        throw PKIError("the controller listens on \(address), not an IP port")
+    }
+
+    public func stop() { server.beginGracefulShutdown() }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import MBoxControl
+import MBoxController
+
+@main
+struct MBoxControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mbox-controller",
+        abstract: "The Microboxes controller: chains, placement, agents' configs and alerts, over gRPC with mutual TLS.",
+        subcommands: [Serve.self])
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve agents and operators until SIGINT/SIGTERM.",
+        discussion: """
+        Certificates come from a `mboxctl pki` directory (--pki, the controller's name \
+        'controller' by default) or from --cert/--key/--ca. State lives in the SQLite file \
+        --db and survives restarts.
+        """)
+
+    @Option(help: "Address to listen on (HOST:PORT; port 0 picks a free one).")
+    var listen = "127.0.0.1:7443"
+
+    @Option(help: "SQLite database file.")
+    var db = "mbox-controller.db"
+
+    @Option(help: "Directory made by `mboxctl pki` holding ca.pem and NAME.pem/NAME-key.pem.")
+    var pki: String?
+
+    @Option(help: "The controller's certificate name in --pki.")
+    var name = "controller"
+
+    @Option(help: "Certificate (PEM); overrides --pki.")
+    var cert: String?
+
+    @Option(help: "Private key (PEM); overrides --pki.")
+    var key: String?
+
+    @Option(help: "CA certificate that issued agents' and operators' certificates (PEM); overrides --pki.")
+    var ca: String?
+
+    func validate() throws {
+        guard pki != nil || (cert != nil && key != nil && ca != nil) else {
+            throw ValidationError("give --pki DIR, or all of --cert, --key and --ca")
+        }
+        _ = try endpoint()
+    }
+
+    func endpoint() throws -> ControlEndpoint {
+        do { return try ControlEndpoint(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
+    }
+
+    func run() async throws {
+        let base = pki.map { TLSFiles(directory: $0, name: name) }
+        let tls = TLSFiles(certificate: cert ?? base!.certificate, key: key ?? base!.key, ca: ca ?? base!.ca)
+        let store: SQLiteStore
+        do { store = try SQLiteStore(path: db) } catch { throw ControllerFailure("cannot open the database \(db): \(error)") }
+        let controller = Controller(store: store)
+        let server: ControllerServer
+        do { server = try ControllerServer(controller: controller, listen: try endpoint(), tls: tls) } catch {
+            throw ControllerFailure("\(error)")
+        }
+        let stop = SignalStop { server.stop() }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.serve() }
+            let port = try await server.listeningPort()
+            let endpoint = try self.endpoint()
+            FileHandle.standardError.write(Data("mbox-controller listening on \(ControlEndpoint(host: endpoint.host, port: port)), database \(db)\n".utf8))
+        }
+        withExtendedLifetime(stop) {}
+        FileHandle.standardError.write(Data("mbox-controller stopped\n".utf8))
+    }
+}
+
+struct ControllerFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

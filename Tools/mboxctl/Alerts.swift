@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import MBoxProto
+
+struct Alerts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Query alerts collected from every agent, or follow them live.",
+        discussion: "-o json prints Suricata EVE alert lines (with \"host\": the agent), for jq and SIEMs.")
+
+    @Flag(name: .shortAndLong, help: "Keep printing new alerts as agents report them (Ctrl-C stops).")
+    var follow = false
+
+    @Option(help: "Only this agent's alerts.")
+    var agent: String?
+
+    @Option(help: "Only alerts since: a duration ago (30s, 10m, 2h, 1d) or a time (2026-11-26T20:00:00Z).")
+    var since: String?
+
+    @Option(help: "Only this signature id.")
+    var sid: UInt32?
+
+    @Option(help: "Only flows with this address at either end.")
+    var ip: String?
+
+    @Option(help: "At most this many stored alerts (the newest).")
+    var limit: UInt32 = 1000
+
+    @Option(name: .shortAndLong, help: "table or json.")
+    var output = "table"
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard output == "table" || output == "json" else { throw ValidationError("-o is table or json") }
+        if let since { _ = try Self.parseSince(since) }
+    }
+
+    static func parseSince(_ text: String) throws -> Int64 {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0 {
+            return Int64((Date().timeIntervalSince1970 - amount * unit) * 1_000_000)
+        }
+        if let date = ISO8601DateFormatter().date(from: text) { return Int64(date.timeIntervalSince1970 * 1_000_000) }
+        throw ValidationError("--since '\(text)' is neither a duration (10m) nor an ISO 8601 time")
+    }
+
+    func run() async throws {
+        var query = Mbox_V1_AlertQuery()
+        query.agent = agent ?? ""
+        query.sid = sid ?? 0
+        query.ip = ip ?? ""
+        query.limit = limit
+        if let since { query.sinceUnixUs = try Self.parseSince(since) }
+        let json = output == "json"
+        let request = query
+        if follow {
+            if !json { print(AlertFormat.header) }
+            try await connection.withOperator { service in
+                try await service.followAlerts(request) { response in
+                    for try await alert in response.messages {
+                        FileHandle.standardOutput.write(Data(((json ? AlertFormat.eve(alert) : AlertFormat.row(alert)) + "\n").utf8))
+                    }
+                }
+            }
+            return
+        }
+        let alerts = try await connection.withOperator { try await $0.queryAlerts(request, options: ConnectionOptions.deadline).alerts }
+        if json {
+            alerts.forEach { print(AlertFormat.eve($0)) }
+        } else {
+            print(AlertFormat.header)
+            alerts.forEach { print(AlertFormat.row($0)) }
+        }
+    }
+}
+
+enum AlertFormat {
+    static let header = pad(["TIME", "AGENT", "SID", "ACTION", "FLOW", "SIGNATURE"])
+
+    static func pad(_ columns: [String]) -> String {
+        let widths = [26, 12, 9, 8, 46]
+        return columns.enumerated().map { $0 < widths.count ? $1.padding(toLength: max(widths[$0], $1.count), withPad: " ", startingAt: 0) : $1 }
+            .joined(separator: " ")
+    }
+
+    static func row(_ alert: Mbox_V1_Alert) -> String {
+        let flow = "\(alert.flow.proto) \(alert.flow.srcIp):\(alert.flow.srcPort) -> \(alert.flow.destIp):\(alert.flow.destPort)"
+        return pad([time(alert.timestampUs), alert.agent, "\(alert.sid)", alert.action, flow, alert.signature])
+    }
+
+    static func time(_ microseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(microseconds) / 1_000_000))
+    }
+
+    /// A Suricata EVE alert line; `host` names the agent.
+    static func eve(_ alert: Mbox_V1_Alert) -> String {
+        let object: [String: Any] = [
+            "timestamp": time(alert.timestampUs), "host": alert.agent, "event_type": "alert", "flow_id": alert.flowID,
+            "src_ip": alert.flow.srcIp, "src_port": alert.flow.srcPort, "dest_ip": alert.flow.destIp,
+            "dest_port": alert.flow.destPort, "proto": alert.flow.proto,
+            "alert": ["action": alert.action, "gid": alert.gid, "signature_id": alert.sid, "rev": alert.rev,
+                      "signature": alert.signature, "category": alert.category, "severity": alert.severity] as [String: Any],
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import MBoxChain
+import MBoxControl
+import MBoxProto
+
+struct Apply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply chain files (with the rule files they name and their placement).",
+        discussion: "Each file is validated by the controller with the agent's own compiler; problems come back with file:line:column.")
+
+    @Option(name: .shortAndLong, help: "Chain file (YAML); repeatable.")
+    var file: [String]
+
+    @Option(help: "Override the file's placement: agents whose labels include these (k=v,k=v).")
+    var selector: String?
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard !file.isEmpty else { throw ValidationError("give at least one -f FILE") }
+        if let selector { _ = try Labels.parse(selector) }
+    }
+
+    func run() async throws {
+        var specs: [Mbox_V1_ChainSpec] = []
+        for path in file {
+            do {
+                var spec = try Mbox_V1_ChainSpec.load(file: path)
+                if let selector { spec.selector = try Labels.parse(selector) }
+                specs.append(spec)
+            } catch { throw CtlError("\(error)") }
+        }
+        let requests = specs
+        let outcomes = try await connection.withOperator { service in
+            var outcomes: [String] = []
+            for spec in requests {
+                var request = Mbox_V1_ApplyChainRequest()
+                request.spec = spec
+                let response = try await service.applyChain(request, options: ConnectionOptions.deadline)
+                let placed = response.agents.isEmpty ? "" : " (pushed to \(response.agents.joined(separator: ", ")))"
+                outcomes.append("chain/\(spec.name) \(response.outcome), revision \(response.revision)\(placed)")
+            }
+            return outcomes
+        }
+        outcomes.forEach { print($0) }
+    }
+}
+
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete a chain: delete chain NAME.")
+
+    @Argument(help: "chain")
+    var kind: String
+
+    @Argument var name: String
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard kind == "chain" || kind == "chains" else { throw ValidationError("only chains can be deleted ('delete chain NAME')") }
+    }
+
+    func run() async throws {
+        let name = self.name
+        let response = try await connection.withOperator { service in
+            var request = Mbox_V1_DeleteChainRequest()
+            request.name = name
+            return try await service.deleteChain(request, options: ConnectionOptions.deadline)
+        }
+        print("chain/\(name) deleted, revision \(response.revision)" + (response.agents.isEmpty ? "" : " (pushed to \(response.agents.joined(separator: ", ")))"))
+    }
+}
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List agents or chains: get agents|chains [-o table|json].")
+
+    @Argument(help: "agents or chains")
+    var kind: String
+
+    @Option(name: .shortAndLong, help: "table or json.")
+    var output = "table"
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard ["agents", "agent", "chains", "chain"].contains(kind) else { throw ValidationError("get agents or get chains, not '\(kind)'") }
+        guard output == "table" || output == "json" else { throw ValidationError("-o is table or json") }
+    }
+
+    func run() async throws {
+        if kind.hasPrefix("agent") {
+            let agents = try await connection.withOperator { try await $0.listAgents(.init(), options: ConnectionOptions.deadline).agents }
+            if output == "json" { agents.forEach { print((try? $0.jsonString()) ?? "{}") }; return }
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            print(Table.render(["NAME", "LABELS", "CONNECTED", "CHAIN", "DESIRED", "APPLIED", "PACKETS", "ALERTS", "SPOOLED", "LAST SEEN", "ERROR"],
+                               agents.map { agent in
+                [agent.name, Labels.format(agent.labels), agent.connected ? "yes" : "no", agent.chain.isEmpty ? "-" : agent.chain,
+                 "\(agent.desiredVersion)", "\(agent.appliedVersion)", "\(agent.stats.packets)", "\(agent.stats.alerts)",
+                 "\(agent.stats.spoolPending)", Table.age(milliseconds: now - agent.lastSeenUnixMs), agent.applyError]
+            }))
+        } else {
+            let chains = try await connection.withOperator { try await $0.listChains(.init(), options: ConnectionOptions.deadline).chains }
+            if output == "json" { chains.forEach { print((try? $0.jsonString()) ?? "{}") }; return }
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            print(Table.render(["NAME", "PLACEMENT", "RULE FILES", "REVISION", "UPDATED"], chains.map { chain in
+                [chain.spec.name, chain.spec.selector.isEmpty ? "(all agents)" : Labels.format(chain.spec.selector),
+                 chain.spec.ruleSets.map(\.name).joined(separator: ","), "\(chain.revision)", Table.age(milliseconds: now - chain.updatedUnixMs)]
+            }))
+        }
+    }
+}
+
+/// `k=v,k=v` label lists.
+enum Labels {
+    static func parse(_ text: String) throws -> [String: String] {
+        var labels: [String: String] = [:]
+        for pair in text.split(separator: ",") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("'\(pair)' is not key=value") }
+            labels[String(parts[0])] = String(parts[1])
+        }
+        return labels
+    }
+
+    static func format(_ labels: [String: String]) -> String {
+        labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+}
+
+/// Aligned columns, kubectl style.
+enum Table {
+    static func render(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "   ")
+                .trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+
+    static func age(milliseconds: Int64) -> String {
+        let seconds = max(0, milliseconds / 1000)
+        if seconds < 120 { return "\(seconds)s" }
+        if seconds < 7200 { return "\(seconds / 60)m" }
+        if seconds < 172_800 { return "\(seconds / 3600)h" }
+        return "\(seconds / 86400)d"
+    }
+}
