@@ -164,8 +164,10 @@ let package = Package(
             path: "Tests/NFTests"),
         .testTarget(
             name: "ControlPlaneTests",
-            dependencies: ["MBoxController", "MBoxControl", "MBoxAgentControl", "MBoxProto", "MBoxTrafficGen",
-                           .product(name: "GRPCCore", package: "grpc-swift-2")],
+            dependencies: ["MBoxController", "MBoxControl", "MBoxAgentControl", "MBoxProto", "MBoxTrafficGen", "MBoxCapture",
+                           "MBoxDataPath", "MBoxChain",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")],
             path: "Tests/ControlPlaneTests"),
         .testTarget(
             name: "DataPathTests",

@@ -7,7 +7,7 @@ import MBoxProto
 /// which chain each agent runs (placement), versions each agent's config and pushes it
 /// to connected agents, records what they applied, ingests alerts and feeds live follows.
 public actor Controller {
-    let store: any ControlStore
+    public nonisolated let store: any ControlStore
     private var watchers: [String: [UUID: AsyncStream<Mbox_V1_AgentConfig>.Continuation]] = [:]
     private var followers: [UUID: (Mbox_V1_AlertQuery, AsyncStream<Mbox_V1_Alert>.Continuation)] = [:]
 
