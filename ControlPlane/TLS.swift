@@ -101,6 +101,8 @@ extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
             config: .defaults { config in
                 config.backoff = .init(initial: .milliseconds(100), max: .seconds(5), multiplier: 1.6, jitter: 0.2)
                 config.connection.maxIdleTime = nil
+                // A controller gone without a word (cable cut) is noticed within ~15 s.
+                config.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5), allowWithoutCalls: true)
             })
         return GRPCClient(transport: transport)
     }

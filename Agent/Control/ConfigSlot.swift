@@ -36,11 +36,12 @@ public final class ConfigSlot: @unchecked Sendable {
     /// Gives up after `timeout` (the data path is stuck or stopped).
     public func outcome(of version: UInt64, timeout: Duration = .seconds(30)) async -> String? {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline, !Task.isCancelled {
             if let result = recordedOutcome(version) { return result }
             try? await Task.sleep(for: .milliseconds(2))
         }
-        return "the data path did not take version \(version) within \(timeout)"
+        return Task.isCancelled ? "the session ended before the data path took version \(version)"
+                                : "the data path did not take version \(version) within \(timeout)"
     }
 
     private func recordedOutcome(_ version: UInt64) -> String?? {

@@ -155,7 +155,9 @@ public final class ControlSession: Sendable {
         var report = Mbox_V1_ReportAppliedRequest()
         report.name = name
         report.version = config.version
-        if config.version == slot.applied, config.version != 0 {
+        if config.version == slot.applied {
+            // Already running it (a reconnect), or version 0 — the controller has nothing
+            // for this agent and it runs nothing (or its own --chain) yet.
             report.ok = true
         } else {
             do {

@@ -93,6 +93,14 @@ public actor Controller {
         followers.removeValue(forKey: id)?.1.finish()
     }
 
+    /// Ends every config watch and alert follow (the server is stopping).
+    public func closeStreams() {
+        for continuation in watchers.values.flatMap(\.values) { continuation.finish() }
+        watchers.removeAll()
+        for (_, continuation) in followers.values { continuation.finish() }
+        followers.removeAll()
+    }
+
     // MARK: Agents
 
     public func register(_ agent: PeerIdentity, _ request: Mbox_V1_RegisterRequest) throws -> Mbox_V1_RegisterResponse {

@@ -15,7 +15,14 @@ public struct ControllerServer: Sendable {
         self.controller = controller
         let transport = HTTP2ServerTransport.Posix(
             address: endpoint.socketAddress, transportSecurity: tls.serverSecurity(),
-            config: .defaults { $0.rpc.maxRequestPayloadSize = Self.maximumMessageBytes })
+            config: .defaults { config in
+                config.rpc.maxRequestPayloadSize = Self.maximumMessageBytes
+                // Agents hold streams open for hours; pings find the dead ones (and
+                // `get agents` shows them disconnected) within ~15 s.
+                config.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5),
+                                                    clientBehavior: .init(minPingIntervalWithoutCalls: .seconds(5), allowWithoutCalls: true))
+                config.connection.maxGraceTime = .seconds(2)
+            })
         server = GRPCServer(transport: transport, services: [AgentServiceHandler(controller), OperatorServiceHandler(controller)])
     }
 
@@ -30,5 +37,10 @@ public struct ControllerServer: Sendable {
         throw PKIError("the controller listens on \(address), not an IP port")
     }
 
-    public func stop() { server.beginGracefulShutdown() }
+    /// Stops accepting calls and ends the long-lived streams (config watches, alert
+    /// follows), so connections close within the grace time.
+    public func stop() async {
+        server.beginGracefulShutdown()
+        await controller.closeStreams()
+    }
 }

@@ -62,7 +62,7 @@ struct Serve: AsyncParsableCommand {
         do { server = try ControllerServer(controller: controller, listen: try endpoint(), tls: tls) } catch {
             throw ControllerFailure("\(error)")
         }
-        let stop = SignalStop { server.stop() }
+        let stop = SignalStop { Task { await server.stop() } }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
             let port = try await server.listeningPort()

@@ -67,7 +67,7 @@ final class RunningController: @unchecked Sendable {
     var endpoint: ControlEndpoint { ControlEndpoint(host: "127.0.0.1", port: port) }
 
     func stop() async {
-        server.stop()
+        await server.stop()
         _ = try? await task.value
     }
 }

@@ -1,0 +1,76 @@
+import Foundation
+
+/// A program started in the background, its stderr in a file; stopped when done.
+final class Launched: @unchecked Sendable {
+    let process = Process()
+    let logPath: String
+
+    init(_ executable: String, _ arguments: [String], log: String, directory: String? = nil) throws {
+        logPath = log
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = FileHandle(forWritingAtPath: log)!
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = handle
+        process.standardError = handle
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// The first line of the log containing `marker`, waiting up to `seconds`.
+    func line(containing marker: String, seconds: Double = 30) async -> String? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let line = log.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
+            if !process.isRunning { break }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return log.split(separator: "\n").first(where: { $0.contains(marker) }).map(String.init)
+    }
+
+    /// The port in "listening on HOST:PORT".
+    func listeningPort() async -> Int? {
+        guard let line = await line(containing: "listening on") else { return nil }
+        let address = line.components(separatedBy: "listening on ")[1].split(separator: ",")[0]
+        return address.split(separator: ":").last.flatMap { Int($0) }
+    }
+
+    /// SIGTERM, then waits (SIGKILL after `seconds`); the exit status.
+    @discardableResult
+    func stop(seconds: Double = 20) -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// Runs a command to completion; its status and stdout (stderr appended to the error text).
+func runCommand(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe()
+    let errPath = NSTemporaryDirectory() + "mbox-stderr-" + UUID().uuidString
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: errPath) }
+    process.standardOutput = out
+    process.standardError = FileHandle(forWritingAtPath: errPath)!
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self),
+            (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+}
