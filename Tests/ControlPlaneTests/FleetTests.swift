@@ -1,0 +1,118 @@
+import Foundation
+import MBoxTrafficGen
+import Testing
+
+/// The whole fleet as an operator runs it: the three commands as separate processes on
+/// loopback with real mutual TLS, certificates made by `mboxctl pki`.
+@Suite("Fleet: controller, agents and mboxctl as processes", .serialized)
+struct FleetTests {
+    struct Commands {
+        let controller: String
+        let agent: String
+        let ctl: String
+
+        init() throws {
+            controller = try #require(builtCommand("mbox-controller"), "run `swift build` first")
+            agent = try #require(builtCommand("mbox-agent"), "run `swift build` first")
+            ctl = try #require(builtCommand("mboxctl"), "run `swift build` first")
+        }
+    }
+
+    /// (sid, src, sport, dst, dport) of EVE alert lines, counted.
+    static func alertKeys(_ lines: [String]) throws -> [String: Int] {
+        var keys: [String: Int] = [:]
+        for line in lines where !line.isEmpty {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let alert = try #require(object["alert"] as? [String: Any])
+            let key = "\(alert["signature_id"]!) \(object["src_ip"]!):\(object["src_port"]!) -> \(object["dest_ip"]!):\(object["dest_port"]!)"
+            keys[key, default: 0] += 1
+        }
+        return keys
+    }
+
+    @Test("Apply by label → the selected agents run the chain → their alerts reach the controller, equal to standalone runs")
+    func applyByLabel() async throws {
+        let commands = try Commands()
+        let scratch = try ScratchDirectory()
+        let pki = scratch.file("pki")
+        func ctl(_ arguments: [String]) throws -> String {
+            let result = try runCommand(commands.ctl, arguments)
+            try #require(result.status == 0, "mboxctl \(arguments.joined(separator: " ")): \(result.stderr)")
+            return result.stdout
+        }
+        _ = try ctl(["pki", "init", "--dir", pki])
+        for (role, name) in [("controller", "controller"), ("agent", "edge-1"), ("agent", "edge-2"), ("agent", "web-1"), ("operator", "alice")] {
+            _ = try ctl(["pki", "issue", role, name, "--dir", pki])
+        }
+
+        // The chain and its rules, as an operator keeps them in git.
+        try FileManager.default.createDirectory(atPath: scratch.file("policy/rules"), withIntermediateDirectories: true)
+        try String(contentsOfFile: packageRoot + "/rules/web-attacks.rules", encoding: .utf8)
+            .write(toFile: scratch.file("policy/rules/web.rules"), atomically: true, encoding: .utf8)
+        let chain = try String(contentsOfFile: packageRoot + "/chains/fleet/ids-edge.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "../../rules/web-attacks.rules", with: "rules/web.rules")
+        try chain.write(toFile: scratch.file("policy/ids-edge.yaml"), atomically: true, encoding: .utf8)
+
+        let controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--db", scratch.file("c.db"), "--pki", pki],
+                                      log: scratch.file("controller.log"))
+        defer { controller.stop() }
+        let port = try #require(await controller.listeningPort(), "\(controller.log)")
+        let address = "127.0.0.1:\(port)"
+
+        var agents: [String: Launched] = [:]
+        defer { agents.values.forEach { $0.stop() } }
+        for (index, (name, labels)) in [("edge-1", "role=ids,site=a"), ("edge-2", "role=ids,site=b"), ("web-1", "role=web")].enumerated() {
+            var profile = TrafficProfile()
+            profile.seed = UInt64(40 + index)
+            profile.flows = 250
+            profile.attack = "UNION SELECT"
+            profile.attackShare = 0.3
+            profile.attackSegments = 3
+            profile.outOfOrder = 0.1
+            try generate(profile, to: scratch.file("\(name).pcap"))
+            agents[name] = try Launched(commands.agent, [
+                "run", "--pcap", scratch.file("\(name).pcap"), "--controller", address, "--pki", pki, "--name", name,
+                "--labels", labels, "--state-dir", scratch.file("state-\(name)"), "--wait-for-config",
+            ], log: scratch.file("\(name).log"))
+        }
+        for (name, agent) in agents {
+            try #require(await agent.line(containing: "registered with") != nil, "\(name): \(agent.log)")
+        }
+
+        let operatorArguments = ["--controller", address, "--pki", pki, "--as", "alice"]
+        let applied = try ctl(["apply", "-f", scratch.file("policy/ids-edge.yaml")] + operatorArguments)
+        #expect(applied.contains("chain/ids-edge created") && applied.contains("edge-1, edge-2") && !applied.contains("web-1"))
+
+        for name in ["edge-1", "edge-2"] {
+            let oracle = try runCommand(commands.agent, ["replay", "--pcap", scratch.file("\(name).pcap"), "--chain",
+                                                         scratch.file("policy/ids-edge.yaml"), "--eve", scratch.file("\(name).eve")])
+            try #require(oracle.status == 0, "\(oracle.stderr)")
+            let expected = try Self.alertKeys(try String(contentsOfFile: scratch.file("\(name).eve"), encoding: .utf8)
+                .split(separator: "\n").map(String.init))
+            try #require(expected.values.reduce(0, +) > 20)
+            var received: [String: Int] = [:]
+            let complete = try await eventually(seconds: 60) {
+                let json = try ctl(["alerts", "-o", "json", "--agent", name, "--limit", "100000"] + operatorArguments)
+                received = try Self.alertKeys(json.split(separator: "\n").map(String.init))
+                return received.values.reduce(0, +) >= expected.values.reduce(0, +)
+            }
+            #expect(complete, "\(name): \(received.values.reduce(0, +)) of \(expected.values.reduce(0, +)) alerts arrived")
+            #expect(received == expected, "\(name)'s alerts at the controller equal its standalone run's")
+        }
+        let web = try ctl(["alerts", "-o", "json", "--agent", "web-1"] + operatorArguments)
+        #expect(web.isEmpty, "no chain was placed on web-1")
+
+        let listing = try ctl(["get", "agents", "-o", "json"] + operatorArguments)
+        let rows = try listing.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let byName = Dictionary(uniqueKeysWithValues: rows.map { ($0["name"] as! String, $0) })
+        #expect(byName["edge-1"]?["chain"] as? String == "ids-edge")
+        #expect(byName["edge-1"]?["appliedVersion"] as? String == byName["edge-1"]?["desiredVersion"] as? String)
+        #expect(byName["web-1"]?["chain"] == nil)
+        #expect(byName["web-1"]?["connected"] as? Bool == true)
+        let table = try ctl(["get", "chains"] + operatorArguments)
+        #expect(table.contains("ids-edge") && table.contains("role=ids") && table.contains("rules/web.rules"))
+
+        for (name, agent) in agents { #expect(agent.stop() == 0, "\(name): \(agent.log)") }
+        #expect(controller.stop() == 0, "\(controller.log)")
+    }
+}
