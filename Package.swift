@@ -140,7 +140,7 @@ let package = Package(
             path: "Tools/mboxctl"),
         .executableTarget(
             name: "mbox-bench-control",
-            dependencies: ["MBoxController", "MBoxControl", "MBoxProto",
+            dependencies: ["MBoxController", "MBoxControl", "MBoxProto", "MBoxAgentControl",
                            .product(name: "GRPCCore", package: "grpc-swift-2")],
             path: "Benchmarks/Control"),
         .executableTarget(

@@ -10,6 +10,13 @@ public actor Controller {
     public nonisolated let store: any ControlStore
     private var watchers: [String: [UUID: AsyncStream<Mbox_V1_AgentConfig>.Continuation]] = [:]
     private var followers: [UUID: (Mbox_V1_AlertQuery, AsyncStream<Mbox_V1_Alert>.Continuation)] = [:]
+    /// Agents as stored, read once; registrations and config versions are written through
+    /// at once, applied reports and statistics within `flushDelay` (one transaction for
+    /// all that arrived meanwhile — a thousand agents report at once after a push).
+    private var agentCache: [String: AgentRecord]?
+    private var unsaved: Set<String> = []
+    private var flushScheduled = false
+    static let flushDelay = Duration.milliseconds(100)
 
     public init(store: any ControlStore) {
         self.store = store
@@ -61,7 +68,7 @@ public actor Controller {
     public func chains() throws -> [Mbox_V1_ChainRecord] { try store.chains() }
 
     public func agents() throws -> [Mbox_V1_AgentInfo] {
-        try store.agents().map { agent in
+        try agentRecords().values.sorted { $0.name < $1.name }.map { agent in
             var info = Mbox_V1_AgentInfo()
             info.name = agent.name
             info.labels = agent.labels
@@ -95,6 +102,7 @@ public actor Controller {
 
     /// Ends every config watch and alert follow (the server is stopping).
     public func closeStreams() {
+        try? flush()
         for continuation in watchers.values.flatMap(\.values) { continuation.finish() }
         watchers.removeAll()
         for (_, continuation) in followers.values { continuation.finish() }
@@ -104,24 +112,24 @@ public actor Controller {
     // MARK: Agents
 
     public func register(_ agent: PeerIdentity, _ request: Mbox_V1_RegisterRequest) throws -> Mbox_V1_RegisterResponse {
-        var record = try store.agent(named: agent.name) ?? AgentRecord(name: agent.name)
+        var record = try agentRecords()[agent.name] ?? AgentRecord(name: agent.name)
         record.labels = request.labels
         record.capabilities = request.capabilities
         record.softwareVersion = request.softwareVersion
         record.lastSeenMilliseconds = Self.nowMilliseconds
         if request.runningVersion == record.desiredVersion { record.appliedVersion = request.runningVersion }
-        try store.putAgent(record)
+        try save([record], now: true)
         // Labels may have changed what it should run.
         _ = try replan(only: agent.name)
         var response = Mbox_V1_RegisterResponse()
         response.name = agent.name
-        response.desiredVersion = try store.agent(named: agent.name)?.desiredVersion ?? 0
+        response.desiredVersion = try agentRecords()[agent.name]?.desiredVersion ?? 0
         return response
     }
 
     /// The agent's config now, then each change; ends when the agent goes away.
     public func watch(_ agent: String) throws -> (AsyncStream<Mbox_V1_AgentConfig>, UUID) {
-        guard let record = try store.agent(named: agent) else {
+        guard let record = try agentRecords()[agent] else {
             throw RPCError(code: .failedPrecondition, message: "agent '\(agent)' must register before watching its config")
         }
         let (stream, continuation) = AsyncStream.makeStream(of: Mbox_V1_AgentConfig.self, bufferingPolicy: .bufferingNewest(1))
@@ -137,7 +145,7 @@ public actor Controller {
     }
 
     public func applied(_ agent: String, _ report: Mbox_V1_ReportAppliedRequest) throws {
-        guard var record = try store.agent(named: agent) else { return }
+        guard var record = try agentRecords()[agent] else { return }
         if report.ok {
             record.appliedVersion = report.version
             record.applyError = ""
@@ -145,14 +153,46 @@ public actor Controller {
             record.applyError = "version \(report.version): \(report.error)"
         }
         record.lastSeenMilliseconds = Self.nowMilliseconds
-        try store.putAgent(record)
+        try save([record], now: false)
     }
 
     public func stats(_ agent: String, _ stats: Mbox_V1_AgentStats) throws {
-        guard var record = try store.agent(named: agent) else { return }
+        guard var record = try agentRecords()[agent] else { return }
         record.stats = stats
         record.lastSeenMilliseconds = Self.nowMilliseconds
-        try store.putAgent(record)
+        try save([record], now: false)
+    }
+
+    private func agentRecords() throws -> [String: AgentRecord] {
+        if let agentCache { return agentCache }
+        let loaded = Dictionary(try store.agents().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        agentCache = loaded
+        return loaded
+    }
+
+    private func save(_ records: [AgentRecord], now: Bool) throws {
+        _ = try agentRecords()
+        for record in records { agentCache![record.name] = record }
+        if now {
+            try store.putAgents(records)
+            unsaved.subtract(records.map(\.name))
+        } else {
+            unsaved.formUnion(records.map(\.name))
+            guard !flushScheduled else { return }
+            flushScheduled = true
+            Task {
+                try? await Task.sleep(for: Self.flushDelay)
+                try? await self.flush()
+            }
+        }
+    }
+
+    /// Writes the agent updates not yet stored.
+    public func flush() throws {
+        flushScheduled = false
+        let records = unsaved.compactMap { agentCache?[$0] }
+        unsaved.removeAll()
+        try store.putAgents(records)
     }
 
     /// Stores a batch from `agent` (one transaction) and tells live follows.
@@ -178,10 +218,10 @@ public actor Controller {
         chains.filter { $0.spec.selects(labels) }.min { $0.spec.name < $1.spec.name }
     }
 
-    func config(for agent: AgentRecord) throws -> Mbox_V1_AgentConfig {
+    func config(for agent: AgentRecord, chains: [Mbox_V1_ChainRecord]? = nil) throws -> Mbox_V1_AgentConfig {
         var config = Mbox_V1_AgentConfig()
         config.version = agent.desiredVersion
-        if let chain = Self.placement(agent.labels, among: try store.chains()), chain.spec.name == agent.chain {
+        if let chain = Self.placement(agent.labels, among: try chains ?? store.chains()), chain.spec.name == agent.chain {
             config.chain = chain.spec
         }
         return config
@@ -191,20 +231,24 @@ public actor Controller {
     /// revision changed get a new config version, stored and pushed at once. Returns them.
     private func replan(revision: UInt64? = nil, only name: String? = nil) throws -> [String] {
         let chains = try store.chains()
-        var changed: [String] = []
-        for var agent in try store.agents() where name == nil || agent.name == name {
+        var changed: [AgentRecord] = []
+        var revision = revision
+        for var agent in try agentRecords().values where name == nil || agent.name == name {
             let chain = Self.placement(agent.labels, among: chains)
             let chainName = chain?.spec.name ?? ""
             guard chainName != agent.chain || (chain?.revision ?? 0) > agent.desiredVersion else { continue }
+            if revision == nil { revision = try store.nextRevision() }
             agent.chain = chainName
-            agent.desiredVersion = try revision ?? store.nextRevision()
-            try store.putAgent(agent)
-            changed.append(agent.name)
-            if let watching = watchers[agent.name] {
-                let update = try config(for: agent)
-                for continuation in watching.values { continuation.yield(update) }
-            }
+            agent.desiredVersion = revision!
+            changed.append(agent)
         }
-        return changed
+        // Stored in one transaction, then pushed: a pushed version is always a stored one.
+        try save(changed, now: true)
+        for agent in changed {
+            guard let watching = watchers[agent.name] else { continue }
+            let update = try config(for: agent, chains: chains)
+            for continuation in watching.values { continuation.yield(update) }
+        }
+        return changed.map(\.name)
     }
 }

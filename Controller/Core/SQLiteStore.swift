@@ -81,18 +81,27 @@ public final class SQLiteStore: ControlStore {
     }
 
     public func putAgent(_ agent: AgentRecord) throws {
+        try putAgents([agent])
+    }
+
+    public func putAgents(_ agents: [AgentRecord]) throws {
+        guard !agents.isEmpty else { return }
+        try database.write { db in
+            for agent in agents { try Self.write(agent, db) }
+        }
+    }
+
+    static func write(_ agent: AgentRecord, _ db: Database) throws {
         let labels = String(decoding: try JSONEncoder().encode(agent.labels), as: UTF8.self)
         let capabilities = String(decoding: try JSONEncoder().encode(agent.capabilities), as: UTF8.self)
         let stats: Data = try agent.stats.serializedBytes()
-        try database.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO agents (name, labels, capabilities, software, last_seen_ms, chain, desired_version,
-                                               applied_version, apply_error, stats)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [agent.name, labels, capabilities, agent.softwareVersion, agent.lastSeenMilliseconds,
-                                 agent.chain, Int64(bitPattern: agent.desiredVersion), Int64(bitPattern: agent.appliedVersion),
-                                 agent.applyError, stats])
-        }
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO agents (name, labels, capabilities, software, last_seen_ms, chain, desired_version,
+                                           applied_version, apply_error, stats)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [agent.name, labels, capabilities, agent.softwareVersion, agent.lastSeenMilliseconds,
+                             agent.chain, Int64(bitPattern: agent.desiredVersion), Int64(bitPattern: agent.appliedVersion),
+                             agent.applyError, stats])
     }
 
     static func agent(_ row: Row) throws -> AgentRecord {

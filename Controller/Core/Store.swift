@@ -40,6 +40,8 @@ public protocol ControlStore: Sendable {
     func agents() throws -> [AgentRecord]
     func agent(named name: String) throws -> AgentRecord?
     func putAgent(_ record: AgentRecord) throws
+    /// Several agents in one transaction.
+    func putAgents(_ records: [AgentRecord]) throws
 
     /// Stores a batch in one transaction; an alert whose (agent, sequence) is already
     /// stored is skipped, so a batch resent after a cut is stored once.

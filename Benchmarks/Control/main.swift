@@ -1,0 +1,204 @@
+// Control-plane benchmark (release build): config push to many agents, and alert ingest.
+//
+//   swift build -c release --product mbox-bench-control && .build/release/mbox-bench-control
+//
+// 1. Push: N simulated agents (each its own certificate and mTLS connection on loopback)
+//    register and watch their config; the operator applies a changed chain R times; for
+//    each agent and round, the time from the apply call to the agent's ReportApplied
+//    being recorded. p50/p99 over all agent-rounds.
+// 2. Ingest: alerts/s into SQLite — the store alone (batches of 2,048), and end to end
+//    (K agents' spools streamed over gRPC, from the first byte to the last ack).
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import MBoxAgentControl
+import MBoxControl
+import MBoxController
+import MBoxProto
+
+func argument(_ name: String, _ fallback: Int) -> Int {
+    let arguments = CommandLine.arguments
+    if let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) { return value }
+    return fallback
+}
+
+let agentCount = argument("--agents", 1000)
+let rounds = argument("--rounds", 5)
+let ingestAlerts = argument("--alerts", 200_000)
+let ingestAgents = argument("--ingest-agents", 4)
+
+let scratch = NSTemporaryDirectory() + "mbox-bench-control-" + UUID().uuidString
+try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: scratch) }
+
+func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
+}
+
+let pkiDirectory = scratch + "/pki"
+let ca = try DevelopmentCA.create(in: URL(fileURLWithPath: pkiDirectory))
+try ca.issue(.controller, name: "controller")
+try ca.issue(.operator, name: "bench")
+var issued = Date()
+for index in 0..<max(agentCount, ingestAgents) { try ca.issue(.agent, name: "agent-\(index)") }
+print(String(format: "issued %d agent certificates in %.1f s", max(agentCount, ingestAgents), Date().timeIntervalSince(issued)))
+
+let store = try SQLiteStore(path: scratch + "/controller.db")
+let controller = Controller(store: store)
+let server = try ControllerServer(controller: controller, listen: ControlEndpoint(host: "127.0.0.1", port: 0),
+                                  tls: TLSFiles(directory: pkiDirectory, name: "controller"))
+let serving = Task { try await server.serve() }
+let endpoint = ControlEndpoint(host: "127.0.0.1", port: try await server.listeningPort())
+
+/// Records, per round, when each agent reported its config applied.
+actor AppliedLog {
+    var times: [UInt64: [ContinuousClock.Instant]] = [:]
+    var registered = 0
+    func record(_ version: UInt64) { times[version, default: []].append(.now) }
+    func register() { registered += 1 }
+    func count(_ version: UInt64) -> Int { times[version]?.count ?? 0 }
+}
+let applied = AppliedLog()
+
+// 1. Config push.
+let chainYAML = """
+name: bench
+placement: {fleet: bench}
+stack: {type: tcp_monitor, reassembly: true}
+functions:
+  - name: dpi
+    type: DPI
+    subscribe: [{event: DATA_RDY, from: client}]
+    publish: [EVENT/DPI_DETECT]
+  - name: signature_match
+    type: Signature_Match
+    parameters: {rules: rules.rules}
+    subscribe:
+      - {event: EVENT/DPI_DETECT, where: {protocol: http}}
+      - {event: DATA_RDY, from: client, dynamic: true}
+    publish: [EVENT/IDS_ALERT]
+"""
+func spec(round: Int) -> Mbox_V1_ChainSpec {
+    var spec = Mbox_V1_ChainSpec()
+    spec.yaml = chainYAML
+    spec.file = "bench.yaml"
+    spec.selector = ["fleet": "bench"]
+    var rules = Mbox_V1_RuleSet()
+    rules.name = "rules.rules"
+    rules.text = #"alert tcp any any -> any 80 (msg:"round \#(round)"; content:"UNION SELECT"; nocase; sid:\#(1000 + round); rev:1;)"#
+    spec.ruleSets = [rules]
+    return spec
+}
+
+let agentTasks = (0..<agentCount).map { index in
+    Task {
+        let client = try GRPCClient.controller(endpoint, tls: TLSFiles(directory: pkiDirectory, name: "agent-\(index)"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.runConnections() }
+            let service = Mbox_V1_AgentService.Client(wrapping: client)
+            var register = Mbox_V1_RegisterRequest()
+            register.name = "agent-\(index)"
+            register.labels = ["fleet": "bench"]
+            _ = try await service.register(register)
+            var watch = Mbox_V1_WatchConfigRequest()
+            watch.name = register.name
+            try await service.watchConfig(watch) { response in
+                var first = true
+                for try await config in response.messages {
+                    var report = Mbox_V1_ReportAppliedRequest()
+                    report.name = "agent-\(index)"
+                    report.version = config.version
+                    report.ok = true
+                    _ = try await service.reportApplied(report)
+                    if first { await applied.register(); first = false } else { await applied.record(config.version) }
+                }
+            }
+            client.beginGracefulShutdown()
+        }
+    }
+}
+let connectStart = Date()
+while await applied.registered < agentCount { try await Task.sleep(for: .milliseconds(10)) }
+print(String(format: "%d agents registered and watching in %.1f s", agentCount, Date().timeIntervalSince(connectStart)))
+
+var latencies: [Double] = []
+let operatorClient = try GRPCClient.controller(endpoint, tls: TLSFiles(directory: pkiDirectory, name: "bench"))
+let operatorTask = Task { try await operatorClient.runConnections() }
+let operatorService = Mbox_V1_OperatorService.Client(wrapping: operatorClient)
+for round in 1...rounds {
+    var request = Mbox_V1_ApplyChainRequest()
+    request.spec = spec(round: round)
+    let start = ContinuousClock.now
+    let response = try await operatorService.applyChain(request)
+    while await applied.count(response.revision) < agentCount { try await Task.sleep(for: .milliseconds(1)) }
+    let times = await applied.times[response.revision]!
+    latencies += times.map { Double(($0 - start).components.attoseconds) / 1e15 + Double(($0 - start).components.seconds) * 1000 }
+    let slowest = times.map { $0 - start }.max()!
+    print("round \(round): revision \(response.revision) applied by \(agentCount) agents; last after \(slowest)")
+}
+latencies.sort()
+print(String(format: "config push to %d agents, %d rounds: time to applied p50 %.1f ms, p99 %.1f ms, max %.1f ms (goal p99 < 1000 ms)",
+             agentCount, rounds, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.last!))
+agentTasks.forEach { $0.cancel() }
+
+// 2a. Ingest into the store alone.
+let ingestStore = try SQLiteStore(path: scratch + "/ingest.db")
+let batch = 2048
+var storeStart = ContinuousClock.now
+var stored = 0
+while stored < ingestAlerts {
+    let alerts = (stored..<min(ingestAlerts, stored + batch)).map { index -> Mbox_V1_Alert in
+        var alert = Mbox_V1_Alert()
+        alert.sequence = UInt64(index + 1)
+        alert.spoolID = 1
+        alert.timestampUs = 1_700_000_000_000_000 + Int64(index)
+        alert.sid = UInt32(1_000_000 + index % 7)
+        alert.signature = "bench signature \(index % 7)"
+        alert.category = "web-application-attack"
+        alert.action = "allowed"
+        alert.flow.srcIp = "10.0.\(index % 250).\(index % 200)"
+        alert.flow.srcPort = UInt32(1024 + index % 60000)
+        alert.flow.destIp = "192.0.2.1"
+        alert.flow.destPort = 80
+        alert.flow.proto = "TCP"
+        return alert
+    }
+    stored += try ingestStore.insertAlerts(alerts, agent: "agent-0").stored.count
+}
+var seconds = Double((ContinuousClock.now - storeStart).components.attoseconds) / 1e18 + Double((ContinuousClock.now - storeStart).components.seconds)
+print(String(format: "ingest into SQLite (store alone, batches of %d): %d alerts in %.2f s = %.0f alerts/s (goal >= 50000)",
+             batch, stored, seconds, Double(stored) / seconds))
+
+// 2b. Ingest end to end: agents' spools over gRPC.
+var sessions: [ControlSession] = []
+for index in 0..<ingestAgents {
+    let settings = ControlSession.Settings(controller: endpoint, tls: TLSFiles(directory: pkiDirectory, name: "agent-\(index)"),
+                                           stateDirectory: scratch + "/agent-\(index)")
+    let session = try ControlSession(settings: settings, spool: try AlertSpool(directory: scratch + "/agent-\(index)/spool"),
+                                     slot: ConfigSlot(), counters: AgentCounters()) { _ in }
+    for index in 0..<(ingestAlerts / ingestAgents) {
+        var alert = Mbox_V1_Alert()
+        alert.timestampUs = 1_700_000_000_000_000 + Int64(index)
+        alert.sid = UInt32(1_000_000 + index % 7)
+        alert.signature = "bench signature \(index % 7)"
+        alert.action = "allowed"
+        alert.flow.srcIp = "10.0.\(index % 250).\(index % 200)"
+        alert.flow.destIp = "192.0.2.1"
+        alert.flow.proto = "TCP"
+        session.spool.append(alert)
+    }
+    sessions.append(session)
+}
+let before = try store.alertCount()
+storeStart = ContinuousClock.now
+let sessionTasks = sessions.map { session in Task.detached { await session.run() } }
+while sessions.contains(where: { $0.spool.pendingCount > 0 }) { try await Task.sleep(for: .milliseconds(2)) }
+seconds = Double((ContinuousClock.now - storeStart).components.attoseconds) / 1e18 + Double((ContinuousClock.now - storeStart).components.seconds)
+let delivered = try store.alertCount() - before
+print(String(format: "ingest end to end (%d agents streaming spools over mTLS gRPC): %d alerts in %.2f s = %.0f alerts/s (goal >= 50000)",
+             ingestAgents, delivered, seconds, Double(delivered) / seconds))
+sessionTasks.forEach { $0.cancel() }
+operatorClient.beginGracefulShutdown()
+operatorTask.cancel()
+await server.stop()
+serving.cancel()
