@@ -70,3 +70,10 @@ extension Mbox_V1_ChainSpec {
         selector.allSatisfy { labels[$0.key] == $0.value }
     }
 }
+
+/// Limits both sides agree on.
+public enum ControlLimits {
+    /// Largest message the controller accepts (a chain with its rule files, an alert
+    /// batch); the transport resets a stream that sends more.
+    public static let maximumMessageBytes = 16 << 20
+}

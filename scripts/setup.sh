@@ -3,6 +3,7 @@
 #   libhyperscan-dev  multi-pattern matching for Signature_Match (needed to build)
 #   DPDK 22.11        the fast path's ports (built in when its headers exist; installed
 #                     before the first swift command, or the build keeps the stub)
+#   libsqlite3-dev    the controller's store (GRDB links the system SQLite)
 #   tshark            the reassembly oracle in the tests
 #   suricata          the alert oracle in the tests and the baseline in benchmarks
 #                     (bookworm-backports, added for this install only)
@@ -16,6 +17,7 @@ need=()
 [ -f /usr/include/hs/hs.h ] || need+=(libhyperscan-dev)
 [ -f /usr/include/dpdk/rte_eal.h ] || need+=(libdpdk-dev dpdk dpdk-dev librte-net-null23 librte-net-ring23
   librte-net-pcap23 librte-net-af-packet23 librte-net-tap23)
+[ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq

@@ -76,10 +76,7 @@ public final class AgentRuntime {
     }
 
     private func emitAlerts(_ chain: ChainRunner) throws {
-        for alert in chain.alerts {
-            guard let matcher = chain.members[Int(alert.publisher)].function as? SignatureMatch else { continue }
-            let rule = matcher.engine.rules[Int(alert.detail.index)]
-            let key = chain.flowKey(of: alert)
+        try chain.forEachAlert { alert, rule, key in
             alertCount += 1
             try eve?.write(alert: alert, rule: rule, key: key)
             session?.spool.append(Mbox_V1_Alert(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))

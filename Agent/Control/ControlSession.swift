@@ -20,7 +20,7 @@ public final class ControlSession: Sendable {
         public var capabilities: [String] = []
         /// Holds the last good config (`config.pb`), applied at start before the controller answers.
         public var stateDirectory: String
-        public var statsInterval: Duration = .seconds(5)
+        public var statsInterval: Duration = .seconds(2)
         public var softwareVersion = "dev"
 
         public init(controller: ControlEndpoint, tls: TLSFiles, stateDirectory: String) {

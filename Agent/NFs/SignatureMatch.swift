@@ -234,3 +234,14 @@ public final class SignatureMatch: NetworkFunction {
         }
     }
 }
+
+extension ChainRunner {
+    /// The last packet's alerts, each with the rule that raised it and its flow's key
+    /// (what EVE lines and the controller's alert records are made of).
+    public func forEachAlert(_ body: (Event, Rule, FlowKey) throws -> Void) rethrows {
+        for alert in alerts {
+            guard let matcher = members[Int(alert.publisher)].function as? SignatureMatch else { continue }
+            try body(alert, matcher.engine.rules[Int(alert.detail.index)], flowKey(of: alert))
+        }
+    }
+}

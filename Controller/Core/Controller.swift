@@ -233,7 +233,7 @@ public actor Controller {
         let chains = try store.chains()
         var changed: [AgentRecord] = []
         var revision = revision
-        for var agent in try agentRecords().values where name == nil || agent.name == name {
+        for var agent in try agentRecords().values.sorted(by: { $0.name < $1.name }) where name == nil || agent.name == name {
             let chain = Self.placement(agent.labels, among: chains)
             let chainName = chain?.spec.name ?? ""
             guard chainName != agent.chain || (chain?.revision ?? 0) > agent.desiredVersion else { continue }

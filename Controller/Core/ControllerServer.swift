@@ -7,8 +7,7 @@ public struct ControllerServer: Sendable {
     public let controller: Controller
     let server: GRPCServer<HTTP2ServerTransport.Posix>
 
-    /// Largest message accepted (a chain with its rule files, an alert batch).
-    public static let maximumMessageBytes = 16 << 20
+    public static let maximumMessageBytes = ControlLimits.maximumMessageBytes
 
     public init(controller: Controller, listen endpoint: ControlEndpoint, tls: TLSFiles) throws {
         try tls.check()

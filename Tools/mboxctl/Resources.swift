@@ -20,7 +20,9 @@ struct Apply: AsyncParsableCommand {
 
     func validate() throws {
         guard !file.isEmpty else { throw ValidationError("give at least one -f FILE") }
-        if let selector { _ = try Labels.parse(selector) }
+        if let selector {
+            do { _ = try Labels.parse(selector) } catch { throw ValidationError("--selector: \(error)") }
+        }
     }
 
     func run() async throws {
@@ -29,6 +31,10 @@ struct Apply: AsyncParsableCommand {
             do {
                 var spec = try Mbox_V1_ChainSpec.load(file: path)
                 if let selector { spec.selector = try Labels.parse(selector) }
+                let size = try (spec.serializedBytes() as [UInt8]).count
+                guard size < ControlLimits.maximumMessageBytes else {
+                    throw CtlError("\(path) with its rule files is \(size) bytes; the controller takes at most \(ControlLimits.maximumMessageBytes)")
+                }
                 specs.append(spec)
             } catch { throw CtlError("\(error)") }
         }
@@ -109,23 +115,6 @@ struct Get: AsyncParsableCommand {
                  chain.spec.ruleSets.map(\.name).joined(separator: ","), "\(chain.revision)", Table.age(milliseconds: now - chain.updatedUnixMs)]
             }))
         }
-    }
-}
-
-/// `k=v,k=v` label lists.
-enum Labels {
-    static func parse(_ text: String) throws -> [String: String] {
-        var labels: [String: String] = [:]
-        for pair in text.split(separator: ",") where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("'\(pair)' is not key=value") }
-            labels[String(parts[0])] = String(parts[1])
-        }
-        return labels
-    }
-
-    static func format(_ labels: [String: String]) -> String {
-        labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 }
 

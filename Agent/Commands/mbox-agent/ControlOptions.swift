@@ -50,13 +50,7 @@ struct ControlOptions: ParsableArguments {
     }
 
     func parsedLabels() throws -> [String: String] {
-        var result: [String: String] = [:]
-        for pair in labels.split(separator: ",") where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--labels: '\(pair)' is not key=value") }
-            result[String(parts[0])] = String(parts[1])
-        }
-        return result
+        do { return try Labels.parse(labels) } catch { throw ValidationError("--labels: \(error)") }
     }
 
     /// The control session, its spool and config slot; nil without --controller.

@@ -128,10 +128,7 @@ struct ChainOptions: ParsableArguments {
 /// Writes the alerts of the last packet as EVE lines.
 func write(alerts chain: ChainRunner, to writer: EVEWriter?) throws {
     guard let writer, !chain.alerts.isEmpty else { return }
-    for alert in chain.alerts {
-        guard let matcher = chain.members[Int(alert.publisher)].function as? SignatureMatch else { continue }
-        try writer.write(alert: alert, rule: matcher.engine.rules[Int(alert.detail.index)], key: chain.flowKey(of: alert))
-    }
+    try chain.forEachAlert { try writer.write(alert: $0, rule: $1, key: $2) }
 }
 
 /// The DPDK ports the agent reads (and, inline, writes).
