@@ -84,9 +84,9 @@ public struct ControlEndpoint: Sendable, CustomStringConvertible {
 
     /// Where a client dials: literal addresses as they are, names through DNS.
     public var target: any ResolvableTarget {
-        if isIPv6 { return .ipv6(host: host, port: port) }
+        if isIPv6 { return .ipv6(address: host, port: port) }
         if host.split(separator: ".").count == 4, host.allSatisfy({ $0.isNumber || $0 == "." }) {
-            return .ipv4(host: host, port: port)
+            return .ipv4(address: host, port: port)
         }
         return .dns(host: host, port: port)
     }

@@ -68,9 +68,9 @@ wait_for_alerts() {  # until alerts from both agents are in and their count stop
   for i in $(seq 60); do
     sleep 1
     json=$($bin/mboxctl alerts -o json --limit 100000)
-    now=$(printf '%s' "$json" | grep -c . || true)
-    if [ "$now" -eq "$last" ] && printf '%s' "$json" | grep -q '"host":"edge-1"' \
-       && printf '%s' "$json" | grep -q '"host":"edge-2"'; then break; fi
+    now=$(grep -c . <<< "$json" || true)
+    # (here-strings, not pipes: with pipefail, grep -q closing early would fail the pipe)
+    if [ "$now" -eq "$last" ] && grep -q '"host":"edge-1"' <<< "$json" && grep -q '"host":"edge-2"' <<< "$json"; then break; fi
     last=$now
   done
 }

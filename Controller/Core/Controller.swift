@@ -182,7 +182,7 @@ public actor Controller {
             flushScheduled = true
             Task {
                 try? await Task.sleep(for: Self.flushDelay)
-                try? await self.flush()
+                try? self.flush()
             }
         }
     }

@@ -50,7 +50,7 @@ struct SecurityTests {
 
         // TLS that trusts the controller but presents no certificate.
         let anonymous = try HTTP2ClientTransport.Posix(
-            target: .ipv4(host: "127.0.0.1", port: running.port),
+            target: .ipv4(address: "127.0.0.1", port: running.port),
             transportSecurity: .tls { $0.trustRoots = .certificates([.file(path: pki.files("alice").ca, format: .pem)]) })
         let noCertificate = await Self.rpcError {
             try await withGRPCClient(transport: anonymous) { client in

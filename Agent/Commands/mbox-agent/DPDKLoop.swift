@@ -61,7 +61,7 @@ struct DPDKLoop {
     private func bridge(from port: DPDKPort, to peer: DPDKPort?, _ process: (CapturedPacket) throws -> Verdict) throws -> Int {
         let received = port.receive()
         guard received > 0 else { return 0 }
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = Self.wallClock()
         for index in 0..<received {
             let verdict = try process(port.packet(index, timestamp: now))
             if let peer, verdict == .forward {
@@ -72,6 +72,14 @@ struct DPDKLoop {
         }
         peer?.flush()
         return received
+    }
+
+    /// Nanoseconds since the epoch: live packets are stamped with wall-clock time, once per
+    /// burst, since alerts and EVE lines carry it.
+    static func wallClock() -> UInt64 {
+        var clock = timespec()
+        clock_gettime(CLOCK_REALTIME, &clock)
+        return UInt64(clock.tv_sec) * 1_000_000_000 + UInt64(clock.tv_nsec)
     }
 
     static func describe(_ input: DPDKPort, _ output: DPDKPort?) -> String {

@@ -69,14 +69,14 @@ struct Run: ParsableCommand {
         let started = DispatchTime.now().uptimeNanoseconds
         let stop = DPDKLoop.Stop.after(seconds: duration)
         if control.waitForConfig { waitForConfig(agent, stop: stop, started: started) }
-        var lastTimestamp = DispatchTime.now().uptimeNanoseconds
+        var lastTimestamp: UInt64 = 0
         if let reader {
             lastTimestamp = try replay(reader, through: agent, stop: stop, started: started)
             idle(agent, stop: stop, started: started)
         } else if let (input, output) = dpdk {
             try DPDKLoop(input: input, output: output, stop: stop).run(agent.process, between: agent.betweenBursts)
         }
-        try agent.finish(timestamp: lastTimestamp)
+        try agent.finish(timestamp: reader == nil ? DPDKLoop.wallClock() : lastTimestamp)
         if let session, let sessionTask {
             drain(session)
             sessionTask.cancel()

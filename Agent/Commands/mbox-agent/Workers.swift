@@ -66,7 +66,7 @@ final class WorkerPool: @unchecked Sendable {
                 idle += 1
                 if idle > 100_000 { sched_yield() }
             }
-            pipeline.finish(timestamp: DispatchTime.now().uptimeNanoseconds)
+            pipeline.finish(timestamp: DPDKLoop.wallClock())
             writeAlerts()
             stopped.store(true, ordering: .releasing)
         }
@@ -112,7 +112,7 @@ final class WorkerPool: @unchecked Sendable {
         func distribute(_ port: DPDKPort, from: UInt8) -> Int {
             let received = port.receive()
             guard received > 0 else { return 0 }
-            let now = DispatchTime.now().uptimeNanoseconds
+            let now = DPDKLoop.wallClock()
             for index in 0..<received {
                 let packet = port.packet(index, timestamp: now)
                 var hash: UInt32 = 0
