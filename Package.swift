@@ -114,7 +114,8 @@ let package = Package(
                            .product(name: "X509", package: "swift-certificates"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "Atomics", package: "swift-atomics")],
-            path: "Agent/Control"),
+            // The agent runtime is on the per-packet path.
+            path: "Agent/Control", swiftSettings: fastPath),
 
         // Commands.
         .executableTarget(
