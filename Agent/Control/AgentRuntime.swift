@@ -60,9 +60,8 @@ public final class AgentRuntime {
         do {
             if let chain = update.chain {
                 let (source, runner) = try chain.makeStages(on: dataPath)
-                if let pipeline { pipeline.replaceChain(source: source, chain: runner) } else {
-                    pipeline = Pipeline(dataPath: dataPath, source: source, chain: runner)
-                }
+                pipeline = pipeline?.replacingChain(source: source, chain: runner)
+                    ?? Pipeline(dataPath: dataPath, source: source, chain: runner)
             } else {
                 pipeline?.chain.finish()
                 pipeline = nil

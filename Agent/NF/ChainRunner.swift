@@ -81,10 +81,14 @@ public final class ChainRunner {
     /// Per NF: whether it runs in a parallel section now, and what it did meanwhile.
     private var deferring: [Bool]
     private var deferred: [[DeferredAction]]
-    private var helpers: [ParallelHelper] = []
+    private let helpers: [ParallelHelper]
     private var wantingBuffer: [Int] = []
-    private var offloader: Offloader?
-    private var isOffloaded: [Bool] = []
+    private let offloader: Offloader?
+    private let isOffloaded: [Bool]
+    /// Every stage one NF and none offloaded (the common chain): dispatch walks the NFs'
+    /// indices in order, without the per-stage arrays (each would be retained per event).
+    private let isSequential: Bool
+    private let sequence: UnsafeMutableBufferPointer<Int>
 
     enum DeferredAction {
         case publish(Event)
@@ -112,22 +116,27 @@ public final class ChainRunner {
         for index in deferred.indices { deferred[index].reserveCapacity(8) }
         alerts.reserveCapacity(8)
         wantingBuffer.reserveCapacity(members.count)
+        isOffloaded = members.indices.map { offloaded.contains($0) }
+        offloader = offloaded.isEmpty ? nil
+            : Offloader(table: table, functions: functions,
+                        stageMembers: self.stages.map { $0.filter { offloaded.contains($0) } },
+                        capacity: flows.configuration.capacity)
+        let forkJoinWidth = self.stages.map { $0.filter { !offloaded.contains($0) }.count }.max() ?? 1
+        helpers = (0..<max(0, forkJoinWidth - 1)).map { [functions] _ in ParallelHelper(functions: functions) }
+        isSequential = offloaded.isEmpty && self.stages.allSatisfy { $0.count == 1 }
+        sequence = .allocate(capacity: self.stages.count)
+        for (position, stage) in self.stages.enumerated() {
+            (sequence.baseAddress! + position).initialize(to: stage[0])
+        }
         contexts = members.enumerated().map { index, member in
             NFContext(index: index, name: member.name, action: member.action,
                       capacity: flows.configuration.capacity, runner: self)
         }
         for (function, context) in zip(functions, contexts) { function.attach(context) }
-        isOffloaded = members.indices.map { offloaded.contains($0) }
-        if !offloaded.isEmpty {
-            offloader = Offloader(table: table, functions: functions,
-                                  stageMembers: self.stages.map { $0.filter { offloaded.contains($0) } },
-                                  capacity: flows.configuration.capacity)
-        }
-        let forkJoinWidth = self.stages.map { $0.filter { !offloaded.contains($0) }.count }.max() ?? 1
-        helpers = (0..<max(0, forkJoinWidth - 1)).map { _ in ParallelHelper(functions: functions) }
     }
 
     deinit {
+        sequence.deallocate()
         for helper in helpers { helper.stop() }
         offloader?.stop()
         deliveredCounts.deallocate()
@@ -183,8 +192,33 @@ public final class ChainRunner {
             for (index, function) in functions.enumerated() where !isOffloaded[index] { function.flowStarted(slot: slot) }
         }
         let wanted = table.wanting(event.type, StackFilter.bit(side: event.side, cause: event.cause))
+        if isSequential {
+            if wanted & flowSubscriptions.active(slot) != 0 { dispatchInSequence(event, wanted: wanted) }
+        } else {
+            dispatchByStage(event, wanted: wanted)
+        }
+        if event.type == .flowDestroyed {
+            for (index, function) in functions.enumerated() where !isOffloaded[index] { function.flowEnded(slot: slot) }
+            offloader?.push(.flowEnded, stage: 0, event)
+        }
+    }
+
+    @inline(__always)
+    private func dispatchInSequence(_ event: Event, wanted: UInt64) {
+        let carriesPacket = event.headers != nil
+        for position in 0..<sequence.count {
+            if carriesPacket && verdict == .drop { break }  // a dropped packet goes no further
+            let nf = sequence[position]
+            guard wants(event, nf, wanted) else { continue }
+            deliveredCounts[Int(event.type.rawValue)] &+= 1
+            perNFCounts[nf] &+= 1
+            functions[nf].handle(event)
+        }
+    }
+
+    private func dispatchByStage(_ event: Event, wanted: UInt64) {
         let offload = offloader.map { $0.mayWant(wanted) } ?? false
-        if offload || wanted & flowSubscriptions.active(slot) != 0 {
+        if offload || wanted & flowSubscriptions.active(event.slot) != 0 {
             let carriesPacket = event.headers != nil
             for (stageIndex, stage) in stages.enumerated() {
                 if carriesPacket && verdict == .drop { break }  // a dropped packet goes no further
@@ -201,10 +235,6 @@ public final class ChainRunner {
                     runParallel(event, stage: stage, wanted: wanted)
                 }
             }
-        }
-        if event.type == .flowDestroyed {
-            for (index, function) in functions.enumerated() where !isOffloaded[index] { function.flowEnded(slot: slot) }
-            offloader?.push(.flowEnded, stage: 0, event)
         }
     }
 

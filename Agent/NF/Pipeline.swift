@@ -8,8 +8,8 @@ import MBoxEvents
 /// to verdict.
 public final class Pipeline {
     public let dataPath: DataPath
-    public private(set) var source: EventSource
-    public private(set) var chain: ChainRunner
+    public let source: EventSource
+    public let chain: ChainRunner
     public private(set) var forwarded: UInt64 = 0
     public private(set) var dropped: UInt64 = 0
     /// Per-packet latency (arrival → verdict), when enabled.
@@ -33,12 +33,18 @@ public final class Pipeline {
         return verdict
     }
 
-    /// Swaps in another chain between two packets (a pushed config): flows and μStack
-    /// state stay; the old chain's NFs finish and its helper threads stop.
-    public func replaceChain(source: EventSource, chain: ChainRunner) {
+    /// This worker with another chain, for swapping in between two packets (a pushed
+    /// config): the same data path, so flows and μStack state stay; verdict counts carry
+    /// over; the old chain's NFs finish and its helper threads stop. (The stages are
+    /// constants of a pipeline: the per-packet path then holds them without reference
+    /// counting.)
+    public func replacingChain(source: EventSource, chain: ChainRunner) -> Pipeline {
         self.chain.finish()
-        self.source = source
-        self.chain = chain
+        let next = Pipeline(dataPath: dataPath, source: source, chain: chain)
+        next.forwarded = forwarded
+        next.dropped = dropped
+        next.latency = latency
+        return next
     }
 
     /// End of input: every flow ends (flushing streams), then every NF finishes.

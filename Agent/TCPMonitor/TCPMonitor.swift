@@ -23,9 +23,6 @@ public final class TCPMonitor {
     public private(set) var counters = TCPMonitorCounters()
     /// Nil when no flow reassembles (the μStack is configured without it).
     public let reassembler: StreamReassembler?
-    /// The same object, referenced without retain/release on the per-packet path
-    /// (`reassembler` keeps it alive for the monitor's lifetime).
-    private unowned(unsafe) let streams: StreamReassembler?
     private let reassembleToServer: Bool
     private let reassembleToClient: Bool
 
@@ -73,7 +70,6 @@ public final class TCPMonitor {
         flows = .allocate(capacity: capacity)
         flows.initialize(repeating: FlowFlags(), count: capacity)
         reassembler = reassembly.map { StreamReassembler(capacity: capacity, configuration: $0) }
-        streams = reassembler
         reassembleToServer = reassembly?.toServer ?? false
         reassembleToClient = reassembly?.toClient ?? false
     }
@@ -90,12 +86,12 @@ public final class TCPMonitor {
 
     /// Reassembled chunks produced since `beginPacket()`.
     public var chunks: UnsafeBufferPointer<StreamChunk> {
-        streams?.chunks ?? UnsafeBufferPointer(start: nil, count: 0)
+        reassembler?.chunks ?? UnsafeBufferPointer(start: nil, count: 0)
     }
 
     /// Call once per packet before anything else: releases the previous packet's chunks.
     @inline(__always)
-    public func beginPacket() { streams?.beginPacket() }
+    public func beginPacket() { reassembler?.beginPacket() }
 
     /// Starts a flow in `slot`. `reassemble` is ignored when the monitor has no reassembler.
     public func open(slot: Int32, flowID: UInt64, reassemble: Bool) {
@@ -175,7 +171,7 @@ public final class TCPMonitor {
         let closedNow = flow.pointee.closed && !wasClosed
         if closedNow {
             counters.closedFlows &+= 1
-            if flow.pointee.reassemble { streams!.close(slot: slot) }
+            if flow.pointee.reassemble { reassembler!.close(slot: slot) }
         }
         return TCPPacketResult(
             sender: StackUpdate(side: senderSide, cause: senderSide, before: senderBefore, after: sender.pointee.state),
@@ -349,7 +345,7 @@ public final class TCPMonitor {
     @inline(__always)
     private func reassemble(slot: Int32, direction: StreamDirection, headers: PacketHeaders,
                             packet: UnsafeRawBufferPointer, sender: TCPEndpointState, anomalies: TCPAnomalies) {
-        let reassembler = streams.unsafelyUnwrapped
+        let reassembler = self.reassembler.unsafelyUnwrapped
         let flags = headers.tcpFlags
         let opposite: StreamDirection = direction == .toServer ? .toClient : .toServer
         if flags.contains(.ack), !flags.contains(.rst), reassembles(opposite) {
