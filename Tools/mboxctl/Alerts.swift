@@ -55,7 +55,8 @@ struct Alerts: AsyncParsableCommand {
         let json = output == "json"
         let request = query
         if follow {
-            if !json { print(AlertFormat.header) }
+            // Unbuffered, like the rows: a follow runs until interrupted.
+            if !json { FileHandle.standardOutput.write(Data((AlertFormat.header + "\n").utf8)) }
             try await connection.withOperator { service in
                 try await service.followAlerts(request) { response in
                     for try await alert in response.messages {
