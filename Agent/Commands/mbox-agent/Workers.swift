@@ -38,6 +38,9 @@ final class WorkerPool: @unchecked Sendable {
         let stopping = ManagedAtomic<Bool>(false)
         let stopped = ManagedAtomic<Bool>(false)
         var alertError: Error?
+        /// Packets the port thread found this worker's ring full for (and waited; nothing
+        /// is dropped). Written by the port thread only.
+        var ringFull: UInt64 = 0
 
         init(pipeline: Pipeline, alerts: EVEWriter?, alertLock: NSLock) {
             self.pipeline = pipeline
@@ -123,7 +126,10 @@ final class WorkerPool: @unchecked Sendable {
                 }
                 let worker = workers[Int(hash % UInt32(workers.count))]
                 let job = Job(mbuf: port.take(index)!, packet: packet, from: from)
-                while !worker.jobs.push(job) { collect() }
+                if !worker.jobs.push(job) {
+                    worker.ringFull &+= 1
+                    repeat { collect() } while !worker.jobs.push(job)
+                }
                 inFlight += 1
             }
             return received
@@ -194,12 +200,13 @@ extension WorkerPool {
             try compiled.makePipeline(configuration: configuration, keepBothStreams: false)
         }
         let started = Date()
-        WorkerPool(pipelines: pipelines, alerts: alerts).run(input: input, output: output, stop: stop)
+        let pool = WorkerPool(pipelines: pipelines, alerts: alerts)
+        pool.run(input: input, output: output, stop: stop)
         try alerts?.flush()
         let seconds = Date().timeIntervalSince(started)
         FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
         for (index, pipeline) in pipelines.enumerated() {
-            FileHandle.standardError.write(Data("worker \(index)\n".utf8))
+            FileHandle.standardError.write(Data("worker \(index)      ring full \(pool.workers[index].ringFull) times (the port thread waited)\n".utf8))
             Summary(dataPath: pipeline.dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
         }
         let total = pipelines.reduce(UInt64(0)) { $0 + $1.dataPath.counters.packets }
