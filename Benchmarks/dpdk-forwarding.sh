@@ -4,7 +4,8 @@
 #     (64-byte frames) and on net_pcap with infinite_rx (a generated capture's IPv4 packets);
 #  2. the IDS chain (chains/seed/config5.yaml) over net_pcap infinite_rx vs the same
 #     capture through the pcap backend (mbox-agent replay --pcap).
-# Prints Mpps and the agent/testpmd ratios, and the IDS chain with 1 and 2 workers.
+# Prints Mpps and the agent/testpmd ratios, L2/L3 with 2 RSS-queue workers, and the IDS
+# chain with 1 and 2 (software-distributed) workers.
 #   bash Benchmarks/dpdk-forwarding.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,12 @@ print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")'
 
 null_testpmd=$(testpmd --vdev=net_null0 --vdev=net_null1)
 null_agent=$(agent_run "--vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
+# Two workers on net_null, which offers RSS: one queue pair per worker, no distributor.
+null_agent2=$("$agent" run --dpdk "$eal --lcores=0@(0-1) --vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 \
+  --duration "$seconds" --workers 2 --chain chains/l2l3-forward.yaml 2>&1 | python3 -c '
+import re, sys
+m = re.search(r"all workers\s+\d+ packets, (\d+) packets/s", sys.stdin.read())
+print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")')
 pcap_testpmd=$(testpmd --vdev="net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" --vdev=net_null1)
 pcap_agent=$(agent_run "--vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1 --vdev=net_null1" \
   --port net_pcap0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
@@ -77,6 +84,7 @@ echo
 echo "| workload                                        | dpdk-testpmd io | mbox-agent | agent / testpmd |"
 echo "|-------------------------------------------------|----------------:|-----------:|----------------:|"
 printf "| net_null -> net_null, 64-byte frames, l2l3 chain | %15s | %10s | %15s |\n" "$null_testpmd" "$null_agent" "$(ratio "$null_agent" "$null_testpmd")"
+printf "| same, agent --workers 2 (one RSS queue pair each) | %15s | %10s | %15s |\n" "" "$null_agent2" "$(ratio "$null_agent2" "$null_testpmd")"
 printf "| net_pcap infinite_rx -> net_null, l2l3 chain     | %15s | %10s | %15s |\n" "$pcap_testpmd" "$pcap_agent" "$(ratio "$pcap_agent" "$pcap_testpmd")"
 echo
 echo "| IDS chain (config5) on the same capture         | Mpps |"

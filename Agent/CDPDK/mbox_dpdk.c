@@ -53,8 +53,16 @@ int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint1
         snprintf(error, error_length, "port %u: no device info (%s)", port, rte_strerror(-status));
         return status;
     }
+    // Both directions of a flow must reach the same queue: a key of repeated 0x6d5a makes
+    // the Toeplitz hash symmetric in source and destination.
+    static uint8_t symmetric_key[128];
     if (rx_queues > 1 && (info.flow_type_rss_offloads & RTE_ETH_RSS_IP)) {
+        uint8_t key_length = info.hash_key_size ? info.hash_key_size : 40;
+        if (key_length > sizeof symmetric_key) key_length = sizeof symmetric_key;
+        for (unsigned i = 0; i < key_length; i++) symmetric_key[i] = (i % 2 == 0) ? 0x6d : 0x5a;
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_key = symmetric_key;
+        conf.rx_adv_conf.rss_conf.rss_key_len = key_length;
         conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
     }
     if ((status = rte_eth_dev_configure(port, rx_queues, tx_queues, &conf)) != 0) {
@@ -84,6 +92,12 @@ int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint1
     }
     rte_eth_promiscuous_enable(port);
     return 0;
+}
+
+int mbox_port_rss_queues(uint16_t port) {
+    struct rte_eth_dev_info info;
+    if (rte_eth_dev_info_get(port, &info) != 0 || !(info.flow_type_rss_offloads & RTE_ETH_RSS_IP)) return 0;
+    return info.max_rx_queues < info.max_tx_queues ? info.max_rx_queues : info.max_tx_queues;
 }
 
 void mbox_port_stop(uint16_t port) {
@@ -149,6 +163,7 @@ int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint1
     snprintf(error, error_length, "built without DPDK");
     return MBOX_DPDK_UNAVAILABLE;
 }
+int mbox_port_rss_queues(uint16_t port) { (void)port; return 0; }
 void mbox_port_stop(uint16_t port) { (void)port; }
 uint16_t mbox_rx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) { (void)port; (void)queue; (void)mbufs; (void)count; return 0; }
 uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) { (void)port; (void)queue; (void)mbufs; (void)count; return 0; }

@@ -23,6 +23,13 @@ public final class DPDKPort {
 
     public let id: UInt16
     public let name: String
+    /// The RX/TX queue pair this object receives from and sends on.
+    public let queue: UInt16
+    /// Queue pairs the port was started with (several: spread by a symmetric RSS key).
+    public let queueCount: Int
+    /// For the objects of queues 1…: the object that started the port (kept alive until
+    /// every queue is done with it).
+    private let owner: DPDKPort?
     public private(set) var counters = PortCounters()
     private let pool: UnsafeMutableRawPointer
     private let mbufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
@@ -43,8 +50,17 @@ public final class DPDKPort {
         }
     }
 
-    /// Opens the port named `name` (e.g. "net_pcap0", or a PCI address), or the first one.
-    public init(name: String?, mbufs poolSize: UInt32 = 8191, descriptors: UInt16 = 1024) throws {
+    /// How many queue pairs the port named `name` (or the first) can spread by RSS; 0
+    /// without RSS (the software distributor then feeds several workers).
+    public static func rssQueues(name: String?) -> Int {
+        let names = Self.names()
+        guard let index = name.map({ names.firstIndex(of: $0) }) ?? (names.isEmpty ? nil : 0) else { return 0 }
+        return Int(mbox_port_rss_queues(UInt16(index)))
+    }
+
+    /// Opens the port named `name` (e.g. "net_pcap0", or a PCI address), or the first one,
+    /// with `queues` RX/TX queue pairs (this object is queue 0; `lane(_:)` gives the others).
+    public init(name: String?, queues: Int = 1, mbufs poolSize: UInt32 = 8191, descriptors: UInt16 = 1024) throws {
         let names = Self.names()
         guard !names.isEmpty else { throw DPDKError("DPDK found no port (give a --vdev=… or a NIC's PCI address)") }
         let index: Int
@@ -58,12 +74,21 @@ public final class DPDKPort {
         }
         id = UInt16(index)
         self.name = names[index]
+        queue = 0
+        queueCount = queues
+        owner = nil
+        if queues > 1 {
+            let capable = Int(mbox_port_rss_queues(id))
+            guard capable >= queues else {
+                throw DPDKError("\(names[index]) cannot spread \(queues) queues by RSS (it offers \(capable))")
+            }
+        }
         var error = [CChar](repeating: 0, count: 256)
-        guard let pool = mbox_mempool_create("mbox_pool_\(index)", poolSize, 256, 2048, &error, error.count) else {
+        guard let pool = mbox_mempool_create("mbox_pool_\(index)", poolSize * UInt32(queues), 256, 2048, &error, error.count) else {
             throw DPDKError(text(error) + " (with --no-huge, keep pools small or raise -m)")
         }
         self.pool = pool
-        guard mbox_port_start(id, 1, 1, descriptors, pool, &error, error.count) == 0 else {
+        guard mbox_port_start(id, UInt16(queues), UInt16(queues), descriptors, pool, &error, error.count) == 0 else {
             throw DPDKError(text(error))
         }
         mbufs = .allocate(capacity: Self.burstSize)
@@ -73,9 +98,29 @@ public final class DPDKPort {
         pending = .allocate(capacity: Self.burstSize)
     }
 
+    private init(queue: UInt16, of owner: DPDKPort) {
+        id = owner.id
+        name = owner.name
+        self.queue = queue
+        queueCount = owner.queueCount
+        self.owner = owner
+        pool = owner.pool
+        mbufs = .allocate(capacity: Self.burstSize)
+        data = .allocate(capacity: Self.burstSize)
+        lengths = .allocate(capacity: Self.burstSize)
+        rss = .allocate(capacity: Self.burstSize)
+        pending = .allocate(capacity: Self.burstSize)
+    }
+
+    /// The object for queue pair `index` (0: this one); each is used by one thread only.
+    public func lane(_ index: Int) -> DPDKPort {
+        precondition(owner == nil && index < queueCount, "lanes come from the port's queue-0 object")
+        return index == 0 ? self : DPDKPort(queue: UInt16(index), of: self)
+    }
+
     deinit {
         flush()
-        mbox_port_stop(id)
+        if owner == nil { mbox_port_stop(id) }
         mbufs.deallocate()
         data.deallocate()
         lengths.deallocate()
@@ -86,7 +131,7 @@ public final class DPDKPort {
     /// Receives up to a burst; the packets are `packet(0..<count)`.
     @inline(__always)
     public func receive() -> Int {
-        count = Int(mbox_rx_burst(id, 0, mbufs, UInt16(Self.burstSize)))
+        count = Int(mbox_rx_burst(id, queue, mbufs, UInt16(Self.burstSize)))
         if count > 0 {
             mbox_burst_views(mbufs, UInt16(count), data, lengths, rss)
             counters.rxPackets &+= UInt64(count)
@@ -156,7 +201,7 @@ public final class DPDKPort {
     /// Sends what is queued; what the device refuses is freed and counted.
     public func flush() {
         guard pendingCount > 0 else { return }
-        let sent = Int(mbox_tx_burst(id, 0, pending, UInt16(pendingCount)))
+        let sent = Int(mbox_tx_burst(id, queue, pending, UInt16(pendingCount)))
         counters.txPackets &+= UInt64(sent)
         if sent < pendingCount {
             mbox_free_bulk(pending + sent, UInt32(pendingCount - sent))
@@ -165,7 +210,7 @@ public final class DPDKPort {
         pendingCount = 0
     }
 
-    /// The device's own counters, with the agent's.
+    /// The device's own counters (the whole port's), with this queue's.
     public func readCounters() -> PortCounters {
         var stats = mbox_port_stats()
         var result = counters

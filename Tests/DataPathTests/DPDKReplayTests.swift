@@ -88,6 +88,29 @@ struct DPDKReplayTests {
         #expect(try alertSet(scratch.file("workers.json")) == fileAlerts)
     }
 
+    @Test("ports with RSS (net_null offers it): each of two workers gets its own queue pair and forwards what it receives")
+    func rssQueueWorkers() throws {
+        let arguments = [try agent(), "run", "--dpdk", ealArguments("net_null0", "net_null1"), "--port", "net_null0",
+                         "--out-port", "net_null1", "--chain", packageRoot + "/chains/l2l3-forward.yaml",
+                         "--workers", "2", "--duration", "1"]
+        let queues = try run(arguments)
+        #expect(queues.status == 0, "\(queues.stderr)")
+        #expect(queues.stderr.contains("2 workers (one RSS queue pair each)"), "\(queues.stderr)")
+        // Per worker: its lane of each port, rx and tx; everything received is forwarded.
+        let lanes = queues.stderr.split(separator: "\n").filter { $0.hasPrefix("port ") }.map { line in
+            let numbers = line.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .punctuationCharacters)) }
+            return (rx: numbers[0], tx: numbers[1])
+        }
+        #expect(lanes.count == 4, "\(queues.stderr)")
+        #expect(lanes.allSatisfy { $0.rx > 1000 && $0.rx == $0.tx }, "\(lanes)")
+        let perWorker = queues.stderr.split(separator: "\n").filter { $0.hasPrefix("packets ") }
+        #expect(perWorker.count == 2)
+
+        let software = try run(arguments + ["--no-rss"])
+        #expect(software.status == 0, "\(software.stderr)")
+        #expect(software.stderr.contains("2 workers (software distributor)"), "\(software.stderr)")
+    }
+
     @Test("inline through net_pcap: exactly the forwarded packets leave, the dropped ones do not")
     func inlineForwardsByVerdict() throws {
         let scratch = try ScratchDirectory()

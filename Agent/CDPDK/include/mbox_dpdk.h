@@ -32,6 +32,9 @@ int mbox_port_name(uint16_t port, char *name, size_t length);
 int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint16_t descriptors, void *pool,
                     char *error, size_t error_length);
 void mbox_port_stop(uint16_t port);
+/// How many RX/TX queue pairs `port` can spread by RSS (0: no RSS). With several RX
+/// queues `mbox_port_start` sets a symmetric RSS key (both directions of a flow, one queue).
+int mbox_port_rss_queues(uint16_t port);
 
 uint16_t mbox_rx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count);
 uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count);

@@ -147,13 +147,20 @@ struct DPDKOptions: ParsableArguments {
     @Option(help: "Worker threads, each with its own flow table and chain; flows are spread by a symmetric hash.")
     var workers: Int = 1
 
-    /// Starts EAL and opens the ports.
-    func open() throws -> (DPDKPort, DPDKPort?) {
+    @Flag(help: "With --workers, spread packets in software even when the ports have RSS.")
+    var noRss = false
+
+    /// Starts EAL and opens the ports: with several workers and ports that can spread that
+    /// many queues by RSS, one queue pair per worker (`rss` true); otherwise one queue.
+    func open() throws -> (input: DPDKPort, output: DPDKPort?, rss: Bool) {
         do {
             try EAL.start(dpdk!.split(separator: " ").map(String.init))
-            let input = try DPDKPort(name: port)
-            let output = try outPort.map { try DPDKPort(name: $0) }
-            return (input, output)
+            let rss = workers > 1 && !noRss && DPDKPort.rssQueues(name: port) >= workers
+                && (outPort.map { DPDKPort.rssQueues(name: $0) >= workers } ?? true)
+            let queues = rss ? workers : 1
+            let input = try DPDKPort(name: port, queues: queues)
+            let output = try outPort.map { try DPDKPort(name: $0, queues: queues) }
+            return (input, output, rss)
         } catch {
             throw AgentError("\(error)")
         }

@@ -59,9 +59,9 @@ struct Replay: ParsableCommand {
         if let pcap {
             do { source = .file(try CaptureFileReader(path: pcap)) } catch { throw AgentError("\(pcap): \(error)") }
         } else {
-            let (input, output) = try ports.open()
+            let (input, output, rss) = try ports.open()
             if ports.workers > 1 {
-                try replayWorkers(input: input, output: output)
+                try replayWorkers(input: input, output: output, rss: rss)
                 return
             }
             source = .dpdk(input, output)
@@ -137,9 +137,9 @@ struct Replay: ParsableCommand {
 
 extension Replay {
     /// A finite DPDK source through several workers.
-    func replayWorkers(input: DPDKPort, output: DPDKPort?) throws {
-        try WorkerPool.runAndReport(try chain.compile()!, count: ports.workers, configuration: stack.dataPathConfiguration,
-                                    alerts: try chain.openEVE(), input: input, output: output,
-                                    stop: .idle(milliseconds: idleStop))
+    func replayWorkers(input: DPDKPort, output: DPDKPort?, rss: Bool) throws {
+        let run = rss ? QueueWorkers.runAndReport : WorkerPool.runAndReport
+        try run(try chain.compile()!, ports.workers, stack.dataPathConfiguration, try chain.openEVE(), input, output,
+                .idle(milliseconds: idleStop))
     }
 }

@@ -42,8 +42,8 @@ struct Run: ParsableCommand {
 
     func run() throws {
         if ports.workers > 1 {
-            let (input, output) = try ports.open()
-            try runWorkers(input: input, output: output)
+            let (input, output, rss) = try ports.open()
+            try runWorkers(input: input, output: output, rss: rss)
             return
         }
         let session = try control.makeSession(capabilities: capabilities)
@@ -56,7 +56,8 @@ struct Run: ParsableCommand {
         if let pcap {
             do { reader = try CaptureFileReader(path: pcap) } catch { throw AgentError("\(pcap): \(error)") }
         } else {
-            dpdk = try ports.open()
+            let (input, output, _) = try ports.open()
+            dpdk = (input, output)
         }
         DPDKLoop.stopOnSignals()
         let sessionTask = session.map { session in
@@ -142,12 +143,17 @@ struct Run: ParsableCommand {
 
 extension Run {
     /// Several workers: each a pipeline of its own, packets spread by flow.
-    func runWorkers(input: DPDKPort, output: DPDKPort?) throws {
+    func runWorkers(input: DPDKPort, output: DPDKPort?, rss: Bool) throws {
         let compiled = try chain.compile()!
         let alerts = try chain.openEVE()
         DPDKLoop.stopOnSignals()
-        FileHandle.standardError.write(Data("running on \(input.name)\(output.map { " -> \($0.name)" } ?? " (passive)") with \(ports.workers) workers; SIGINT or SIGTERM stops\n".utf8))
-        try WorkerPool.runAndReport(compiled, count: ports.workers, configuration: stack.dataPathConfiguration,
-                                    alerts: alerts, input: input, output: output, stop: .after(seconds: duration))
+        FileHandle.standardError.write(Data("running on \(input.name)\(output.map { " -> \($0.name)" } ?? " (passive)") with \(ports.workers) workers (\(rss ? "one RSS queue pair each" : "software distributor")); SIGINT or SIGTERM stops\n".utf8))
+        if rss {
+            try QueueWorkers.runAndReport(compiled, count: ports.workers, configuration: stack.dataPathConfiguration,
+                                          alerts: alerts, input: input, output: output, stop: .after(seconds: duration))
+        } else {
+            try WorkerPool.runAndReport(compiled, count: ports.workers, configuration: stack.dataPathConfiguration,
+                                        alerts: alerts, input: input, output: output, stop: .after(seconds: duration))
+        }
     }
 }

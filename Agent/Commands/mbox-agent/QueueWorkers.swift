@@ -1,0 +1,82 @@
+import Dispatch
+import Foundation
+import MBoxChain
+import MBoxDataPath
+import MBoxDPDK
+import MBoxNF
+import MBoxNFs
+
+/// Several workers on ports with RSS: each worker thread owns one RX/TX queue pair of each
+/// port — the device's symmetric hash keeps both directions of a flow on one queue — and
+/// runs its own pipeline over the same receive loop as a single worker, forwarding by
+/// verdict on its own queues. No distributor thread; no packet crosses cores.
+enum QueueWorkers {
+    final class Worker: @unchecked Sendable {
+        let pipeline: Pipeline
+        let input: DPDKPort
+        let output: DPDKPort?
+        /// Shared by all workers, written under `alertLock`.
+        let alerts: EVEWriter?
+        let alertLock: NSLock
+        var failure: Error?
+
+        init(pipeline: Pipeline, input: DPDKPort, output: DPDKPort?, alerts: EVEWriter?, alertLock: NSLock) {
+            self.pipeline = pipeline
+            self.input = input
+            self.output = output
+            self.alerts = alerts
+            self.alertLock = alertLock
+        }
+    }
+
+    /// Same contract as `WorkerPool.runAndReport`.
+    static func runAndReport(_ compiled: CompiledChain, count: Int, configuration: DataPathConfiguration,
+                             alerts: EVEWriter?, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop) throws {
+        let alertLock = NSLock()
+        let workers = try (0..<count).map { index in
+            Worker(pipeline: try compiled.makePipeline(configuration: configuration, keepBothStreams: false),
+                   input: input.lane(index), output: output?.lane(index), alerts: alerts, alertLock: alertLock)
+        }
+        let finished = DispatchGroup()
+        let started = Date()
+        for (index, worker) in workers.enumerated() {
+            finished.enter()
+            let thread = Thread {
+                defer { finished.leave() }
+                let pipeline = worker.pipeline
+                func writeAlerts() throws {
+                    guard !pipeline.chain.alerts.isEmpty else { return }
+                    worker.alertLock.lock()
+                    defer { worker.alertLock.unlock() }
+                    try write(alerts: pipeline.chain, to: worker.alerts)
+                }
+                do {
+                    try DPDKLoop(input: worker.input, output: worker.output, stop: stop).run { packet in
+                        let verdict = pipeline.process(packet)
+                        try writeAlerts()
+                        return verdict
+                    }
+                    pipeline.finish(timestamp: DPDKLoop.wallClock())
+                    try writeAlerts()
+                } catch {
+                    worker.failure = error
+                }
+            }
+            thread.name = "mbox-queue-\(index)"
+            thread.start()
+        }
+        finished.wait()
+        try alerts?.flush()
+        let seconds = Date().timeIntervalSince(started)
+        for (index, worker) in workers.enumerated() {
+            FileHandle.standardError.write(Data("worker \(index)      queue \(index)\n".utf8))
+            FileHandle.standardError.write(Data(DPDKLoop.describe(worker.input, worker.output).utf8))
+            Summary(dataPath: worker.pipeline.dataPath, pipeline: worker.pipeline, seconds: seconds, flowsWritten: nil,
+                    alertsWritten: nil).print()
+        }
+        let total = workers.reduce(UInt64(0)) { $0 + $1.pipeline.dataPath.counters.packets }
+        FileHandle.standardError.write(Data(String(format: "all workers  %llu packets, %.0f packets/s; alerts %d written (EVE)\n",
+                                                   total, Double(total) / seconds, alerts?.written ?? 0).utf8))
+        if let failure = workers.compactMap(\.failure).first { throw AgentError("\(failure)") }
+    }
+}
