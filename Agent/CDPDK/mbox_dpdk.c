@@ -5,7 +5,11 @@
 #include <string.h>
 
 #ifdef MBOX_HAVE_DPDK
+#include <stdlib.h>
+
 #include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -94,6 +98,36 @@ int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint1
     return 0;
 }
 
+unsigned mbox_worker_lcores(unsigned *ids, unsigned capacity) {
+    unsigned count = 0, id;
+    RTE_LCORE_FOREACH_WORKER(id) {
+        if (count < capacity) ids[count] = id;
+        count++;
+    }
+    return count;
+}
+
+struct mbox_launch { mbox_lcore_function function; void *argument; };
+
+static int mbox_trampoline(void *pointer) {
+    struct mbox_launch launch = *(struct mbox_launch *)pointer;
+    free(pointer);
+    launch.function(launch.argument);
+    return 0;
+}
+
+int mbox_lcore_launch(unsigned lcore, mbox_lcore_function function, void *argument) {
+    struct mbox_launch *launch = malloc(sizeof *launch);
+    if (launch == NULL) return -ENOMEM;
+    launch->function = function;
+    launch->argument = argument;
+    int status = rte_eal_remote_launch(mbox_trampoline, launch, lcore);
+    if (status != 0) free(launch);
+    return status;
+}
+
+int mbox_lcore_wait(unsigned lcore) { return rte_eal_wait_lcore(lcore); }
+
 int mbox_port_rss_queues(uint16_t port) {
     struct rte_eth_dev_info info;
     if (rte_eth_dev_info_get(port, &info) != 0 || !(info.flow_type_rss_offloads & RTE_ETH_RSS_IP)) return 0;
@@ -164,6 +198,12 @@ int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint1
     return MBOX_DPDK_UNAVAILABLE;
 }
 int mbox_port_rss_queues(uint16_t port) { (void)port; return 0; }
+unsigned mbox_worker_lcores(unsigned *ids, unsigned capacity) { (void)ids; (void)capacity; return 0; }
+int mbox_lcore_launch(unsigned lcore, mbox_lcore_function function, void *argument) {
+    (void)lcore; (void)function; (void)argument;
+    return MBOX_DPDK_UNAVAILABLE;
+}
+int mbox_lcore_wait(unsigned lcore) { (void)lcore; return MBOX_DPDK_UNAVAILABLE; }
 void mbox_port_stop(uint16_t port) { (void)port; }
 uint16_t mbox_rx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) { (void)port; (void)queue; (void)mbufs; (void)count; return 0; }
 uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) { (void)port; (void)queue; (void)mbufs; (void)count; return 0; }

@@ -54,3 +54,34 @@ public enum EAL {
         arguments.contains("--no-huge") ? "" : " (no hugepages here? add --no-huge -m 512)"
     }
 }
+
+/// EAL's worker lcores: threads EAL made and pinned as `-l`/`--lcores` asked, each with its
+/// own mempool cache (mbufs freed and allocated there skip the pool's shared ring).
+public enum Lcores {
+    /// The worker lcores' ids (the main lcore, the calling thread, is not among them).
+    public static func workers() -> [UInt32] {
+        var ids = [UInt32](repeating: 0, count: 128)
+        let count = Int(mbox_worker_lcores(&ids, UInt32(ids.count)))
+        return Array(ids.prefix(min(count, ids.count)))
+    }
+
+    /// Runs `body` on worker lcore `lcore`; `wait(_:)` joins it.
+    public static func launch(_ lcore: UInt32, _ body: @escaping @Sendable () -> Void) throws {
+        let box = Unmanaged.passRetained(Body(body)).toOpaque()
+        let status = mbox_lcore_launch(lcore, { pointer in
+            let body = Unmanaged<Body>.fromOpaque(pointer!).takeRetainedValue()
+            body.run()
+        }, box)
+        guard status == 0 else {
+            Unmanaged<Body>.fromOpaque(box).release()
+            throw DPDKError("cannot launch work on lcore \(lcore) (error \(status); is it busy?)")
+        }
+    }
+
+    public static func wait(_ lcore: UInt32) { _ = mbox_lcore_wait(lcore) }
+
+    private final class Body: @unchecked Sendable {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+}

@@ -96,6 +96,7 @@ struct DPDKReplayTests {
         let queues = try run(arguments)
         #expect(queues.status == 0, "\(queues.stderr)")
         #expect(queues.stderr.contains("2 workers (one RSS queue pair each)"), "\(queues.stderr)")
+        #expect(queues.stderr.contains("workers      on threads"), "\(queues.stderr)")
         // Per worker: its lane of each port, rx and tx; everything received is forwarded.
         let lanes = queues.stderr.split(separator: "\n").filter { $0.hasPrefix("port ") }.map { line in
             let numbers = line.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .punctuationCharacters)) }
@@ -105,6 +106,13 @@ struct DPDKReplayTests {
         #expect(lanes.allSatisfy { $0.rx > 1000 && $0.rx == $0.tx }, "\(lanes)")
         let perWorker = queues.stderr.split(separator: "\n").filter { $0.hasPrefix("packets ") }
         #expect(perWorker.count == 2)
+
+        // With a second EAL lcore, worker 1 runs there (worker 0 on the main lcore).
+        let eal = ealArguments("net_null0", "net_null1").replacingOccurrences(of: "--lcores=0@(0-1)", with: "--lcores=0@(0-1),1@(0-1)")
+        let onLcores = try run([try agent(), "run", "--dpdk", eal] + arguments.dropFirst(4))
+        #expect(onLcores.status == 0, "\(onLcores.stderr)")
+        #expect(onLcores.stderr.contains("workers      on EAL lcores: main, 1"), "\(onLcores.stderr)")
+        #expect(onLcores.stderr.split(separator: "\n").filter { $0.hasPrefix("packets ") }.count == 2)
 
         let software = try run(arguments + ["--no-rss"])
         #expect(software.status == 0, "\(software.stderr)")

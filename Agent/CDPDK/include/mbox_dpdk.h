@@ -44,6 +44,14 @@ void mbox_free_bulk(void **mbufs, unsigned count);
 /// NIC's RSS hash (0 when the device gave none).
 void mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint16_t *length, uint32_t *rss);
 
+/// EAL's worker lcores (not the main one): their ids, up to `capacity`; returns how many.
+unsigned mbox_worker_lcores(unsigned *ids, unsigned capacity);
+/// Runs `function(argument)` on worker lcore `lcore` (rte_eal_remote_launch); 0 or a negative error.
+typedef void (*mbox_lcore_function)(void *argument);
+int mbox_lcore_launch(unsigned lcore, mbox_lcore_function function, void *argument);
+/// Waits until `lcore` finished what it was launched with.
+int mbox_lcore_wait(unsigned lcore);
+
 /// A port's counters.
 struct mbox_port_stats {
     uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_missed, rx_errors, tx_errors, rx_no_mbuf;

@@ -37,35 +37,50 @@ enum QueueWorkers {
             Worker(pipeline: try compiled.makePipeline(configuration: configuration, keepBothStreams: false),
                    input: input.lane(index), output: output?.lane(index), alerts: alerts, alertLock: alertLock)
         }
-        let finished = DispatchGroup()
         let started = Date()
-        for (index, worker) in workers.enumerated() {
-            finished.enter()
-            let thread = Thread {
-                defer { finished.leave() }
-                let pipeline = worker.pipeline
-                func writeAlerts() throws {
-                    guard !pipeline.chain.alerts.isEmpty else { return }
-                    worker.alertLock.lock()
-                    defer { worker.alertLock.unlock() }
-                    try write(alerts: pipeline.chain, to: worker.alerts)
-                }
-                do {
-                    try DPDKLoop(input: worker.input, output: worker.output, stop: stop).run { packet in
-                        let verdict = pipeline.process(packet)
-                        try writeAlerts()
-                        return verdict
-                    }
-                    pipeline.finish(timestamp: DPDKLoop.wallClock())
-                    try writeAlerts()
-                } catch {
-                    worker.failure = error
-                }
+        /// One worker's whole run: the single-worker loop on its own queues.
+        @Sendable func work(_ worker: Worker) {
+            let pipeline = worker.pipeline
+            func writeAlerts() throws {
+                guard !pipeline.chain.alerts.isEmpty else { return }
+                worker.alertLock.lock()
+                defer { worker.alertLock.unlock() }
+                try write(alerts: pipeline.chain, to: worker.alerts)
             }
-            thread.name = "mbox-queue-\(index)"
-            thread.start()
+            do {
+                try DPDKLoop(input: worker.input, output: worker.output, stop: stop).run { packet in
+                    let verdict = pipeline.process(packet)
+                    try writeAlerts()
+                    return verdict
+                }
+                pipeline.finish(timestamp: DPDKLoop.wallClock())
+                try writeAlerts()
+            } catch {
+                worker.failure = error
+            }
         }
-        finished.wait()
+        // On EAL lcores when EAL has enough (worker 0 on this thread, the main lcore): they
+        // have per-lcore mempool caches. Otherwise on threads.
+        let lcores = Lcores.workers()
+        if lcores.count >= count - 1 {
+            FileHandle.standardError.write(Data("workers      on EAL lcores: main, \(lcores.prefix(count - 1).map(String.init).joined(separator: ", "))\n".utf8))
+            for (index, worker) in workers.enumerated().dropFirst() { try Lcores.launch(lcores[index - 1]) { work(worker) } }
+            work(workers[0])
+            for lcore in lcores.prefix(count - 1) { Lcores.wait(lcore) }
+        } else {
+            FileHandle.standardError.write(Data("workers      on threads (EAL has \(lcores.count) worker lcores; --lcores with \(count) entries puts them there)\n".utf8))
+            let finished = DispatchGroup()
+            for (index, worker) in workers.enumerated() {
+                finished.enter()
+                let thread = Thread {
+                    work(worker)
+                    finished.leave()
+                }
+                thread.name = "mbox-queue-\(index)"
+                thread.start()
+            }
+            finished.wait()
+        }
         try alerts?.flush()
         let seconds = Date().timeIntervalSince(started)
         for (index, worker) in workers.enumerated() {

@@ -48,7 +48,9 @@ final class WorkerPool: @unchecked Sendable {
             self.alertLock = alertLock
         }
 
-        func start(index: Int) {
+        /// On EAL worker lcore `lcore` when given (its own mempool cache), else on a thread.
+        func start(index: Int, lcore: UInt32?) {
+            if let lcore, (try? Lcores.launch(lcore, { [unowned self] in self.loop() })) != nil { return }
             let thread = Thread { [unowned self] in self.loop() }
             thread.name = "mbox-worker-\(index)"
             self.thread = thread
@@ -87,8 +89,18 @@ final class WorkerPool: @unchecked Sendable {
     init(pipelines: [Pipeline], alerts: EVEWriter?) {
         let lock = NSLock()
         workers = pipelines.map { Worker(pipeline: $0, alerts: alerts, alertLock: lock) }
-        for (index, worker) in workers.enumerated() { worker.start(index: index) }
+        // The port thread is the main lcore; workers go to EAL's worker lcores when it has
+        // one for each of them.
+        let lcores = Lcores.workers()
+        placement = lcores.count >= workers.count ? "on EAL lcores \(lcores.prefix(workers.count).map(String.init).joined(separator: ", "))"
+            : "on threads (EAL has \(lcores.count) worker lcores; --lcores with \(workers.count + 1) entries puts them there)"
+        for (index, worker) in workers.enumerated() {
+            worker.start(index: index, lcore: lcores.count >= workers.count ? lcores[index] : nil)
+        }
     }
+
+    /// Where the workers run, for the report.
+    let placement: String
 
     /// Receives from both ports until `stop` says so, distributing by flow, forwarding by verdict.
     func run(input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop) {
@@ -201,6 +213,7 @@ extension WorkerPool {
         }
         let started = Date()
         let pool = WorkerPool(pipelines: pipelines, alerts: alerts)
+        FileHandle.standardError.write(Data("workers      \(pool.placement)\n".utf8))
         pool.run(input: input, output: output, stop: stop)
         try alerts?.flush()
         let seconds = Date().timeIntervalSince(started)
