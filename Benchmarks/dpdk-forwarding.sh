@@ -45,8 +45,9 @@ print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")'
 
 null_testpmd=$(testpmd --vdev=net_null0 --vdev=net_null1)
 null_agent=$(agent_run "--vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
-# Two workers on net_null, which offers RSS: one queue pair per worker, no distributor.
-null_agent2=$("$agent" run --dpdk "$eal --lcores=0@(0-1) --vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 \
+# Two workers on net_null, which offers RSS: one queue pair per worker, no distributor
+# (worker 0 on the main lcore, worker 1 on lcore 1).
+null_agent2=$("$agent" run --dpdk "$eal --lcores=0@(0-1),1@(0-1) --vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 \
   --duration "$seconds" --workers 2 --chain chains/l2l3-forward.yaml 2>&1 | python3 -c '
 import re, sys
 m = re.search(r"all workers\s+\d+ packets, (\d+) packets/s", sys.stdin.read())
@@ -56,8 +57,9 @@ pcap_agent=$(agent_run "--vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1 -
   --port net_pcap0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
 ids_dpdk=$(agent_run "--vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" --rules rules/web-attacks.rules \
   --chain chains/seed/config5.yaml)
-# Two workers (the port thread distributes; on this 2-core VM it shares a core with a worker).
-ids_dpdk2=$("$agent" run --dpdk "$eal --lcores=0@(0-1) --vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" \
+# Two workers on lcores 1 and 2 (net_pcap has no RSS: the port thread on the main lcore
+# distributes; on this 2-core VM three busy lcores share two cores).
+ids_dpdk2=$("$agent" run --dpdk "$eal --lcores=0@(0-1),1@(0-1),2@(0-1) --vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" \
   --duration "$seconds" --workers 2 --rules rules/web-attacks.rules --chain chains/seed/config5.yaml 2>&1 | python3 -c '
 import re, sys
 m = re.search(r"all workers\s+\d+ packets, (\d+) packets/s", sys.stdin.read())
