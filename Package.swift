@@ -46,6 +46,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Agent data path, in the order packets travel.
@@ -103,7 +105,11 @@ let package = Package(
             dependencies: ["MBoxControl", "MBoxProto", "MBoxChain",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                           .product(name: "GRDB", package: "GRDB.swift")],
+                           .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")],
             path: "Controller/Core"),
         .target(
             name: "MBoxAgentControl",

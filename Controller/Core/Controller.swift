@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import MBoxControl
 import MBoxProto
+import Prometheus
 
 /// The controller's logic, one change at a time: validates and stores chains, decides
 /// which chain each agent runs (placement), versions each agent's config and pushes it
@@ -18,8 +19,40 @@ public actor Controller {
     private var flushScheduled = false
     static let flushDelay = Duration.milliseconds(100)
 
+    /// Prometheus metrics: the controller's own counters, and each agent's latest report.
+    public nonisolated let metrics = PrometheusCollectorRegistry()
+    private let alertsStored: Counter
+    private let alertsDuplicate: Counter
+    private let configsPushed: Counter
+
     public init(store: any ControlStore) {
         self.store = store
+        alertsStored = metrics.makeCounter(name: "mbox_alerts_stored_total", help: "Alerts stored from all agents.")
+        alertsDuplicate = metrics.makeCounter(name: "mbox_alerts_duplicate_total",
+                                              help: "Alerts received again after a cut and not stored twice.")
+        configsPushed = metrics.makeCounter(name: "mbox_configs_pushed_total", help: "Config versions pushed to connected agents.")
+    }
+
+    /// The metrics in Prometheus' text format, agents' gauges refreshed from their records.
+    public func metricsText() throws -> String {
+        for agent in try agentRecords().values {
+            let labels = [("agent", agent.name)]
+            func gauge(_ name: String, _ help: String, _ value: Double) {
+                metrics.makeGauge(name: name, labels: labels, help: help).set(to: value)
+            }
+            gauge("mbox_agent_connected", "1 while the agent holds its config stream.", watchers[agent.name]?.isEmpty == false ? 1 : 0)
+            gauge("mbox_agent_config_desired_version", "Config version placement gives the agent.", Double(agent.desiredVersion))
+            gauge("mbox_agent_config_applied_version", "Config version the agent reported applied.", Double(agent.appliedVersion))
+            gauge("mbox_agent_packets", "Packets the agent's data path has seen (its last report).", Double(agent.stats.packets))
+            gauge("mbox_agent_bytes", "Bytes the agent's data path has seen (its last report).", Double(agent.stats.bytes))
+            gauge("mbox_agent_flows", "Flows the agent has tracked (its last report).", Double(agent.stats.flows))
+            gauge("mbox_agent_alerts", "Alerts the agent has raised (its last report).", Double(agent.stats.alerts))
+            gauge("mbox_agent_dropped", "Packets the agent's chain dropped (its last report).", Double(agent.stats.dropped))
+            gauge("mbox_agent_malformed", "Malformed packets the agent counted (its last report).", Double(agent.stats.malformed))
+            gauge("mbox_agent_spool_pending", "Alerts spooled on the agent, not yet stored here.", Double(agent.stats.spoolPending))
+            gauge("mbox_agent_last_seen_seconds", "When the agent was last heard from (Unix time).", Double(agent.lastSeenMilliseconds) / 1000)
+        }
+        return metrics.emitToString()
     }
 
     static var nowMilliseconds: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -202,6 +235,8 @@ public actor Controller {
         ack.throughSequence = alerts.map(\.sequence).max() ?? 0
         ack.stored = UInt32(insertion.stored.count)
         ack.duplicates = UInt32(insertion.duplicates)
+        alertsStored.increment(by: Int64(insertion.stored.count))
+        alertsDuplicate.increment(by: Int64(insertion.duplicates))
         for alert in insertion.stored {
             for (id, (query, continuation)) in followers where query.matches(alert) {
                 if case .dropped = continuation.yield(alert) { unfollow(id) }
@@ -248,6 +283,7 @@ public actor Controller {
             guard let watching = watchers[agent.name] else { continue }
             let update = try config(for: agent, chains: chains)
             for continuation in watching.values { continuation.yield(update) }
+            configsPushed.increment()
         }
         return changed.map(\.name)
     }

@@ -26,6 +26,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "SQLite database file.")
     var db = "mbox-controller.db"
 
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: keep it on loopback or a management network).")
+    var metrics: String?
+
     @Option(help: "Directory made by `mboxctl pki` holding ca.pem and NAME.pem/NAME-key.pem.")
     var pki: String?
 
@@ -46,6 +49,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("give --pki DIR, or all of --cert, --key and --ca")
         }
         _ = try endpoint()
+        if let metrics { do { _ = try ControlEndpoint(parsing: metrics) } catch { throw ValidationError("--metrics: \(error)") } }
     }
 
     func endpoint() throws -> ControlEndpoint {
@@ -62,7 +66,18 @@ struct Serve: AsyncParsableCommand {
         do { server = try ControllerServer(controller: controller, listen: try endpoint(), tls: tls) } catch {
             throw ControllerFailure("\(error)")
         }
-        let stop = SignalStop { Task { await server.stop() } }
+        var exporter: MetricsServer?
+        if let metrics {
+            let address = try ControlEndpoint(parsing: metrics)
+            do {
+                exporter = try await MetricsServer(host: address.host, port: address.port) { (try? await controller.metricsText()) ?? "" }
+            } catch {
+                throw ControllerFailure("cannot serve metrics on \(address): \(error)")
+            }
+            FileHandle.standardError.write(Data("metrics at http://\(ControlEndpoint(host: address.host, port: exporter!.port))/metrics\n".utf8))
+        }
+        let metricsServer = exporter
+        let stop = SignalStop { Task { await server.stop(); await metricsServer?.close() } }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
             let port = try await server.listeningPort()
