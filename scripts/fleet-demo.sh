@@ -38,7 +38,8 @@ echo
 echo "== 3. The controller (state in SQLite) and two agents waiting for a chain"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export MBOX_CONTROLLER="127.0.0.1:$port"
-$bin/mbox-controller serve --listen "$MBOX_CONTROLLER" --pki "$MBOX_PKI" --db "$out/controller.db" 2> "$out/controller.log" &
+$bin/mbox-controller serve --listen "$MBOX_CONTROLLER" --pki "$MBOX_PKI" --db "$out/controller.db" \
+  --metrics 127.0.0.1:0 2> "$out/controller.log" &
 pids+=($!)
 for i in $(seq 100); do grep -q "listening on" "$out/controller.log" && break; sleep 0.1; done
 cat "$out/controller.log"
@@ -99,6 +100,12 @@ for agent in edge-1 edge-2; do
   central=$($bin/mboxctl alerts -o json --agent "$agent" --limit 100000 | wc -l)
   echo "   $agent: standalone $standalone, at the controller $central"
 done
+
+echo
+echo "== 6b. Prometheus metrics from the controller (excerpt)"
+metrics=$(grep -o 'http://[^ ]*/metrics' "$out/controller.log")
+python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' "$metrics" \
+  | grep -E '^mbox_(alerts_stored_total|agent_(packets|alerts|spool_pending|config_applied_version))' | sed 's/^/   /'
 
 echo
 echo "== 7. A changed policy: one more rule, pushed to both running agents (no restart, flows kept)"
