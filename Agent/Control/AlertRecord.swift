@@ -1,6 +1,7 @@
 import Foundation
 import MBoxEvents
 import MBoxFlow
+import MBoxNFs
 import MBoxProto
 import MBoxRules
 
@@ -9,12 +10,12 @@ extension Mbox_V1_Alert {
     /// alert line); the spool fills in sequence and spool id.
     public init(alert event: Event, rule: Rule, key: FlowKey, chain: String, configVersion: UInt64) {
         self.init()
-        let toServer = event.cause == .client
-        flow.srcIp = "\(toServer ? key.client : key.server)"
-        flow.srcPort = UInt32(toServer ? key.clientPort : key.serverPort)
-        flow.destIp = "\(toServer ? key.server : key.client)"
-        flow.destPort = UInt32(toServer ? key.serverPort : key.clientPort)
-        flow.proto = key.ipProtocol == 6 ? "TCP" : key.ipProtocol == 17 ? "UDP" : key.ipProtocol == 1 ? "ICMP" : "\(key.ipProtocol)"
+        let endpoints = AlertFlow(event, key)
+        flow.srcIp = endpoints.source
+        flow.srcPort = UInt32(endpoints.sourcePort)
+        flow.destIp = endpoints.destination
+        flow.destPort = UInt32(endpoints.destinationPort)
+        flow.proto = endpoints.proto
         timestampUs = Int64(event.timestamp / 1000)
         flowID = event.flowID
         sid = rule.sid
@@ -23,7 +24,7 @@ extension Mbox_V1_Alert {
         signature = rule.message
         category = rule.category
         severity = UInt32(rule.priority)
-        action = rule.action == .drop || rule.action == .reject ? "blocked" : "allowed"
+        action = rule.eveAction
         self.chain = chain
         self.configVersion = configVersion
     }

@@ -17,7 +17,8 @@ public final class ConfigSlot: @unchecked Sendable {
     private let lock = NSLock()
     private var posted: Update?
     private let postedVersion = ManagedAtomic<UInt64>(0)
-    private var outcomes: [UInt64: String?] = [:]
+    /// The data path's report on the last update it took: version and refusal (nil: applied).
+    private var outcome: (version: UInt64, error: String?)?
     private let appliedVersion = ManagedAtomic<UInt64>(0)
 
     public init() {}
@@ -27,7 +28,7 @@ public final class ConfigSlot: @unchecked Sendable {
     public func post(_ update: Update) {
         lock.lock()
         posted = update
-        outcomes[update.version] = nil
+        outcome = nil
         lock.unlock()
         postedVersion.store(update.version &+ 1, ordering: .releasing)
     }
@@ -47,7 +48,8 @@ public final class ConfigSlot: @unchecked Sendable {
     private func recordedOutcome(_ version: UInt64) -> String?? {
         lock.lock()
         defer { lock.unlock() }
-        return outcomes[version]
+        guard let outcome, outcome.version == version else { return nil }
+        return .some(outcome.error)
     }
 
     /// The version the data path runs now (0: none yet).
@@ -70,7 +72,7 @@ public final class ConfigSlot: @unchecked Sendable {
     /// The data path's report on an update it took: `error` nil when it runs now.
     public func report(_ version: UInt64, error: String?) {
         lock.lock()
-        outcomes[version] = .some(error)
+        outcome = (version, error)
         lock.unlock()
         if error == nil { appliedVersion.store(version, ordering: .releasing) }
     }

@@ -91,11 +91,7 @@ public final class DPDKPort {
         guard mbox_port_start(id, UInt16(queues), UInt16(queues), descriptors, pool, &error, error.count) == 0 else {
             throw DPDKError(text(error))
         }
-        mbufs = .allocate(capacity: Self.burstSize)
-        data = .allocate(capacity: Self.burstSize)
-        lengths = .allocate(capacity: Self.burstSize)
-        rss = .allocate(capacity: Self.burstSize)
-        pending = .allocate(capacity: Self.burstSize)
+        (mbufs, data, lengths, rss, pending) = Self.burstBuffers()
     }
 
     private init(queue: UInt16, of owner: DPDKPort) {
@@ -105,11 +101,15 @@ public final class DPDKPort {
         queueCount = owner.queueCount
         self.owner = owner
         pool = owner.pool
-        mbufs = .allocate(capacity: Self.burstSize)
-        data = .allocate(capacity: Self.burstSize)
-        lengths = .allocate(capacity: Self.burstSize)
-        rss = .allocate(capacity: Self.burstSize)
-        pending = .allocate(capacity: Self.burstSize)
+        (mbufs, data, lengths, rss, pending) = Self.burstBuffers()
+    }
+
+    /// One burst's worth of mbuf pointers, data views, lengths, RSS hashes and TX queue.
+    private static func burstBuffers() -> (UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<UnsafePointer<UInt8>?>,
+                                           UnsafeMutablePointer<UInt16>, UnsafeMutablePointer<UInt32>,
+                                           UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+        (.allocate(capacity: burstSize), .allocate(capacity: burstSize), .allocate(capacity: burstSize),
+         .allocate(capacity: burstSize), .allocate(capacity: burstSize))
     }
 
     /// The object for queue pair `index` (0: this one); each is used by one thread only.

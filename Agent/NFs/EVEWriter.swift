@@ -3,6 +3,30 @@ import MBoxEvents
 import MBoxFlow
 import MBoxRules
 
+/// An alert's flow as EVE reports it: the source is the sender of the packet that raised it.
+public struct AlertFlow {
+    public let source: String
+    public let sourcePort: Int
+    public let destination: String
+    public let destinationPort: Int
+    /// "TCP", "UDP", "ICMP" or the protocol number.
+    public let proto: String
+
+    public init(_ event: Event, _ key: FlowKey) {
+        let toServer = event.cause == .client
+        source = "\(toServer ? key.client : key.server)"
+        sourcePort = Int(toServer ? key.clientPort : key.serverPort)
+        destination = "\(toServer ? key.server : key.client)"
+        destinationPort = Int(toServer ? key.serverPort : key.clientPort)
+        proto = key.ipProtocol == 6 ? "TCP" : key.ipProtocol == 17 ? "UDP" : key.ipProtocol == 1 ? "ICMP" : "\(key.ipProtocol)"
+    }
+}
+
+extension Rule {
+    /// EVE's `alert.action`: what the rule does to the packet.
+    public var eveAction: String { action == .drop || action == .reject ? "blocked" : "allowed" }
+}
+
 /// Writes alerts as Suricata EVE JSON lines (`event_type: "alert"`), so jq, Elastic and
 /// Wazuh read them unchanged.
 public final class EVEWriter {
@@ -20,22 +44,19 @@ public final class EVEWriter {
 
     /// One EVE line for an `IDS_ALERT` event about `key`'s flow.
     public static func line(alert event: Event, rule: Rule, key: FlowKey) -> String {
+        let flow = AlertFlow(event, key)
         let toServer = event.cause == .client
-        let source = toServer ? key.client : key.server, sourcePort = toServer ? key.clientPort : key.serverPort
-        let destination = toServer ? key.server : key.client, destinationPort = toServer ? key.serverPort : key.clientPort
-        let proto = key.ipProtocol == 6 ? "TCP" : key.ipProtocol == 17 ? "UDP" : key.ipProtocol == 1 ? "ICMP" : "\(key.ipProtocol)"
         var fields: [String] = [
             "\"timestamp\":\"\(timestamp(event.timestamp))\"",
             "\"flow_id\":\(event.flowID)",
             "\"event_type\":\"alert\"",
-            "\"src_ip\":\"\(source)\"", "\"src_port\":\(sourcePort)",
-            "\"dest_ip\":\"\(destination)\"", "\"dest_port\":\(destinationPort)",
-            "\"proto\":\"\(proto)\"",
+            "\"src_ip\":\"\(flow.source)\"", "\"src_port\":\(flow.sourcePort)",
+            "\"dest_ip\":\"\(flow.destination)\"", "\"dest_port\":\(flow.destinationPort)",
+            "\"proto\":\"\(flow.proto)\"",
         ]
         if event.detail.appProtocol != .unknown { fields.append("\"app_proto\":\"\(event.detail.appProtocol)\"") }
         fields.append("\"direction\":\"\(toServer ? "to_server" : "to_client")\"")
-        let action = rule.action == .drop || rule.action == .reject ? "blocked" : "allowed"
-        fields.append("\"alert\":{\"action\":\"\(action)\",\"gid\":\(rule.gid),\"signature_id\":\(rule.sid),"
+        fields.append("\"alert\":{\"action\":\"\(rule.eveAction)\",\"gid\":\(rule.gid),\"signature_id\":\(rule.sid),"
             + "\"rev\":\(rule.rev),\"signature\":\(quoted(rule.message)),\"category\":\(quoted(rule.category)),"
             + "\"severity\":\(rule.priority)}")
         return "{" + fields.joined(separator: ",") + "}"

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import MBoxChain
 import MBoxControl
 import MBoxProto
 import Prometheus
@@ -62,13 +63,14 @@ public actor Controller {
     /// Validates `spec` with the agent's own compiler, stores it and pushes every agent
     /// whose config changes. Invalid specs throw `invalidArgument` with every problem.
     public func apply(_ spec: Mbox_V1_ChainSpec) throws -> Mbox_V1_ApplyChainResponse {
+        let compiled: CompiledChain
         do {
-            _ = try ChainSpecCompiler().compile(spec)
+            compiled = try ChainSpecCompiler().compile(spec)
         } catch {
             throw RPCError(code: .invalidArgument, message: "\(error)")
         }
         var spec = spec
-        if spec.name.isEmpty { spec.name = try ChainSpecCompiler().compile(spec).definition.name }
+        spec.name = compiled.definition.name
         var response = Mbox_V1_ApplyChainResponse()
         let existing = try store.chains().first { $0.spec.name == spec.name }
         if let existing, existing.spec.yaml == spec.yaml, existing.spec.ruleSets == spec.ruleSets,

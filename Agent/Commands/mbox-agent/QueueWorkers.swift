@@ -83,15 +83,9 @@ enum QueueWorkers {
         }
         try alerts?.flush()
         let seconds = Date().timeIntervalSince(started)
-        for (index, worker) in workers.enumerated() {
-            FileHandle.standardError.write(Data("worker \(index)      queue \(index)\n".utf8))
-            FileHandle.standardError.write(Data(DPDKLoop.describe(worker.input, worker.output).utf8))
-            Summary(dataPath: worker.pipeline.dataPath, pipeline: worker.pipeline, seconds: seconds, flowsWritten: nil,
-                    alertsWritten: nil).print()
+        WorkerPool.report(workers.map(\.pipeline), seconds: seconds, alerts: alerts) { index in
+            "worker \(index)      queue \(index)\n" + DPDKLoop.describe(workers[index].input, workers[index].output)
         }
-        let total = workers.reduce(UInt64(0)) { $0 + $1.pipeline.dataPath.counters.packets }
-        FileHandle.standardError.write(Data(String(format: "all workers  %llu packets, %.0f packets/s; alerts %d written (EVE)\n",
-                                                   total, Double(total) / seconds, alerts?.written ?? 0).utf8))
         if let failure = workers.compactMap(\.failure).first { throw AgentError("\(failure)") }
     }
 }

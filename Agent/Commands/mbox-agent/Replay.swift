@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MBoxAgentControl
 import MBoxCapture
 import MBoxDataPath
 import MBoxDPDK
@@ -78,18 +79,12 @@ struct Replay: ParsableCommand {
             return StreamRecorder(output: handle)
         }
 
+        let agent = AgentRuntime(dataPath: dataPath, pipeline: pipeline, chainName: chain.chain ?? "", eve: alerts, session: nil)
         let started = Date()
         var lastTimestamp: UInt64 = 0
         /// One packet through every stage; its verdict.
         func process(_ packet: CapturedPacket) throws -> Verdict {
-            let verdict: Verdict
-            if let pipeline {
-                verdict = pipeline.process(packet)
-                try write(alerts: pipeline.chain, to: alerts)
-            } else {
-                _ = dataPath.process(packet)
-                verdict = .forward
-            }
+            let verdict = try agent.process(packet)
             lastTimestamp = packet.timestamp
             try recorder?.record(dataPath)
             return verdict
@@ -117,15 +112,9 @@ struct Replay: ParsableCommand {
             try DPDKLoop(input: input, output: output, stop: .idle(milliseconds: idleStop)).run(process)
             FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
         }
-        if let pipeline {
-            pipeline.finish(timestamp: lastTimestamp)
-            try write(alerts: pipeline.chain, to: alerts)
-        } else {
-            dataPath.finishAll()
-        }
+        try agent.finish(timestamp: lastTimestamp)
         try recorder?.record(dataPath)
         try recorder?.flush()
-        try alerts?.flush()
         let seconds = Date().timeIntervalSince(started)
         Summary(dataPath: dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: recorder?.flowsWritten,
                 alertsWritten: alerts?.written).print()

@@ -218,8 +218,15 @@ extension WorkerPool {
         try alerts?.flush()
         let seconds = Date().timeIntervalSince(started)
         FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
+        report(pipelines, seconds: seconds, alerts: alerts) { index in
+            "worker \(index)      ring full \(pool.workers[index].ringFull) times (the port thread waited)\n"
+        }
+    }
+
+    /// Each worker's summary after its `heading`, then the totals.
+    static func report(_ pipelines: [Pipeline], seconds: Double, alerts: EVEWriter?, heading: (Int) -> String) {
         for (index, pipeline) in pipelines.enumerated() {
-            FileHandle.standardError.write(Data("worker \(index)      ring full \(pool.workers[index].ringFull) times (the port thread waited)\n".utf8))
+            FileHandle.standardError.write(Data(heading(index).utf8))
             Summary(dataPath: pipeline.dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
         }
         let total = pipelines.reduce(UInt64(0)) { $0 + $1.dataPath.counters.packets }
