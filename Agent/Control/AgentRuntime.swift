@@ -26,16 +26,41 @@ public final class AgentRuntime {
         self.session = session
     }
 
-    /// One packet through every stage; its verdict.
+    /// The stages for the next burst of packets, after the between-burst work (a pushed
+    /// config adopted, counters published). Hold it for one burst only.
     @inline(__always)
-    public func process(_ packet: CapturedPacket) throws -> Verdict {
-        guard let pipeline else {
-            _ = dataPath.process(packet)
-            return .forward
+    public func nextBurst() -> Burst {
+        betweenBursts()
+        return Burst(runtime: self, pipeline: pipeline)
+    }
+
+    /// The stages of one burst: constants, so the per-packet path does no reference counting.
+    public struct Burst {
+        let runtime: AgentRuntime
+        /// Keeps the pipeline alive while the burst is held...
+        let pipeline: Pipeline?
+        /// ...so the packet path can use it unretained (a retain and release per packet otherwise).
+        let unretained: Unmanaged<Pipeline>?
+
+        init(runtime: AgentRuntime, pipeline: Pipeline?) {
+            self.runtime = runtime
+            self.pipeline = pipeline
+            unretained = pipeline.map(Unmanaged.passUnretained)
         }
-        let verdict = pipeline.process(packet)
-        if !pipeline.chain.alerts.isEmpty { try emitAlerts(pipeline.chain) }
-        return verdict
+
+        /// One packet through every stage; its verdict.
+        @inline(__always)
+        public func process(_ packet: CapturedPacket) throws -> Verdict {
+            guard let unretained else {
+                _ = runtime.dataPath.process(packet)
+                return .forward
+            }
+            return try unretained._withUnsafeGuaranteedRef { pipeline in
+                let verdict = pipeline.process(packet)
+                if !pipeline.chain.alerts.isEmpty { try runtime.emitAlerts(pipeline.chain) }
+                return verdict
+            }
+        }
     }
 
     /// Between bursts: adopt a pushed config, publish counters.
@@ -74,7 +99,7 @@ public final class AgentRuntime {
         }
     }
 
-    private func emitAlerts(_ chain: ChainRunner) throws {
+    func emitAlerts(_ chain: ChainRunner) throws {
         try chain.forEachAlert { alert, rule, key in
             alertCount += 1
             try eve?.write(alert: alert, rule: rule, key: key)

@@ -32,12 +32,16 @@ public final class DPDKPort {
     private let owner: DPDKPort?
     public private(set) var counters = PortCounters()
     private let pool: UnsafeMutableRawPointer
-    private let mbufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    private let data: UnsafeMutablePointer<UnsafePointer<UInt8>?>
-    private let lengths: UnsafeMutablePointer<UInt16>
-    private let rss: UnsafeMutablePointer<UInt32>
+    // The last burst, one entry per packet (read by the inlined per-packet accessors).
+    @usableFromInline let mbufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    @usableFromInline let data: UnsafeMutablePointer<UnsafePointer<UInt8>?>
+    @usableFromInline let lengths: UnsafeMutablePointer<UInt16>
+    @usableFromInline let rss: UnsafeMutablePointer<UInt32>
+    @usableFromInline let drops: UnsafeMutablePointer<Bool>
+    /// Mbufs queued for transmission on this port, and mbufs to free at the end of a burst.
     private let pending: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private var pendingCount = 0
+    private let freed: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// Packets in the last burst.
     public private(set) var count = 0
 
@@ -91,7 +95,7 @@ public final class DPDKPort {
         guard mbox_port_start(id, UInt16(queues), UInt16(queues), descriptors, pool, &error, error.count) == 0 else {
             throw DPDKError(text(error))
         }
-        (mbufs, data, lengths, rss, pending) = Self.burstBuffers()
+        (mbufs, data, lengths, rss, drops, pending, freed) = Self.burstBuffers()
     }
 
     private init(queue: UInt16, of owner: DPDKPort) {
@@ -101,15 +105,18 @@ public final class DPDKPort {
         queueCount = owner.queueCount
         self.owner = owner
         pool = owner.pool
-        (mbufs, data, lengths, rss, pending) = Self.burstBuffers()
+        (mbufs, data, lengths, rss, drops, pending, freed) = Self.burstBuffers()
     }
 
-    /// One burst's worth of mbuf pointers, data views, lengths, RSS hashes and TX queue.
+    /// One burst's worth of mbuf pointers, data views, lengths, RSS hashes, drop marks, TX
+    /// queue and free list.
     private static func burstBuffers() -> (UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<UnsafePointer<UInt8>?>,
-                                           UnsafeMutablePointer<UInt16>, UnsafeMutablePointer<UInt32>,
-                                           UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
-        (.allocate(capacity: burstSize), .allocate(capacity: burstSize), .allocate(capacity: burstSize),
-         .allocate(capacity: burstSize), .allocate(capacity: burstSize))
+                                           UnsafeMutablePointer<UInt16>, UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<Bool>,
+                                           UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+        let drops = UnsafeMutablePointer<Bool>.allocate(capacity: burstSize)
+        drops.initialize(repeating: false, count: burstSize)
+        return (.allocate(capacity: burstSize), .allocate(capacity: burstSize), .allocate(capacity: burstSize),
+                .allocate(capacity: burstSize), drops, .allocate(capacity: burstSize), .allocate(capacity: burstSize))
     }
 
     /// The object for queue pair `index` (0: this one); each is used by one thread only.
@@ -125,11 +132,13 @@ public final class DPDKPort {
         data.deallocate()
         lengths.deallocate()
         rss.deallocate()
+        drops.deallocate()
         pending.deallocate()
+        freed.deallocate()
     }
 
-    /// Receives up to a burst; the packets are `packet(0..<count)`.
-    @inline(__always)
+    /// Receives up to a burst; the packets are `packet(0..<count)`. Each is forwarded at
+    /// `endBurst` unless marked with `drop(_:)` or taken.
     public func receive() -> Int {
         count = Int(mbox_rx_burst(id, queue, mbufs, UInt16(Self.burstSize)))
         if count > 0 {
@@ -139,31 +148,44 @@ public final class DPDKPort {
         return count
     }
 
-    /// Packet `index` of the last burst, timed now.
-    @inline(__always)
+    /// Packet `index` of the last burst, timed `timestamp`.
+    @inlinable @inline(__always)
     public func packet(_ index: Int, timestamp: UInt64) -> CapturedPacket {
         CapturedPacket(timestamp: timestamp, data: UnsafeRawBufferPointer(start: data[index], count: Int(lengths[index])),
                        originalLength: UInt32(lengths[index]), linkType: .ethernet)
     }
 
     /// The device's RSS hash of packet `index` (0 when it gave none).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func rssHash(_ index: Int) -> UInt32 { rss[index] }
 
-    /// Sends packet `index` of the last burst out of `port` (queued; sent in bursts).
-    @inline(__always)
-    public func forward(_ index: Int, to port: DPDKPort) {
-        port.enqueue(mbufs[index])
-        mbufs[index] = nil
-    }
+    /// Marks packet `index` of the last burst as dropped by a verdict.
+    @inlinable @inline(__always)
+    public func drop(_ index: Int) { drops[index] = true }
 
-    /// Frees packet `index` of the last burst (dropped, or consumed in passive mode).
-    @inline(__always)
-    public func release(_ index: Int, dropped: Bool) {
-        guard mbufs[index] != nil else { return }
-        mbox_free_bulk(mbufs + index, 1)
-        mbufs[index] = nil
-        if dropped { counters.droppedByVerdict &+= 1 }
+    /// Ends the burst, once for all its packets: those not dropped (nor taken) leave by
+    /// `peer` (queued, sent in bursts; inline mode) or are consumed (passive mode); the
+    /// rest are freed together, drops counted.
+    public func endBurst(forwardingTo peer: DPDKPort?) {
+        var freeCount = 0
+        for index in 0..<count {
+            guard let mbuf = mbufs[index] else { continue }
+            mbufs[index] = nil
+            if drops[index] {
+                drops[index] = false
+                counters.droppedByVerdict &+= 1
+                freed[freeCount] = mbuf
+                freeCount += 1
+            } else if let peer {
+                peer.enqueue(mbuf)
+            } else {
+                freed[freeCount] = mbuf
+                freeCount += 1
+            }
+        }
+        if freeCount > 0 { mbox_free_bulk(freed, UInt32(freeCount)) }
+        peer?.flush()
+        count = 0
     }
 
     /// Takes packet `index`'s mbuf out of the burst (to hand it to another thread); it must
@@ -184,11 +206,6 @@ public final class DPDKPort {
         var pointer: UnsafeMutableRawPointer? = mbuf
         mbox_free_bulk(&pointer, 1)
         if dropped { counters.droppedByVerdict &+= 1 }
-    }
-
-    /// Frees every packet of the last burst not forwarded.
-    public func releaseBurst() {
-        for index in 0..<count where mbufs[index] != nil { release(index, dropped: false) }
     }
 
     @inline(__always)

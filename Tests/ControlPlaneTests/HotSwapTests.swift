@@ -60,7 +60,8 @@ struct HotSwapTests {
         let third = packets.count / 3
         // 1: HTTP flows only (DPI hands them over); no SQL rule.
         let dynamic = try await push(idsChain(dynamic: true), rules: [sshRule, loginRule].joined(separator: "\n"))
-        for packet in packets[..<third] { _ = try agent.process(packet) }
+        let firstBurst = agent.nextBurst()
+        for packet in packets[..<third] { _ = try firstBurst.process(packet) }
         // 2: every client stream (a subscription change).
         let flowsBefore = dataPath.flows.count
         let bytesBefore = dataPath.monitor.reassembler?.counters.deliveredBytes
@@ -68,10 +69,12 @@ struct HotSwapTests {
         #expect(dataPath.flows.count == flowsBefore && flowsBefore > 50, "flows in progress stay in the table")
         #expect(agent.pipeline?.dataPath === dataPath)
         #expect(dataPath.monitor.reassembler?.counters.deliveredBytes == bytesBefore)
-        for packet in packets[third..<(2 * third)] { _ = try agent.process(packet) }
+        let secondBurst = agent.nextBurst()
+        for packet in packets[third..<(2 * third)] { _ = try secondBurst.process(packet) }
         // 3: the SQL rule added (a rule change).
         let withSQL = try await push(idsChain(dynamic: false), rules: [sshRule, loginRule, sqlRule].joined(separator: "\n"))
-        for packet in packets[(2 * third)...] { _ = try agent.process(packet) }
+        let lastBurst = agent.nextBurst()
+        for packet in packets[(2 * third)...] { _ = try lastBurst.process(packet) }
         try agent.finish(timestamp: packets.last!.timestamp)
 
         #expect(await eventually { session.spool.pendingCount == 0 })

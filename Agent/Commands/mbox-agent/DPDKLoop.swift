@@ -6,6 +6,12 @@ import MBoxNF
 /// Set by SIGINT/SIGTERM: the receive loop ends after its current burst.
 nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
 
+/// The stages a receive loop runs each packet through, fixed for one round of bursts (a
+/// pushed config swaps them only between rounds), so the packet path holds constants.
+protocol BurstWork {
+    func process(_ packet: CapturedPacket) throws -> Verdict
+}
+
 /// The DPDK receive loop: bursts from the input port through the agent; inline (with an
 /// output port) the two ports are bridged both ways — what arrives on either leaves on
 /// the other by verdict — and passive packets are consumed.
@@ -33,15 +39,16 @@ struct DPDKLoop {
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
-    /// Bursts until the stop condition; `between` runs once per round of bursts (config
-    /// changes, counters), never per packet.
-    func run(_ process: (CapturedPacket) throws -> Verdict, between: () -> Void = {}) throws {
+    /// Bursts until the stop condition. `nextBurst` runs once per round of bursts (config
+    /// changes, counters) and returns the stages for that round, which are then constants
+    /// for every packet in it.
+    func run<Work: BurstWork>(_ nextBurst: () -> Work) throws {
         let start = DispatchTime.now().uptimeNanoseconds
         var lastPacket = start
         while stopRequested == 0 {
-            between()
-            var received = try bridge(from: input, to: output, process)
-            if let output { received += try bridge(from: output, to: input, process) }
+            let work = nextBurst()
+            var received = try bridge(from: input, to: output, work)
+            if let output { received += try bridge(from: output, to: input, work) }
             let now = DispatchTime.now().uptimeNanoseconds
             if received == 0 {
                 switch stop {
@@ -55,22 +62,17 @@ struct DPDKLoop {
         }
     }
 
-    /// One burst from `port`, each packet through the agent, then out of `peer` by verdict
-    /// (or freed). Returns how many arrived.
+    /// One burst from `port`, each packet through the stages, then the whole burst out of
+    /// `peer` by verdict (or freed). Returns how many arrived.
     @inline(__always)
-    private func bridge(from port: DPDKPort, to peer: DPDKPort?, _ process: (CapturedPacket) throws -> Verdict) throws -> Int {
+    private func bridge<Work: BurstWork>(from port: DPDKPort, to peer: DPDKPort?, _ work: Work) throws -> Int {
         let received = port.receive()
         guard received > 0 else { return 0 }
         let now = Self.wallClock()
-        for index in 0..<received {
-            let verdict = try process(port.packet(index, timestamp: now))
-            if let peer, verdict == .forward {
-                port.forward(index, to: peer)
-            } else {
-                port.release(index, dropped: verdict == .drop)
-            }
+        for index in 0..<received where try work.process(port.packet(index, timestamp: now)) == .drop {
+            port.drop(index)
         }
-        peer?.flush()
+        port.endBurst(forwardingTo: peer)
         return received
     }
 

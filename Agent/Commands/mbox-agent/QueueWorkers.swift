@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import MBoxCapture
 import MBoxChain
 import MBoxDataPath
 import MBoxDPDK
@@ -27,6 +28,13 @@ enum QueueWorkers {
             self.alerts = alerts
             self.alertLock = alertLock
         }
+
+        func writeAlerts() throws {
+            guard !pipeline.chain.alerts.isEmpty else { return }
+            alertLock.lock()
+            defer { alertLock.unlock() }
+            try write(alerts: pipeline.chain, to: alerts)
+        }
     }
 
     /// Same contract as `WorkerPool.runAndReport`.
@@ -41,20 +49,10 @@ enum QueueWorkers {
         /// One worker's whole run: the single-worker loop on its own queues.
         @Sendable func work(_ worker: Worker) {
             let pipeline = worker.pipeline
-            func writeAlerts() throws {
-                guard !pipeline.chain.alerts.isEmpty else { return }
-                worker.alertLock.lock()
-                defer { worker.alertLock.unlock() }
-                try write(alerts: pipeline.chain, to: worker.alerts)
-            }
             do {
-                try DPDKLoop(input: worker.input, output: worker.output, stop: stop).run { packet in
-                    let verdict = pipeline.process(packet)
-                    try writeAlerts()
-                    return verdict
-                }
+                try DPDKLoop(input: worker.input, output: worker.output, stop: stop).run { worker }
                 pipeline.finish(timestamp: DPDKLoop.wallClock())
-                try writeAlerts()
+                try worker.writeAlerts()
             } catch {
                 worker.failure = error
             }
@@ -87,5 +85,15 @@ enum QueueWorkers {
             "worker \(index)      queue \(index)\n" + DPDKLoop.describe(workers[index].input, workers[index].output)
         }
         if let failure = workers.compactMap(\.failure).first { throw AgentError("\(failure)") }
+    }
+}
+
+extension QueueWorkers.Worker: BurstWork {
+    /// A worker's stages are fixed for its whole run.
+    @inline(__always)
+    func process(_ packet: CapturedPacket) throws -> Verdict {
+        let verdict = pipeline.process(packet)
+        try writeAlerts()
+        return verdict
     }
 }

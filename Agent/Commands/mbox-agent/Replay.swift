@@ -82,17 +82,12 @@ struct Replay: ParsableCommand {
         let agent = AgentRuntime(dataPath: dataPath, pipeline: pipeline, chainName: chain.chain ?? "", eve: alerts, session: nil)
         let started = Date()
         var lastTimestamp: UInt64 = 0
-        /// One packet through every stage; its verdict.
-        func process(_ packet: CapturedPacket) throws -> Verdict {
-            let verdict = try agent.process(packet)
-            lastTimestamp = packet.timestamp
-            try recorder?.record(dataPath)
-            return verdict
-        }
+        func nextBurst() -> ReplayWork { ReplayWork(agent: agent.nextBurst(), recorder: recorder, dataPath: dataPath) }
         var sourceError: Error?
         switch source {
         case let .file(reader):
             let progress = ProgressLine(totalBytes: reader.totalBytes)
+            var work = nextBurst()
             while true {
                 let packet: CapturedPacket?
                 do {
@@ -102,14 +97,17 @@ struct Replay: ParsableCommand {
                     break
                 }
                 guard let packet else { break }
-                _ = try process(packet)
+                _ = try work.process(packet)
+                lastTimestamp = packet.timestamp
                 if dataPath.counters.packets & 0xFFFF == 0 {
+                    work = nextBurst()
                     progress.update(packets: dataPath.counters.packets, offset: reader.offset)
                 }
             }
             progress.finish()
         case let .dpdk(input, output):
-            try DPDKLoop(input: input, output: output, stop: .idle(milliseconds: idleStop)).run(process)
+            try DPDKLoop(input: input, output: output, stop: .idle(milliseconds: idleStop)).run(nextBurst)
+            lastTimestamp = DPDKLoop.wallClock()
             FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
         }
         try agent.finish(timestamp: lastTimestamp)
@@ -121,6 +119,20 @@ struct Replay: ParsableCommand {
         if let sourceError {
             throw AgentError("\(pcap ?? "input"): \(sourceError) (the packets before it were processed)")
         }
+    }
+}
+
+/// A replay's stages for one burst: the agent's, then the stream recorder.
+struct ReplayWork: BurstWork {
+    let agent: AgentRuntime.Burst
+    let recorder: StreamRecorder?
+    let dataPath: DataPath
+
+    @inline(__always)
+    func process(_ packet: CapturedPacket) throws -> Verdict {
+        let verdict = try agent.process(packet)
+        try recorder?.record(dataPath)
+        return verdict
     }
 }
 

@@ -75,7 +75,7 @@ struct Run: ParsableCommand {
             lastTimestamp = try replay(reader, through: agent, stop: stop, started: started)
             idle(agent, stop: stop, started: started)
         } else if let (input, output) = dpdk {
-            try DPDKLoop(input: input, output: output, stop: stop).run(agent.process, between: agent.betweenBursts)
+            try DPDKLoop(input: input, output: output, stop: stop).run(agent.nextBurst)
         }
         try agent.finish(timestamp: reader == nil ? DPDKLoop.wallClock() : lastTimestamp)
         if let session, let sessionTask {
@@ -112,7 +112,7 @@ struct Run: ParsableCommand {
     private func replay(_ reader: CaptureFileReader, through agent: AgentRuntime, stop: DPDKLoop.Stop, started: UInt64) throws -> UInt64 {
         var last: UInt64 = 0
         while !stopped(stop, started: started) {
-            agent.betweenBursts()
+            let burst = agent.nextBurst()
             for _ in 0..<32 {
                 let packet: CapturedPacket?
                 do { packet = try reader.next() } catch { throw AgentError("\(pcap!): \(error)") }
@@ -120,7 +120,7 @@ struct Run: ParsableCommand {
                     FileHandle.standardError.write(Data("end of \(pcap!); staying up until stopped\n".utf8))
                     return last
                 }
-                _ = try agent.process(packet)
+                _ = try burst.process(packet)
                 last = packet.timestamp
             }
         }
@@ -157,3 +157,5 @@ extension Run {
         }
     }
 }
+
+extension AgentRuntime.Burst: BurstWork {}
