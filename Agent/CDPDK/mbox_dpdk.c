@@ -38,6 +38,28 @@ void *mbox_mempool_create(const char *name, unsigned count, unsigned cache, unsi
 
 unsigned mbox_mempool_available(void *pool) { return rte_mempool_avail_count((struct rte_mempool *)pool); }
 
+struct mbox_fill {
+    const uint8_t *const *frames;
+    const uint16_t *lengths;
+    unsigned count;
+};
+
+static void mbox_fill_one(struct rte_mempool *pool, void *argument, void *object, unsigned index) {
+    (void)pool;
+    const struct mbox_fill *fill = argument;
+    struct rte_mbuf *mbuf = object;
+    unsigned frame = index % fill->count;
+    unsigned room = mbuf->buf_len > RTE_PKTMBUF_HEADROOM ? mbuf->buf_len - RTE_PKTMBUF_HEADROOM : 0;
+    unsigned length = fill->lengths[frame] < room ? fill->lengths[frame] : room;
+    memcpy((uint8_t *)mbuf->buf_addr + RTE_PKTMBUF_HEADROOM, fill->frames[frame], length);
+}
+
+unsigned mbox_mempool_fill(void *pool, const uint8_t *const *frames, const uint16_t *lengths, unsigned count) {
+    if (count == 0) return 0;
+    struct mbox_fill fill = {frames, lengths, count};
+    return rte_mempool_obj_iter((struct rte_mempool *)pool, mbox_fill_one, &fill);
+}
+
 uint16_t mbox_port_count(void) { return rte_eth_dev_count_avail(); }
 
 int mbox_port_name(uint16_t port, char *name, size_t length) {
@@ -189,6 +211,10 @@ void *mbox_mempool_create(const char *name, unsigned count, unsigned cache, unsi
     return NULL;
 }
 unsigned mbox_mempool_available(void *pool) { (void)pool; return 0; }
+unsigned mbox_mempool_fill(void *pool, const uint8_t *const *frames, const uint16_t *lengths, unsigned count) {
+    (void)pool; (void)frames; (void)lengths; (void)count;
+    return 0;
+}
 uint16_t mbox_port_count(void) { return 0; }
 int mbox_port_name(uint16_t port, char *name, size_t length) { (void)port; (void)name; (void)length; return MBOX_DPDK_UNAVAILABLE; }
 int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint16_t descriptors, void *pool,

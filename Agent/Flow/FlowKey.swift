@@ -16,6 +16,19 @@ public struct FlowKey: Equatable, Sendable, CustomStringConvertible {
         self.ipProtocol = ipProtocol
     }
 
+    /// A packet's 5-tuple as it travels: its source as the client.
+    @inlinable @inline(__always)
+    public init(sourceOf headers: UnsafePointer<PacketHeaders>) {
+        self.init(client: headers.pointee.source, clientPort: headers.pointee.sourcePort, server: headers.pointee.destination,
+                  serverPort: headers.pointee.destinationPort, ipProtocol: headers.pointee.ipProtocol)
+    }
+
+    /// The reverse direction's tuple.
+    @inlinable
+    public var reversed: FlowKey {
+        FlowKey(client: server, clientPort: serverPort, server: client, serverPort: clientPort, ipProtocol: ipProtocol)
+    }
+
     public var description: String {
         "\(client):\(clientPort) -> \(server):\(serverPort) proto \(ipProtocol)"
     }

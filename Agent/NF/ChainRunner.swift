@@ -75,6 +75,9 @@ public final class ChainRunner {
     public private(set) var contexts: [NFContext] = []
 
     let functions: [any NetworkFunction]
+    /// The same NFs for per-event calls: through `functions` each call would retain and
+    /// release its NF.
+    private let handlers: UnsafeMutableBufferPointer<UnretainedFunction>
     private unowned let dataPath: DataPath
     private var depth = 0
     private static let maximumDepth = 8
@@ -102,6 +105,8 @@ public final class ChainRunner {
         self.types = types
         self.members = members
         self.functions = members.map(\.function)
+        handlers = .allocate(capacity: members.count)
+        _ = handlers.initialize(from: functions.map(UnretainedFunction.init))
         self.dataPath = dataPath
         self.stages = stages ?? members.indices.map { [$0] }
         let flows = dataPath.flows
@@ -136,6 +141,7 @@ public final class ChainRunner {
     }
 
     deinit {
+        handlers.deallocate()
         sequence.deallocate()
         for helper in helpers { helper.stop() }
         offloader?.stop()
@@ -212,7 +218,7 @@ public final class ChainRunner {
             guard wants(event, nf, wanted) else { continue }
             deliveredCounts[Int(event.type.rawValue)] &+= 1
             perNFCounts[nf] &+= 1
-            functions[nf].handle(event)
+            handlers[nf].handle(event)
         }
     }
 
@@ -249,7 +255,7 @@ public final class ChainRunner {
         guard wants(event, nf, wanted) else { return }
         deliveredCounts[Int(event.type.rawValue)] &+= 1
         perNFCounts[nf] &+= 1
-        functions[nf].handle(event)
+        handlers[nf].handle(event)
     }
 
     private func runParallel(_ event: Event, stage: [Int], wanted: UInt64) {
@@ -266,7 +272,7 @@ public final class ChainRunner {
             deferring[nf] = true
         }
         for (helper, nf) in zip(helpers, wantingBuffer.dropFirst()) { helper.post(event, to: nf) }
-        functions[wantingBuffer[0]].handle(event)
+        handlers[wantingBuffer[0]].handle(event)
         for helper in helpers.prefix(wantingBuffer.count - 1) { helper.wait() }
         // Apply what they did, in chain order.
         for nf in wantingBuffer {

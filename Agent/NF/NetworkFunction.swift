@@ -23,10 +23,34 @@ public protocol NetworkFunction: AnyObject {
     func handle(_ event: Event)
     /// End of input: flush what is buffered.
     func finish()
+    /// `handle(_:)` on the NF at `object` (an unretained reference the caller keeps alive):
+    /// the chain's per-event call, which skips the retain and release a call through a
+    /// stored reference costs. The default is right for every NF.
+    static func handle(_ event: Event, unretained object: UnsafeMutableRawPointer)
 }
 
 extension NetworkFunction {
     public func flowStarted(slot: Int32) {}
     public func flowEnded(slot: Int32) {}
     public func finish() {}
+
+    @inline(__always)
+    public static func handle(_ event: Event, unretained object: UnsafeMutableRawPointer) {
+        Unmanaged<Self>.fromOpaque(object)._withUnsafeGuaranteedRef { $0.handle(event) }
+    }
+}
+
+/// An NF held for per-event calls without reference counting; valid while the owner of
+/// the NF (the chain's `functions`) lives.
+struct UnretainedFunction {
+    let type: any NetworkFunction.Type
+    let object: UnsafeMutableRawPointer
+
+    init(_ function: any NetworkFunction) {
+        type = Swift.type(of: function)
+        object = Unmanaged.passUnretained(function as AnyObject).toOpaque()
+    }
+
+    @inline(__always)
+    func handle(_ event: Event) { type.handle(event, unretained: object) }
 }

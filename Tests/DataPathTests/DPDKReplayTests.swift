@@ -119,6 +119,38 @@ struct DPDKReplayTests {
         #expect(software.stderr.contains("2 workers (software distributor)"), "\(software.stderr)")
     }
 
+    @Test("net_null ports preloaded with --null-frames carry those frames (benchmarks), and only net_null ports take them")
+    func nullFrames() throws {
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.seed = 12
+        profile.flows = 20
+        _ = try generate(profile, to: scratch.file("frames.pcap"))
+        func summaryNumber(_ text: String, _ label: String) -> Int? {
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(label) }) else { return nil }
+            return line.dropFirst(label.count).split(separator: " ").first.flatMap { Int($0) }
+        }
+        let base = [try agent(), "run", "--dpdk", ealArguments("net_null0,size=1514"), "--chain",
+                    packageRoot + "/chains/l2l3-forward.yaml", "--duration", "0.5"]
+        // Without frames, net_null's packets are zeros: not IP.
+        let zeros = try run(base)
+        #expect(zeros.status == 0, "\(zeros.stderr)")
+        let zeroPackets = try #require(summaryNumber(zeros.stderr, "packets "))
+        #expect(zeroPackets > 1000 && summaryNumber(zeros.stderr, "not ip ") == zeroPackets, "\(zeros.stderr)")
+        // With them: IPv4 flows of the capture, nothing malformed.
+        let framed = try run(base + ["--null-frames", scratch.file("frames.pcap")])
+        #expect(framed.status == 0, "\(framed.stderr)")
+        #expect(summaryNumber(framed.stderr, "not ip ") == 0, "\(framed.stderr)")
+        #expect(summaryNumber(framed.stderr, "malformed ") == 0, "\(framed.stderr)")
+        let flows = try #require(summaryNumber(framed.stderr, "flows "))
+        #expect((1...profile.flows).contains(flows), "\(framed.stderr)")
+
+        let notNull = try run([try agent(), "run", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("frames.pcap"))"),
+                               "--null-frames", scratch.file("frames.pcap"), "--duration", "0.2"])
+        #expect(notNull.status == 1)
+        #expect(notNull.stderr.contains("--null-frames applies to net_null ports only"), "\(notNull.stderr)")
+    }
+
     @Test("inline through net_pcap: exactly the forwarded packets leave, the dropped ones do not")
     func inlineForwardsByVerdict() throws {
         let scratch = try ScratchDirectory()

@@ -22,6 +22,11 @@ void *mbox_mempool_create(const char *name, unsigned count, unsigned cache, unsi
                           char *error, size_t error_length);
 /// Mbufs the pool has free now.
 unsigned mbox_mempool_available(void *pool);
+/// Writes frame i % count into the data room of every mbuf of the pool (the i-th object),
+/// at the default headroom; frames longer than the data room are cut. For devices that
+/// never write packet data (net_null): their packets then carry these frames. Returns
+/// how many mbufs were written.
+unsigned mbox_mempool_fill(void *pool, const uint8_t *const *frames, const uint16_t *lengths, unsigned count);
 
 /// Number of ports EAL probed, and a port's device name ("net_pcap0", PCI address, ...).
 uint16_t mbox_port_count(void);

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MBoxCapture
 import MBoxChain
 import MBoxDataPath
 import MBoxDPDK
@@ -150,6 +151,10 @@ struct DPDKOptions: ParsableArguments {
     @Flag(help: "With --workers, spread packets in software even when the ports have RSS.")
     var noRss = false
 
+    @Option(help: ArgumentHelp("Benchmarks on net_null ports, which never write packet data: their packets carry the frames of this capture (in turn) instead of zeros. Frames are cut to net_null's size= (64 bytes by default).",
+                               valueName: "capture"))
+    var nullFrames: String?
+
     /// Starts EAL and opens the ports: with several workers and ports that can spread that
     /// many queues by RSS, one queue pair per worker (`rss` true); otherwise one queue.
     func open() throws -> (input: DPDKPort, output: DPDKPort?, rss: Bool) {
@@ -160,10 +165,32 @@ struct DPDKOptions: ParsableArguments {
             let queues = rss ? workers : 1
             let input = try DPDKPort(name: port, queues: queues)
             let output = try outPort.map { try DPDKPort(name: $0, queues: queues) }
+            if let nullFrames { try preload(nullFrames, into: [input] + (output.map { [$0] } ?? [])) }
             return (input, output, rss)
         } catch {
             throw AgentError("\(error)")
         }
+    }
+}
+
+extension DPDKOptions {
+    private func preload(_ path: String, into ports: [DPDKPort]) throws {
+        var frames: [[UInt8]] = []
+        do {
+            let reader = try CaptureFileReader(path: path)
+            while frames.count < 65_536, let packet = try reader.next() {
+                guard packet.linkType == .ethernet else { throw AgentError("\(path): --null-frames needs Ethernet frames") }
+                frames.append(Array(packet.data))
+            }
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw AgentError("\(path): \(error)")
+        }
+        guard !frames.isEmpty else { throw AgentError("\(path): no frames to preload") }
+        let nullPorts = ports.filter { $0.name.hasPrefix("net_null") }
+        guard !nullPorts.isEmpty else { throw AgentError("--null-frames applies to net_null ports only") }
+        for port in nullPorts { port.preload(frames: frames) }
     }
 }
 
