@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # DPDK benchmark, in one run (release build, one forwarding core, this machine's vdevs):
 #  1. dpdk-testpmd io-forwarding vs the agent's L2/L3 chain forwarding, on net_null
-#     (64-byte frames) and on net_pcap with infinite_rx (a generated capture's IPv4 packets);
+#     (64-byte frames: net_null's own zeros, which are not IP, and IPv4/TCP frames the
+#     agent preloads with --null-frames; testpmd io-fwd never reads them) and on net_pcap
+#     with infinite_rx (a generated capture's IPv4 packets);
 #  2. the IDS chain (chains/seed/config5.yaml) over net_pcap infinite_rx vs the same
 #     capture through the pcap backend (mbox-agent replay --pcap).
 # Prints Mpps and the agent/testpmd ratios, L2/L3 with 2 RSS-queue workers, and the IDS
 # chain with 1 and 2 (software-distributed) workers.
-#   bash Benchmarks/dpdk-forwarding.sh [SECONDS]
+#   bash Benchmarks/dpdk-forwarding.sh [SECONDS [ROUNDS]]   (medians of ROUNDS runs, 3 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
+rounds=${2:-3}
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get install dpdk)" >&2; exit 2; }
 swift build -c release --product mbox-agent >/dev/null
 swift build -c release --product mbox-trafficgen >/dev/null
@@ -22,6 +25,30 @@ eal="--no-huge -m 512 --no-pci --no-shconf --no-telemetry"
 .build/release/mbox-trafficgen -o "$work/loop.pcap" --flows 500 --applications http,http,tls,http,ssh,http,http \
   --attack "UNION SELECT" --attack-share 0.05 --response-body 700 2>/dev/null
 
+# 64-byte IPv4/TCP frames (ACKs of 8 flows, both directions; one flow to port 23, which
+# the L2/L3 chain's firewall drops) for net_null's mbufs.
+python3 - "$work/frames.pcap" <<'PY'
+import struct, sys
+def checksum(data):
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16: total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+def frame(source, destination, source_port, destination_port):
+    tcp = struct.pack("!HHIIBBHHH", source_port, destination_port, 1000, 5000, 5 << 4, 0x10, 65535, 0, 0)
+    pseudo = struct.pack("!4s4sBBH", source, destination, 0, 6, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, source, destination)
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    return (b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + tcp).ljust(60, b"\0")
+with open(sys.argv[1], "wb") as out:
+    out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for flow in range(8):
+        client, server = bytes([10, 1, 0, flow]), bytes([192, 168, 7, flow])
+        port = 23 if flow == 0 else 80
+        for f in (frame(client, server, 40000 + flow, port), frame(server, client, port, 40000 + flow)):
+            out.write(struct.pack("<IIII", 1, 0, len(f), len(f)) + f)
+PY
+
 # testpmd: total forwarded packets/s (both ports' Rx-pps), median of the periods after warm-up.
 testpmd() {
   # timeout ends testpmd (exit 124): that is how this run is meant to end.
@@ -33,37 +60,19 @@ totals = [a + b for a, b in zip(values[0::2], values[1::2]) if a + b > 0][1:]
 print(f"{statistics.median(totals) / 1e6:.2f}" if totals else "nan")'
 }
 
-# The agent: packets/s from its summary over the run.
-agent_run() {
-  "$agent" run --dpdk "$eal --lcores=0@(0-1) $1" --duration "$seconds" "${@:2}" 2>&1 \
-    | python3 -c '
+# Mpps from an agent's summary on stdin (the pattern's group: packets/s).
+rate() { python3 -c '
 import re, sys
-text = sys.stdin.read()
-m = re.search(r"time\s+[\d.]+ s, (\d+) packets/s", text)
-print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")'
+m = re.search(sys.argv[1], sys.stdin.read())
+print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")' "$1"; }
+single='time\s+[\d.]+ s, (\d+) packets/s'
+workers='all workers\s+\d+ packets, (\d+) packets/s'
+
+# The agent, one worker on the main lcore.
+agent_run() {
+  "$agent" run --dpdk "$eal --lcores=0@(0-1) $1" --duration "$seconds" "${@:2}" 2>&1 | rate "$single"
 }
 
-null_testpmd=$(testpmd --vdev=net_null0 --vdev=net_null1)
-null_agent=$(agent_run "--vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
-# Two workers on net_null, which offers RSS: one queue pair per worker, no distributor
-# (worker 0 on the main lcore, worker 1 on lcore 1).
-null_agent2=$("$agent" run --dpdk "$eal --lcores=0@(0-1),1@(0-1) --vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 \
-  --duration "$seconds" --workers 2 --chain chains/l2l3-forward.yaml 2>&1 | python3 -c '
-import re, sys
-m = re.search(r"all workers\s+\d+ packets, (\d+) packets/s", sys.stdin.read())
-print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")')
-pcap_testpmd=$(testpmd --vdev="net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" --vdev=net_null1)
-pcap_agent=$(agent_run "--vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1 --vdev=net_null1" \
-  --port net_pcap0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
-ids_dpdk=$(agent_run "--vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" --rules rules/web-attacks.rules \
-  --chain chains/seed/config5.yaml)
-# Two workers on lcores 1 and 2 (net_pcap has no RSS: the port thread on the main lcore
-# distributes; on this 2-core VM three busy lcores share two cores).
-ids_dpdk2=$("$agent" run --dpdk "$eal --lcores=0@(0-1),1@(0-1),2@(0-1) --vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" \
-  --duration "$seconds" --workers 2 --rules rules/web-attacks.rules --chain chains/seed/config5.yaml 2>&1 | python3 -c '
-import re, sys
-m = re.search(r"all workers\s+\d+ packets, (\d+) packets/s", sys.stdin.read())
-print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")')
 # The pcap backend on the same capture, repeated to last long enough to time.
 python3 - "$work/loop.pcap" "$work/long.pcap" <<'PY'
 import sys
@@ -74,19 +83,43 @@ with open(sys.argv[2], "wb") as out:
     for _ in range(100):
         out.write(records)
 PY
-ids_pcap=$("$agent" replay --pcap "$work/long.pcap" --rules rules/web-attacks.rules --chain chains/seed/config5.yaml 2>&1 \
-  | python3 -c '
-import re, sys
-m = re.search(r"time\s+[\d.]+ s, (\d+) packets/s", sys.stdin.read())
-print(f"{int(m.group(1)) / 1e6:.2f}" if m else "nan")')
+# Each figure is measured `rounds` times, the rounds interleaved (the VM's speed drifts),
+# and the median printed.
+record() { echo "$2" >> "$work/$1"; }
+median() { python3 -c "import statistics, sys; v = [float(x) for x in open(sys.argv[1]) if x.strip() != 'nan']; print(f'{statistics.median(v):.2f}' if v else 'nan')" "$work/$1"; }
+for round in $(seq "$rounds"); do
+  record null_testpmd $(testpmd --vdev=net_null0 --vdev=net_null1)
+  record null_agent $(agent_run "--vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
+  record null_agent_ipv4 $(agent_run "--vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 --chain chains/l2l3-forward.yaml \
+    --null-frames "$work/frames.pcap")
+  # Two workers on net_null, which offers RSS: one queue pair per worker, no distributor
+  # (worker 0 on the main lcore, worker 1 on lcore 1).
+  record null_agent2 $("$agent" run --dpdk "$eal --lcores=0@(0-1),1@(0-1) --vdev=net_null0 --vdev=net_null1" --port net_null0 --out-port net_null1 \
+    --duration "$seconds" --workers 2 --chain chains/l2l3-forward.yaml --null-frames "$work/frames.pcap" 2>&1 | rate "$workers")
+  record pcap_testpmd $(testpmd --vdev="net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" --vdev=net_null1)
+  record pcap_agent $(agent_run "--vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1 --vdev=net_null1" \
+    --port net_pcap0 --out-port net_null1 --chain chains/l2l3-forward.yaml)
+  record ids_dpdk $(agent_run "--vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" --rules rules/web-attacks.rules \
+    --chain chains/seed/config5.yaml)
+  # Two workers on lcores 1 and 2 (net_pcap has no RSS: the port thread on the main lcore
+  # distributes; on this 2-core VM three busy lcores share two cores).
+  record ids_dpdk2 $("$agent" run --dpdk "$eal --lcores=0@(0-1),1@(0-1),2@(0-1) --vdev=net_pcap0,rx_pcap=$work/loop.pcap,infinite_rx=1" \
+    --duration "$seconds" --workers 2 --rules rules/web-attacks.rules --chain chains/seed/config5.yaml 2>&1 | rate "$workers")
+  record ids_pcap $("$agent" replay --pcap "$work/long.pcap" --rules rules/web-attacks.rules --chain chains/seed/config5.yaml 2>&1 | rate "$single")
+done
+for key in null_testpmd null_agent null_agent_ipv4 null_agent2 pcap_testpmd pcap_agent ids_dpdk ids_dpdk2 ids_pcap; do
+  printf -v "$key" "%s" "$(median "$key")"
+done
 
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b * 100:.0f} %' if b else 'n/a')" "$1" "$2"; }
-echo "DPDK forwarding, one core, ${seconds}s per run (Mpps; testpmd io-fwd counts both directions it forwards)"
+echo "DPDK forwarding, one core, median of $rounds runs of ${seconds}s (Mpps; testpmd io-fwd counts both directions it forwards)"
 echo
 echo "| workload                                        | dpdk-testpmd io | mbox-agent | agent / testpmd |"
 echo "|-------------------------------------------------|----------------:|-----------:|----------------:|"
-printf "| net_null -> net_null, 64-byte frames, l2l3 chain | %15s | %10s | %15s |\n" "$null_testpmd" "$null_agent" "$(ratio "$null_agent" "$null_testpmd")"
+printf "| net_null -> net_null, 64-byte zeros (not IP), l2l3 chain | %15s | %10s | %15s |\n" "$null_testpmd" "$null_agent" "$(ratio "$null_agent" "$null_testpmd")"
+printf "| same, 64-byte IPv4/TCP frames (--null-frames)    | %15s | %10s | %15s |\n" "" "$null_agent_ipv4" "$(ratio "$null_agent_ipv4" "$null_testpmd")"
 printf "| same, agent --workers 2 (one RSS queue pair each) | %15s | %10s | %15s |\n" "" "$null_agent2" "$(ratio "$null_agent2" "$null_testpmd")"
+echo "(--workers 2 on IPv4 frames: $(ratio "$null_agent2" "$null_agent_ipv4") of one worker)"
 printf "| net_pcap infinite_rx -> net_null, l2l3 chain     | %15s | %10s | %15s |\n" "$pcap_testpmd" "$pcap_agent" "$(ratio "$pcap_agent" "$pcap_testpmd")"
 echo
 echo "| IDS chain (config5) on the same capture         | Mpps |"
@@ -94,3 +127,4 @@ echo "|-------------------------------------------------|-----:|"
 printf "| DPDK net_pcap infinite_rx (mbox-agent run)      | %4s |\n" "$ids_dpdk"
 printf "| same, --workers 2                               | %4s |\n" "$ids_dpdk2"
 printf "| pcap backend (mbox-agent replay --pcap)         | %4s |\n" "$ids_pcap"
+echo "(IDS chain on DPDK: $(ratio "$ids_dpdk" "$ids_pcap") of the pcap backend)"
