@@ -29,8 +29,9 @@ public final class CompiledChain: @unchecked Sendable {
     }
 
     /// Builds one worker: a data path configured for this chain's stack, the event
-    /// source, and fresh instances of every NF.
-    public func makePipeline(configuration: DataPathConfiguration, keepBothStreams: Bool = false) throws -> Pipeline {
+    /// source, and fresh instances of every NF (helpers of parallel stages started by `launcher`).
+    public func makePipeline(configuration: DataPathConfiguration, keepBothStreams: Bool = false,
+                             launcher: HelperLauncher = .threads) throws -> Pipeline {
         var configuration = configuration
         configuration.tracksTCP = definition.stack == "tcp_monitor"
         if !definition.reassembly || !configuration.tracksTCP { configuration.reassembly = nil } else if configuration.reassembly == nil {
@@ -43,13 +44,13 @@ public final class CompiledChain: @unchecked Sendable {
             configuration.reassembly!.toClient = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .server)).isEmpty }
         }
         let dataPath = DataPath(configuration: configuration)
-        let (source, runner) = try makeStages(on: dataPath)
+        let (source, runner) = try makeStages(on: dataPath, launcher: launcher)
         return Pipeline(dataPath: dataPath, source: source, chain: runner)
     }
 
     /// The event source and fresh NF instances on an existing data path (a chain swapped
     /// into a running agent). Throws when that data path lacks what the chain needs.
-    public func makeStages(on dataPath: DataPath) throws -> (EventSource, ChainRunner) {
+    public func makeStages(on dataPath: DataPath, launcher: HelperLauncher = .threads) throws -> (EventSource, ChainRunner) {
         let data = dataPath.configuration
         if definition.stack == "tcp_monitor", !data.tracksTCP {
             throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
@@ -66,7 +67,7 @@ public final class CompiledChain: @unchecked Sendable {
             ChainMember(name: function.name, action: pair.0.action, function: try pair.1())
         }
         let runner = try ChainRunner(types: types, subscriptions: subscriptions, members: members, dataPath: dataPath,
-                                     stages: stages, offloaded: offloaded)
+                                     stages: stages, offloaded: offloaded, launcher: launcher)
         return (EventSource(types: types, wantedTypes: runner.table.wantedTypes(types)), runner)
     }
 }

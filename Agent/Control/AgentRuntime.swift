@@ -15,11 +15,15 @@ public final class AgentRuntime {
     public let eve: EVEWriter?
     public let session: ControlSession?
     private var chainName: String
+    /// Where pushed chains start their helpers.
+    private let launcher: HelperLauncher
     private var configVersion: UInt64 = 0
     private var alertCount: UInt64 = 0
 
-    public init(dataPath: DataPath, pipeline: Pipeline?, chainName: String, eve: EVEWriter?, session: ControlSession?) {
+    public init(dataPath: DataPath, pipeline: Pipeline?, chainName: String, eve: EVEWriter?, session: ControlSession?,
+                launcher: HelperLauncher = .threads) {
         self.dataPath = dataPath
+        self.launcher = launcher
         self.pipeline = pipeline
         self.chainName = chainName
         self.eve = eve
@@ -84,7 +88,7 @@ public final class AgentRuntime {
     private func adopt(_ update: ConfigSlot.Update, _ session: ControlSession) {
         do {
             if let chain = update.chain {
-                let (source, runner) = try chain.makeStages(on: dataPath)
+                let (source, runner) = try chain.makeStages(on: dataPath, launcher: launcher)
                 pipeline = pipeline?.replacingChain(source: source, chain: runner)
                     ?? Pipeline(dataPath: dataPath, source: source, chain: runner)
             } else {

@@ -99,9 +99,10 @@ public final class ChainRunner {
     }
 
     /// `offloaded` NFs (read-only, their publications unsubscribed) run asynchronously on
-    /// a helper core; other parallel stages fork and join per event.
+    /// a helper core; other parallel stages fork and join per event. Helpers start by
+    /// `launcher` (threads, or the agent's free EAL lcores).
     public init(types: EventTypes, subscriptions: [Subscription], members: [ChainMember], dataPath: DataPath,
-                stages: [[Int]]? = nil, offloaded: Set<Int> = []) throws {
+                stages: [[Int]]? = nil, offloaded: Set<Int> = [], launcher: HelperLauncher = .threads) throws {
         self.types = types
         self.members = members
         self.functions = members.map(\.function)
@@ -125,9 +126,9 @@ public final class ChainRunner {
         offloader = offloaded.isEmpty ? nil
             : Offloader(table: table, functions: functions,
                         stageMembers: self.stages.map { $0.filter { offloaded.contains($0) } },
-                        capacity: flows.configuration.capacity)
+                        capacity: flows.configuration.capacity, launcher: launcher)
         let forkJoinWidth = self.stages.map { $0.filter { !offloaded.contains($0) }.count }.max() ?? 1
-        helpers = (0..<max(0, forkJoinWidth - 1)).map { [functions] _ in ParallelHelper(functions: functions) }
+        helpers = (0..<max(0, forkJoinWidth - 1)).map { [functions] _ in ParallelHelper(functions: functions, launcher: launcher) }
         isSequential = offloaded.isEmpty && self.stages.allSatisfy { $0.count == 1 }
         sequence = .allocate(capacity: self.stages.count)
         for (position, stage) in self.stages.enumerated() {

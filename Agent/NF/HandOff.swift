@@ -13,22 +13,20 @@ final class HandOff: @unchecked Sendable {
     let done: UnsafeAtomic<Int>
     private let stopping = ManagedAtomic<Bool>(false)
     private let stopped = ManagedAtomic<Bool>(false)
-    private var thread: Thread?
+    private var running = false
 
-    /// Starts a thread running `loop`, which must return once `isStopping` is true.
-    init(name: String, loop: @escaping @Sendable (HandOff) -> Void) {
+    /// Starts a helper (by `launcher`) running `loop`, which must return once `isStopping` is true.
+    init(name: String, launcher: HelperLauncher, loop: @escaping @Sendable (HandOff) -> Void) {
         lines = .allocate(byteCount: 256, alignment: 128)
         posted = UnsafeAtomic(at: lines.bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
         posted.store(0, ordering: .relaxed)
         done = UnsafeAtomic(at: (lines + 128).bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
         done.store(0, ordering: .relaxed)
-        let thread = Thread { [unowned self] in
+        running = true
+        launcher.start(name) { [unowned self] in
             loop(self)
             self.stopped.store(true, ordering: .releasing)
         }
-        thread.name = name
-        self.thread = thread
-        thread.start()
     }
 
     deinit {
@@ -58,9 +56,9 @@ final class HandOff: @unchecked Sendable {
     }
 
     func stop() {
-        guard thread != nil else { return }
+        guard running else { return }
         stopping.store(true, ordering: .releasing)
         while !stopped.load(ordering: .acquiring) { sched_yield() }
-        thread = nil
+        running = false
     }
 }

@@ -36,7 +36,8 @@ final class Offloader: @unchecked Sendable {
     var outbox: [(nf: Int, event: Event)] = []
     private(set) var ringFullWaits: UInt64 = 0
 
-    init(table: SubscriptionTable, functions: [any NetworkFunction], stageMembers: [[Int]], capacity slots: Int) {
+    init(table: SubscriptionTable, functions: [any NetworkFunction], stageMembers: [[Int]], capacity slots: Int,
+         launcher: HelperLauncher) {
         self.table = table
         self.functions = functions
         self.stageMembers = stageMembers
@@ -47,7 +48,7 @@ final class Offloader: @unchecked Sendable {
         masks.initialize(repeating: table.initial & offloadedBits, count: slots)
         ring = .allocate(capacity: capacity)
         outbox.reserveCapacity(16)
-        handOff = HandOff(name: "mbox-nf-offload") { [unowned self] handOff in self.loop(handOff) }
+        handOff = HandOff(name: "mbox-nf-offload", launcher: launcher) { [unowned self] handOff in self.loop(handOff) }
     }
 
     deinit {

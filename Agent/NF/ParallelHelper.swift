@@ -10,11 +10,11 @@ final class ParallelHelper: @unchecked Sendable {
     private var sequence = 0
     private var handOff: HandOff!
 
-    init(functions: [any NetworkFunction]) {
+    init(functions: [any NetworkFunction], launcher: HelperLauncher) {
         self.functions = functions
         event = .allocate(capacity: 1)
         event.initialize(to: Event(type: .packet, side: .client, cause: .client, slot: 0, flowID: 0, timestamp: 0))
-        handOff = HandOff(name: "mbox-nf-helper") { [unowned self] handOff in self.loop(handOff) }
+        handOff = HandOff(name: "mbox-nf-helper", launcher: launcher) { [unowned self] handOff in self.loop(handOff) }
     }
 
     deinit {

@@ -61,7 +61,7 @@ profile.responseBodySize = 700
 let writer = try PcapWriter(.memory)
 let generated = try TrafficGenerator(profile: profile).write(to: writer)
 let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: writer.memory.count, alignment: 64)
-storage.copyMemory(from: UnsafeRawBufferPointer(start: writer.memory, count: writer.memory.count))
+writer.memory.withUnsafeBytes { storage.copyMemory(from: $0) }
 var packets: [CapturedPacket] = []
 let reader = try CaptureFileReader(bytes: UnsafeRawBufferPointer(storage))
 while let packet = try reader.next() { packets.append(packet) }

@@ -59,6 +59,39 @@ struct DPDKReplayTests {
         #expect(try streams(scratch.file("dpdk.jsonl")) == fileStreams)
     }
 
+    @Test("parallel NFs run on a free EAL lcore (a thread when none is free), with the alerts of a sequential run")
+    func parallelNFsOnLcores() throws {
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.seed = 31
+        profile.flows = 120
+        profile.attack = "UNION SELECT"
+        profile.attackShare = 0.3
+        _ = try generate(profile, to: scratch.file("in.pcap"))
+        let chain = packageRoot + "/chains/seed/idsmon-default.yaml"
+        let rules = packageRoot + "/rules/web-attacks.rules"
+        let sequential = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--chain", chain, "--rules", rules,
+                                  "--eve", scratch.file("sequential.json")])
+        #expect(sequential.status == 0, "\(sequential.stderr)")
+        let expected = try alertSet(scratch.file("sequential.json"))
+        #expect(expected.count > 20)
+
+        let eal = ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))")
+        func parallel(_ eal: String, eve: String) -> [String] {
+            ["replay", "--dpdk", eal, "--chain", chain, "--rules", rules, "--mode", "parallel", "--eve", eve]
+        }
+        let twoLcores = eal.replacingOccurrences(of: "--lcores=0@(0-1)", with: "--lcores=0@(0-1),1@(0-1)")
+        let onLcore = try run([try agent()] + parallel(twoLcores, eve: scratch.file("lcore.json")))
+        #expect(onLcore.status == 0, "\(onLcore.stderr)")
+        #expect(onLcore.stderr.contains("helper       mbox-nf-offload on EAL lcore 1"), "\(onLcore.stderr)")
+        #expect(try alertSet(scratch.file("lcore.json")) == expected)
+
+        let onThread = try run([try agent()] + parallel(eal, eve: scratch.file("thread.json")))
+        #expect(onThread.status == 0, "\(onThread.stderr)")
+        #expect(onThread.stderr.contains("helper       mbox-nf-offload on a thread (no free EAL lcore"), "\(onThread.stderr)")
+        #expect(try alertSet(scratch.file("thread.json")) == expected)
+    }
+
     @Test("two workers: each flow stays on one worker, and the alerts equal the pcap backend's")
     func twoWorkers() throws {
         let scratch = try ScratchDirectory()

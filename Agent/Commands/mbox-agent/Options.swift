@@ -83,8 +83,9 @@ struct ChainOptions: ParsableArguments {
     var wanted: Bool { rules != nil || chain != nil }
 
     /// The chain, parsed, checked and compiled into a pipeline; rule problems go to stderr.
-    func makePipeline(_ configuration: DataPathConfiguration, keepBothStreams: Bool) throws -> Pipeline? {
-        try compile()?.makePipeline(configuration: configuration, keepBothStreams: keepBothStreams)
+    func makePipeline(_ configuration: DataPathConfiguration, keepBothStreams: Bool,
+                      launcher: HelperLauncher = .threads) throws -> Pipeline? {
+        try compile()?.makePipeline(configuration: configuration, keepBothStreams: keepBothStreams, launcher: launcher)
     }
 
     /// The chain, parsed, checked and compiled once (each worker makes its pipeline from it).

@@ -41,10 +41,15 @@ enum QueueWorkers {
     static func runAndReport(_ compiled: CompiledChain, count: Int, configuration: DataPathConfiguration,
                              alerts: EVEWriter?, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop) throws {
         let alertLock = NSLock()
+        // Workers 1… take the first worker lcores (when there are enough); helpers of
+        // parallel NFs the rest.
+        let lcores = Lcores.workers()
+        let helpers = HelperLcores(free: lcores.count >= count - 1 ? Array(lcores.dropFirst(count - 1)) : lcores)
         let workers = try (0..<count).map { index in
-            Worker(pipeline: try compiled.makePipeline(configuration: configuration, keepBothStreams: false),
+            Worker(pipeline: try compiled.makePipeline(configuration: configuration, keepBothStreams: false, launcher: helpers.launcher),
                    input: input.lane(index), output: output?.lane(index), alerts: alerts, alertLock: alertLock)
         }
+        FileHandle.standardError.write(Data(helpers.report.utf8))
         let started = Date()
         /// One worker's whole run: the single-worker loop on its own queues.
         @Sendable func work(_ worker: Worker) {
@@ -59,7 +64,6 @@ enum QueueWorkers {
         }
         // On EAL lcores when EAL has enough (worker 0 on this thread, the main lcore): they
         // have per-lcore mempool caches. Otherwise on threads.
-        let lcores = Lcores.workers()
         if lcores.count >= count - 1 {
             FileHandle.standardError.write(Data("workers      on EAL lcores: main, \(lcores.prefix(count - 1).map(String.init).joined(separator: ", "))\n".utf8))
             for (index, worker) in workers.enumerated().dropFirst() { try Lcores.launch(lcores[index - 1]) { work(worker) } }

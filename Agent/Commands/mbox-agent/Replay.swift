@@ -68,7 +68,11 @@ struct Replay: ParsableCommand {
             source = .dpdk(input, output)
         }
         let configuration = stack.dataPathConfiguration
-        let pipeline = try chain.makePipeline(configuration, keepBothStreams: streams != nil)
+        // On DPDK, parallel NFs run on the EAL worker lcores (this worker is the main one).
+        var helpers: HelperLcores?
+        if case .dpdk = source { helpers = HelperLcores(free: Lcores.workers()) }
+        let pipeline = try chain.makePipeline(configuration, keepBothStreams: streams != nil, launcher: helpers?.launcher ?? .threads)
+        FileHandle.standardError.write(Data((helpers?.report ?? "").utf8))
         let dataPath = pipeline?.dataPath ?? DataPath(configuration: configuration)
         let alerts = try chain.openEVE()
         let recorder = try streams.map { path -> StreamRecorder in

@@ -48,9 +48,7 @@ struct Run: ParsableCommand {
         }
         let session = try control.makeSession(capabilities: capabilities)
         let configuration = stack.dataPathConfiguration
-        let pipeline = try chain.makePipeline(configuration, keepBothStreams: session != nil)
-        let agent = AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
-                                 chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: try chain.openEVE(), session: session)
+        let compiled = try chain.compile()
         var reader: CaptureFileReader?
         var dpdk: (DPDKPort, DPDKPort?)?
         if let pcap {
@@ -59,6 +57,14 @@ struct Run: ParsableCommand {
             let (input, output, _) = try ports.open()
             dpdk = (input, output)
         }
+        // On DPDK, parallel NFs run on the EAL worker lcores (this worker is the main one).
+        let helpers = dpdk == nil ? nil : HelperLcores(free: Lcores.workers())
+        let launcher = helpers?.launcher ?? .threads
+        let pipeline = try compiled?.makePipeline(configuration: configuration, keepBothStreams: session != nil, launcher: launcher)
+        let agent = AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
+                                 chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: try chain.openEVE(), session: session,
+                                 launcher: launcher)
+        FileHandle.standardError.write(Data((helpers?.report ?? "").utf8))
         DPDKLoop.stopOnSignals()
         let sessionTask = session.map { session in
             _ = session.restoreLastGoodConfig()

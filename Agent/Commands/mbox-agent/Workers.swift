@@ -208,9 +208,14 @@ extension WorkerPool {
     /// worker's summary and the totals.
     static func runAndReport(_ compiled: CompiledChain, count: Int, configuration: DataPathConfiguration,
                              alerts: EVEWriter?, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop) throws {
+        // Workers take the first worker lcores (when there are enough); helpers of parallel
+        // NFs the rest.
+        let lcores = Lcores.workers()
+        let helpers = HelperLcores(free: lcores.count >= count ? Array(lcores.dropFirst(count)) : lcores)
         let pipelines = try (0..<count).map { _ in
-            try compiled.makePipeline(configuration: configuration, keepBothStreams: false)
+            try compiled.makePipeline(configuration: configuration, keepBothStreams: false, launcher: helpers.launcher)
         }
+        FileHandle.standardError.write(Data(helpers.report.utf8))
         let started = Date()
         let pool = WorkerPool(pipelines: pipelines, alerts: alerts)
         FileHandle.standardError.write(Data("workers      \(pool.placement)\n".utf8))

@@ -1,0 +1,47 @@
+import Foundation
+import MBoxDPDK
+import MBoxNF
+
+/// EAL worker lcores the workers left free, handed to the chains' helpers (the NFs of a
+/// parallel stage, offloaded NFs): each helper runs pinned on a core of its own while
+/// one is free, on a thread otherwise. Helpers start on the main lcore's thread (EAL
+/// launches work only from there): when a chain is built, or swapped in between bursts.
+final class HelperLcores: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [UInt32]
+    private var placed: [String] = []
+
+    init(free: [UInt32]) { self.free = free }
+
+    /// Where each helper started so far ("mbox-nf-helper on EAL lcore 1").
+    var placements: [String] { lock.withLock { placed } }
+
+    var launcher: HelperLauncher {
+        HelperLauncher { [self] name, body in
+            if let lcore = take() {
+                Lcores.wait(lcore)  // done with its previous helper
+                do {
+                    try Lcores.launch(lcore) {
+                        body()
+                        self.giveBack(lcore)
+                    }
+                    record("\(name) on EAL lcore \(lcore)")
+                    return
+                } catch {
+                    giveBack(lcore)
+                }
+            }
+            record("\(name) on a thread (no free EAL lcore; --lcores with more entries gives one)")
+            HelperLauncher.threads.start(name, body)
+        }
+    }
+
+    /// One line per helper for the run's report, or nothing without helpers.
+    var report: String {
+        placements.map { "helper       \($0)\n" }.joined()
+    }
+
+    private func take() -> UInt32? { lock.withLock { free.isEmpty ? nil : free.removeFirst() } }
+    private func giveBack(_ lcore: UInt32) { lock.withLock { free.append(lcore) } }
+    private func record(_ placement: String) { lock.withLock { placed.append(placement) } }
+}
