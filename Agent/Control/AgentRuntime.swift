@@ -6,14 +6,19 @@ import MBoxNF
 import MBoxNFs
 import MBoxProto
 
-/// The long-running agent's packet stages and what changes them: the data path, the
-/// chain (swapped between bursts when the controller pushes a config, flow state kept),
-/// and where alerts go (EVE file, controller spool).
+/// One worker's packet stages and what changes them: the data path, the chain (swapped
+/// between bursts when the controller pushes a config, flow state kept), and where alerts
+/// go (EVE file, controller spool). Several workers each have a runtime of their own and
+/// share the session, the EVE file (under `eveLock`) and the spool.
 public final class AgentRuntime {
     public let dataPath: DataPath
     public private(set) var pipeline: Pipeline?
     public let eve: EVEWriter?
     public let session: ControlSession?
+    /// This worker's index (for its counters) and its side of the session's config slot.
+    public let worker: Int
+    private let config: ConfigSlot.Reader?
+    private let eveLock: NSLock
     private var chainName: String
     /// Where pushed chains start their helpers.
     private let launcher: HelperLauncher
@@ -21,13 +26,16 @@ public final class AgentRuntime {
     private var alertCount: UInt64 = 0
 
     public init(dataPath: DataPath, pipeline: Pipeline?, chainName: String, eve: EVEWriter?, session: ControlSession?,
-                launcher: HelperLauncher = .threads) {
+                worker: Int = 0, eveLock: NSLock = NSLock(), launcher: HelperLauncher = .threads) {
         self.dataPath = dataPath
         self.launcher = launcher
         self.pipeline = pipeline
         self.chainName = chainName
         self.eve = eve
         self.session = session
+        self.worker = worker
+        self.eveLock = eveLock
+        config = session?.slot.makeReader()
     }
 
     /// The stages for the next burst of packets, after the between-burst work (a pushed
@@ -70,22 +78,22 @@ public final class AgentRuntime {
     /// Between bursts: adopt a pushed config, publish counters.
     @inline(__always)
     public func betweenBursts() {
-        guard let session else { return }
-        if let update = session.slot.take() { adopt(update, session) }
+        guard let config else { return }
+        if let update = config.take() { adopt(update, config) }
         publishCounters()
     }
 
     private func publishCounters() {
         guard let session else { return }
         let c = dataPath.counters
-        session.counters.publish(packets: c.packets, bytes: c.bytes, flows: dataPath.flows.counters.created, alerts: alertCount,
+        session.counters.publish(worker: worker, packets: c.packets, bytes: c.bytes, flows: dataPath.flows.counters.created, alerts: alertCount,
                                  dropped: pipeline?.dropped ?? 0, malformed: c.malformed.total)
     }
 
     /// Whether a config from the controller (or the saved last good one) runs.
     public var hasConfig: Bool { (session?.slot.applied ?? 0) != 0 }
 
-    private func adopt(_ update: ConfigSlot.Update, _ session: ControlSession) {
+    private func adopt(_ update: ConfigSlot.Update, _ config: ConfigSlot.Reader) {
         do {
             if let chain = update.chain {
                 let (source, runner) = try chain.makeStages(on: dataPath, launcher: launcher)
@@ -97,16 +105,16 @@ public final class AgentRuntime {
             }
             chainName = update.spec?.name ?? ""
             configVersion = update.version
-            session.slot.report(update.version, error: nil)
+            config.report(update.version, error: nil)
         } catch {
-            session.slot.report(update.version, error: "\(error)")
+            config.report(update.version, error: "\(error)")
         }
     }
 
     func emitAlerts(_ chain: ChainRunner) throws {
         try chain.forEachAlert { alert, rule, key in
             alertCount += 1
-            try eve?.write(alert: alert, rule: rule, key: key)
+            if let eve { try eveLock.withLock { try eve.write(alert: alert, rule: rule, key: key) } }
             session?.spool.append(Mbox_V1_Alert(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))
         }
     }
@@ -119,7 +127,7 @@ public final class AgentRuntime {
         } else {
             dataPath.finishAll()
         }
-        try eve?.flush()
+        if let eve { try eveLock.withLock { try eve.flush() } }
         session?.spool.sync()
         publishCounters()
     }

@@ -3,9 +3,10 @@ import Foundation
 import MBoxChain
 import MBoxProto
 
-/// A config handed from the control session to the data path. The session posts a
-/// compiled chain; the data path checks one atomic per burst, takes it between two
-/// packets and reports the outcome, which the session then tells the controller.
+/// A config handed from the control session to the data paths (one per worker). The
+/// session posts a compiled chain; each data path checks one atomic per burst, takes the
+/// update between two packets and reports the outcome; once every data path has, the
+/// session tells the controller.
 public final class ConfigSlot: @unchecked Sendable {
     /// A config ready to run: the chain compiled off the data path (nil: no chain).
     public struct Update: @unchecked Sendable {
@@ -14,27 +15,36 @@ public final class ConfigSlot: @unchecked Sendable {
         public var spec: Mbox_V1_ChainSpec?
     }
 
+    /// How many data paths take each update (each through a `Reader` of its own).
+    public let readers: Int
     private let lock = NSLock()
-    private var posted: Update?
-    private let postedVersion = ManagedAtomic<UInt64>(0)
-    /// The data path's report on the last update it took: version and refusal (nil: applied).
+    private var latest: Update?
+    /// Bumped, under the lock, by every post; readers compare it with the last they took.
+    private let generation = ManagedAtomic<UInt64>(0)
+    /// Reports on the latest update so far: how many data paths, and the first refusal.
+    private var reports: (version: UInt64, count: Int, error: String?)?
+    /// The outcome of the last update every data path reported on (error nil: applied).
     private var outcome: (version: UInt64, error: String?)?
     private let appliedVersion = ManagedAtomic<UInt64>(0)
 
-    public init() {}
+    public init(readers: Int = 1) {
+        precondition(readers > 0)
+        self.readers = readers
+    }
 
     // MARK: Control session side
 
     public func post(_ update: Update) {
-        lock.lock()
-        posted = update
-        outcome = nil
-        lock.unlock()
-        postedVersion.store(update.version &+ 1, ordering: .releasing)
+        lock.withLock {
+            latest = update
+            reports = (update.version, 0, nil)
+            outcome = nil
+            generation.wrappingIncrement(ordering: .releasing)
+        }
     }
 
-    /// Waits until the data path took `version`: nil when applied, else why not.
-    /// Gives up after `timeout` (the data path is stuck or stopped).
+    /// Waits until every data path took `version`: nil when applied, else why not.
+    /// Gives up after `timeout` (a data path is stuck or stopped).
     public func outcome(of version: UInt64, timeout: Duration = .seconds(30)) async -> String? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, !Task.isCancelled {
@@ -46,34 +56,52 @@ public final class ConfigSlot: @unchecked Sendable {
     }
 
     private func recordedOutcome(_ version: UInt64) -> String?? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let outcome, outcome.version == version else { return nil }
-        return .some(outcome.error)
+        lock.withLock {
+            guard let outcome, outcome.version == version else { return nil }
+            return .some(outcome.error)
+        }
     }
 
-    /// The version the data path runs now (0: none yet).
+    /// The version every data path runs now (0: none yet).
     public var applied: UInt64 { appliedVersion.load(ordering: .acquiring) }
 
     // MARK: Data path side
 
-    /// A posted update not yet taken, checked with one relaxed load in the common case.
-    @inline(__always)
-    public func take() -> Update? {
-        guard postedVersion.load(ordering: .relaxed) != 0 else { return nil }
-        lock.lock()
-        defer { lock.unlock() }
-        postedVersion.store(0, ordering: .relaxed)
-        let update = posted
-        posted = nil
-        return update
+    /// One data path's side of the slot; make one per data path (`readers` in all).
+    public func makeReader() -> Reader { Reader(self) }
+
+    /// What one data path uses: `take()` per burst, `report(_:error:)` per update taken.
+    public final class Reader: @unchecked Sendable {
+        private let slot: ConfigSlot
+        private var taken: UInt64 = 0
+
+        init(_ slot: ConfigSlot) { self.slot = slot }
+
+        /// The latest update if this data path has not taken it yet; one relaxed load in
+        /// the common case.
+        @inline(__always)
+        public func take() -> Update? {
+            guard slot.generation.load(ordering: .relaxed) != taken else { return nil }
+            return slot.lock.withLock {
+                taken = slot.generation.load(ordering: .relaxed)
+                return slot.latest
+            }
+        }
+
+        /// This data path's report on an update it took: `error` nil when it runs now.
+        public func report(_ version: UInt64, error: String?) { slot.record(version, error: error) }
     }
 
-    /// The data path's report on an update it took: `error` nil when it runs now.
-    public func report(_ version: UInt64, error: String?) {
-        lock.lock()
-        outcome = (version, error)
-        lock.unlock()
-        if error == nil { appliedVersion.store(version, ordering: .releasing) }
+    private func record(_ version: UInt64, error: String?) {
+        lock.withLock {
+            // A report on an update already replaced by a newer one no longer counts.
+            guard var current = reports, current.version == version else { return }
+            current.count += 1
+            if current.error == nil { current.error = error }
+            reports = current
+            guard current.count == readers else { return }
+            outcome = (version, current.error)
+            if current.error == nil { appliedVersion.store(version, ordering: .releasing) }
+        }
     }
 }

@@ -219,32 +219,45 @@ public final class ControlSession: Sendable {
 /// Counters the data path publishes (relaxed atomic stores, once per burst) for the
 /// control session to report.
 public final class AgentCounters: Sendable {
-    let packets = ManagedAtomic<UInt64>(0)
-    let bytes = ManagedAtomic<UInt64>(0)
-    let flows = ManagedAtomic<UInt64>(0)
-    let alerts = ManagedAtomic<UInt64>(0)
-    let dropped = ManagedAtomic<UInt64>(0)
-    let malformed = ManagedAtomic<UInt64>(0)
+    /// One data path's latest totals (each written by its own worker only).
+    private final class Totals: Sendable {
+        let packets = ManagedAtomic<UInt64>(0)
+        let bytes = ManagedAtomic<UInt64>(0)
+        let flows = ManagedAtomic<UInt64>(0)
+        let alerts = ManagedAtomic<UInt64>(0)
+        let dropped = ManagedAtomic<UInt64>(0)
+        let malformed = ManagedAtomic<UInt64>(0)
+    }
+    private let workers: [Totals]
 
-    public init() {}
-
-    public func publish(packets: UInt64, bytes: UInt64, flows: UInt64, alerts: UInt64, dropped: UInt64, malformed: UInt64) {
-        self.packets.store(packets, ordering: .relaxed)
-        self.bytes.store(bytes, ordering: .relaxed)
-        self.flows.store(flows, ordering: .relaxed)
-        self.alerts.store(alerts, ordering: .relaxed)
-        self.dropped.store(dropped, ordering: .relaxed)
-        self.malformed.store(malformed, ordering: .relaxed)
+    /// Counters of `workers` data paths, reported as their sum.
+    public init(workers: Int = 1) {
+        self.workers = (0..<max(1, workers)).map { _ in Totals() }
     }
 
+    /// Worker `worker`'s totals so far.
+    public func publish(worker: Int = 0, packets: UInt64, bytes: UInt64, flows: UInt64, alerts: UInt64, dropped: UInt64,
+                        malformed: UInt64) {
+        let totals = workers[worker]
+        totals.packets.store(packets, ordering: .relaxed)
+        totals.bytes.store(bytes, ordering: .relaxed)
+        totals.flows.store(flows, ordering: .relaxed)
+        totals.alerts.store(alerts, ordering: .relaxed)
+        totals.dropped.store(dropped, ordering: .relaxed)
+        totals.malformed.store(malformed, ordering: .relaxed)
+    }
+
+    /// The agent's totals: every worker's, summed.
     public func snapshot() -> Mbox_V1_AgentStats {
         var stats = Mbox_V1_AgentStats()
-        stats.packets = packets.load(ordering: .relaxed)
-        stats.bytes = bytes.load(ordering: .relaxed)
-        stats.flows = flows.load(ordering: .relaxed)
-        stats.alerts = alerts.load(ordering: .relaxed)
-        stats.dropped = dropped.load(ordering: .relaxed)
-        stats.malformed = malformed.load(ordering: .relaxed)
+        for totals in workers {
+            stats.packets += totals.packets.load(ordering: .relaxed)
+            stats.bytes += totals.bytes.load(ordering: .relaxed)
+            stats.flows += totals.flows.load(ordering: .relaxed)
+            stats.alerts += totals.alerts.load(ordering: .relaxed)
+            stats.dropped += totals.dropped.load(ordering: .relaxed)
+            stats.malformed += totals.malformed.load(ordering: .relaxed)
+        }
         return stats
     }
 }

@@ -115,4 +115,77 @@ struct FleetTests {
         for (name, agent) in agents { #expect(agent.stop() == 0, "\(name): \(agent.log)") }
         #expect(controller.stop() == 0, "\(controller.log)")
     }
+
+    @Test("An agent with two DPDK workers under the controller: both run the pushed chain, every alert arrives, stats are their sum",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/include/dpdk/rte_eal.h"), "DPDK is not installed"))
+    func workersUnderController() async throws {
+        let commands = try Commands()
+        let scratch = try ScratchDirectory()
+        let pki = scratch.file("pki")
+        func ctl(_ arguments: [String]) throws -> String {
+            let result = try runCommand(commands.ctl, arguments)
+            try #require(result.status == 0, "mboxctl \(arguments.joined(separator: " ")): \(result.stderr)")
+            return result.stdout
+        }
+        _ = try ctl(["pki", "init", "--dir", pki])
+        for (role, name) in [("controller", "controller"), ("agent", "edge-1"), ("operator", "alice")] {
+            _ = try ctl(["pki", "issue", role, name, "--dir", pki])
+        }
+        var profile = TrafficProfile()
+        profile.seed = 61
+        profile.flows = 300
+        profile.attack = "UNION SELECT"
+        profile.attackShare = 0.3
+        profile.attackSegments = 3
+        let generated = try generate(profile, to: scratch.file("edge.pcap"))
+        let chain = try String(contentsOfFile: packageRoot + "/chains/fleet/ids-edge.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "../../rules/web-attacks.rules", with: packageRoot + "/rules/web-attacks.rules")
+        try chain.write(toFile: scratch.file("ids-edge.yaml"), atomically: true, encoding: .utf8)
+
+        let controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--db", scratch.file("c.db"), "--pki", pki],
+                                      log: scratch.file("controller.log"))
+        defer { controller.stop() }
+        let port = try #require(await controller.listeningPort(), "\(controller.log)")
+        let address = "127.0.0.1:\(port)"
+        // net_pcap has no RSS: the software distributor spreads flows over the two workers.
+        let eal = "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1),1@(0-1),2@(0-1) "
+            + "--vdev=net_pcap0,rx_pcap=\(scratch.file("edge.pcap"))"
+        let agent = try Launched(commands.agent, [
+            "run", "--dpdk", eal, "--workers", "2", "--controller", address, "--pki", pki, "--name", "edge-1",
+            "--labels", "role=ids", "--state-dir", scratch.file("state"), "--wait-for-config",
+        ], log: scratch.file("agent.log"))
+        defer { agent.stop() }
+        try #require(await agent.line(containing: "registered with") != nil, "\(agent.log)")
+
+        let operatorArguments = ["--controller", address, "--pki", pki, "--as", "alice"]
+        _ = try ctl(["apply", "-f", scratch.file("ids-edge.yaml")] + operatorArguments)
+        let oracle = try runCommand(commands.agent, ["replay", "--pcap", scratch.file("edge.pcap"), "--chain",
+                                                     scratch.file("ids-edge.yaml"), "--eve", scratch.file("oracle.eve")])
+        try #require(oracle.status == 0, "\(oracle.stderr)")
+        let expected = try Self.alertKeys(try String(contentsOfFile: scratch.file("oracle.eve"), encoding: .utf8)
+            .split(separator: "\n").map(String.init))
+        try #require(expected.values.reduce(0, +) > 20)
+        var received: [String: Int] = [:]
+        let complete = try await eventually(seconds: 60) {
+            let json = try ctl(["alerts", "-o", "json", "--agent", "edge-1", "--limit", "100000"] + operatorArguments)
+            received = try Self.alertKeys(json.split(separator: "\n").map(String.init))
+            return received.values.reduce(0, +) >= expected.values.reduce(0, +)
+        }
+        #expect(complete, "\(received.values.reduce(0, +)) of \(expected.values.reduce(0, +)) alerts arrived; \(agent.log)")
+        #expect(received == expected, "the two workers' alerts at the controller equal a standalone run's")
+        // The controller counts every packet once: the workers' counters are summed.
+        var reported = ""
+        let counted = try await eventually(seconds: 20) {
+            let listing = try ctl(["get", "agents", "-o", "json"] + operatorArguments)
+            let row = try #require(try JSONSerialization.jsonObject(with: Data(listing.split(separator: "\n")[0].utf8)) as? [String: Any])
+            reported = "\((row["stats"] as? [String: Any])?["packets"] ?? "none")"
+            return reported == "\(generated.packets)"
+        }
+        #expect(counted, "packets reported \(reported), captured \(generated.packets)")
+        #expect(agent.stop() == 0, "\(agent.log)")
+        let log = agent.log
+        #expect(log.contains("2 workers (software distributor)"), "\(log)")
+        #expect(log.split(separator: "\n").filter { $0.hasPrefix("packets ") }.count == 2, "\(log)")
+        #expect(controller.stop() == 0, "\(controller.log)")
+    }
 }

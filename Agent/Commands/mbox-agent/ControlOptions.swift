@@ -54,7 +54,8 @@ struct ControlOptions: ParsableArguments {
     }
 
     /// The control session, its spool and config slot; nil without --controller.
-    func makeSession(capabilities: [String]) throws -> ControlSession? {
+    /// The session with the controller, for `workers` data paths; nil without --controller.
+    func makeSession(capabilities: [String], workers: Int = 1) throws -> ControlSession? {
         guard let controller else { return nil }
         let base = pki.map { TLSFiles(directory: $0, name: name!) }
         let tls = TLSFiles(certificate: cert ?? base!.certificate, key: key ?? base!.key, ca: ca ?? base!.ca)
@@ -63,7 +64,8 @@ struct ControlOptions: ParsableArguments {
         settings.capabilities = capabilities
         do {
             let spool = try AlertSpool(directory: stateDir + "/spool")
-            return try ControlSession(settings: settings, spool: spool, slot: ConfigSlot(), counters: AgentCounters()) { line in
+            return try ControlSession(settings: settings, spool: spool, slot: ConfigSlot(readers: workers),
+                                      counters: AgentCounters(workers: workers)) { line in
                 FileHandle.standardError.write(Data("control      \(line)\n".utf8))
             }
         } catch {

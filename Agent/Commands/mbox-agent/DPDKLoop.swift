@@ -76,6 +76,13 @@ struct DPDKLoop {
         return received
     }
 
+    /// Whether the run should end now: a signal, or `stop`'s time since `started` is up.
+    static func stopped(_ stop: Stop, started: UInt64) -> Bool {
+        if stopRequested != 0 { return true }
+        if case let .after(seconds) = stop, seconds > 0 { return Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 > seconds }
+        return false
+    }
+
     /// Nanoseconds since the epoch: live packets are stamped with wall-clock time, once per
     /// burst, since alerts and EVE lines carry it.
     static func wallClock() -> UInt64 {

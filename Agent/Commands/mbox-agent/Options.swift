@@ -127,12 +127,6 @@ struct ChainOptions: ParsableArguments {
     }
 }
 
-/// Writes the alerts of the last packet as EVE lines.
-func write(alerts chain: ChainRunner, to writer: EVEWriter?) throws {
-    guard let writer, !chain.alerts.isEmpty else { return }
-    try chain.forEachAlert { try writer.write(alert: $0, rule: $1, key: $2) }
-}
-
 /// The DPDK ports the agent reads (and, inline, writes).
 struct DPDKOptions: ParsableArguments {
     @Option(parsing: .unconditional,

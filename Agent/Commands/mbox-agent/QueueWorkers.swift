@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import MBoxAgentControl
 import MBoxCapture
 import MBoxChain
 import MBoxDataPath
@@ -13,51 +14,36 @@ import MBoxNFs
 /// verdict on its own queues. No distributor thread; no packet crosses cores.
 enum QueueWorkers {
     final class Worker: @unchecked Sendable {
-        let pipeline: Pipeline
+        let runtime: AgentRuntime
         let input: DPDKPort
         let output: DPDKPort?
-        /// Shared by all workers, written under `alertLock`.
-        let alerts: EVEWriter?
-        let alertLock: NSLock
         var failure: Error?
 
-        init(pipeline: Pipeline, input: DPDKPort, output: DPDKPort?, alerts: EVEWriter?, alertLock: NSLock) {
-            self.pipeline = pipeline
+        init(runtime: AgentRuntime, input: DPDKPort, output: DPDKPort?) {
+            self.runtime = runtime
             self.input = input
             self.output = output
-            self.alerts = alerts
-            self.alertLock = alertLock
-        }
-
-        func writeAlerts() throws {
-            guard !pipeline.chain.alerts.isEmpty else { return }
-            alertLock.lock()
-            defer { alertLock.unlock() }
-            try write(alerts: pipeline.chain, to: alerts)
         }
     }
 
     /// Same contract as `WorkerPool.runAndReport`.
-    static func runAndReport(_ compiled: CompiledChain, count: Int, configuration: DataPathConfiguration,
-                             alerts: EVEWriter?, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop) throws {
-        let alertLock = NSLock()
+    static func runAndReport(count: Int, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop, waitForConfig: Bool = false,
+                             makeRuntimes: (HelperLauncher) throws -> [AgentRuntime]) throws {
         // Workers 1… take the first worker lcores (when there are enough); helpers of
         // parallel NFs the rest.
         let lcores = Lcores.workers()
         let helpers = HelperLcores(free: lcores.count >= count - 1 ? Array(lcores.dropFirst(count - 1)) : lcores)
-        let workers = try (0..<count).map { index in
-            Worker(pipeline: try compiled.makePipeline(configuration: configuration, keepBothStreams: false, launcher: helpers.launcher),
-                   input: input.lane(index), output: output?.lane(index), alerts: alerts, alertLock: alertLock)
+        let workers = try makeRuntimes(helpers.launcher).enumerated().map { index, runtime in
+            Worker(runtime: runtime, input: input.lane(index), output: output?.lane(index))
         }
         FileHandle.standardError.write(Data(helpers.report.utf8))
         let started = Date()
         /// One worker's whole run: the single-worker loop on its own queues.
         @Sendable func work(_ worker: Worker) {
-            let pipeline = worker.pipeline
             do {
-                try DPDKLoop(input: worker.input, output: worker.output, stop: stop).run { worker }
-                pipeline.finish(timestamp: DPDKLoop.wallClock())
-                try worker.writeAlerts()
+                if waitForConfig { worker.runtime.waitUntilConfigured(stop: stop, started: DispatchTime.now().uptimeNanoseconds) }
+                try DPDKLoop(input: worker.input, output: worker.output, stop: stop).run(worker.runtime.nextBurst)
+                try worker.runtime.finish(timestamp: DPDKLoop.wallClock())
             } catch {
                 worker.failure = error
             }
@@ -83,21 +69,10 @@ enum QueueWorkers {
             }
             finished.wait()
         }
-        try alerts?.flush()
         let seconds = Date().timeIntervalSince(started)
-        WorkerPool.report(workers.map(\.pipeline), seconds: seconds, alerts: alerts) { index in
+        WorkerPool.report(workers.map(\.runtime), seconds: seconds) { index in
             "worker \(index)      queue \(index)\n" + DPDKLoop.describe(workers[index].input, workers[index].output)
         }
         if let failure = workers.compactMap(\.failure).first { throw AgentError("\(failure)") }
-    }
-}
-
-extension QueueWorkers.Worker: BurstWork {
-    /// A worker's stages are fixed for its whole run.
-    @inline(__always)
-    func process(_ packet: CapturedPacket) throws -> Verdict {
-        let verdict = pipeline.process(packet)
-        try writeAlerts()
-        return verdict
     }
 }

@@ -143,8 +143,17 @@ struct ReplayWork: BurstWork {
 extension Replay {
     /// A finite DPDK source through several workers.
     func replayWorkers(input: DPDKPort, output: DPDKPort?, rss: Bool) throws {
+        let compiled = try chain.compile()!
+        let eve = try chain.openEVE()
+        let eveLock = NSLock()
+        let configuration = stack.dataPathConfiguration
         let run = rss ? QueueWorkers.runAndReport : WorkerPool.runAndReport
-        try run(try chain.compile()!, ports.workers, stack.dataPathConfiguration, try chain.openEVE(), input, output,
-                .idle(milliseconds: idleStop))
+        try run(ports.workers, input, output, .idle(milliseconds: idleStop), false) { launcher in
+            try (0..<ports.workers).map { worker in
+                let pipeline = try compiled.makePipeline(configuration: configuration, launcher: launcher)
+                return AgentRuntime(dataPath: pipeline.dataPath, pipeline: pipeline, chainName: chain.chain ?? "", eve: eve,
+                                    session: nil, worker: worker, eveLock: eveLock, launcher: launcher)
+            }
+        }
     }
 }

@@ -2,9 +2,11 @@ import ArgumentParser
 import Foundation
 import MBoxAgentControl
 import MBoxCapture
+import MBoxChain
 import MBoxDataPath
 import MBoxDPDK
 import MBoxNF
+import MBoxNFs
 
 /// `mbox-agent run`: the long-running agent on DPDK ports (or a capture file on machines
 /// without DPDK), alone or under a controller, until SIGINT/SIGTERM or --duration.
@@ -36,19 +38,21 @@ struct Run: ParsableCommand {
         if pcap != nil, ports.port != nil || ports.outPort != nil { throw ValidationError("--port and --out-port need --dpdk") }
         guard duration >= 0 else { throw ValidationError("--duration must not be negative") }
         guard (1...64).contains(ports.workers) else { throw ValidationError("--workers must be 1–64") }
-        if ports.workers > 1, !chain.wanted { throw ValidationError("--workers needs a chain: give --rules and/or --chain") }
-        if ports.workers > 1, control.wanted { throw ValidationError("--controller runs one worker so far; drop --workers") }
+        if ports.workers > 1, pcap != nil { throw ValidationError("--workers needs --dpdk") }
+        if ports.workers > 1, !chain.wanted, !control.wanted {
+            throw ValidationError("--workers needs a chain: give --rules and/or --chain, or --controller")
+        }
     }
 
     func run() throws {
+        let session = try control.makeSession(capabilities: capabilities, workers: ports.workers)
+        let compiled = try chain.compile()
+        let eve = try chain.openEVE()
         if ports.workers > 1 {
             let (input, output, rss) = try ports.open()
-            try runWorkers(input: input, output: output, rss: rss)
+            try runWorkers(input: input, output: output, rss: rss, compiled: compiled, eve: eve, session: session)
             return
         }
-        let session = try control.makeSession(capabilities: capabilities)
-        let configuration = stack.dataPathConfiguration
-        let compiled = try chain.compile()
         var reader: CaptureFileReader?
         var dpdk: (DPDKPort, DPDKPort?)?
         if let pcap {
@@ -59,23 +63,16 @@ struct Run: ParsableCommand {
         }
         // On DPDK, parallel NFs run on the EAL worker lcores (this worker is the main one).
         let helpers = dpdk == nil ? nil : HelperLcores(free: Lcores.workers())
-        let launcher = helpers?.launcher ?? .threads
-        let pipeline = try compiled?.makePipeline(configuration: configuration, keepBothStreams: session != nil, launcher: launcher)
-        let agent = AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
-                                 chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: try chain.openEVE(), session: session,
-                                 launcher: launcher)
+        let agent = try makeRuntimes(1, compiled: compiled, eve: eve, session: session, launcher: helpers?.launcher ?? .threads)[0]
         FileHandle.standardError.write(Data((helpers?.report ?? "").utf8))
         DPDKLoop.stopOnSignals()
-        let sessionTask = session.map { session in
-            _ = session.restoreLastGoodConfig()
-            return Task.detached { await session.run() }
-        }
+        let sessionTask = start(session)
         let where_ = pcap ?? "\(dpdk!.0.name)\(dpdk!.1.map { " -> \($0.name)" } ?? " (passive)")"
-        FileHandle.standardError.write(Data("running on \(where_)\(session.map { "; controller \($0.settings.controller) as '\($0.name)'" } ?? ""); SIGINT or SIGTERM stops\n".utf8))
+        announce(where_, session)
 
         let started = DispatchTime.now().uptimeNanoseconds
         let stop = DPDKLoop.Stop.after(seconds: duration)
-        if control.waitForConfig { waitForConfig(agent, stop: stop, started: started) }
+        if control.waitForConfig { agent.waitUntilConfigured(stop: stop, started: started) }
         var lastTimestamp: UInt64 = 0
         if let reader {
             lastTimestamp = try replay(reader, through: agent, stop: stop, started: started)
@@ -84,14 +81,54 @@ struct Run: ParsableCommand {
             try DPDKLoop(input: input, output: output, stop: stop).run(agent.nextBurst)
         }
         try agent.finish(timestamp: reader == nil ? DPDKLoop.wallClock() : lastTimestamp)
-        if let session, let sessionTask {
-            drain(session)
-            sessionTask.cancel()
-        }
+        end(session, sessionTask)
         if let (input, output) = dpdk { FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8)) }
         Summary(dataPath: agent.dataPath, pipeline: agent.pipeline, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
                 flowsWritten: nil, alertsWritten: agent.eve?.written).print()
-        if let session { FileHandle.standardError.write(Data("spool        \(session.spool.pendingCount) alerts not yet at the controller, \(session.spool.refused) refused (spool full)\n".utf8)) }
+        report(session)
+    }
+
+    /// One runtime per worker: its own data path and chain instance (the local chain, if
+    /// any: under a controller the pushed one replaces it); the session, EVE file and
+    /// helper launcher shared.
+    private func makeRuntimes(_ count: Int, compiled: CompiledChain?, eve: EVEWriter?, session: ControlSession?,
+                              launcher: HelperLauncher) throws -> [AgentRuntime] {
+        let configuration = stack.dataPathConfiguration
+        let eveLock = NSLock()
+        return try (0..<count).map { worker in
+            let pipeline = try compiled?.makePipeline(configuration: configuration, keepBothStreams: session != nil, launcher: launcher)
+            return AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
+                                chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: eve, session: session,
+                                worker: worker, eveLock: eveLock, launcher: launcher)
+        }
+    }
+
+    /// The session's task: the last good config restored first (the data path adopts it
+    /// before the controller answers), then register, watch, stream.
+    private func start(_ session: ControlSession?) -> Task<Void, Never>? {
+        session.map { session in
+            _ = session.restoreLastGoodConfig()
+            return Task.detached { await session.run() }
+        }
+    }
+
+    private func announce(_ source: String, _ session: ControlSession?) {
+        let controller = session.map { "; controller \($0.settings.controller) as '\($0.name)'" } ?? ""
+        FileHandle.standardError.write(Data("running on \(source)\(controller); SIGINT or SIGTERM stops\n".utf8))
+        if control.waitForConfig { FileHandle.standardError.write(Data("waiting for a config from the controller before reading packets\n".utf8)) }
+    }
+
+    /// Gives the session a moment to deliver what is spooled (it stays on disk otherwise), then ends it.
+    private func end(_ session: ControlSession?, _ task: Task<Void, Never>?) {
+        guard let session, let task else { return }
+        let deadline = Date().addingTimeInterval(control.drainSeconds)
+        while session.spool.pendingCount > 0, session.isConnected, Date() < deadline { usleep(10_000) }
+        task.cancel()
+    }
+
+    private func report(_ session: ControlSession?) {
+        guard let session else { return }
+        FileHandle.standardError.write(Data("spool        \(session.spool.pendingCount) alerts not yet at the controller, \(session.spool.refused) refused (spool full)\n".utf8))
     }
 
     var capabilities: [String] {
@@ -100,24 +137,10 @@ struct Run: ParsableCommand {
         return list
     }
 
-    private func stopped(_ stop: DPDKLoop.Stop, started: UInt64) -> Bool {
-        if stopRequested != 0 { return true }
-        if case let .after(seconds) = stop, seconds > 0 { return Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 > seconds }
-        return false
-    }
-
-    private func waitForConfig(_ agent: AgentRuntime, stop: DPDKLoop.Stop, started: UInt64) {
-        FileHandle.standardError.write(Data("waiting for a config from the controller before reading packets\n".utf8))
-        while !agent.hasConfig, !stopped(stop, started: started) {
-            agent.betweenBursts()
-            usleep(2000)
-        }
-    }
-
     /// The file once, in bursts of 32 with the between-burst work in between; returns the last packet time.
     private func replay(_ reader: CaptureFileReader, through agent: AgentRuntime, stop: DPDKLoop.Stop, started: UInt64) throws -> UInt64 {
         var last: UInt64 = 0
-        while !stopped(stop, started: started) {
+        while !DPDKLoop.stopped(stop, started: started) {
             let burst = agent.nextBurst()
             for _ in 0..<32 {
                 let packet: CapturedPacket?
@@ -134,32 +157,40 @@ struct Run: ParsableCommand {
     }
 
     private func idle(_ agent: AgentRuntime, stop: DPDKLoop.Stop, started: UInt64) {
-        while !stopped(stop, started: started) {
+        while !DPDKLoop.stopped(stop, started: started) {
             agent.betweenBursts()
             usleep(1000)
         }
     }
 
-    /// Gives the session a moment to deliver what is spooled (it stays on disk otherwise).
-    private func drain(_ session: ControlSession) {
-        let deadline = Date().addingTimeInterval(control.drainSeconds)
-        while session.spool.pendingCount > 0, session.isConnected, Date() < deadline { usleep(10_000) }
-    }
 }
 
 extension Run {
-    /// Several workers: each a pipeline of its own, packets spread by flow.
-    func runWorkers(input: DPDKPort, output: DPDKPort?, rss: Bool) throws {
-        let compiled = try chain.compile()!
-        let alerts = try chain.openEVE()
+    /// Several workers: each with its own data path and chain, packets spread by flow
+    /// (RSS queues, or the software distributor); under a controller, each adopts pushed
+    /// configs and the session reports their sum.
+    func runWorkers(input: DPDKPort, output: DPDKPort?, rss: Bool, compiled: CompiledChain?, eve: EVEWriter?,
+                    session: ControlSession?) throws {
         DPDKLoop.stopOnSignals()
-        FileHandle.standardError.write(Data("running on \(input.name)\(output.map { " -> \($0.name)" } ?? " (passive)") with \(ports.workers) workers (\(rss ? "one RSS queue pair each" : "software distributor")); SIGINT or SIGTERM stops\n".utf8))
-        if rss {
-            try QueueWorkers.runAndReport(compiled, count: ports.workers, configuration: stack.dataPathConfiguration,
-                                          alerts: alerts, input: input, output: output, stop: .after(seconds: duration))
-        } else {
-            try WorkerPool.runAndReport(compiled, count: ports.workers, configuration: stack.dataPathConfiguration,
-                                        alerts: alerts, input: input, output: output, stop: .after(seconds: duration))
+        let sessionTask = start(session)
+        announce("\(input.name)\(output.map { " -> \($0.name)" } ?? " (passive)") with \(ports.workers) workers (\(rss ? "one RSS queue pair each" : "software distributor"))", session)
+        let run = rss ? QueueWorkers.runAndReport : WorkerPool.runAndReport
+        try run(ports.workers, input, output, .after(seconds: duration), control.waitForConfig) { launcher in
+            try makeRuntimes(ports.workers, compiled: compiled, eve: eve, session: session, launcher: launcher)
+        }
+        end(session, sessionTask)
+        report(session)
+    }
+}
+
+extension AgentRuntime {
+    /// Returns once every worker runs a config from the controller (or the saved last
+    /// good one), or the run is to stop. `takingConfig`: this runtime adopts it itself,
+    /// from this thread (false when its worker thread does).
+    func waitUntilConfigured(stop: DPDKLoop.Stop, started: UInt64, takingConfig: Bool = true) {
+        while !hasConfig, !DPDKLoop.stopped(stop, started: started) {
+            if takingConfig { betweenBursts() }
+            usleep(2000)
         }
     }
 }

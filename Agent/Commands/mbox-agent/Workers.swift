@@ -2,6 +2,7 @@ import Atomics
 import Dispatch
 import Foundation
 import MBoxCapture
+import MBoxAgentControl
 import MBoxChain
 import MBoxDataPath
 import MBoxDPDK
@@ -13,8 +14,9 @@ import MBoxPacket
 /// Several workers behind one DPDK port pair: the thread that owns the ports receives
 /// bursts and hands each packet to a worker chosen by the symmetric flow hash (so both
 /// directions of a flow meet the same worker and its flow table), through a lock-free
-/// single-producer/single-consumer ring; each worker runs its own pipeline and hands the
-/// packet back with its verdict through a second ring; the port thread forwards or frees.
+/// single-producer/single-consumer ring; each worker runs its own stages (an
+/// `AgentRuntime`: data path, chain, alerts, pushed configs) and hands the packet back
+/// with its verdict through a second ring; the port thread forwards or frees.
 final class WorkerPool: @unchecked Sendable {
     struct Job {
         var mbuf: UnsafeMutableRawPointer
@@ -29,23 +31,20 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     final class Worker: @unchecked Sendable {
-        let pipeline: Pipeline
+        let runtime: AgentRuntime
         let jobs = Ring<Job>(capacity: 4096)
         let done = Ring<Done>(capacity: 4096)
-        let alerts: EVEWriter?
-        let alertLock: NSLock
         var thread: Thread?
         let stopping = ManagedAtomic<Bool>(false)
         let stopped = ManagedAtomic<Bool>(false)
-        var alertError: Error?
+        /// The first alert output failure (EVE file), reported at the end.
+        var failure: Error?
         /// Packets the port thread found this worker's ring full for (and waited; nothing
         /// is dropped). Written by the port thread only.
         var ringFull: UInt64 = 0
 
-        init(pipeline: Pipeline, alerts: EVEWriter?, alertLock: NSLock) {
-            self.pipeline = pipeline
-            self.alerts = alerts
-            self.alertLock = alertLock
+        init(runtime: AgentRuntime) {
+            self.runtime = runtime
         }
 
         /// On EAL worker lcore `lcore` when given (its own mempool cache), else on a thread.
@@ -57,41 +56,38 @@ final class WorkerPool: @unchecked Sendable {
             thread.start()
         }
 
+        /// Jobs in rounds of up to a burst, with the between-burst work (pushed configs,
+        /// counters) between rounds and while idle.
         private func loop() {
             var idle = 0
+            var burst = runtime.nextBurst()
+            var inRound = 0
             while true {
                 if let job = jobs.pop() {
                     idle = 0
-                    let verdict = pipeline.process(job.packet)
-                    if !pipeline.chain.alerts.isEmpty { writeAlerts() }
+                    var verdict = Verdict.forward
+                    do { verdict = try burst.process(job.packet) } catch { if failure == nil { failure = error } }
                     while !done.push(Done(mbuf: job.mbuf, from: job.from, verdict: verdict)) { sched_yield() }
-                    continue
+                    inRound += 1
+                    if inRound < DPDKPort.burstSize { continue }
                 }
+                burst = runtime.nextBurst()
+                inRound = 0
                 if stopping.load(ordering: .acquiring) { break }
                 idle += 1
                 if idle > 100_000 { sched_yield() }
             }
-            pipeline.finish(timestamp: DPDKLoop.wallClock())
-            writeAlerts()
+            do { try runtime.finish(timestamp: DPDKLoop.wallClock()) } catch { if failure == nil { failure = error } }
             stopped.store(true, ordering: .releasing)
-        }
-
-        private func writeAlerts() {
-            guard alerts != nil else { return }
-            alertLock.lock()
-            defer { alertLock.unlock() }
-            do { try write(alerts: pipeline.chain, to: alerts) } catch { alertError = error }
         }
     }
 
     let workers: [Worker]
 
-    init(pipelines: [Pipeline], alerts: EVEWriter?) {
-        let lock = NSLock()
-        workers = pipelines.map { Worker(pipeline: $0, alerts: alerts, alertLock: lock) }
+    init(runtimes: [AgentRuntime], lcores: [UInt32]) {
+        workers = runtimes.map(Worker.init)
         // The port thread is the main lcore; workers go to EAL's worker lcores when it has
         // one for each of them.
-        let lcores = Lcores.workers()
         placement = lcores.count >= workers.count ? "on EAL lcores \(lcores.prefix(workers.count).map(String.init).joined(separator: ", "))"
             : "on threads (EAL has \(lcores.count) worker lcores; --lcores with \(workers.count + 1) entries puts them there)"
         for (index, worker) in workers.enumerated() {
@@ -204,38 +200,39 @@ final class Ring<Element>: @unchecked Sendable {
 }
 
 extension WorkerPool {
-    /// Runs `compiled` on `count` workers behind the ports until `stop`, then prints each
-    /// worker's summary and the totals.
-    static func runAndReport(_ compiled: CompiledChain, count: Int, configuration: DataPathConfiguration,
-                             alerts: EVEWriter?, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop) throws {
+    /// Runs `count` workers (their runtimes from `makeRuntimes`, given where helpers of
+    /// parallel NFs start) behind the ports until `stop`, then prints each worker's
+    /// summary and the totals. With `waitForConfig`, no packet is read before every
+    /// worker runs the controller's config.
+    static func runAndReport(count: Int, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop, waitForConfig: Bool = false,
+                             makeRuntimes: (HelperLauncher) throws -> [AgentRuntime]) throws {
         // Workers take the first worker lcores (when there are enough); helpers of parallel
         // NFs the rest.
         let lcores = Lcores.workers()
         let helpers = HelperLcores(free: lcores.count >= count ? Array(lcores.dropFirst(count)) : lcores)
-        let pipelines = try (0..<count).map { _ in
-            try compiled.makePipeline(configuration: configuration, keepBothStreams: false, launcher: helpers.launcher)
-        }
+        let runtimes = try makeRuntimes(helpers.launcher)
         FileHandle.standardError.write(Data(helpers.report.utf8))
         let started = Date()
-        let pool = WorkerPool(pipelines: pipelines, alerts: alerts)
+        let pool = WorkerPool(runtimes: runtimes, lcores: lcores)
         FileHandle.standardError.write(Data("workers      \(pool.placement)\n".utf8))
+        if waitForConfig { runtimes[0].waitUntilConfigured(stop: stop, started: DispatchTime.now().uptimeNanoseconds, takingConfig: false) }
         pool.run(input: input, output: output, stop: stop)
-        try alerts?.flush()
         let seconds = Date().timeIntervalSince(started)
         FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
-        report(pipelines, seconds: seconds, alerts: alerts) { index in
+        report(runtimes, seconds: seconds) { index in
             "worker \(index)      ring full \(pool.workers[index].ringFull) times (the port thread waited)\n"
         }
+        if let failure = pool.workers.compactMap(\.failure).first { throw AgentError("\(failure)") }
     }
 
     /// Each worker's summary after its `heading`, then the totals.
-    static func report(_ pipelines: [Pipeline], seconds: Double, alerts: EVEWriter?, heading: (Int) -> String) {
-        for (index, pipeline) in pipelines.enumerated() {
+    static func report(_ runtimes: [AgentRuntime], seconds: Double, heading: (Int) -> String) {
+        for (index, runtime) in runtimes.enumerated() {
             FileHandle.standardError.write(Data(heading(index).utf8))
-            Summary(dataPath: pipeline.dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
+            Summary(dataPath: runtime.dataPath, pipeline: runtime.pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
         }
-        let total = pipelines.reduce(UInt64(0)) { $0 + $1.dataPath.counters.packets }
+        let total = runtimes.reduce(UInt64(0)) { $0 + $1.dataPath.counters.packets }
         FileHandle.standardError.write(Data(String(format: "all workers  %llu packets, %.0f packets/s; alerts %d written (EVE)\n",
-                                                   total, Double(total) / seconds, alerts?.written ?? 0).utf8))
+                                                   total, Double(total) / seconds, runtimes.first?.eve?.written ?? 0).utf8))
     }
 }
