@@ -128,3 +128,8 @@ printf "| DPDK net_pcap infinite_rx (mbox-agent run)      | %4s |\n" "$ids_dpdk"
 printf "| same, --workers 2                               | %4s |\n" "$ids_dpdk2"
 printf "| pcap backend (mbox-agent replay --pcap)         | %4s |\n" "$ids_pcap"
 echo "(IDS chain on DPDK: $(ratio "$ids_dpdk" "$ids_pcap") of the pcap backend)"
+echo
+echo "Each round (Mpps):"
+for key in null_testpmd null_agent null_agent_ipv4 null_agent2 pcap_testpmd pcap_agent ids_dpdk ids_dpdk2 ids_pcap; do
+  echo "  $key: $(tr '\n' ' ' < "$work/$key")"
+done
