@@ -129,6 +129,8 @@ unsigned mbox_worker_lcores(unsigned *ids, unsigned capacity) {
     return count;
 }
 
+int mbox_on_main_lcore(void) { return rte_lcore_id() == rte_get_main_lcore(); }
+
 struct mbox_launch { mbox_lcore_function function; void *argument; };
 
 static int mbox_trampoline(void *pointer) {
@@ -225,6 +227,7 @@ int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint1
 }
 int mbox_port_rss_queues(uint16_t port) { (void)port; return 0; }
 unsigned mbox_worker_lcores(unsigned *ids, unsigned capacity) { (void)ids; (void)capacity; return 0; }
+int mbox_on_main_lcore(void) { return 0; }
 int mbox_lcore_launch(unsigned lcore, mbox_lcore_function function, void *argument) {
     (void)lcore; (void)function; (void)argument;
     return MBOX_DPDK_UNAVAILABLE;

@@ -80,6 +80,9 @@ public enum Lcores {
 
     public static func wait(_ lcore: UInt32) { _ = mbox_lcore_wait(lcore) }
 
+    /// Whether the calling thread is EAL's main lcore: `launch` and `wait` only work from there.
+    public static var onMain: Bool { mbox_on_main_lcore() != 0 }
+
     private final class Body: @unchecked Sendable {
         let run: @Sendable () -> Void
         init(_ run: @escaping @Sendable () -> Void) { self.run = run }

@@ -51,6 +51,8 @@ void mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint16
 
 /// EAL's worker lcores (not the main one): their ids, up to `capacity`; returns how many.
 unsigned mbox_worker_lcores(unsigned *ids, unsigned capacity);
+/// 1 when the calling thread is EAL's main lcore (the only one that may launch work on others).
+int mbox_on_main_lcore(void);
 /// Runs `function(argument)` on worker lcore `lcore` (rte_eal_remote_launch); 0 or a negative error.
 typedef void (*mbox_lcore_function)(void *argument);
 int mbox_lcore_launch(unsigned lcore, mbox_lcore_function function, void *argument);

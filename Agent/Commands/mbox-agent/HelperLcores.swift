@@ -18,7 +18,9 @@ final class HelperLcores: @unchecked Sendable {
 
     var launcher: HelperLauncher {
         HelperLauncher { [self] name, body in
-            if let lcore = take() {
+            // EAL launches work from the main lcore only; a worker on another lcore that
+            // adopts a pushed chain starts its helpers on threads.
+            if Lcores.onMain, let lcore = take() {
                 Lcores.wait(lcore)  // done with its previous helper
                 do {
                     try Lcores.launch(lcore) {
@@ -31,7 +33,8 @@ final class HelperLcores: @unchecked Sendable {
                     giveBack(lcore)
                 }
             }
-            record("\(name) on a thread (no free EAL lcore; --lcores with more entries gives one)")
+            record(Lcores.onMain ? "\(name) on a thread (no free EAL lcore; --lcores with more entries gives one)"
+                                 : "\(name) on a thread (started off the main lcore)")
             HelperLauncher.threads.start(name, body)
         }
     }
