@@ -18,6 +18,60 @@ struct FleetTests {
         }
     }
 
+    /// Development certificates made by `mboxctl pki`, a controller process on a free
+    /// loopback port, and `mboxctl` as operator `alice`.
+    struct Fleet {
+        let commands: Commands
+        let scratch: ScratchDirectory
+        let pki: String
+        let controller: Launched
+        let address: String
+
+        init(agents: [String]) async throws {
+            commands = try Commands()
+            scratch = try ScratchDirectory()
+            pki = scratch.file("pki")
+            let (commands, pki) = (commands, pki)
+            func issue(_ arguments: [String]) throws {
+                let result = try runCommand(commands.ctl, ["pki"] + arguments + ["--dir", pki])
+                try #require(result.status == 0, "mboxctl pki \(arguments.joined(separator: " ")): \(result.stderr)")
+            }
+            try issue(["init"])
+            for (role, name) in [("controller", "controller"), ("operator", "alice")] + agents.map({ ("agent", $0) }) {
+                try issue(["issue", role, name])
+            }
+            controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--db", scratch.file("c.db"), "--pki", pki],
+                                      log: scratch.file("controller.log"))
+            guard let port = await controller.listeningPort() else {
+                controller.stop()
+                throw FleetError(log: controller.log)
+            }
+            address = "127.0.0.1:\(port)"
+        }
+
+        /// `mboxctl ARGUMENTS` as alice; its output (the test fails on a non-zero exit).
+        func ctl(_ arguments: [String]) throws -> String {
+            let result = try runCommand(commands.ctl, arguments + ["--controller", address, "--pki", pki, "--as", "alice"])
+            try #require(result.status == 0, "mboxctl \(arguments.joined(separator: " ")): \(result.stderr)")
+            return result.stdout
+        }
+
+        /// `mbox-agent run …` under this controller as `name`, waiting for its registration.
+        func agent(_ name: String, source: [String], labels: String) async throws -> Launched {
+            let agent = try Launched(commands.agent, ["run"] + source + [
+                "--controller", address, "--pki", pki, "--name", name, "--labels", labels,
+                "--state-dir", scratch.file("state-\(name)"), "--wait-for-config",
+            ], log: scratch.file("\(name).log"))
+            try #require(await agent.line(containing: "registered with") != nil, "\(name): \(agent.log)")
+            return agent
+        }
+    }
+
+    struct FleetError: Error, CustomStringConvertible {
+        let log: String
+        var description: String { "the controller did not start: \(log)" }
+    }
+
     /// (sid, src, sport, dst, dport) of EVE alert lines, counted.
     static func alertKeys(_ lines: [String]) throws -> [String: Int] {
         var keys: [String: Int] = [:]
@@ -32,18 +86,9 @@ struct FleetTests {
 
     @Test("Apply by label → the selected agents run the chain → their alerts reach the controller, equal to standalone runs")
     func applyByLabel() async throws {
-        let commands = try Commands()
-        let scratch = try ScratchDirectory()
-        let pki = scratch.file("pki")
-        func ctl(_ arguments: [String]) throws -> String {
-            let result = try runCommand(commands.ctl, arguments)
-            try #require(result.status == 0, "mboxctl \(arguments.joined(separator: " ")): \(result.stderr)")
-            return result.stdout
-        }
-        _ = try ctl(["pki", "init", "--dir", pki])
-        for (role, name) in [("controller", "controller"), ("agent", "edge-1"), ("agent", "edge-2"), ("agent", "web-1"), ("operator", "alice")] {
-            _ = try ctl(["pki", "issue", role, name, "--dir", pki])
-        }
+        let fleet = try await Fleet(agents: ["edge-1", "edge-2", "web-1"])
+        defer { fleet.controller.stop() }
+        let (commands, scratch) = (fleet.commands, fleet.scratch)
 
         // The chain and its rules, as an operator keeps them in git.
         try FileManager.default.createDirectory(atPath: scratch.file("policy/rules"), withIntermediateDirectories: true)
@@ -52,12 +97,6 @@ struct FleetTests {
         let chain = try String(contentsOfFile: packageRoot + "/chains/fleet/ids-edge.yaml", encoding: .utf8)
             .replacingOccurrences(of: "../../rules/web-attacks.rules", with: "rules/web.rules")
         try chain.write(toFile: scratch.file("policy/ids-edge.yaml"), atomically: true, encoding: .utf8)
-
-        let controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--db", scratch.file("c.db"), "--pki", pki],
-                                      log: scratch.file("controller.log"))
-        defer { controller.stop() }
-        let port = try #require(await controller.listeningPort(), "\(controller.log)")
-        let address = "127.0.0.1:\(port)"
 
         var agents: [String: Launched] = [:]
         defer { agents.values.forEach { $0.stop() } }
@@ -70,17 +109,10 @@ struct FleetTests {
             profile.attackSegments = 3
             profile.outOfOrder = 0.1
             try generate(profile, to: scratch.file("\(name).pcap"))
-            agents[name] = try Launched(commands.agent, [
-                "run", "--pcap", scratch.file("\(name).pcap"), "--controller", address, "--pki", pki, "--name", name,
-                "--labels", labels, "--state-dir", scratch.file("state-\(name)"), "--wait-for-config",
-            ], log: scratch.file("\(name).log"))
-        }
-        for (name, agent) in agents {
-            try #require(await agent.line(containing: "registered with") != nil, "\(name): \(agent.log)")
+            agents[name] = try await fleet.agent(name, source: ["--pcap", scratch.file("\(name).pcap")], labels: labels)
         }
 
-        let operatorArguments = ["--controller", address, "--pki", pki, "--as", "alice"]
-        let applied = try ctl(["apply", "-f", scratch.file("policy/ids-edge.yaml")] + operatorArguments)
+        let applied = try fleet.ctl(["apply", "-f", scratch.file("policy/ids-edge.yaml")])
         #expect(applied.contains("chain/ids-edge created") && applied.contains("edge-1, edge-2") && !applied.contains("web-1"))
 
         for name in ["edge-1", "edge-2"] {
@@ -92,45 +124,36 @@ struct FleetTests {
             try #require(expected.values.reduce(0, +) > 20)
             var received: [String: Int] = [:]
             let complete = try await eventually(seconds: 60) {
-                let json = try ctl(["alerts", "-o", "json", "--agent", name, "--limit", "100000"] + operatorArguments)
+                let json = try fleet.ctl(["alerts", "-o", "json", "--agent", name, "--limit", "100000"])
                 received = try Self.alertKeys(json.split(separator: "\n").map(String.init))
                 return received.values.reduce(0, +) >= expected.values.reduce(0, +)
             }
             #expect(complete, "\(name): \(received.values.reduce(0, +)) of \(expected.values.reduce(0, +)) alerts arrived")
             #expect(received == expected, "\(name)'s alerts at the controller equal its standalone run's")
         }
-        let web = try ctl(["alerts", "-o", "json", "--agent", "web-1"] + operatorArguments)
+        let web = try fleet.ctl(["alerts", "-o", "json", "--agent", "web-1"])
         #expect(web.isEmpty, "no chain was placed on web-1")
 
-        let listing = try ctl(["get", "agents", "-o", "json"] + operatorArguments)
+        let listing = try fleet.ctl(["get", "agents", "-o", "json"])
         let rows = try listing.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         let byName = Dictionary(uniqueKeysWithValues: rows.map { ($0["name"] as! String, $0) })
         #expect(byName["edge-1"]?["chain"] as? String == "ids-edge")
         #expect(byName["edge-1"]?["appliedVersion"] as? String == byName["edge-1"]?["desiredVersion"] as? String)
         #expect(byName["web-1"]?["chain"] == nil)
         #expect(byName["web-1"]?["connected"] as? Bool == true)
-        let table = try ctl(["get", "chains"] + operatorArguments)
+        let table = try fleet.ctl(["get", "chains"])
         #expect(table.contains("ids-edge") && table.contains("role=ids") && table.contains("rules/web.rules"))
 
         for (name, agent) in agents { #expect(agent.stop() == 0, "\(name): \(agent.log)") }
-        #expect(controller.stop() == 0, "\(controller.log)")
+        #expect(fleet.controller.stop() == 0, "\(fleet.controller.log)")
     }
 
     @Test("An agent with two DPDK workers under the controller: both run the pushed chain, every alert arrives, stats are their sum",
           .enabled(if: FileManager.default.fileExists(atPath: "/usr/include/dpdk/rte_eal.h"), "DPDK is not installed"))
     func workersUnderController() async throws {
-        let commands = try Commands()
-        let scratch = try ScratchDirectory()
-        let pki = scratch.file("pki")
-        func ctl(_ arguments: [String]) throws -> String {
-            let result = try runCommand(commands.ctl, arguments)
-            try #require(result.status == 0, "mboxctl \(arguments.joined(separator: " ")): \(result.stderr)")
-            return result.stdout
-        }
-        _ = try ctl(["pki", "init", "--dir", pki])
-        for (role, name) in [("controller", "controller"), ("agent", "edge-1"), ("operator", "alice")] {
-            _ = try ctl(["pki", "issue", role, name, "--dir", pki])
-        }
+        let fleet = try await Fleet(agents: ["edge-1"])
+        defer { fleet.controller.stop() }
+        let (commands, scratch) = (fleet.commands, fleet.scratch)
         var profile = TrafficProfile()
         profile.seed = 61
         profile.flows = 300
@@ -142,23 +165,12 @@ struct FleetTests {
             .replacingOccurrences(of: "../../rules/web-attacks.rules", with: packageRoot + "/rules/web-attacks.rules")
         try chain.write(toFile: scratch.file("ids-edge.yaml"), atomically: true, encoding: .utf8)
 
-        let controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--db", scratch.file("c.db"), "--pki", pki],
-                                      log: scratch.file("controller.log"))
-        defer { controller.stop() }
-        let port = try #require(await controller.listeningPort(), "\(controller.log)")
-        let address = "127.0.0.1:\(port)"
         // net_pcap has no RSS: the software distributor spreads flows over the two workers.
         let eal = "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1),1@(0-1),2@(0-1) "
             + "--vdev=net_pcap0,rx_pcap=\(scratch.file("edge.pcap"))"
-        let agent = try Launched(commands.agent, [
-            "run", "--dpdk", eal, "--workers", "2", "--controller", address, "--pki", pki, "--name", "edge-1",
-            "--labels", "role=ids", "--state-dir", scratch.file("state"), "--wait-for-config",
-        ], log: scratch.file("agent.log"))
+        let agent = try await fleet.agent("edge-1", source: ["--dpdk", eal, "--workers", "2"], labels: "role=ids")
         defer { agent.stop() }
-        try #require(await agent.line(containing: "registered with") != nil, "\(agent.log)")
-
-        let operatorArguments = ["--controller", address, "--pki", pki, "--as", "alice"]
-        _ = try ctl(["apply", "-f", scratch.file("ids-edge.yaml")] + operatorArguments)
+        _ = try fleet.ctl(["apply", "-f", scratch.file("ids-edge.yaml")])
         let oracle = try runCommand(commands.agent, ["replay", "--pcap", scratch.file("edge.pcap"), "--chain",
                                                      scratch.file("ids-edge.yaml"), "--eve", scratch.file("oracle.eve")])
         try #require(oracle.status == 0, "\(oracle.stderr)")
@@ -167,7 +179,7 @@ struct FleetTests {
         try #require(expected.values.reduce(0, +) > 20)
         var received: [String: Int] = [:]
         let complete = try await eventually(seconds: 60) {
-            let json = try ctl(["alerts", "-o", "json", "--agent", "edge-1", "--limit", "100000"] + operatorArguments)
+            let json = try fleet.ctl(["alerts", "-o", "json", "--agent", "edge-1", "--limit", "100000"])
             received = try Self.alertKeys(json.split(separator: "\n").map(String.init))
             return received.values.reduce(0, +) >= expected.values.reduce(0, +)
         }
@@ -176,7 +188,7 @@ struct FleetTests {
         // The controller counts every packet once: the workers' counters are summed.
         var reported = ""
         let counted = try await eventually(seconds: 20) {
-            let listing = try ctl(["get", "agents", "-o", "json"] + operatorArguments)
+            let listing = try fleet.ctl(["get", "agents", "-o", "json"])
             let row = try #require(try JSONSerialization.jsonObject(with: Data(listing.split(separator: "\n")[0].utf8)) as? [String: Any])
             reported = "\((row["stats"] as? [String: Any])?["packets"] ?? "none")"
             return reported == "\(generated.packets)"
@@ -186,6 +198,6 @@ struct FleetTests {
         let log = agent.log
         #expect(log.contains("2 workers (software distributor)"), "\(log)")
         #expect(log.split(separator: "\n").filter { $0.hasPrefix("packets ") }.count == 2, "\(log)")
-        #expect(controller.stop() == 0, "\(controller.log)")
+        #expect(fleet.controller.stop() == 0, "\(fleet.controller.log)")
     }
 }
