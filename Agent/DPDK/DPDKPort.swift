@@ -169,10 +169,11 @@ public final class DPDKPort {
     public func endBurst(forwardingTo peer: DPDKPort?) {
         var freeCount = 0
         for index in 0..<count {
+            let dropped = drops[index]
+            drops[index] = false
             guard let mbuf = mbufs[index] else { continue }
             mbufs[index] = nil
-            if drops[index] {
-                drops[index] = false
+            if dropped {
                 counters.droppedByVerdict &+= 1
                 freed[freeCount] = mbuf
                 freeCount += 1

@@ -162,7 +162,6 @@ struct Run: ParsableCommand {
             usleep(1000)
         }
     }
-
 }
 
 extension Run {

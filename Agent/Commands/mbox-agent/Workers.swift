@@ -1,8 +1,8 @@
 import Atomics
 import Dispatch
 import Foundation
-import MBoxCapture
 import MBoxAgentControl
+import MBoxCapture
 import MBoxChain
 import MBoxDataPath
 import MBoxDPDK
