@@ -92,6 +92,35 @@ struct DPDKReplayTests {
         #expect(try alertSet(scratch.file("thread.json")) == expected)
     }
 
+    @Test("hostile traffic through net_pcap: every malformed packet counted by reason as on the pcap backend, the same alerts, no crash")
+    func malformedThroughDPDK() throws {
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.seed = 91
+        profile.flows = 150
+        profile.malformed = 0.25
+        profile.vlanIDs = [7]
+        profile.attack = "UNION SELECT"
+        profile.attackShare = 0.3
+        let summary = try generate(profile, to: scratch.file("in.pcap"))
+        let made = summary.malformed.values.reduce(0, +)
+        #expect(made > 50)
+        let rules = packageRoot + "/rules/web-attacks.rules"
+        let fromFile = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules, "--eve", scratch.file("file.json")])
+        #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        let fromPort = try run([try agent(), "replay", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))"),
+                                "--rules", rules, "--eve", scratch.file("dpdk.json")])
+        #expect(fromPort.status == 0, "\(fromPort.stderr)")
+        func malformedLine(_ text: String) -> String? { text.split(separator: "\n").first { $0.hasPrefix("malformed ") }.map(String.init) }
+        let line = try #require(malformedLine(fromPort.stderr), "\(fromPort.stderr)")
+        #expect(line.hasPrefix("malformed    \(made)"), "\(line); made \(made)")
+        for (reason, count) in summary.malformed { #expect(line.contains("\(reason)=\(count)"), "\(reason): \(line)") }
+        #expect(malformedLine(fromFile.stderr) == line)
+        let expected = try alertSet(scratch.file("file.json"))
+        #expect(expected.count > 10)
+        #expect(try alertSet(scratch.file("dpdk.json")) == expected)
+    }
+
     @Test("two workers: each flow stays on one worker, and the alerts equal the pcap backend's")
     func twoWorkers() throws {
         let scratch = try ScratchDirectory()
