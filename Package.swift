@@ -128,7 +128,8 @@ let package = Package(
             name: "mbox-agent",
             dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxFlow", "MBoxPacket",
                            "MBoxCapture", "MBoxAgentControl", "MBoxControl", .product(name: "Atomics", package: "swift-atomics"),
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Yams", package: "Yams")],
             path: "Agent/Commands/mbox-agent", swiftSettings: fastPath),
         .executableTarget(
             name: "mbox-trafficgen",

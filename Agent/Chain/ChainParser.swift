@@ -174,14 +174,16 @@ public struct ChainParser {
         return .string(node.string ?? "")
     }
 
-    static func line(of error: YamlError) -> Int {
+    /// The line a YAML error points at (0 when it names none).
+    public static func line(of error: YamlError) -> Int {
         switch error {
         case let .scanner(_, _, mark, _), let .parser(_, _, mark, _), let .composer(_, _, mark, _): return mark.line
         default: return 0
         }
     }
 
-    static func problem(of error: YamlError) -> String {
+    /// What a YAML error says, without its position.
+    public static func problem(of error: YamlError) -> String {
         switch error {
         case let .scanner(_, problem, _, _), let .parser(_, problem, _, _), let .composer(_, problem, _, _): return problem
         default: return "\(error)"

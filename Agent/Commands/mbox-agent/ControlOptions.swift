@@ -53,7 +53,6 @@ struct ControlOptions: ParsableArguments {
         do { return try Labels.parse(labels) } catch { throw ValidationError("--labels: \(error)") }
     }
 
-    /// The control session, its spool and config slot; nil without --controller.
     /// The session with the controller, for `workers` data paths; nil without --controller.
     func makeSession(capabilities: [String], workers: Int = 1) throws -> ControlSession? {
         guard let controller else { return nil }

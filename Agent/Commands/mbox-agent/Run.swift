@@ -20,6 +20,9 @@ struct Run: ParsableCommand {
         once and the agent then stays up (for its controller) until stopped.
         """)
 
+    @Option(help: "Agent settings file (YAML), keyed by these options' long names; options on the command line override it.")
+    var config: String?
+
     @Option(help: "Stop after this many seconds (0: run until SIGINT/SIGTERM).")
     var duration: Double = 0
 
@@ -32,6 +35,8 @@ struct Run: ParsableCommand {
     @OptionGroup var control: ControlOptions
 
     func validate() throws {
+        // With a settings file, the merged options are checked once the file is read.
+        guard config == nil else { return }
         guard (ports.dpdk == nil) != (pcap == nil) else {
             throw ValidationError("give exactly one source: --dpdk \"EAL arguments\" or --pcap FILE")
         }
@@ -45,6 +50,10 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        if let config {
+            try Self.withSettings(from: config).run()
+            return
+        }
         let session = try control.makeSession(capabilities: capabilities, workers: ports.workers)
         let compiled = try chain.compile()
         let eve = try chain.openEVE()
@@ -129,6 +138,20 @@ struct Run: ParsableCommand {
     private func report(_ session: ControlSession?) {
         guard let session else { return }
         FileHandle.standardError.write(Data("spool        \(session.spool.pendingCount) alerts not yet at the controller, \(session.spool.refused) refused (spool full)\n".utf8))
+    }
+
+    /// This command as the settings file and then the command line give it.
+    static func withSettings(from path: String) throws -> Run {
+        let fromFile: [String]
+        do { fromFile = try AgentConfigFile.arguments(from: path) } catch { throw AgentError("\(error)") }
+        do {
+            var merged = try Run.parse(fromFile + AgentConfigFile.commandLine(after: "run"))
+            merged.config = nil
+            try merged.validate()
+            return merged
+        } catch {
+            throw AgentError("\(path) with the command line: \(Run.message(for: error))")
+        }
     }
 
     var capabilities: [String] {
