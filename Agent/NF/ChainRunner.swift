@@ -78,7 +78,9 @@ public final class ChainRunner {
     /// The same NFs for per-event calls: through `functions` each call would retain and
     /// release its NF.
     private let handlers: UnsafeMutableBufferPointer<UnretainedFunction>
-    private unowned let dataPath: DataPath
+    /// Strong (the data path holds no runner, so no cycle): an `unowned` reference costs
+    /// a check and a retain on every use.
+    private let dataPath: DataPath
     private var depth = 0
     private static let maximumDepth = 8
     /// Per NF: whether it runs in a parallel section now, and what it did meanwhile.

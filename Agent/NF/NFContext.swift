@@ -10,15 +10,22 @@ public final class NFContext {
     public let action: NFAction
     /// Flow slots the NF must keep state for.
     public let capacity: Int
-    public var types: EventTypes { runner.types }
-    unowned let runner: ChainRunner
+    public var types: EventTypes { withRunner { $0.types } }
+    /// The runner, which owns this context and outlives every use of it: held unretained
+    /// (`unowned` would check and retain on each of the NF's per-event calls).
+    private let unretainedRunner: Unmanaged<ChainRunner>
 
     init(index: Int, name: String, action: NFAction, capacity: Int, runner: ChainRunner) {
         self.index = index
         self.name = name
         self.action = action
         self.capacity = capacity
-        self.runner = runner
+        unretainedRunner = .passUnretained(runner)
+    }
+
+    @inline(__always)
+    private func withRunner<Result>(_ body: (ChainRunner) throws -> Result) rethrows -> Result {
+        try unretainedRunner._withUnsafeGuaranteedRef(body)
     }
 
     /// Publishes a custom event about `event`'s flow; subscribers get it at once.
@@ -28,44 +35,48 @@ public final class NFContext {
         published.type = type
         published.detail = detail
         published.publisher = Int8(index)
-        runner.publish(published, from: index)
+        withRunner { $0.publish(published, from: index) }
     }
 
     /// Turns on, for one flow, this NF's subscriptions to `type` (and its subtypes).
     public func subscribe(slot: Int32, to type: EventTypeID) {
-        runner.setSubscriptions(of: index, by: index, type: type, slot: slot, on: true)
+        withRunner { $0.setSubscriptions(of: index, by: index, type: type, slot: slot, on: true) }
     }
 
     /// Turns off, for one flow, this NF's subscriptions to `type` (and its subtypes).
     public func unsubscribe(slot: Int32, from type: EventTypeID) {
-        runner.setSubscriptions(of: index, by: index, type: type, slot: slot, on: false)
+        withRunner { $0.setSubscriptions(of: index, by: index, type: type, slot: slot, on: false) }
     }
 
     /// Turns off every subscription of this NF for one flow.
     public func unsubscribeAll(slot: Int32) {
-        runner.changeSubscriptions(by: index, slot: slot, mask: runner.table.byNF[index], on: false)
+        withRunner { runner in runner.changeSubscriptions(by: index, slot: slot, mask: runner.table.byNF[index], on: false) }
     }
 
     /// Turns on this NF's subscriptions that start off (the dynamic ones) for one flow.
     public func subscribeDynamic(slot: Int32) {
-        runner.changeSubscriptions(by: index, slot: slot, mask: runner.table.byNF[index] & ~runner.table.initial, on: true)
+        withRunner { runner in
+            runner.changeSubscriptions(by: index, slot: slot, mask: runner.table.byNF[index] & ~runner.table.initial, on: true)
+        }
     }
 
     /// Changes another NF's subscriptions for one flow (e.g. DPI handing a flow over).
     public func setSubscriptions(of nf: String, to type: EventTypeID, slot: Int32, on: Bool) {
-        guard let other = runner.index(of: nf) else { return }
-        runner.setSubscriptions(of: other, by: index, type: type, slot: slot, on: on)
+        guard let other = withRunner({ $0.index(of: nf) }) else { return }
+        withRunner { $0.setSubscriptions(of: other, by: index, type: type, slot: slot, on: on) }
     }
 
     /// Drops the packet being processed; only NFs declared `may_drop` can.
     public func drop() {
         precondition(action != .readOnly, "\(name) is read-only and cannot drop packets")
-        runner.drop(by: index)
+        withRunner { $0.drop(by: index) }
     }
 
     /// The event's flow, oriented client → server.
-    public func flowKey(of event: Event) -> FlowKey { runner.flowKey(slot: event.slot, flowID: event.flowID) }
+    public func flowKey(of event: Event) -> FlowKey { withRunner { $0.flowKey(slot: event.slot, flowID: event.flowID) } }
 
     /// The flow now in `slot` (during `flowStarted`, the new one).
-    public func flowKey(slot: Int32) -> FlowKey { runner.flowKey(slot: slot, flowID: runner.currentFlowID(slot)) }
+    public func flowKey(slot: Int32) -> FlowKey {
+        withRunner { runner in runner.flowKey(slot: slot, flowID: runner.currentFlowID(slot)) }
+    }
 }

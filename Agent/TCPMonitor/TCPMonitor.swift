@@ -23,6 +23,9 @@ public final class TCPMonitor {
     public private(set) var counters = TCPMonitorCounters()
     /// Nil when no flow reassembles (the μStack is configured without it).
     public let reassembler: StreamReassembler?
+    /// The same reassembler for the per-packet calls: unwrapping the optional costs a
+    /// retain and release per packet; `reassembler` keeps it alive.
+    private let unretainedReassembler: Unmanaged<StreamReassembler>?
     private let reassembleToServer: Bool
     private let reassembleToClient: Bool
 
@@ -70,6 +73,7 @@ public final class TCPMonitor {
         flows = .allocate(capacity: capacity)
         flows.initialize(repeating: FlowFlags(), count: capacity)
         reassembler = reassembly.map { StreamReassembler(capacity: capacity, configuration: $0) }
+        unretainedReassembler = reassembler.map(Unmanaged.passUnretained)
         reassembleToServer = reassembly?.toServer ?? false
         reassembleToClient = reassembly?.toClient ?? false
     }
@@ -345,7 +349,15 @@ public final class TCPMonitor {
     @inline(__always)
     private func reassemble(slot: Int32, direction: StreamDirection, headers: PacketHeaders,
                             packet: UnsafeRawBufferPointer, sender: TCPEndpointState, anomalies: TCPAnomalies) {
-        let reassembler = self.reassembler.unsafelyUnwrapped
+        unretainedReassembler.unsafelyUnwrapped._withUnsafeGuaranteedRef { reassembler in
+            reassemble(slot: slot, direction: direction, headers: headers, packet: packet, sender: sender, anomalies: anomalies,
+                       into: reassembler)
+        }
+    }
+
+    @inline(__always)
+    private func reassemble(slot: Int32, direction: StreamDirection, headers: PacketHeaders, packet: UnsafeRawBufferPointer,
+                            sender: TCPEndpointState, anomalies: TCPAnomalies, into reassembler: StreamReassembler) {
         let flags = headers.tcpFlags
         let opposite: StreamDirection = direction == .toServer ? .toClient : .toServer
         if flags.contains(.ack), !flags.contains(.rst), reassembles(opposite) {
