@@ -41,6 +41,10 @@ public final class SignatureMatch: NetworkFunction {
     private var scanned: UnsafeMutablePointer<UInt64>!
     private var hitLog: [Int: [PatternHit]] = [:]
     private var alerted: [Int32: [Int32]] = [:]
+    /// Per stream direction and per flow: whether `hitLog` and `alerted` hold an entry, so
+    /// a flow's end looks them up only when there is something to remove.
+    private var logged: UnsafeMutablePointer<Bool>!
+    private var alertedFlow: UnsafeMutablePointer<Bool>!
     private var touched: [Int32] = []
     private var blocked: UnsafeMutablePointer<Bool>!
 
@@ -63,6 +67,8 @@ public final class SignatureMatch: NetworkFunction {
         scanned.deallocate()
         protocols.deallocate()
         blocked.deallocate()
+        logged.deallocate()
+        alertedFlow.deallocate()
     }
 
     public func attach(_ context: NFContext) {
@@ -77,6 +83,10 @@ public final class SignatureMatch: NetworkFunction {
         scanned.initialize(repeating: 0, count: 2 * context.capacity)
         blocked = .allocate(capacity: context.capacity)
         blocked.initialize(repeating: false, count: context.capacity)
+        logged = .allocate(capacity: 2 * context.capacity)
+        logged.initialize(repeating: false, count: 2 * context.capacity)
+        alertedFlow = .allocate(capacity: context.capacity)
+        alertedFlow.initialize(repeating: false, count: context.capacity)
     }
 
     public func flowStarted(slot: Int32) {
@@ -91,10 +101,16 @@ public final class SignatureMatch: NetworkFunction {
                 streamScanner?.closeStream(stream, base: 0)
                 streams[index] = nil
             }
-            if !hitLog.isEmpty { hitLog[index] = nil }
+            if logged[index] {
+                hitLog[index] = nil
+                logged[index] = false
+            }
             scanned[index] = 0
         }
-        if !alerted.isEmpty { alerted[slot] = nil }
+        if alertedFlow[Int(slot)] {
+            alerted[slot] = nil
+            alertedFlow[Int(slot)] = false
+        }
     }
 
     public func handle(_ event: Event) {
@@ -172,7 +188,7 @@ public final class SignatureMatch: NetworkFunction {
         touched.removeAll(keepingCapacity: true)
         touched += engine.headerOnly
         if scanner.hitCount > 0 {
-            var log = hitLog.removeValue(forKey: index) ?? []
+            var log = logged[index] ? hitLog.removeValue(forKey: index) ?? [] : []
             for hit in scanner.lastHits {
                 touch(engine.ruleOfPattern[Int(hit.id)])
                 if log.count < Self.maximumHitsPerDirection {
@@ -182,9 +198,10 @@ public final class SignatureMatch: NetworkFunction {
                 }
             }
             hitLog[index] = log
+            logged[index] = true
         }
         guard !touched.isEmpty else { return }
-        if let log = hitLog[index] {
+        if logged[index], let log = hitLog[index] {
             log.withUnsafeBufferPointer { evaluate(event, stream: true, hits: $0) }
         } else {
             evaluate(event, stream: true, hits: UnsafeBufferPointer(start: nil, count: 0))
@@ -214,11 +231,12 @@ public final class SignatureMatch: NetworkFunction {
             default: break
             }
             if let established = definition.established, established != event.snapshot.established { continue }
-            if alerted[event.slot]?.contains(rule) == true { continue }
+            if alertedFlow[Int(event.slot)], alerted[event.slot]?.contains(rule) == true { continue }
             guard definition.headerMatches(protocol: key.ipProtocol, source: source, sourcePort: sourcePort,
                                            destination: destination, destinationPort: destinationPort),
                   engine.payloadMatches(rule, hits: hits) else { continue }
             alerted[event.slot, default: []].append(rule)
+            alertedFlow[Int(event.slot)] = true
             counters.alerts &+= 1
             context.publish(.idsAlert, about: event,
                             detail: EventDetail(appProtocol: protocols[Int(event.slot)], index: rule))
