@@ -173,13 +173,23 @@ uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t cou
 
 void mbox_free_bulk(void **mbufs, unsigned count) { rte_pktmbuf_free_bulk((struct rte_mbuf **)mbufs, count); }
 
-void mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint16_t *length, uint32_t *rss) {
+unsigned mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint32_t *length, uint32_t *rss,
+                          uint8_t *scratch, uint32_t slot_size) {
+    unsigned copied = 0;
     for (uint16_t i = 0; i < count; i++) {
         struct rte_mbuf *m = (struct rte_mbuf *)mbufs[i];
-        data[i] = rte_pktmbuf_mtod(m, const uint8_t *);
-        length[i] = m->data_len;
+        if (m->nb_segs == 1) {
+            data[i] = rte_pktmbuf_mtod(m, const uint8_t *);
+            length[i] = m->data_len;
+        } else {
+            uint32_t whole = m->pkt_len < slot_size ? m->pkt_len : slot_size;
+            data[i] = rte_pktmbuf_read(m, 0, whole, scratch + (size_t)i * slot_size);
+            length[i] = data[i] ? whole : 0;
+            copied++;
+        }
         rss[i] = (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) ? m->hash.rss : 0;
     }
+    return copied;
 }
 
 int mbox_port_stats(uint16_t port, struct mbox_port_stats *stats) {
@@ -237,8 +247,10 @@ void mbox_port_stop(uint16_t port) { (void)port; }
 uint16_t mbox_rx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) { (void)port; (void)queue; (void)mbufs; (void)count; return 0; }
 uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count) { (void)port; (void)queue; (void)mbufs; (void)count; return 0; }
 void mbox_free_bulk(void **mbufs, unsigned count) { (void)mbufs; (void)count; }
-void mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint16_t *length, uint32_t *rss) {
-    (void)mbufs; (void)count; (void)data; (void)length; (void)rss;
+unsigned mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint32_t *length, uint32_t *rss,
+                          uint8_t *scratch, uint32_t slot_size) {
+    (void)mbufs; (void)count; (void)data; (void)length; (void)rss; (void)scratch; (void)slot_size;
+    return 0;
 }
 int mbox_port_stats(uint16_t port, struct mbox_port_stats *stats) { (void)port; (void)stats; return MBOX_DPDK_UNAVAILABLE; }
 #endif

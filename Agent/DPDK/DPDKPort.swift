@@ -13,6 +13,9 @@ public struct PortCounters: Sendable {
     /// Packets the agent dropped by verdict, and those the device would not take.
     public var droppedByVerdict: UInt64 = 0
     public var txRefused: UInt64 = 0
+    /// Packets that arrived in several segments (jumbo or coalesced frames), copied whole
+    /// for the stages above.
+    public var rxMultiSegment: UInt64 = 0
 }
 
 /// A DPDK ethdev port with burst receive and transmit, behind the same packet view the
@@ -20,6 +23,9 @@ public struct PortCounters: Sendable {
 /// point into mbufs; a burst's mbufs must be sent or released before the next receive.
 public final class DPDKPort {
     public static let burstSize = 32
+    /// Room for one packet copied out of several segments: an IP packet of 64 KiB with
+    /// its link headers.
+    public static let largestPacket = 65_600
 
     public let id: UInt16
     public let name: String
@@ -35,15 +41,19 @@ public final class DPDKPort {
     // The last burst, one entry per packet (read by the inlined per-packet accessors).
     @usableFromInline let mbufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     @usableFromInline let data: UnsafeMutablePointer<UnsafePointer<UInt8>?>
-    @usableFromInline let lengths: UnsafeMutablePointer<UInt16>
+    @usableFromInline let lengths: UnsafeMutablePointer<UInt32>
     @usableFromInline let rss: UnsafeMutablePointer<UInt32>
     @usableFromInline let drops: UnsafeMutablePointer<Bool>
     /// Mbufs queued for transmission on this port, and mbufs to free at the end of a burst.
     private let pending: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private var pendingCount = 0
     private let freed: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    /// Packets in the last burst.
+    /// Where packets in several segments are copied whole: a slot per packet of a burst,
+    /// valid until the next `receive()`.
+    private let scratch: UnsafeMutablePointer<UInt8>
+    /// Packets in the last burst, and how many of them were copied into `scratch`.
     public private(set) var count = 0
+    public private(set) var copiedInLastBurst = 0
 
     /// Every port EAL probed, by device name.
     public static func names() -> [String] {
@@ -96,6 +106,7 @@ public final class DPDKPort {
             throw DPDKError(text(error))
         }
         (mbufs, data, lengths, rss, drops, pending, freed) = Self.burstBuffers()
+        scratch = .allocate(capacity: Self.burstSize * Self.largestPacket)
     }
 
     private init(queue: UInt16, of owner: DPDKPort) {
@@ -106,12 +117,13 @@ public final class DPDKPort {
         self.owner = owner
         pool = owner.pool
         (mbufs, data, lengths, rss, drops, pending, freed) = Self.burstBuffers()
+        scratch = .allocate(capacity: Self.burstSize * Self.largestPacket)
     }
 
     /// One burst's worth of mbuf pointers, data views, lengths, RSS hashes, drop marks, TX
     /// queue and free list.
     private static func burstBuffers() -> (UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<UnsafePointer<UInt8>?>,
-                                           UnsafeMutablePointer<UInt16>, UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<Bool>,
+                                           UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<Bool>,
                                            UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
         let drops = UnsafeMutablePointer<Bool>.allocate(capacity: burstSize)
         drops.initialize(repeating: false, count: burstSize)
@@ -135,15 +147,19 @@ public final class DPDKPort {
         drops.deallocate()
         pending.deallocate()
         freed.deallocate()
+        scratch.deallocate()
     }
 
     /// Receives up to a burst; the packets are `packet(0..<count)`. Each is forwarded at
-    /// `endBurst` unless marked with `drop(_:)` or taken.
+    /// `endBurst` unless marked with `drop(_:)` or taken. A packet that arrived in several
+    /// segments is seen whole through a copy that lasts until the next `receive()`.
     public func receive() -> Int {
         count = Int(mbox_rx_burst(id, queue, mbufs, UInt16(Self.burstSize)))
+        copiedInLastBurst = 0
         if count > 0 {
-            mbox_burst_views(mbufs, UInt16(count), data, lengths, rss)
+            copiedInLastBurst = Int(mbox_burst_views(mbufs, UInt16(count), data, lengths, rss, scratch, UInt32(Self.largestPacket)))
             counters.rxPackets &+= UInt64(count)
+            counters.rxMultiSegment &+= UInt64(copiedInLastBurst)
         }
         return count
     }

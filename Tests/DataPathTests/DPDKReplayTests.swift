@@ -121,6 +121,43 @@ struct DPDKReplayTests {
         #expect(try alertSet(scratch.file("dpdk.json")) == expected)
     }
 
+    @Test("frames larger than an mbuf (jumbo or coalesced captures) are seen whole through net_pcap: the pcap backend's streams and alerts")
+    func multiSegmentFrames() throws {
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.seed = 17
+        profile.flows = 60
+        profile.maximumSegmentSize = 15_000
+        profile.requestBodySize = 12_000
+        profile.responseBodySize = 30_000
+        profile.attack = "UNION SELECT"
+        profile.attackShare = 0.4
+        _ = try generate(profile, to: scratch.file("in.pcap"))
+        let rules = packageRoot + "/rules/web-attacks.rules"
+        let fromFile = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules,
+                                "--eve", scratch.file("file.json"), "--streams", scratch.file("file.jsonl")])
+        #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        let eal = ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))")
+        let fromPort = try run([try agent(), "replay", "--dpdk", eal, "--rules", rules,
+                                "--eve", scratch.file("dpdk.json"), "--streams", scratch.file("dpdk.jsonl")])
+        #expect(fromPort.status == 0, "\(fromPort.stderr)")
+        let copied = fromPort.stderr.components(separatedBy: "multi-segment ").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }
+        #expect((copied ?? 0) > 50, "\(fromPort.stderr)")
+        #expect(fromPort.stderr.contains("malformed    0"), "\(fromPort.stderr)")
+        let expected = try alertSet(scratch.file("file.json"))
+        #expect(expected.count > 10)
+        #expect(try alertSet(scratch.file("dpdk.json")) == expected)
+        func streams(_ path: String) throws -> [String: FlowStreams] {
+            Dictionary(uniqueKeysWithValues: try parseJSONLines(path).map(flowStreams).map { ("\($0.client) \($0.server)", $0) })
+        }
+        #expect(try streams(scratch.file("dpdk.jsonl")) == streams(scratch.file("file.jsonl")))
+        // Two workers behind the software distributor see them whole too.
+        let workers = try run([try agent(), "replay", "--dpdk", eal.replacingOccurrences(of: "--lcores=0@(0-1)", with: "--lcores=0@(0-1),1@(0-1),2@(0-1)"),
+                               "--workers", "2", "--rules", rules, "--eve", scratch.file("workers.json")])
+        #expect(workers.status == 0, "\(workers.stderr)")
+        #expect(try alertSet(scratch.file("workers.json")) == expected)
+    }
+
     @Test("two workers: each flow stays on one worker, and the alerts equal the pcap backend's")
     func twoWorkers() throws {
         let scratch = try ScratchDirectory()

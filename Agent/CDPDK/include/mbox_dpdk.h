@@ -45,9 +45,12 @@ uint16_t mbox_rx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t cou
 uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count);
 void mbox_free_bulk(void **mbufs, unsigned count);
 
-/// For a whole burst: each mbuf's data pointer and length (first segment), and the
-/// NIC's RSS hash (0 when the device gave none).
-void mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint16_t *length, uint32_t *rss);
+/// For a whole burst: each packet's data pointer and length, and the NIC's RSS hash (0
+/// when the device gave none). A packet in several segments (a jumbo or coalesced frame)
+/// is copied whole into its `slot_size` slot of `scratch` (cut to the slot). Returns how
+/// many packets were copied so.
+unsigned mbox_burst_views(void **mbufs, uint16_t count, const uint8_t **data, uint32_t *length, uint32_t *rss,
+                          uint8_t *scratch, uint32_t slot_size);
 
 /// EAL's worker lcores (not the main one): their ids, up to `capacity`; returns how many.
 unsigned mbox_worker_lcores(unsigned *ids, unsigned capacity);

@@ -95,7 +95,8 @@ struct DPDKLoop {
         func line(_ port: DPDKPort) -> String {
             let c = port.readCounters()
             return "port         \(port.name): rx \(c.rxPackets), tx \(c.txPackets), dropped by verdict \(c.droppedByVerdict), "
-                + "tx refused \(c.txRefused), missed \(c.rxMissed), rx errors \(c.rxErrors), no mbuf \(c.rxNoMbuf)\n"
+                + "tx refused \(c.txRefused), missed \(c.rxMissed), rx errors \(c.rxErrors), no mbuf \(c.rxNoMbuf)"
+                + (c.rxMultiSegment > 0 ? ", multi-segment \(c.rxMultiSegment)" : "") + "\n"
         }
         return line(input) + (output.map(line) ?? "")
     }

@@ -121,6 +121,9 @@ final class WorkerPool: @unchecked Sendable {
             output?.flush()
         }
         func distribute(_ port: DPDKPort, from: UInt8) -> Int {
+            // Packets copied out of several segments live in the port's scratch space
+            // until its next receive: let the workers finish them first (rare: jumbo frames).
+            if port.copiedInLastBurst > 0 { while inFlight > 0 { collect() } }
             let received = port.receive()
             guard received > 0 else { return 0 }
             let now = DPDKLoop.wallClock()
