@@ -87,8 +87,13 @@ struct HotSwapTests {
         #expect(sids(withSQL) == [1_000_001, 1_000_002, 1_000_003], "and the new SQL rule")
         #expect(alerts.allSatisfy { $0.agent == "edge-1" && $0.chain == "ids-edge" })
         #expect(UInt64(alerts.count) == session.spool.lastAcknowledged, "every spooled alert stored once")
-        let agents = try await running.controller.agents()
-        #expect(agents.first?.appliedVersion == withSQL && agents.first?.desiredVersion == withSQL)
+        // The agent's report of the last version reaches the controller's store in its next
+        // coalesced write.
+        let reported = try await eventually {
+            let agents = try await running.controller.agents()
+            return agents.first?.appliedVersion == withSQL && agents.first?.desiredVersion == withSQL
+        }
+        #expect(reported, "the controller records the version the agent runs")
         sessionTask.cancel()
         await running.stop()
     }
