@@ -1,10 +1,16 @@
+import Atomics
 import Dispatch
 import MBoxCapture
 import MBoxDPDK
 import MBoxNF
 
-/// Set by SIGINT/SIGTERM: the receive loop ends after its current burst.
-nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
+/// Set by SIGINT/SIGTERM: the receive loops end after their current burst. An atomic (a
+/// lock-free store, safe in a signal handler), not a plain global: the handler runs on a
+/// thread that may be reading the flag, which a plain variable makes an access conflict.
+let stopRequest = ManagedAtomic<Bool>(false)
+
+/// Whether SIGINT/SIGTERM asked the agent to stop.
+var stopRequested: Bool { stopRequest.load(ordering: .relaxed) }
 
 /// The stages a receive loop runs each packet through, fixed for one round of bursts (a
 /// pushed config swaps them only between rounds), so the packet path holds constants.
@@ -30,8 +36,9 @@ struct DPDKLoop {
     /// Installs SIGINT/SIGTERM handlers that ask the loop to stop (and unblocks the two
     /// signals: a parent may have started us with them blocked).
     static func stopOnSignals() {
-        signal(SIGINT) { _ in stopRequested = 1 }
-        signal(SIGTERM) { _ in stopRequested = 1 }
+        _ = stopRequested  // initialised before a handler can touch it
+        signal(SIGINT) { _ in stopRequest.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in stopRequest.store(true, ordering: .relaxed) }
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
@@ -45,7 +52,7 @@ struct DPDKLoop {
     func run<Work: BurstWork>(_ nextBurst: () -> Work) throws {
         let start = DispatchTime.now().uptimeNanoseconds
         var lastPacket = start
-        while stopRequested == 0 {
+        while !stopRequested {
             let work = nextBurst()
             var received = try bridge(from: input, to: output, work)
             if let output { received += try bridge(from: output, to: input, work) }
@@ -78,7 +85,7 @@ struct DPDKLoop {
 
     /// Whether the run should end now: a signal, or `stop`'s time since `started` is up.
     static func stopped(_ stop: Stop, started: UInt64) -> Bool {
-        if stopRequested != 0 { return true }
+        if stopRequested { return true }
         if case let .after(seconds) = stop, seconds > 0 { return Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 > seconds }
         return false
     }

@@ -145,7 +145,7 @@ final class WorkerPool: @unchecked Sendable {
             }
             return received
         }
-        while stopRequested == 0 {
+        while !stopRequested {
             var received = distribute(input, from: 0)
             if let output { received += distribute(output, from: 1) }
             collect()
