@@ -200,4 +200,60 @@ struct FleetTests {
         #expect(log.split(separator: "\n").filter { $0.hasPrefix("packets ") }.count == 2, "\(log)")
         #expect(fleet.controller.stop() == 0, "\(fleet.controller.log)")
     }
+
+    @Test("Two RSS queue workers on their own lcores under the controller: both take the pushed chain before reading, then forward",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/include/dpdk/rte_eal.h"), "DPDK is not installed"))
+    func queueWorkersUnderController() async throws {
+        let fleet = try await Fleet(agents: ["fw-1"])
+        defer { fleet.controller.stop() }
+        let scratch = fleet.scratch
+        var profile = TrafficProfile()
+        profile.seed = 62
+        profile.flows = 40
+        _ = try generate(profile, to: scratch.file("frames.pcap"))
+        try """
+        name: edge-firewall
+        placement: {role: fw}
+        stack: {type: l2l3}
+        functions:
+          - name: firewall
+            type: Firewall
+            parameters:
+              rules:
+                - {action: drop, proto: tcp, dst_port: "23"}
+            subscribe: [PKT]
+        """.write(toFile: scratch.file("firewall.yaml"), atomically: true, encoding: .utf8)
+        // net_null offers RSS: one queue pair per worker, worker 1 on lcore 1; its packets
+        // carry the capture's frames.
+        let eal = "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1),1@(0-1) "
+            + "--vdev=net_null0,size=1514 --vdev=net_null1,size=1514"
+        let agent = try await fleet.agent("fw-1", source: ["--dpdk", eal, "--port", "net_null0", "--out-port", "net_null1",
+                                                           "--workers", "2", "--null-frames", scratch.file("frames.pcap")],
+                                          labels: "role=fw")
+        defer { agent.stop() }
+        // Nothing is read before both workers run the chain: once the agent's statistics
+        // reach the controller, they count no packet.
+        var idle = ""
+        let reported = try await eventually(seconds: 10) {
+            idle = try fleet.ctl(["get", "agents", "-o", "json"])
+            return idle.contains("\"stats\"")
+        }
+        #expect(reported && !idle.contains("\"packets\""), "no packets before a chain: \(idle)")
+        _ = try fleet.ctl(["apply", "-f", scratch.file("firewall.yaml")])
+        var row: [String: Any] = [:]
+        let running = try await eventually(seconds: 30) {
+            let listing = try fleet.ctl(["get", "agents", "-o", "json"])
+            row = try #require(try JSONSerialization.jsonObject(with: Data(listing.split(separator: "\n")[0].utf8)) as? [String: Any])
+            let packets = Int("\((row["stats"] as? [String: Any])?["packets"] ?? 0)") ?? 0
+            return row["appliedVersion"] as? String == row["desiredVersion"] as? String && packets > 1000
+        }
+        #expect(running, "applied by both workers and forwarding: \(row); \(agent.log)")
+        #expect(agent.stop() == 0, "\(agent.log)")
+        let log = agent.log
+        #expect(log.contains("2 workers (one RSS queue pair each)"), "\(log)")
+        #expect(log.contains("workers      on EAL lcores: main, 1"), "\(log)")
+        let perWorker = log.split(separator: "\n").filter { $0.hasPrefix("packets ") }
+        #expect(perWorker.count == 2 && perWorker.allSatisfy { !$0.contains("ipv4 0,") }, "each worker forwarded IPv4: \(log)")
+        #expect(fleet.controller.stop() == 0, "\(fleet.controller.log)")
+    }
 }
