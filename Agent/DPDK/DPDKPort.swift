@@ -264,14 +264,15 @@ public final class DPDKPort {
     public func preload(frames: [[UInt8]]) -> Int {
         guard !frames.isEmpty else { return 0 }
         let lengths = frames.map { UInt16(min($0.count, Int(UInt16.max))) }
-        let copies = frames.map { frame -> UnsafeMutablePointer<UInt8> in
-            let copy = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, frame.count))
-            copy.initialize(from: frame, count: frame.count)
-            return copy
+        let joined = frames.flatMap { $0 }
+        return joined.withUnsafeBufferPointer { bytes in
+            var offset = 0
+            let pointers: [UnsafePointer<UInt8>?] = frames.map { frame in
+                defer { offset += frame.count }
+                return bytes.baseAddress! + offset
+            }
+            return Int(mbox_mempool_fill(pool, pointers, lengths, UInt32(frames.count)))
         }
-        defer { copies.forEach { $0.deallocate() } }
-        let pointers: [UnsafePointer<UInt8>?] = copies.map { UnsafePointer($0) }
-        return Int(mbox_mempool_fill(pool, pointers, lengths, UInt32(frames.count)))
     }
 
     /// Mbufs free in the port's pool.

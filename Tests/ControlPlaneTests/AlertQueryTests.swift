@@ -11,7 +11,7 @@ struct AlertQueryTests {
     func follow() async throws {
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
-        let running = try await RunningController(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki)
+        let running = try await RunningController(in: scratch, pki: pki)
         @Sendable func batch(_ range: Range<Int>) -> [Mbox_V1_Alert] {
             range.map { index in
                 var alert = syntheticAlert(index)
@@ -54,7 +54,7 @@ struct AlertQueryTests {
     func oversized() async throws {
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
-        let running = try await RunningController(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki)
+        let running = try await RunningController(in: scratch, pki: pki)
         try await withClient(running.endpoint, tls: pki.files("alice")) { client in
             let service = Mbox_V1_OperatorService.Client(wrapping: client)
             var request = Mbox_V1_ApplyChainRequest()

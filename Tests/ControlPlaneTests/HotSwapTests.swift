@@ -15,7 +15,7 @@ struct HotSwapTests {
     func subscriptionsAndRulesChangeWhileRunning() async throws {
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
-        let running = try await RunningController(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki)
+        let running = try await RunningController(in: scratch, pki: pki)
 
         var profile = TrafficProfile()
         profile.seed = 11

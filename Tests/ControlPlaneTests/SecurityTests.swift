@@ -24,7 +24,7 @@ struct SecurityTests {
     func operatorCalls() async throws {
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
-        let running = try await RunningController(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki)
+        let running = try await RunningController(in: scratch, pki: pki)
         defer { Task { await running.stop() } }
         let agents = try await withClient(running.endpoint, tls: pki.files("alice")) { client in
             try await Mbox_V1_OperatorService.Client(wrapping: client).listAgents(.init(), options: shortDeadline).agents
@@ -46,7 +46,7 @@ struct SecurityTests {
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
         let other = try TestPKI(in: scratch, name: "other-pki")
-        let running = try await RunningController(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki)
+        let running = try await RunningController(in: scratch, pki: pki)
 
         // TLS that trusts the controller but presents no certificate.
         let anonymous = try HTTP2ClientTransport.Posix(
@@ -79,7 +79,7 @@ struct SecurityTests {
     func agentsSpeakForThemselves() async throws {
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
-        let running = try await RunningController(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki)
+        let running = try await RunningController(in: scratch, pki: pki)
         try await withClient(running.endpoint, tls: pki.files("edge-1")) { client in
             let service = Mbox_V1_AgentService.Client(wrapping: client)
             var register = Mbox_V1_RegisterRequest()
@@ -117,7 +117,7 @@ struct SecurityTests {
     func invalidPolicies() async throws {
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
-        let running = try await RunningController(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki)
+        let running = try await RunningController(in: scratch, pki: pki)
         try await withClient(running.endpoint, tls: pki.files("alice")) { client in
             let service = Mbox_V1_OperatorService.Client(wrapping: client)
             var request = Mbox_V1_ApplyChainRequest()

@@ -64,6 +64,11 @@ final class RunningController: @unchecked Sendable {
         self.port = try await server.listeningPort()
     }
 
+    /// A controller on SQLite in `scratch` (c.db), with certificates from `pki`.
+    convenience init(in scratch: ScratchDirectory, pki: TestPKI) async throws {
+        try await self.init(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki)
+    }
+
     var endpoint: ControlEndpoint { ControlEndpoint(host: "127.0.0.1", port: port) }
 
     func stop() async {

@@ -4,17 +4,6 @@ import Testing
 
 @Suite("mbox-agent run --config")
 struct AgentConfigTests {
-    private func agent() throws -> String {
-        try #require(builtCommand("mbox-agent"), "run `swift build` first: the tests call the built command")
-    }
-
-    private func alerts(_ path: String) throws -> Set<String> {
-        Set(try parseJSONLines(path).map { line in
-            let alert = line["alert"] as! [String: Any]
-            return "\(alert["signature_id"]!) \(line["src_ip"]!):\(line["src_port"]!) \(line["dest_ip"]!):\(line["dest_port"]!)"
-        })
-    }
-
     @Test("the settings file runs the agent as the same options on the command line would; the command line overrides it")
     func settingsFile() throws {
         let scratch = try ScratchDirectory()
@@ -34,16 +23,16 @@ struct AgentConfigTests {
         flow_capacity: 4096
         no-reassembly: false
         """.write(toFile: scratch.file("agent.yaml"), atomically: true, encoding: .utf8)
-        let oracle = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules, "--eve", scratch.file("oracle.json")])
+        let oracle = try run([try agentCommand(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules, "--eve", scratch.file("oracle.json")])
         #expect(oracle.status == 0, "\(oracle.stderr)")
         // --duration on the command line wins over the file's 30 s.
         let started = Date()
-        let configured = try run([try agent(), "run", "--config", scratch.file("agent.yaml"), "--duration", "0.3"])
+        let configured = try run([try agentCommand(), "run", "--config", scratch.file("agent.yaml"), "--duration", "0.3"])
         #expect(configured.status == 0, "\(configured.stderr)")
         #expect(Date().timeIntervalSince(started) < 20, "the command line's --duration applies")
-        let expected = try alerts(scratch.file("oracle.json"))
+        let expected = try alertSet(scratch.file("oracle.json"))
         #expect(expected.count > 10)
-        #expect(try alerts(scratch.file("file.json")) == expected)
+        #expect(try alertSet(scratch.file("file.json")) == expected)
     }
 
     @Test("a setting the agent does not know, a value of the wrong kind, bad YAML or a bad merged option: file, line and why", arguments: [
@@ -57,7 +46,7 @@ struct AgentConfigTests {
     func badSettings(_ text: String, _ message: String) throws {
         let scratch = try ScratchDirectory()
         try text.write(toFile: scratch.file("agent.yaml"), atomically: true, encoding: .utf8)
-        let result = try run([try agent(), "run", "--config", scratch.file("agent.yaml")])
+        let result = try run([try agentCommand(), "run", "--config", scratch.file("agent.yaml")])
         #expect(result.status == 1)
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }

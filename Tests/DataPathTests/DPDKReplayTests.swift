@@ -16,16 +16,25 @@ func ealArguments(_ vdevs: String...) -> String {
 /// runs one at a time). Skipped, saying why, when DPDK is not installed.
 @Suite("DPDK ports", .serialized, .timeLimit(.minutes(1)), .enabled(if: dpdkInstalled, "DPDK is not installed (scripts/setup.sh installs libdpdk-dev)"))
 struct DPDKReplayTests {
-    private func agent() throws -> String {
-        try #require(builtCommand("mbox-agent"), "run `swift build` first: the tests call the built command")
+    /// `scratch`'s in.pcap replayed with the web rules through the pcap backend and through
+    /// net_pcap (one worker): alerts in file.json and dpdk.json (streams in .jsonl with
+    /// `streams`). Both runs must succeed.
+    private func replayBothWays(_ scratch: ScratchDirectory, streams: Bool = false) throws -> (file: ProgramRun, port: ProgramRun) {
+        func outputs(_ name: String) -> [String] {
+            ["--rules", packageRoot + "/rules/web-attacks.rules", "--eve", scratch.file("\(name).json")]
+                + (streams ? ["--streams", scratch.file("\(name).jsonl")] : [])
+        }
+        let fromFile = try run([try agentCommand(), "replay", "--pcap", scratch.file("in.pcap")] + outputs("file"))
+        #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        let fromPort = try run([try agentCommand(), "replay", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))")]
+                               + outputs("dpdk"))
+        #expect(fromPort.status == 0, "\(fromPort.stderr)")
+        return (fromFile, fromPort)
     }
 
-    /// EVE lines without their timestamps (capture time vs receive time).
-    private func alertSet(_ path: String) throws -> Set<String> {
-        Set(try parseJSONLines(path).map { line in
-            let alert = line["alert"] as! [String: Any]
-            return "\(alert["signature_id"]!) \(line["src_ip"]!):\(line["src_port"]!) \(line["dest_ip"]!):\(line["dest_port"]!)"
-        })
+    /// A --streams file's flows by their endpoints.
+    private func streams(_ path: String) throws -> [String: FlowStreams] {
+        Dictionary(uniqueKeysWithValues: try parseJSONLines(path).map(flowStreams).map { ("\($0.client) \($0.server)", $0) })
     }
 
     @Test("a capture replayed through net_pcap gives the same streams and alerts as the pcap backend")
@@ -40,20 +49,11 @@ struct DPDKReplayTests {
         profile.attackShare = 0.3
         profile.attackSegments = 3
         let summary = try generate(profile, to: scratch.file("in.pcap"))
-        let rules = packageRoot + "/rules/web-attacks.rules"
-        let fromFile = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules,
-                                "--eve", scratch.file("file.json"), "--streams", scratch.file("file.jsonl")])
-        #expect(fromFile.status == 0, "\(fromFile.stderr)")
-        let fromPort = try run([try agent(), "replay", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))"),
-                                "--rules", rules, "--eve", scratch.file("dpdk.json"), "--streams", scratch.file("dpdk.jsonl")])
-        #expect(fromPort.status == 0, "\(fromPort.stderr)")
+        let fromPort = try replayBothWays(scratch, streams: true).port
         #expect(fromPort.stderr.contains("port         net_pcap0: rx \(summary.packets)"))
         let fileAlerts = try alertSet(scratch.file("file.json"))
         #expect(fileAlerts.count > 50)
         #expect(try alertSet(scratch.file("dpdk.json")) == fileAlerts)
-        func streams(_ path: String) throws -> [String: FlowStreams] {
-            Dictionary(uniqueKeysWithValues: try parseJSONLines(path).map(flowStreams).map { ("\($0.client) \($0.server)", $0) })
-        }
         let fileStreams = try streams(scratch.file("file.jsonl"))
         #expect(fileStreams.count == summary.tcpFlows)
         #expect(try streams(scratch.file("dpdk.jsonl")) == fileStreams)
@@ -70,7 +70,7 @@ struct DPDKReplayTests {
         _ = try generate(profile, to: scratch.file("in.pcap"))
         let chain = packageRoot + "/chains/seed/idsmon-default.yaml"
         let rules = packageRoot + "/rules/web-attacks.rules"
-        let sequential = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--chain", chain, "--rules", rules,
+        let sequential = try run([try agentCommand(), "replay", "--pcap", scratch.file("in.pcap"), "--chain", chain, "--rules", rules,
                                   "--eve", scratch.file("sequential.json")])
         #expect(sequential.status == 0, "\(sequential.stderr)")
         let expected = try alertSet(scratch.file("sequential.json"))
@@ -81,12 +81,12 @@ struct DPDKReplayTests {
             ["replay", "--dpdk", eal, "--chain", chain, "--rules", rules, "--mode", "parallel", "--eve", eve]
         }
         let twoLcores = eal.replacingOccurrences(of: "--lcores=0@(0-1)", with: "--lcores=0@(0-1),1@(0-1)")
-        let onLcore = try run([try agent()] + parallel(twoLcores, eve: scratch.file("lcore.json")))
+        let onLcore = try run([try agentCommand()] + parallel(twoLcores, eve: scratch.file("lcore.json")))
         #expect(onLcore.status == 0, "\(onLcore.stderr)")
         #expect(onLcore.stderr.contains("helper       mbox-nf-offload on EAL lcore 1"), "\(onLcore.stderr)")
         #expect(try alertSet(scratch.file("lcore.json")) == expected)
 
-        let onThread = try run([try agent()] + parallel(eal, eve: scratch.file("thread.json")))
+        let onThread = try run([try agentCommand()] + parallel(eal, eve: scratch.file("thread.json")))
         #expect(onThread.status == 0, "\(onThread.stderr)")
         #expect(onThread.stderr.contains("helper       mbox-nf-offload on a thread (no free EAL lcore"), "\(onThread.stderr)")
         #expect(try alertSet(scratch.file("thread.json")) == expected)
@@ -105,12 +105,7 @@ struct DPDKReplayTests {
         let summary = try generate(profile, to: scratch.file("in.pcap"))
         let made = summary.malformed.values.reduce(0, +)
         #expect(made > 50)
-        let rules = packageRoot + "/rules/web-attacks.rules"
-        let fromFile = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules, "--eve", scratch.file("file.json")])
-        #expect(fromFile.status == 0, "\(fromFile.stderr)")
-        let fromPort = try run([try agent(), "replay", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))"),
-                                "--rules", rules, "--eve", scratch.file("dpdk.json")])
-        #expect(fromPort.status == 0, "\(fromPort.stderr)")
+        let (fromFile, fromPort) = try replayBothWays(scratch)
         func malformedLine(_ text: String) -> String? { text.split(separator: "\n").first { $0.hasPrefix("malformed ") }.map(String.init) }
         let line = try #require(malformedLine(fromPort.stderr), "\(fromPort.stderr)")
         #expect(line.hasPrefix("malformed    \(made)"), "\(line); made \(made)")
@@ -133,27 +128,19 @@ struct DPDKReplayTests {
         profile.attack = "UNION SELECT"
         profile.attackShare = 0.4
         _ = try generate(profile, to: scratch.file("in.pcap"))
-        let rules = packageRoot + "/rules/web-attacks.rules"
-        let fromFile = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules,
-                                "--eve", scratch.file("file.json"), "--streams", scratch.file("file.jsonl")])
-        #expect(fromFile.status == 0, "\(fromFile.stderr)")
-        let eal = ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))")
-        let fromPort = try run([try agent(), "replay", "--dpdk", eal, "--rules", rules,
-                                "--eve", scratch.file("dpdk.json"), "--streams", scratch.file("dpdk.jsonl")])
-        #expect(fromPort.status == 0, "\(fromPort.stderr)")
+        let fromPort = try replayBothWays(scratch, streams: true).port
         let copied = fromPort.stderr.components(separatedBy: "multi-segment ").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }
         #expect((copied ?? 0) > 50, "\(fromPort.stderr)")
         #expect(fromPort.stderr.contains("malformed    0"), "\(fromPort.stderr)")
         let expected = try alertSet(scratch.file("file.json"))
         #expect(expected.count > 10)
         #expect(try alertSet(scratch.file("dpdk.json")) == expected)
-        func streams(_ path: String) throws -> [String: FlowStreams] {
-            Dictionary(uniqueKeysWithValues: try parseJSONLines(path).map(flowStreams).map { ("\($0.client) \($0.server)", $0) })
-        }
         #expect(try streams(scratch.file("dpdk.jsonl")) == streams(scratch.file("file.jsonl")))
         // Two workers behind the software distributor see them whole too.
-        let workers = try run([try agent(), "replay", "--dpdk", eal.replacingOccurrences(of: "--lcores=0@(0-1)", with: "--lcores=0@(0-1),1@(0-1),2@(0-1)"),
-                               "--workers", "2", "--rules", rules, "--eve", scratch.file("workers.json")])
+        let eal = ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))")
+            .replacingOccurrences(of: "--lcores=0@(0-1)", with: "--lcores=0@(0-1),1@(0-1),2@(0-1)")
+        let workers = try run([try agentCommand(), "replay", "--dpdk", eal, "--workers", "2",
+                               "--rules", packageRoot + "/rules/web-attacks.rules", "--eve", scratch.file("workers.json")])
         #expect(workers.status == 0, "\(workers.stderr)")
         #expect(try alertSet(scratch.file("workers.json")) == expected)
     }
@@ -171,10 +158,10 @@ struct DPDKReplayTests {
         profile.ipv6Share = 0.3
         let summary = try generate(profile, to: scratch.file("in.pcap"))
         let rules = packageRoot + "/rules/web-attacks.rules"
-        let fromFile = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules,
+        let fromFile = try run([try agentCommand(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", rules,
                                 "--eve", scratch.file("file.json")])
         #expect(fromFile.status == 0, "\(fromFile.stderr)")
-        let workers = try run([try agent(), "replay", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))"),
+        let workers = try run([try agentCommand(), "replay", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))"),
                                "--workers", "2", "--rules", rules, "--eve", scratch.file("workers.json")])
         #expect(workers.status == 0, "\(workers.stderr)")
         // Flows created per worker add up to the flows in the capture: no flow was split.
@@ -189,7 +176,7 @@ struct DPDKReplayTests {
 
     @Test("ports with RSS (net_null offers it): each of two workers gets its own queue pair and forwards what it receives")
     func rssQueueWorkers() throws {
-        let arguments = [try agent(), "run", "--dpdk", ealArguments("net_null0", "net_null1"), "--port", "net_null0",
+        let arguments = [try agentCommand(), "run", "--dpdk", ealArguments("net_null0", "net_null1"), "--port", "net_null0",
                          "--out-port", "net_null1", "--chain", packageRoot + "/chains/l2l3-forward.yaml",
                          "--workers", "2", "--duration", "1"]
         let queues = try run(arguments)
@@ -208,7 +195,7 @@ struct DPDKReplayTests {
 
         // With a second EAL lcore, worker 1 runs there (worker 0 on the main lcore).
         let eal = ealArguments("net_null0", "net_null1").replacingOccurrences(of: "--lcores=0@(0-1)", with: "--lcores=0@(0-1),1@(0-1)")
-        let onLcores = try run([try agent(), "run", "--dpdk", eal] + arguments.dropFirst(4))
+        let onLcores = try run([try agentCommand(), "run", "--dpdk", eal] + arguments.dropFirst(4))
         #expect(onLcores.status == 0, "\(onLcores.stderr)")
         #expect(onLcores.stderr.contains("workers      on EAL lcores: main, 1"), "\(onLcores.stderr)")
         #expect(onLcores.stderr.split(separator: "\n").filter { $0.hasPrefix("packets ") }.count == 2)
@@ -229,7 +216,7 @@ struct DPDKReplayTests {
             guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(label) }) else { return nil }
             return line.dropFirst(label.count).split(separator: " ").first.flatMap { Int($0) }
         }
-        let base = [try agent(), "run", "--dpdk", ealArguments("net_null0,size=1514"), "--chain",
+        let base = [try agentCommand(), "run", "--dpdk", ealArguments("net_null0,size=1514"), "--chain",
                     packageRoot + "/chains/l2l3-forward.yaml", "--duration", "0.5"]
         // Without frames, net_null's packets are zeros: not IP.
         let zeros = try run(base)
@@ -244,7 +231,7 @@ struct DPDKReplayTests {
         let flows = try #require(summaryNumber(framed.stderr, "flows "))
         #expect((1...profile.flows).contains(flows), "\(framed.stderr)")
 
-        let notNull = try run([try agent(), "run", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("frames.pcap"))"),
+        let notNull = try run([try agentCommand(), "run", "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("frames.pcap"))"),
                                "--null-frames", scratch.file("frames.pcap"), "--duration", "0.2"])
         #expect(notNull.status == 1)
         #expect(notNull.stderr.contains("--null-frames applies to net_null ports only"), "\(notNull.stderr)")
@@ -268,7 +255,7 @@ struct DPDKReplayTests {
                 - {action: drop, proto: tcp, dst_port: "22"}
             subscribe: [PKT]
         """.write(toFile: scratch.file("chain.yaml"), atomically: true, encoding: .utf8)
-        let result = try run([try agent(), "replay", "--chain", scratch.file("chain.yaml"),
+        let result = try run([try agentCommand(), "replay", "--chain", scratch.file("chain.yaml"),
                               "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))",
                                                      "net_pcap1,tx_pcap=\(scratch.file("out.pcap"))"),
                               "--port", "net_pcap0", "--out-port", "net_pcap1"])
@@ -292,7 +279,7 @@ struct DPDKReplayTests {
     @Test("mbox-agent run stops cleanly on SIGTERM and reports its ports")
     func runStopsOnSignal() throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try agent())
+        process.executableURL = URL(fileURLWithPath: try agentCommand())
         process.arguments = ["run", "--dpdk", ealArguments("net_null0", "net_null1"), "--port", "net_null0",
                              "--out-port", "net_null1", "--chain", packageRoot + "/chains/l2l3-forward.yaml"]
         let errors = Pipe()
@@ -319,7 +306,7 @@ struct DPDKReplayTests {
     @Test("real traffic inline on net_af_packet: curl through the agent arrives intact, the attack is dropped",
           .enabled(if: getuid() == 0, "network namespaces need root"))
     func realTrafficInline() throws {
-        let result = try run(["timeout", "120", "bash", packageRoot + "/scripts/netns-inline.sh", try agent()])
+        let result = try run(["timeout", "120", "bash", packageRoot + "/scripts/netns-inline.sh", try agentCommand()])
         let output = String(decoding: result.stdout, as: UTF8.self)
         #expect(result.status == 0, "\(output)\n\(result.stderr)")
         #expect(output.contains("normal request: answered intact"))
@@ -330,10 +317,10 @@ struct DPDKReplayTests {
 
     @Test("a clear error when EAL cannot start or the port does not exist")
     func clearErrors() throws {
-        let noPort = try run([try agent(), "replay", "--dpdk", ealArguments(), "--port", "net_pcap7"])
+        let noPort = try run([try agentCommand(), "replay", "--dpdk", ealArguments(), "--port", "net_pcap7"])
         #expect(noPort.status == 1)
         #expect(noPort.stderr.contains("DPDK found no port") || noPort.stderr.contains("no DPDK port named"), "\(noPort.stderr)")
-        let badEAL = try run([try agent(), "replay", "--dpdk", "--no-pci --definitely-not-an-eal-option"])
+        let badEAL = try run([try agentCommand(), "replay", "--dpdk", "--no-pci --definitely-not-an-eal-option"])
         #expect(badEAL.status == 1)
         #expect(badEAL.stderr.contains("EAL did not start"), "\(badEAL.stderr)")
     }

@@ -5,10 +5,6 @@ import Testing
 /// The `mbox-agent replay` command as an operator runs it.
 @Suite("mbox-agent replay")
 struct ReplayCommandTests {
-    private func agent() throws -> String {
-        try #require(builtCommand("mbox-agent"), "run `swift build` first: the tests call the built command")
-    }
-
     @Test("writes one JSON line per TCP flow and a summary on stderr")
     func streamsFile() throws {
         let scratch = try ScratchDirectory()
@@ -16,7 +12,7 @@ struct ReplayCommandTests {
         profile.flows = 40
         profile.malformed = 0.05
         let summary = try generate(profile, to: scratch.file("in.pcap"))
-        let result = try run([try agent(), "replay", "--pcap", scratch.file("in.pcap"), "--streams", scratch.file("out.jsonl")])
+        let result = try run([try agentCommand(), "replay", "--pcap", scratch.file("in.pcap"), "--streams", scratch.file("out.jsonl")])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = try parseJSONLines(scratch.file("out.jsonl"))
         #expect(lines.count == summary.tcpFlows)
@@ -37,7 +33,7 @@ struct ReplayCommandTests {
         ([String](), "give exactly one source: --pcap FILE or --dpdk"),
     ])
     func badArguments(arguments: [String], message: String) throws {
-        let result = try run([try agent(), "replay"] + arguments)
+        let result = try run([try agentCommand(), "replay"] + arguments)
         #expect(result.status != 0)
         #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
     }
@@ -50,7 +46,7 @@ struct ReplayCommandTests {
         try generate(profile, to: scratch.file("full.pcap"))
         let bytes = try Data(contentsOf: URL(fileURLWithPath: scratch.file("full.pcap")))
         try bytes.prefix(bytes.count - 7).write(to: URL(fileURLWithPath: scratch.file("cut.pcap")))
-        let result = try run([try agent(), "replay", "--pcap", scratch.file("cut.pcap"), "--streams", scratch.file("o.jsonl")])
+        let result = try run([try agentCommand(), "replay", "--pcap", scratch.file("cut.pcap"), "--streams", scratch.file("o.jsonl")])
         #expect(result.status != 0)
         #expect(result.stderr.contains("truncated"))
         #expect(try parseJSONLines(scratch.file("o.jsonl")).count == 8, "flows before the damage are still written")

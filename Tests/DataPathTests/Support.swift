@@ -2,6 +2,7 @@ import Foundation
 import MBoxCapture
 import MBoxDataPath
 import MBoxTrafficGen
+import Testing
 
 /// A scratch directory removed when the value goes away.
 final class ScratchDirectory {
@@ -60,6 +61,20 @@ func builtCommand(_ name: String) -> String? {
         if FileManager.default.isExecutableFile(atPath: path) { return path }
     }
     return nil
+}
+
+/// The built `mbox-agent` (the tests run the command itself).
+func agentCommand() throws -> String {
+    try #require(builtCommand("mbox-agent"), "run `swift build` first: the tests call the built command")
+}
+
+/// The (signature, flow) of each EVE alert line, without timestamps (capture time vs
+/// receive time).
+func alertSet(_ path: String) throws -> Set<String> {
+    Set(try parseJSONLines(path).map { line in
+        let alert = line["alert"] as! [String: Any]
+        return "\(alert["signature_id"]!) \(line["src_ip"]!):\(line["src_port"]!) \(line["dest_ip"]!):\(line["dest_port"]!)"
+    })
 }
 
 /// Writes a generated capture and returns what the generator reports.

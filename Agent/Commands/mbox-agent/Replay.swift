@@ -145,15 +145,10 @@ extension Replay {
     func replayWorkers(input: DPDKPort, output: DPDKPort?, rss: Bool) throws {
         let compiled = try chain.compile()!
         let eve = try chain.openEVE()
-        let eveLock = NSLock()
-        let configuration = stack.dataPathConfiguration
         let run = rss ? QueueWorkers.runAndReport : WorkerPool.runAndReport
         try run(ports.workers, input, output, .idle(milliseconds: idleStop), false) { launcher in
-            try (0..<ports.workers).map { worker in
-                let pipeline = try compiled.makePipeline(configuration: configuration, launcher: launcher)
-                return AgentRuntime(dataPath: pipeline.dataPath, pipeline: pipeline, chainName: chain.chain ?? "", eve: eve,
-                                    session: nil, worker: worker, eveLock: eveLock, launcher: launcher)
-            }
+            try AgentRuntime.workers(ports.workers, compiled: compiled, configuration: stack.dataPathConfiguration,
+                                     chainName: chain.chain ?? "", eve: eve, session: nil, launcher: launcher)
         }
     }
 }

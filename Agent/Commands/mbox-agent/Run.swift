@@ -102,14 +102,8 @@ struct Run: ParsableCommand {
     /// helper launcher shared.
     private func makeRuntimes(_ count: Int, compiled: CompiledChain?, eve: EVEWriter?, session: ControlSession?,
                               launcher: HelperLauncher) throws -> [AgentRuntime] {
-        let configuration = stack.dataPathConfiguration
-        let eveLock = NSLock()
-        return try (0..<count).map { worker in
-            let pipeline = try compiled?.makePipeline(configuration: configuration, keepBothStreams: session != nil, launcher: launcher)
-            return AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
-                                chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: eve, session: session,
-                                worker: worker, eveLock: eveLock, launcher: launcher)
-        }
+        try AgentRuntime.workers(count, compiled: compiled, configuration: stack.dataPathConfiguration,
+                                 chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: eve, session: session, launcher: launcher)
     }
 
     /// The session's task: the last good config restored first (the data path adopts it
@@ -145,10 +139,8 @@ struct Run: ParsableCommand {
         let fromFile: [String]
         do { fromFile = try AgentConfigFile.arguments(from: path) } catch { throw AgentError("\(error)") }
         do {
-            var merged = try Run.parse(fromFile + AgentConfigFile.commandLine(after: "run"))
-            merged.config = nil
-            try merged.validate()
-            return merged
+            // Parsing validates; the arguments carry no --config, so the merged options are checked.
+            return try Run.parse(fromFile + AgentConfigFile.commandLine(after: "run"))
         } catch {
             throw AgentError("\(path) with the command line: \(Run.message(for: error))")
         }
@@ -206,6 +198,19 @@ extension Run {
 }
 
 extension AgentRuntime {
+    /// One runtime per worker: its own data path and, with `compiled`, chain instance (under
+    /// a controller the pushed chain replaces it, and both streams are kept); the session,
+    /// EVE file and helper launcher shared.
+    static func workers(_ count: Int, compiled: CompiledChain?, configuration: DataPathConfiguration, chainName: String,
+                        eve: EVEWriter?, session: ControlSession?, launcher: HelperLauncher) throws -> [AgentRuntime] {
+        let eveLock = NSLock()
+        return try (0..<count).map { worker in
+            let pipeline = try compiled?.makePipeline(configuration: configuration, keepBothStreams: session != nil, launcher: launcher)
+            return AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
+                                chainName: chainName, eve: eve, session: session, worker: worker, eveLock: eveLock, launcher: launcher)
+        }
+    }
+
     /// Returns once every worker runs a config from the controller (or the saved last
     /// good one), or the run is to stop. `takingConfig`: this runtime adopts it itself,
     /// from this thread (false when its worker thread does).
