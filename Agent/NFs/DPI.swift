@@ -21,19 +21,29 @@ public final class DPI: NetworkFunction {
     private var inspections: UnsafeMutablePointer<UInt8>!
     private var serverNames: [Int32: String] = [:]
     /// Stream prefixes by slot × 2 + direction of flows still undecided after their first
-    /// chunk, kept until the flow ends (a published `DPI_DETECT` may point into them).
-    private var prefixes: [Int: [UInt8]] = [:]
+    /// chunk (empty otherwise), kept until the flow ends (a published `DPI_DETECT` may point
+    /// into them). Indexed storage, not a dictionary: removing an entry there at every
+    /// flow's end cost hundreds of instructions.
+    private var prefixes: UnsafeMutablePointer<[UInt8]>!
 
     public init(maximumInspections: Int = 8) {
         self.maximumInspections = maximumInspections
     }
 
-    deinit { inspections?.deallocate() }
+    deinit {
+        guard let inspections else { return }
+        inspections.deallocate()
+        // Empty arrays hold nothing to release: only the others are deinitialised.
+        for key in 0..<(2 * context.capacity) where !prefixes[key].isEmpty { (prefixes + key).deinitialize(count: 1) }
+        prefixes.deallocate()
+    }
 
     public func attach(_ context: NFContext) {
         self.context = context
         inspections = .allocate(capacity: context.capacity)
         inspections.initialize(repeating: 0, count: context.capacity)
+        prefixes = .allocate(capacity: 2 * context.capacity)
+        prefixes.initialize(repeating: [], count: 2 * context.capacity)
     }
 
     public func flowStarted(slot: Int32) {
@@ -42,9 +52,7 @@ public final class DPI: NetworkFunction {
     }
 
     public func flowEnded(slot: Int32) {
-        guard !prefixes.isEmpty else { return }
-        prefixes[Int(slot) * 2] = nil
-        prefixes[Int(slot) * 2 + 1] = nil
+        for key in (Int(slot) * 2)...(Int(slot) * 2 + 1) where !prefixes[key].isEmpty { prefixes[key] = [] }
     }
 
     /// The TLS server name (SNI) seen in the flow's ClientHello, if any.
@@ -55,7 +63,7 @@ public final class DPI: NetworkFunction {
         if event.type == .dataReady {
             guard event.data != nil else { return }
             let key = Int(event.slot) * 2 + (event.direction == .toServer ? 0 : 1)
-            if event.dataOffset == 0, prefixes[key] == nil {
+            if event.dataOffset == 0, prefixes[key].isEmpty {
                 // The stream's first chunk: usually enough, and it is the stream from offset 0.
                 inspect(event, event.stream, handOver: true)
                 if Int(inspections[Int(event.slot)]) < maximumInspections {
@@ -63,16 +71,18 @@ public final class DPI: NetworkFunction {
                 }
                 return
             }
-            guard var prefix = prefixes.removeValue(forKey: key) else {
+            guard !prefixes[key].isEmpty else {
                 inspect(event, event.stream, handOver: false)
                 return
             }
-            if UInt64(prefix.count) == event.dataOffset, prefix.count < Self.prefixLimit {
-                prefix += event.stream.prefix(Self.prefixLimit - prefix.count)
+            let kept = prefixes[key].count
+            if UInt64(kept) == event.dataOffset, kept < Self.prefixLimit {
+                prefixes[key] += event.stream.prefix(Self.prefixLimit - kept)
             }
-            prefixes[key] = prefix
+            // A reference of its own while inspecting (what is published may come back here).
+            let prefix = prefixes[key]
             let complete = UInt64(prefix.count) >= event.dataOffset + UInt64(event.dataLength)
-            prefixes[key]!.withUnsafeBytes { inspect(event, $0, handOver: complete) }
+            prefix.withUnsafeBytes { inspect(event, $0, handOver: complete) }
         } else {
             inspect(event, event.payload, handOver: false)
         }
@@ -103,8 +113,13 @@ public final class DPI: NetworkFunction {
         context.publish(.dpiDetect, about: detection, detail: EventDetail(appProtocol: appProtocol))
     }
 
+    // Prefixes made once: an array literal in `classify` allocated on every call.
     static let httpMethods: [[UInt8]] = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "]
         .map { Array($0.utf8) }
+    static let smtpGreetings: [[UInt8]] = ["EHLO ", "HELO "].map { Array($0.utf8) }
+    static let smtpBanners: [[UInt8]] = ["220 ", "220-"].map { Array($0.utf8) }
+    static let httpResponse = Array("HTTP/1.".utf8)
+    static let sshBanner = Array("SSH-".utf8)
 
     /// The protocol a payload shows, or nil when it does not tell yet.
     public static func classify(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, isUDP: Bool) -> AppProtocol? {
@@ -114,15 +129,15 @@ public final class DPI: NetworkFunction {
         if isUDP { return looksLikeDNS(bytes) ? .dns : nil }
         if fromClient {
             if httpMethods.contains(where: starts(with:)) { return .http }
-            if starts(with: Array("EHLO ".utf8)) || starts(with: Array("HELO ".utf8)) { return .smtp }
+            if smtpGreetings.contains(where: starts(with:)) { return .smtp }
         } else {
-            if starts(with: Array("HTTP/1.".utf8)) { return .http }
-            if starts(with: Array("220 ".utf8)) || starts(with: Array("220-".utf8)) {
+            if starts(with: httpResponse) { return .http }
+            if smtpBanners.contains(where: starts(with:)) {
                 let banner = String(decoding: bytes.prefix(128), as: UTF8.self)
                 if banner.contains("SMTP") || banner.contains("ESMTP") || banner.contains("mail") { return .smtp }
             }
         }
-        if starts(with: Array("SSH-".utf8)) { return .ssh }
+        if starts(with: sshBanner) { return .ssh }
         // TLS handshake record, version 3.x, carrying a ClientHello or ServerHello.
         if bytes.count >= 6, bytes[0] == 0x16, bytes[1] == 0x03, bytes[2] <= 0x04, bytes[5] == 1 || bytes[5] == 2 {
             return .tls

@@ -39,25 +39,32 @@ public final class SignatureMatch: NetworkFunction {
     /// Stream offset at which each open Hyperscan stream started, and how far it was scanned.
     private var streamBases: UnsafeMutablePointer<UInt64>!
     private var scanned: UnsafeMutablePointer<UInt64>!
-    private var hitLog: [Int: [PatternHit]] = [:]
-    private var alerted: [Int32: [Int32]] = [:]
-    /// Per stream direction and per flow: whether `hitLog` and `alerted` hold an entry, so
-    /// a flow's end looks them up only when there is something to remove.
-    private var logged: UnsafeMutablePointer<Bool>!
-    private var alertedFlow: UnsafeMutablePointer<Bool>!
+    /// Per stream direction (slot × 2 + direction): the pattern hits so far. Per flow: the
+    /// rules that alerted. Indexed storage rather than dictionaries: an empty array costs
+    /// 8 bytes and no allocation, and removing a dictionary entry at a flow's end cost
+    /// hundreds of instructions (its probe chain is rehashed).
+    private var hitLogs: UnsafeMutablePointer<[PatternHit]>!
+    private var alertedRules: UnsafeMutablePointer<[Int32]>!
     private var touched: [Int32] = []
+    /// The engine's rules, read in place: a copy of a `Rule` retains each of its strings
+    /// and arrays.
+    private let rules: UnsafeMutableBufferPointer<Rule>
     private var blocked: UnsafeMutablePointer<Bool>!
 
     public init(engine: RuleEngine, stopOnAlert: Bool = false, prevents: Bool = false) throws {
         self.engine = engine
         self.stopOnAlert = stopOnAlert
         self.prevents = prevents
+        rules = .allocate(capacity: engine.rules.count)
+        _ = rules.initialize(from: engine.rules)
         if let database = engine.blockDatabase { blockScanner = try Scanner(database: database) }
         if let database = engine.streamDatabase { streamScanner = try Scanner(database: database) }
         touched.reserveCapacity(64)
     }
 
     deinit {
+        rules.baseAddress?.deinitialize(count: rules.count)
+        rules.deallocate()
         guard let streams else { return }
         for index in 0..<(2 * context.capacity) {
             if let stream = streams[index] { streamScanner?.closeStream(stream, base: 0) }
@@ -67,8 +74,11 @@ public final class SignatureMatch: NetworkFunction {
         scanned.deallocate()
         protocols.deallocate()
         blocked.deallocate()
-        logged.deallocate()
-        alertedFlow.deallocate()
+        // Empty arrays hold nothing to release: only the others are deinitialised.
+        for index in 0..<(2 * context.capacity) where !hitLogs[index].isEmpty { (hitLogs + index).deinitialize(count: 1) }
+        hitLogs.deallocate()
+        for slot in 0..<context.capacity where !alertedRules[slot].isEmpty { (alertedRules + slot).deinitialize(count: 1) }
+        alertedRules.deallocate()
     }
 
     public func attach(_ context: NFContext) {
@@ -83,10 +93,10 @@ public final class SignatureMatch: NetworkFunction {
         scanned.initialize(repeating: 0, count: 2 * context.capacity)
         blocked = .allocate(capacity: context.capacity)
         blocked.initialize(repeating: false, count: context.capacity)
-        logged = .allocate(capacity: 2 * context.capacity)
-        logged.initialize(repeating: false, count: 2 * context.capacity)
-        alertedFlow = .allocate(capacity: context.capacity)
-        alertedFlow.initialize(repeating: false, count: context.capacity)
+        hitLogs = .allocate(capacity: 2 * context.capacity)
+        hitLogs.initialize(repeating: [], count: 2 * context.capacity)
+        alertedRules = .allocate(capacity: context.capacity)
+        alertedRules.initialize(repeating: [], count: context.capacity)
     }
 
     public func flowStarted(slot: Int32) {
@@ -101,16 +111,10 @@ public final class SignatureMatch: NetworkFunction {
                 streamScanner?.closeStream(stream, base: 0)
                 streams[index] = nil
             }
-            if logged[index] {
-                hitLog[index] = nil
-                logged[index] = false
-            }
+            if !hitLogs[index].isEmpty { hitLogs[index] = [] }
             scanned[index] = 0
         }
-        if alertedFlow[Int(slot)] {
-            alerted[slot] = nil
-            alertedFlow[Int(slot)] = false
-        }
+        if !alertedRules[Int(slot)].isEmpty { alertedRules[Int(slot)] = [] }
     }
 
     public func handle(_ event: Event) {
@@ -188,24 +192,19 @@ public final class SignatureMatch: NetworkFunction {
         touched.removeAll(keepingCapacity: true)
         touched += engine.headerOnly
         if scanner.hitCount > 0 {
-            var log = logged[index] ? hitLog.removeValue(forKey: index) ?? [] : []
             for hit in scanner.lastHits {
                 touch(engine.ruleOfPattern[Int(hit.id)])
-                if log.count < Self.maximumHitsPerDirection {
-                    log.append(hit)
+                if hitLogs[index].count < Self.maximumHitsPerDirection {
+                    hitLogs[index].append(hit)
                 } else {
                     counters.droppedHits &+= 1
                 }
             }
-            hitLog[index] = log
-            logged[index] = true
         }
         guard !touched.isEmpty else { return }
-        if logged[index], let log = hitLog[index] {
-            log.withUnsafeBufferPointer { evaluate(event, stream: true, hits: $0) }
-        } else {
-            evaluate(event, stream: true, hits: UnsafeBufferPointer(start: nil, count: 0))
-        }
+        // A reference of its own: an alert published meanwhile may come back here.
+        let log = hitLogs[index]
+        log.withUnsafeBufferPointer { evaluate(event, stream: true, hits: $0) }
     }
 
     // MARK: - Rules
@@ -224,23 +223,22 @@ public final class SignatureMatch: NetworkFunction {
         let destination = toServer ? key.server : key.client
         let destinationPort = toServer ? key.serverPort : key.clientPort
         for rule in touched {
-            let definition = engine.rules[Int(rule)]
-            if stream ? definition.noStream : definition.onlyStream { continue }
-            switch definition.flowDirection {
+            let index = Int(rule)
+            if stream ? rules[index].noStream : rules[index].onlyStream { continue }
+            switch rules[index].flowDirection {
             case .toServer where !toServer, .toClient where toServer: continue
             default: break
             }
-            if let established = definition.established, established != event.snapshot.established { continue }
-            if alertedFlow[Int(event.slot)], alerted[event.slot]?.contains(rule) == true { continue }
-            guard definition.headerMatches(protocol: key.ipProtocol, source: source, sourcePort: sourcePort,
-                                           destination: destination, destinationPort: destinationPort),
+            if let established = rules[index].established, established != event.snapshot.established { continue }
+            if alertedRules[Int(event.slot)].contains(rule) { continue }
+            guard rules[index].headerMatches(protocol: key.ipProtocol, source: source, sourcePort: sourcePort,
+                                             destination: destination, destinationPort: destinationPort),
                   engine.payloadMatches(rule, hits: hits) else { continue }
-            alerted[event.slot, default: []].append(rule)
-            alertedFlow[Int(event.slot)] = true
+            alertedRules[Int(event.slot)].append(rule)
             counters.alerts &+= 1
             context.publish(.idsAlert, about: event,
                             detail: EventDetail(appProtocol: protocols[Int(event.slot)], index: rule))
-            if prevents, definition.action == .drop || definition.action == .reject {
+            if prevents, rules[index].action == .drop || rules[index].action == .reject {
                 blocked[Int(event.slot)] = true
                 if event.headers != nil { context.drop() }
                 return
