@@ -179,7 +179,7 @@ let package = Package(
             path: "Tests/ControlPlaneTests"),
         .testTarget(
             name: "DataPathTests",
-            dependencies: ["MBoxDataPath", "MBoxTrafficGen"],
+            dependencies: ["MBoxDataPath", "MBoxTrafficGen", "MBoxDPDK"],
             path: "Tests/DataPathTests"),
     ]
 )

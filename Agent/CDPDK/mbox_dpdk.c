@@ -4,6 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
+void mbox_symmetric_rss_key(uint8_t *key, unsigned length) {
+    // A key of repeated 0x6d5a makes the Toeplitz hash symmetric in source and
+    // destination (address and port): the key repeats every 16 bits, and swapping a
+    // tuple's source and destination moves each field by a multiple of 16 bits.
+    for (unsigned i = 0; i < length; i++) key[i] = (i % 2 == 0) ? 0x6d : 0x5a;
+}
+
 #ifdef MBOX_HAVE_DPDK
 #include <stdlib.h>
 
@@ -14,6 +21,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_thash.h>
 
 int mbox_dpdk_available(void) { return 1; }
 
@@ -79,13 +87,12 @@ int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint1
         snprintf(error, error_length, "port %u: no device info (%s)", port, rte_strerror(-status));
         return status;
     }
-    // Both directions of a flow must reach the same queue: a key of repeated 0x6d5a makes
-    // the Toeplitz hash symmetric in source and destination.
+    // Both directions of a flow must reach the same queue.
     static uint8_t symmetric_key[128];
     if (rx_queues > 1 && (info.flow_type_rss_offloads & RTE_ETH_RSS_IP)) {
         uint8_t key_length = info.hash_key_size ? info.hash_key_size : 40;
         if (key_length > sizeof symmetric_key) key_length = sizeof symmetric_key;
-        for (unsigned i = 0; i < key_length; i++) symmetric_key[i] = (i % 2 == 0) ? 0x6d : 0x5a;
+        mbox_symmetric_rss_key(symmetric_key, key_length);
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_key = symmetric_key;
         conf.rx_adv_conf.rss_conf.rss_key_len = key_length;
@@ -152,6 +159,11 @@ int mbox_lcore_launch(unsigned lcore, mbox_lcore_function function, void *argume
 
 int mbox_lcore_wait(unsigned lcore) { return rte_eal_wait_lcore(lcore); }
 
+uint32_t mbox_rss_hash(const uint32_t *words, unsigned count, const uint8_t *key) {
+    // rte_softrss reads its input as a mutable array; it does not write it.
+    return rte_softrss((uint32_t *)words, count, key);
+}
+
 int mbox_port_rss_queues(uint16_t port) {
     struct rte_eth_dev_info info;
     if (rte_eth_dev_info_get(port, &info) != 0 || !(info.flow_type_rss_offloads & RTE_ETH_RSS_IP)) return 0;
@@ -208,6 +220,10 @@ int mbox_port_stats(uint16_t port, struct mbox_port_stats *stats) {
 }
 
 #else  // Built without DPDK: every entry point says so.
+uint32_t mbox_rss_hash(const uint32_t *words, unsigned count, const uint8_t *key) {
+    (void)words; (void)count; (void)key;
+    return 0;
+}
 
 int mbox_dpdk_available(void) { return 0; }
 int mbox_eal_init(int argc, char **argv, char *error, size_t error_length) {

@@ -40,6 +40,12 @@ void mbox_port_stop(uint16_t port);
 /// How many RX/TX queue pairs `port` can spread by RSS (0: no RSS). With several RX
 /// queues `mbox_port_start` sets a symmetric RSS key (both directions of a flow, one queue).
 int mbox_port_rss_queues(uint16_t port);
+/// Fills `key` with the symmetric RSS key `mbox_port_start` gives NICs.
+void mbox_symmetric_rss_key(uint8_t *key, unsigned length);
+/// The Toeplitz hash a NIC computes with `key` over `count` 32-bit input words in host
+/// order (IPv4 TCP/UDP: source, destination, source port << 16 | destination port; the key
+/// must be 4 bytes longer than the input). 0 without DPDK.
+uint32_t mbox_rss_hash(const uint32_t *words, unsigned count, const uint8_t *key);
 
 uint16_t mbox_rx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count);
 uint16_t mbox_tx_burst(uint16_t port, uint16_t queue, void **mbufs, uint16_t count);
