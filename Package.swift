@@ -98,7 +98,10 @@ let package = Package(
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                            .product(name: "X509", package: "swift-certificates"),
                            .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "SwiftASN1", package: "swift-asn1")],
+                           .product(name: "SwiftASN1", package: "swift-asn1"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")],
             path: "ControlPlane"),
         .target(
             name: "MBoxController",
@@ -129,6 +132,7 @@ let package = Package(
             dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxFlow", "MBoxPacket",
                            "MBoxCapture", "MBoxAgentControl", "MBoxControl", .product(name: "Atomics", package: "swift-atomics"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Yams", package: "Yams")],
             path: "Agent/Commands/mbox-agent", swiftSettings: fastPath),
         .executableTarget(

@@ -24,9 +24,14 @@ public final class AgentRuntime {
     private let launcher: HelperLauncher
     private var configVersion: UInt64 = 0
     private var alertCount: UInt64 = 0
+    /// Where this worker's totals are published between bursts (for the controller's
+    /// reports and the metrics endpoint); nil: nobody reads them.
+    private let counters: AgentCounters?
 
+    /// `counters`: where to publish this worker's totals (by default the session's).
     public init(dataPath: DataPath, pipeline: Pipeline?, chainName: String, eve: EVEWriter?, session: ControlSession?,
-                worker: Int = 0, eveLock: NSLock = NSLock(), launcher: HelperLauncher = .threads) {
+                worker: Int = 0, eveLock: NSLock = NSLock(), launcher: HelperLauncher = .threads,
+                counters: AgentCounters? = nil) {
         self.dataPath = dataPath
         self.launcher = launcher
         self.pipeline = pipeline
@@ -36,6 +41,7 @@ public final class AgentRuntime {
         self.worker = worker
         self.eveLock = eveLock
         config = session?.slot.makeReader()
+        self.counters = counters ?? session?.counters
     }
 
     /// The stages for the next burst of packets, after the between-burst work (a pushed
@@ -78,15 +84,15 @@ public final class AgentRuntime {
     /// Between bursts: adopt a pushed config, publish counters.
     @inline(__always)
     public func betweenBursts() {
-        guard let config else { return }
-        if let update = config.take() { adopt(update, config) }
+        if let config, let update = config.take() { adopt(update, config) }
         publishCounters()
     }
 
+    @inline(__always)
     private func publishCounters() {
-        guard let session else { return }
+        guard let counters else { return }
         let c = dataPath.counters
-        session.counters.publish(worker: worker, packets: c.packets, bytes: c.bytes, flows: dataPath.flows.counters.created, alerts: alertCount,
+        counters.publish(worker: worker, packets: c.packets, bytes: c.bytes, flows: dataPath.flows.counters.created, alerts: alertCount,
                                  dropped: pipeline?.dropped ?? 0, malformed: c.malformed.total)
     }
 

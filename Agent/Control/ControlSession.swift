@@ -247,17 +247,29 @@ public final class AgentCounters: Sendable {
         totals.malformed.store(malformed, ordering: .relaxed)
     }
 
+    /// How many workers publish here.
+    public var workerCount: Int { workers.count }
+
+    /// One worker's totals.
+    public func snapshot(worker: Int) -> Mbox_V1_AgentStats {
+        var stats = Mbox_V1_AgentStats()
+        Self.add(workers[worker], to: &stats)
+        return stats
+    }
+
     /// The agent's totals: every worker's, summed.
     public func snapshot() -> Mbox_V1_AgentStats {
         var stats = Mbox_V1_AgentStats()
-        for totals in workers {
-            stats.packets += totals.packets.load(ordering: .relaxed)
-            stats.bytes += totals.bytes.load(ordering: .relaxed)
-            stats.flows += totals.flows.load(ordering: .relaxed)
-            stats.alerts += totals.alerts.load(ordering: .relaxed)
-            stats.dropped += totals.dropped.load(ordering: .relaxed)
-            stats.malformed += totals.malformed.load(ordering: .relaxed)
-        }
+        for totals in workers { Self.add(totals, to: &stats) }
         return stats
+    }
+
+    private static func add(_ totals: Totals, to stats: inout Mbox_V1_AgentStats) {
+        stats.packets += totals.packets.load(ordering: .relaxed)
+        stats.bytes += totals.bytes.load(ordering: .relaxed)
+        stats.flows += totals.flows.load(ordering: .relaxed)
+        stats.alerts += totals.alerts.load(ordering: .relaxed)
+        stats.dropped += totals.dropped.load(ordering: .relaxed)
+        stats.malformed += totals.malformed.load(ordering: .relaxed)
     }
 }

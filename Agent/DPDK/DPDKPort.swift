@@ -6,6 +6,8 @@ import MBoxCapture
 public struct PortCounters: Sendable {
     public var rxPackets: UInt64 = 0
     public var txPackets: UInt64 = 0
+    public var rxBytes: UInt64 = 0
+    public var txBytes: UInt64 = 0
     public var rxMissed: UInt64 = 0
     public var rxErrors: UInt64 = 0
     public var txErrors: UInt64 = 0
@@ -245,6 +247,17 @@ public final class DPDKPort {
     }
 
     /// The device's own counters (the whole port's), with this queue's.
+    /// The device's own counters for port `id`, all queues together (what it received,
+    /// sent, missed and could not buffer); nil when it gives none. Safe to call from another
+    /// thread while the port runs, as DPDK's telemetry does.
+    public static func deviceCounters(port id: UInt16) -> PortCounters? {
+        var stats = mbox_port_stats()
+        guard mbox_port_stats(id, &stats) == 0 else { return nil }
+        return PortCounters(rxPackets: stats.rx_packets, txPackets: stats.tx_packets, rxBytes: stats.rx_bytes,
+                            txBytes: stats.tx_bytes, rxMissed: stats.rx_missed, rxErrors: stats.rx_errors,
+                            txErrors: stats.tx_errors, rxNoMbuf: stats.rx_no_mbuf)
+    }
+
     public func readCounters() -> PortCounters {
         var stats = mbox_port_stats()
         var result = counters

@@ -5,6 +5,7 @@ import FoundationNetworking
 import MBoxControl
 import MBoxController
 import MBoxProto
+import MBoxTrafficGen
 import Testing
 
 @Suite("Prometheus metrics")
@@ -42,5 +43,83 @@ struct MetricsTests {
         let (_, missing) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(server.port)/other")!)
         #expect((missing as? HTTPURLResponse)?.statusCode == 404)
         await server.close()
+    }
+
+    /// A scrape as sample name with labels (`name{label="value"}`) → value.
+    private func scrape(_ port: Int) async throws -> [String: Double] {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+        var samples: [String: Double] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
+
+    /// The port in the agent's "metrics at http://HOST:PORT/metrics" line.
+    private func metricsPort(_ agent: Launched) async -> Int? {
+        guard let line = await agent.line(containing: "metrics at http://") else { return nil }
+        return line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }
+    }
+
+    private func capture(in scratch: ScratchDirectory) throws -> GenerationSummary {
+        var profile = TrafficProfile()
+        profile.seed = 91
+        profile.flows = 150
+        profile.attack = "UNION SELECT"
+        profile.attackShare = 0.3
+        return try generate(profile, to: scratch.file("in.pcap"))
+    }
+
+    @Test("mbox-agent run --metrics: the worker's packets, bytes and flows are the capture's, its alerts the EVE file's")
+    func agentScrape() async throws {
+        let agentPath = try #require(builtCommand("mbox-agent"), "build first: swift build")
+        let scratch = try ScratchDirectory()
+        let summary = try capture(in: scratch)
+        let agent = try Launched(agentPath, ["run", "--pcap", scratch.file("in.pcap"), "--rules", packageRoot + "/rules/web-attacks.rules",
+                                             "--eve", scratch.file("eve.json"), "--metrics", "127.0.0.1:0"],
+                                 log: scratch.file("agent.log"))
+        let port = try #require(await metricsPort(agent), "\(agent.log)")
+        #expect(await agent.line(containing: "end of ") != nil, "\(agent.log)")
+        let samples = try await scrape(port)
+        #expect(agent.stop() == 0)
+        #expect(samples[#"mbox_packets_total{worker="0"}"#] == Double(summary.packets), "\(samples)")
+        #expect(samples[#"mbox_bytes_total{worker="0"}"#] == Double(summary.bytes))
+        #expect(samples[#"mbox_flows_total{worker="0"}"#] == Double(summary.tcpFlows + summary.udpFlows))
+        #expect(samples[#"mbox_malformed_total{worker="0"}"#] == 0)
+        // Every flow of the capture closes, so every alert was raised before the scrape.
+        let alerts = try String(contentsOfFile: scratch.file("eve.json"), encoding: .utf8).split(separator: "\n").count
+        #expect(alerts > 0)
+        #expect(samples[#"mbox_alerts_total{worker="0"}"#] == Double(alerts))
+    }
+
+    @Test("mbox-agent run --metrics on DPDK with two workers: the port's device counters and the workers' share of the capture",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/include/dpdk/rte_eal.h"), "DPDK is not installed"))
+    func agentScrapeOnDPDK() async throws {
+        let agentPath = try #require(builtCommand("mbox-agent"), "build first: swift build")
+        let scratch = try ScratchDirectory()
+        let summary = try capture(in: scratch)
+        let eal = "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1),1@(0-1),2@(0-1) "
+            + "--vdev=net_pcap0,rx_pcap=\(scratch.file("in.pcap"))"
+        let agent = try Launched(agentPath, ["run", "--dpdk", eal, "--workers", "2", "--rules", packageRoot + "/rules/web-attacks.rules",
+                                             "--metrics", "127.0.0.1:0"],
+                                 log: scratch.file("agent.log"))
+        let port = try #require(await metricsPort(agent), "\(agent.log)")
+        func workers(_ name: String, _ samples: [String: Double]) -> [Double] {
+            (0..<2).map { samples["\(name){worker=\"\($0)\"}"] ?? 0 }
+        }
+        var samples: [String: Double] = [:]
+        let counted = try await eventually(seconds: 20) {
+            samples = try await scrape(port)
+            return workers("mbox_packets_total", samples).reduce(0, +) == Double(summary.packets)
+        }
+        #expect(agent.stop() == 0)
+        #expect(counted, "\(samples)")
+        #expect(samples[#"mbox_port_rx_packets_total{port="net_pcap0"}"#] == Double(summary.packets))
+        #expect(samples[#"mbox_port_rx_bytes_total{port="net_pcap0"}"#] == Double(summary.bytes))
+        #expect(samples[#"mbox_port_rx_missed_total{port="net_pcap0"}"#] == 0)
+        #expect(workers("mbox_packets_total", samples).allSatisfy { $0 > 0 })
+        #expect(workers("mbox_flows_total", samples).reduce(0, +) == Double(summary.tcpFlows + summary.udpFlows))
+        #expect(workers("mbox_alerts_total", samples).reduce(0, +) > 0)
     }
 }

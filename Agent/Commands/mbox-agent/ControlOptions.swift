@@ -53,8 +53,9 @@ struct ControlOptions: ParsableArguments {
         do { return try Labels.parse(labels) } catch { throw ValidationError("--labels: \(error)") }
     }
 
-    /// The session with the controller, for `workers` data paths; nil without --controller.
-    func makeSession(capabilities: [String], workers: Int = 1) throws -> ControlSession? {
+    /// The session with the controller, reporting what `workers` data paths publish in
+    /// `counters`; nil without --controller.
+    func makeSession(capabilities: [String], counters: AgentCounters) throws -> ControlSession? {
         guard let controller else { return nil }
         let base = pki.map { TLSFiles(directory: $0, name: name!) }
         let tls = TLSFiles(certificate: cert ?? base!.certificate, key: key ?? base!.key, ca: ca ?? base!.ca)
@@ -63,8 +64,8 @@ struct ControlOptions: ParsableArguments {
         settings.capabilities = capabilities
         do {
             let spool = try AlertSpool(directory: stateDir + "/spool")
-            return try ControlSession(settings: settings, spool: spool, slot: ConfigSlot(readers: workers),
-                                      counters: AgentCounters(workers: workers)) { line in
+            return try ControlSession(settings: settings, spool: spool, slot: ConfigSlot(readers: counters.workerCount),
+                                      counters: counters) { line in
                 FileHandle.standardError.write(Data("control      \(line)\n".utf8))
             }
         } catch {

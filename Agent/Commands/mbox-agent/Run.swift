@@ -3,6 +3,7 @@ import Foundation
 import MBoxAgentControl
 import MBoxCapture
 import MBoxChain
+import MBoxControl
 import MBoxDataPath
 import MBoxDPDK
 import MBoxNF
@@ -29,6 +30,9 @@ struct Run: ParsableCommand {
     @Option(help: "Read packets from this capture file instead of DPDK ports.")
     var pcap: String?
 
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one): packets, flows, alerts and drops per worker, each DPDK port's device counters (missed packets among them). Plain HTTP: keep it on loopback or a management network.")
+    var metrics: String?
+
     @OptionGroup var ports: DPDKOptions
     @OptionGroup var chain: ChainOptions
     @OptionGroup var stack: StackOptions
@@ -47,6 +51,7 @@ struct Run: ParsableCommand {
         if ports.workers > 1, !chain.wanted, !control.wanted {
             throw ValidationError("--workers needs a chain: give --rules and/or --chain, or --controller")
         }
+        if let metrics { do { _ = try ControlEndpoint(parsing: metrics) } catch { throw ValidationError("--metrics: \(error)") } }
     }
 
     func run() throws {
@@ -54,12 +59,15 @@ struct Run: ParsableCommand {
             try Self.withSettings(from: config).run()
             return
         }
-        let session = try control.makeSession(capabilities: capabilities, workers: ports.workers)
+        let counters = AgentCounters(workers: ports.workers)
+        let session = try control.makeSession(capabilities: capabilities, counters: counters)
         let compiled = try chain.compile()
         let eve = try chain.openEVE()
         if ports.workers > 1 {
             let (input, output, rss) = try ports.open()
-            try runWorkers(input: input, output: output, rss: rss, compiled: compiled, eve: eve, session: session)
+            let exporter = try serveMetrics(counters, ports: [input] + (output.map { [$0] } ?? []), session: session)
+            try runWorkers(input: input, output: output, rss: rss, compiled: compiled, eve: eve, session: session, counters: counters)
+            exporter?.closeNow()
             return
         }
         var reader: CaptureFileReader?
@@ -72,7 +80,9 @@ struct Run: ParsableCommand {
         }
         // On DPDK, parallel NFs run on the EAL worker lcores (this worker is the main one).
         let helpers = dpdk == nil ? nil : HelperLcores(free: Lcores.workers())
-        let agent = try makeRuntimes(1, compiled: compiled, eve: eve, session: session, launcher: helpers?.launcher ?? .threads)[0]
+        let agent = try makeRuntimes(1, compiled: compiled, eve: eve, session: session, launcher: helpers?.launcher ?? .threads,
+                                     counters: counters)[0]
+        let exporter = try serveMetrics(counters, ports: dpdk.map { [$0.0] + ($0.1.map { [$0] } ?? []) } ?? [], session: session)
         FileHandle.standardError.write(Data((helpers?.report ?? "").utf8))
         DPDKLoop.stopOnSignals()
         let sessionTask = start(session)
@@ -90,6 +100,7 @@ struct Run: ParsableCommand {
             try DPDKLoop(input: input, output: output, stop: stop).run(agent.nextBurst)
         }
         try agent.finish(timestamp: reader == nil ? DPDKLoop.wallClock() : lastTimestamp)
+        exporter?.closeNow()
         end(session, sessionTask)
         if let (input, output) = dpdk { FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8)) }
         Summary(dataPath: agent.dataPath, pipeline: agent.pipeline, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
@@ -101,9 +112,26 @@ struct Run: ParsableCommand {
     /// any: under a controller the pushed one replaces it); the session, EVE file and
     /// helper launcher shared.
     private func makeRuntimes(_ count: Int, compiled: CompiledChain?, eve: EVEWriter?, session: ControlSession?,
-                              launcher: HelperLauncher) throws -> [AgentRuntime] {
+                              launcher: HelperLauncher, counters: AgentCounters) throws -> [AgentRuntime] {
+        // Workers publish their totals only when someone reads them (the session does too).
         try AgentRuntime.workers(count, compiled: compiled, configuration: stack.dataPathConfiguration,
-                                 chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: eve, session: session, launcher: launcher)
+                                 chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: eve, session: session, launcher: launcher,
+                                 counters: metrics != nil ? counters : nil)
+    }
+
+    /// With --metrics: the endpoint, serving until closed.
+    private func serveMetrics(_ counters: AgentCounters, ports: [DPDKPort], session: ControlSession?) throws -> MetricsServer? {
+        guard let metrics else { return nil }
+        let address = try ControlEndpoint(parsing: metrics)
+        let exported = AgentMetrics(counters: counters, ports: ports.map { AgentMetrics.Port(id: $0.id, name: $0.name) }, session: session)
+        let server: MetricsServer
+        do {
+            server = try MetricsServer(bindingNow: address.host, port: address.port) { exported.render() }
+        } catch {
+            throw AgentError("cannot serve metrics on \(address): \(error)")
+        }
+        FileHandle.standardError.write(Data("metrics at http://\(ControlEndpoint(host: address.host, port: server.port))/metrics\n".utf8))
+        return server
     }
 
     /// The session's task: the last good config restored first (the data path adopts it
@@ -184,13 +212,13 @@ extension Run {
     /// (RSS queues, or the software distributor); under a controller, each adopts pushed
     /// configs and the session reports their sum.
     func runWorkers(input: DPDKPort, output: DPDKPort?, rss: Bool, compiled: CompiledChain?, eve: EVEWriter?,
-                    session: ControlSession?) throws {
+                    session: ControlSession?, counters: AgentCounters) throws {
         DPDKLoop.stopOnSignals()
         let sessionTask = start(session)
         announce("\(input.name)\(output.map { " -> \($0.name)" } ?? " (passive)") with \(ports.workers) workers (\(rss ? "one RSS queue pair each" : "software distributor"))", session)
         let run = rss ? QueueWorkers.runAndReport : WorkerPool.runAndReport
         try run(ports.workers, input, output, .after(seconds: duration), control.waitForConfig) { launcher in
-            try makeRuntimes(ports.workers, compiled: compiled, eve: eve, session: session, launcher: launcher)
+            try makeRuntimes(ports.workers, compiled: compiled, eve: eve, session: session, launcher: launcher, counters: counters)
         }
         end(session, sessionTask)
         report(session)
@@ -202,12 +230,14 @@ extension AgentRuntime {
     /// a controller the pushed chain replaces it, and both streams are kept); the session,
     /// EVE file and helper launcher shared.
     static func workers(_ count: Int, compiled: CompiledChain?, configuration: DataPathConfiguration, chainName: String,
-                        eve: EVEWriter?, session: ControlSession?, launcher: HelperLauncher) throws -> [AgentRuntime] {
+                        eve: EVEWriter?, session: ControlSession?, launcher: HelperLauncher,
+                        counters: AgentCounters? = nil) throws -> [AgentRuntime] {
         let eveLock = NSLock()
         return try (0..<count).map { worker in
             let pipeline = try compiled?.makePipeline(configuration: configuration, keepBothStreams: session != nil, launcher: launcher)
             return AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
-                                chainName: chainName, eve: eve, session: session, worker: worker, eveLock: eveLock, launcher: launcher)
+                                chainName: chainName, eve: eve, session: session, worker: worker, eveLock: eveLock, launcher: launcher,
+                                counters: counters)
         }
     }
 

@@ -9,19 +9,31 @@ public final class MetricsServer: Sendable {
 
     /// Binds `host:port` (port 0 picks one) and serves `render()` on each scrape.
     public init(host: String, port: Int, render: @escaping @Sendable () async -> String) async throws {
-        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        channel = try await Self.bootstrap(render).bind(host: host, port: port).get()
+    }
+
+    /// The same, for a caller outside Swift concurrency (a command's synchronous `run`):
+    /// returns once the socket is bound.
+    public init(bindingNow host: String, port: Int, render: @escaping @Sendable () -> String) throws {
+        channel = try Self.bootstrap { render() }.bind(host: host, port: port).wait()
+    }
+
+    private static func bootstrap(_ render: @escaping @Sendable () async -> String) -> ServerBootstrap {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
                     channel.pipeline.addHandler(MetricsHandler(render: render))
                 }
             }
-            .bind(host: host, port: port).get()
     }
 
     public var port: Int { channel.localAddress?.port ?? 0 }
 
     public func close() async { try? await channel.close() }
+
+    /// `close()` for a caller outside Swift concurrency.
+    public func closeNow() { try? channel.close().wait() }
 }
 
 /// One request at a time per connection: `/metrics` gets the text, anything else 404.

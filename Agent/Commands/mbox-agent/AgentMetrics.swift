@@ -1,0 +1,74 @@
+import Foundation
+import MBoxAgentControl
+import MBoxDPDK
+import Prometheus
+
+/// The agent's Prometheus metrics (`run --metrics`): each worker's totals, as its runtime
+/// publishes them between bursts, and each DPDK port's device counters, read at scrape
+/// time. Nothing here touches the packet path.
+final class AgentMetrics: @unchecked Sendable {
+    struct Port {
+        var id: UInt16
+        var name: String
+    }
+
+    private let counters: AgentCounters
+    private let ports: [Port]
+    private let session: ControlSession?
+    private let registry = PrometheusCollectorRegistry()
+    /// Scrapes come from the server's event loop, one at a time or not.
+    private let lock = NSLock()
+    /// Each total as last exported: Prometheus counters only grow, by the difference.
+    private var exported: [String: UInt64] = [:]
+
+    init(counters: AgentCounters, ports: [Port], session: ControlSession?) {
+        self.counters = counters
+        self.ports = ports
+        self.session = session
+    }
+
+    /// The metrics in Prometheus' text format.
+    func render() -> String {
+        lock.withLock {
+            for worker in 0..<counters.workerCount {
+                let stats = counters.snapshot(worker: worker)
+                let labels = [("worker", String(worker))]
+                total("mbox_packets_total", labels, stats.packets, "Packets the worker's data path has seen.")
+                total("mbox_bytes_total", labels, stats.bytes, "Bytes of those packets.")
+                total("mbox_flows_total", labels, stats.flows, "Flows the worker has tracked.")
+                total("mbox_alerts_total", labels, stats.alerts, "Alerts the worker's chain raised.")
+                total("mbox_dropped_total", labels, stats.dropped, "Packets the worker's chain dropped by verdict.")
+                total("mbox_malformed_total", labels, stats.malformed, "Malformed packets the worker counted.")
+            }
+            for port in ports {
+                guard let device = DPDKPort.deviceCounters(port: port.id) else { continue }
+                let labels = [("port", port.name)]
+                total("mbox_port_rx_packets_total", labels, device.rxPackets, "Packets the port received.")
+                total("mbox_port_tx_packets_total", labels, device.txPackets, "Packets the port sent.")
+                total("mbox_port_rx_bytes_total", labels, device.rxBytes, "Bytes the port received.")
+                total("mbox_port_tx_bytes_total", labels, device.txBytes, "Bytes the port sent.")
+                total("mbox_port_rx_missed_total", labels, device.rxMissed,
+                      "Packets the device dropped because the agent did not read them in time (never inspected).")
+                total("mbox_port_rx_nombuf_total", labels, device.rxNoMbuf, "Receives that failed for want of an mbuf.")
+                total("mbox_port_rx_errors_total", labels, device.rxErrors, "Erroneous packets the device received.")
+                total("mbox_port_tx_errors_total", labels, device.txErrors, "Packets the device failed to send.")
+            }
+            if let session {
+                registry.makeGauge(name: "mbox_controller_connected", help: "1 while the agent is connected to its controller.")
+                    .set(to: session.isConnected ? 1.0 : 0.0)
+                registry.makeGauge(name: "mbox_config_applied_version", help: "Config version every worker runs.")
+                    .set(to: Double(session.slot.applied))
+                registry.makeGauge(name: "mbox_spool_pending", help: "Alerts spooled, not yet stored by the controller.")
+                    .set(to: Double(session.spool.pendingCount))
+            }
+            return registry.emitToString()
+        }
+    }
+
+    private func total(_ name: String, _ labels: [(String, String)], _ value: UInt64, _ help: String) {
+        let key = name + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        let previous = exported[key] ?? 0
+        exported[key] = max(previous, value)
+        registry.makeCounter(name: name, labels: labels, help: help).increment(by: Int64(value > previous ? value - previous : 0))
+    }
+}
