@@ -217,8 +217,10 @@ public final class ControlSession: Sendable {
 }
 
 /// Counters the data path publishes (relaxed atomic stores, once per burst) for the
-/// control session to report.
+/// control session to report, and what the agent's ports lost before it read them.
 public final class AgentCounters: Sendable {
+    /// What the devices dropped before the agent read it: missed packets, failed receives
+    /// for want of an mbuf (read when a report is made, from the reporting thread).
     /// One data path's latest totals (each written by its own worker only).
     private final class Totals: Sendable {
         let packets = ManagedAtomic<UInt64>(0)
@@ -229,10 +231,13 @@ public final class AgentCounters: Sendable {
         let malformed = ManagedAtomic<UInt64>(0)
     }
     private let workers: [Totals]
+    private let devices: (@Sendable () -> (missed: UInt64, noMbuf: UInt64))?
 
-    /// Counters of `workers` data paths, reported as their sum.
-    public init(workers: Int = 1) {
+    /// Counters of `workers` data paths, reported as their sum; `devices` reads the
+    /// agent's ports' losses (none without).
+    public init(workers: Int = 1, devices: (@Sendable () -> (missed: UInt64, noMbuf: UInt64))? = nil) {
         self.workers = (0..<max(1, workers)).map { _ in Totals() }
+        self.devices = devices
     }
 
     /// Worker `worker`'s totals so far.
@@ -257,10 +262,14 @@ public final class AgentCounters: Sendable {
         return stats
     }
 
-    /// The agent's totals: every worker's, summed.
+    /// The agent's totals: every worker's, summed, and its ports' losses.
     public func snapshot() -> Mbox_V1_AgentStats {
         var stats = Mbox_V1_AgentStats()
         for totals in workers { Self.add(totals, to: &stats) }
+        if let (missed, noMbuf) = devices?() {
+            stats.portMissed = missed
+            stats.portNoMbuf = noMbuf
+        }
         return stats
     }
 

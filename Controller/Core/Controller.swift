@@ -51,6 +51,10 @@ public actor Controller {
             gauge("mbox_agent_dropped", "Packets the agent's chain dropped (its last report).", Double(agent.stats.dropped))
             gauge("mbox_agent_malformed", "Malformed packets the agent counted (its last report).", Double(agent.stats.malformed))
             gauge("mbox_agent_spool_pending", "Alerts spooled on the agent, not yet stored here.", Double(agent.stats.spoolPending))
+            gauge("mbox_agent_port_missed", "Packets the agent's ports dropped before it read them (its last report).",
+                  Double(agent.stats.portMissed))
+            gauge("mbox_agent_port_no_mbuf", "Receives on the agent's ports that failed for want of an mbuf (its last report).",
+                  Double(agent.stats.portNoMbuf))
             gauge("mbox_agent_last_seen_seconds", "When the agent was last heard from (Unix time).", Double(agent.lastSeenMilliseconds) / 1000)
         }
         return metrics.emitToString()

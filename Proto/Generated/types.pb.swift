@@ -264,6 +264,12 @@ public nonisolated struct Mbox_V1_AgentStats: Sendable {
 
   public var runningVersion: UInt64 = 0
 
+  /// Packets the agent's DPDK ports dropped before the agent read them (the devices'
+  /// missed counts) and receives that failed for want of an mbuf: never inspected.
+  public var portMissed: UInt64 = 0
+
+  public var portNoMbuf: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -661,7 +667,7 @@ nonisolated extension Mbox_V1_Alert: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension Mbox_V1_AgentStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AgentStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}packets\0\u{1}bytes\0\u{1}flows\0\u{1}alerts\0\u{1}dropped\0\u{1}malformed\0\u{3}spool_pending\0\u{3}running_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}packets\0\u{1}bytes\0\u{1}flows\0\u{1}alerts\0\u{1}dropped\0\u{1}malformed\0\u{3}spool_pending\0\u{3}running_version\0\u{3}port_missed\0\u{3}port_no_mbuf\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -678,6 +684,8 @@ nonisolated extension Mbox_V1_AgentStats: SwiftProtobuf.Message, SwiftProtobuf._
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.malformed) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.spoolPending) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.runningVersion) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.portMissed) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.portNoMbuf) }()
       default: break
       }
     }
@@ -711,6 +719,12 @@ nonisolated extension Mbox_V1_AgentStats: SwiftProtobuf.Message, SwiftProtobuf._
     if self.runningVersion != 0 {
       try visitor.visitSingularUInt64Field(value: self.runningVersion, fieldNumber: 9)
     }
+    if self.portMissed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.portMissed, fieldNumber: 10)
+    }
+    if self.portNoMbuf != 0 {
+      try visitor.visitSingularUInt64Field(value: self.portNoMbuf, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -724,6 +738,8 @@ nonisolated extension Mbox_V1_AgentStats: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.malformed != rhs.malformed {return false}
     if lhs.spoolPending != rhs.spoolPending {return false}
     if lhs.runningVersion != rhs.runningVersion {return false}
+    if lhs.portMissed != rhs.portMissed {return false}
+    if lhs.portNoMbuf != rhs.portNoMbuf {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import MBoxAgentControl
 import MBoxControl
 import MBoxController
 import MBoxProto
@@ -21,6 +22,7 @@ struct MetricsTests {
         stats.packets = 12_345
         stats.alerts = 7
         stats.spoolPending = 3
+        stats.portMissed = 9
         try await controller.stats("edge-1", stats)
         let alerts = (1...5).map { index -> Mbox_V1_Alert in
             var alert = syntheticAlert(index)
@@ -38,11 +40,24 @@ struct MetricsTests {
         #expect(text.contains("mbox_alerts_duplicate_total 2\n"))
         #expect(text.contains(#"mbox_agent_packets{agent="edge-1"} 12345"#))
         #expect(text.contains(#"mbox_agent_spool_pending{agent="edge-1"} 3"#))
+        #expect(text.contains(#"mbox_agent_port_missed{agent="edge-1"} 9"#))
         #expect(text.contains(#"mbox_agent_connected{agent="edge-1"} 0"#))
         #expect(text.contains("# TYPE mbox_agent_packets gauge"))
         let (_, missing) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(server.port)/other")!)
         #expect((missing as? HTTPURLResponse)?.statusCode == 404)
         await server.close()
+    }
+
+    @Test("an agent's report: its workers' totals summed, and what its ports lost as the devices count it")
+    func agentReport() {
+        let counters = AgentCounters(workers: 2, devices: { (missed: 7, noMbuf: 3) })
+        counters.publish(worker: 0, packets: 100, bytes: 6_400, flows: 4, alerts: 1, dropped: 2, malformed: 0)
+        counters.publish(worker: 1, packets: 50, bytes: 3_200, flows: 3, alerts: 0, dropped: 0, malformed: 5)
+        let stats = counters.snapshot()
+        #expect([stats.packets, stats.bytes, stats.flows, stats.alerts, stats.dropped, stats.malformed] == [150, 9_600, 7, 1, 2, 5])
+        #expect(stats.portMissed == 7 && stats.portNoMbuf == 3)
+        #expect(counters.snapshot(worker: 1).packets == 50)
+        #expect(AgentCounters(workers: 1).snapshot().portMissed == 0)
     }
 
     /// A scrape as sample name with labels (`name{label="value"}`) → value.

@@ -100,10 +100,12 @@ struct Get: AsyncParsableCommand {
             let agents = try await connection.withOperator { try await $0.listAgents(.init(), options: ConnectionOptions.deadline).agents }
             if output == "json" { agents.forEach { print((try? $0.jsonString()) ?? "{}") }; return }
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            print(Table.render(["NAME", "LABELS", "CONNECTED", "CHAIN", "DESIRED", "APPLIED", "PACKETS", "ALERTS", "SPOOLED", "LAST SEEN", "ERROR"],
+            print(Table.render(["NAME", "LABELS", "CONNECTED", "CHAIN", "DESIRED", "APPLIED", "PACKETS", "MISSED", "ALERTS", "SPOOLED", "LAST SEEN",
+                                "ERROR"],
                                agents.map { agent in
                 [agent.name, Labels.format(agent.labels), agent.connected ? "yes" : "no", agent.chain.isEmpty ? "-" : agent.chain,
-                 "\(agent.desiredVersion)", "\(agent.appliedVersion)", "\(agent.stats.packets)", "\(agent.stats.alerts)",
+                 "\(agent.desiredVersion)", "\(agent.appliedVersion)", "\(agent.stats.packets)",
+                 "\(agent.stats.portMissed + agent.stats.portNoMbuf)", "\(agent.stats.alerts)",
                  "\(agent.stats.spoolPending)", Table.age(milliseconds: now - agent.lastSeenUnixMs), agent.applyError]
             }))
         } else {

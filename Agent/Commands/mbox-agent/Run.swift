@@ -59,30 +59,31 @@ struct Run: ParsableCommand {
             try Self.withSettings(from: config).run()
             return
         }
-        let counters = AgentCounters(workers: ports.workers)
-        let session = try control.makeSession(capabilities: capabilities, counters: counters)
-        let compiled = try chain.compile()
-        let eve = try chain.openEVE()
-        if ports.workers > 1 {
-            let (input, output, rss) = try ports.open()
-            let exporter = try serveMetrics(counters, ports: [input] + (output.map { [$0] } ?? []), session: session)
-            try runWorkers(input: input, output: output, rss: rss, compiled: compiled, eve: eve, session: session, counters: counters)
-            exporter?.closeNow()
-            return
-        }
+        // Ports first: the session reports what they lose.
         var reader: CaptureFileReader?
-        var dpdk: (DPDKPort, DPDKPort?)?
+        var opened: (input: DPDKPort, output: DPDKPort?, rss: Bool)?
         if let pcap {
             do { reader = try CaptureFileReader(path: pcap) } catch { throw AgentError("\(pcap): \(error)") }
         } else {
-            let (input, output, _) = try ports.open()
-            dpdk = (input, output)
+            opened = try ports.open()
         }
+        let portList = opened.map { [$0.input] + ($0.output.map { [$0] } ?? []) } ?? []
+        let counters = AgentCounters(workers: ports.workers, devices: portList.isEmpty ? nil : Self.losses(of: portList))
+        let session = try control.makeSession(capabilities: capabilities, counters: counters)
+        let compiled = try chain.compile()
+        let eve = try chain.openEVE()
+        let exporter = try serveMetrics(counters, ports: portList, session: session)
+        defer { exporter?.closeNow() }
+        if ports.workers > 1, let opened {
+            try runWorkers(input: opened.input, output: opened.output, rss: opened.rss, compiled: compiled, eve: eve, session: session,
+                           counters: counters)
+            return
+        }
+        let dpdk = opened.map { ($0.input, $0.output) }
         // On DPDK, parallel NFs run on the EAL worker lcores (this worker is the main one).
         let helpers = dpdk == nil ? nil : HelperLcores(free: Lcores.workers())
         let agent = try makeRuntimes(1, compiled: compiled, eve: eve, session: session, launcher: helpers?.launcher ?? .threads,
                                      counters: counters)[0]
-        let exporter = try serveMetrics(counters, ports: dpdk.map { [$0.0] + ($0.1.map { [$0] } ?? []) } ?? [], session: session)
         FileHandle.standardError.write(Data((helpers?.report ?? "").utf8))
         DPDKLoop.stopOnSignals()
         let sessionTask = start(session)
@@ -100,7 +101,6 @@ struct Run: ParsableCommand {
             try DPDKLoop(input: input, output: output, stop: stop).run(agent.nextBurst)
         }
         try agent.finish(timestamp: reader == nil ? DPDKLoop.wallClock() : lastTimestamp)
-        exporter?.closeNow()
         end(session, sessionTask)
         if let (input, output) = dpdk { FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8)) }
         Summary(dataPath: agent.dataPath, pipeline: agent.pipeline, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
@@ -117,6 +117,14 @@ struct Run: ParsableCommand {
         try AgentRuntime.workers(count, compiled: compiled, configuration: stack.dataPathConfiguration,
                                  chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: eve, session: session, launcher: launcher,
                                  counters: metrics != nil ? counters : nil)
+    }
+
+    /// What `ports` dropped before the agent read it, summed: the devices' own counters.
+    private static func losses(of ports: [DPDKPort]) -> @Sendable () -> (missed: UInt64, noMbuf: UInt64) {
+        let ids = ports.map(\.id)
+        return {
+            ids.compactMap { DPDKPort.deviceCounters(port: $0) }.reduce((missed: 0, noMbuf: 0)) { ($0.missed + $1.rxMissed, $0.noMbuf + $1.rxNoMbuf) }
+        }
     }
 
     /// With --metrics: the endpoint, serving until closed.
