@@ -82,7 +82,8 @@ let package = Package(
 
         // DPDK ports (the fast path's port stage).
         .target(name: "CDPDK", path: "Agent/CDPDK", cSettings: dpdkC, linkerSettings: dpdkLink),
-        .target(name: "MBoxDPDK", dependencies: ["CDPDK", "MBoxCapture"], path: "Agent/DPDK", swiftSettings: fastPath),
+        .target(name: "MBoxDPDK", dependencies: ["CDPDK", "MBoxCapture", .product(name: "Atomics", package: "swift-atomics")],
+                path: "Agent/DPDK", swiftSettings: fastPath),
 
         // Control plane: generated API, certificates and TLS, the controller, the agent's session.
         .target(

@@ -38,7 +38,12 @@ public final class DPDKPort {
     /// For the objects of queues 1…: the object that started the port (kept alive until
     /// every queue is done with it).
     private let owner: DPDKPort?
-    public private(set) var counters = PortCounters()
+    /// What this queue pair counted, and (on the queue-0 object) every queue pair's, made
+    /// up front so another thread can read them while the port runs.
+    private let tally: LaneCounters
+    public let laneCounters: [LaneCounters]
+    /// This queue pair's counts.
+    public var counters: PortCounters { tally.snapshot }
     private let pool: UnsafeMutableRawPointer
     // The last burst, one entry per packet (read by the inlined per-packet accessors).
     @usableFromInline let mbufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
@@ -92,6 +97,8 @@ public final class DPDKPort {
         self.name = names[index]
         queue = 0
         queueCount = queues
+        laneCounters = (0..<queues).map { _ in LaneCounters() }
+        tally = laneCounters[0]
         owner = nil
         if queues > 1 {
             let capable = Int(mbox_port_rss_queues(id))
@@ -112,6 +119,8 @@ public final class DPDKPort {
     }
 
     private init(queue: UInt16, of owner: DPDKPort) {
+        tally = owner.laneCounters[Int(queue)]
+        laneCounters = []
         id = owner.id
         name = owner.name
         self.queue = queue
@@ -160,8 +169,8 @@ public final class DPDKPort {
         copiedInLastBurst = 0
         if count > 0 {
             copiedInLastBurst = Int(mbox_burst_views(mbufs, UInt16(count), data, lengths, rss, scratch, UInt32(Self.largestPacket)))
-            counters.rxPackets &+= UInt64(count)
-            counters.rxMultiSegment &+= UInt64(copiedInLastBurst)
+            LaneCounters.add(tally.rxPackets, count)
+            if copiedInLastBurst > 0 { LaneCounters.add(tally.rxMultiSegment, copiedInLastBurst) }
         }
         return count
     }
@@ -186,13 +195,14 @@ public final class DPDKPort {
     /// rest are freed together, drops counted.
     public func endBurst(forwardingTo peer: DPDKPort?) {
         var freeCount = 0
+        var droppedCount = 0
         for index in 0..<count {
             let dropped = drops[index]
             drops[index] = false
             guard let mbuf = mbufs[index] else { continue }
             mbufs[index] = nil
             if dropped {
-                counters.droppedByVerdict &+= 1
+                droppedCount += 1
                 freed[freeCount] = mbuf
                 freeCount += 1
             } else if let peer {
@@ -203,6 +213,7 @@ public final class DPDKPort {
             }
         }
         if freeCount > 0 { mbox_free_bulk(freed, UInt32(freeCount)) }
+        if droppedCount > 0 { LaneCounters.add(tally.droppedByVerdict, droppedCount) }
         peer?.flush()
         count = 0
     }
@@ -224,7 +235,7 @@ public final class DPDKPort {
     public func free(_ mbuf: UnsafeMutableRawPointer, dropped: Bool) {
         var pointer: UnsafeMutableRawPointer? = mbuf
         mbox_free_bulk(&pointer, 1)
-        if dropped { counters.droppedByVerdict &+= 1 }
+        if dropped { LaneCounters.add(tally.droppedByVerdict, 1) }
     }
 
     @inline(__always)
@@ -238,15 +249,14 @@ public final class DPDKPort {
     public func flush() {
         guard pendingCount > 0 else { return }
         let sent = Int(mbox_tx_burst(id, queue, pending, UInt16(pendingCount)))
-        counters.txPackets &+= UInt64(sent)
+        LaneCounters.add(tally.txPackets, sent)
         if sent < pendingCount {
             mbox_free_bulk(pending + sent, UInt32(pendingCount - sent))
-            counters.txRefused &+= UInt64(pendingCount - sent)
+            LaneCounters.add(tally.txRefused, pendingCount - sent)
         }
         pendingCount = 0
     }
 
-    /// The device's own counters (the whole port's), with this queue's.
     /// The device's own counters for port `id`, all queues together (what it received,
     /// sent, missed and could not buffer); nil when it gives none. Safe to call from another
     /// thread while the port runs, as DPDK's telemetry does.
@@ -258,6 +268,7 @@ public final class DPDKPort {
                             txErrors: stats.tx_errors, rxNoMbuf: stats.rx_no_mbuf)
     }
 
+    /// The device's own counters (the whole port's), with this queue's.
     public func readCounters() -> PortCounters {
         var stats = mbox_port_stats()
         var result = counters

@@ -10,6 +10,8 @@ final class AgentMetrics: @unchecked Sendable {
     struct Port {
         var id: UInt16
         var name: String
+        /// What the agent counted on each of its queue pairs.
+        var lanes: [LaneCounters]
     }
 
     private let counters: AgentCounters
@@ -41,8 +43,14 @@ final class AgentMetrics: @unchecked Sendable {
                 total("mbox_malformed_total", labels, stats.malformed, "Malformed packets the worker counted.")
             }
             for port in ports {
-                guard let device = DPDKPort.deviceCounters(port: port.id) else { continue }
                 let labels = [("port", port.name)]
+                let agent = LaneCounters.sum(port.lanes)
+                total("mbox_port_dropped_by_verdict_total", labels, agent.droppedByVerdict, "Packets the port received that a chain dropped.")
+                total("mbox_port_tx_refused_total", labels, agent.txRefused,
+                      "Packets the agent forwarded that the device would not take (lost inline).")
+                total("mbox_port_rx_multisegment_total", labels, agent.rxMultiSegment,
+                      "Packets received in several segments (jumbo or coalesced frames), copied whole.")
+                guard let device = DPDKPort.deviceCounters(port: port.id) else { continue }
                 total("mbox_port_rx_packets_total", labels, device.rxPackets, "Packets the port received.")
                 total("mbox_port_tx_packets_total", labels, device.txPackets, "Packets the port sent.")
                 total("mbox_port_rx_bytes_total", labels, device.rxBytes, "Bytes the port received.")

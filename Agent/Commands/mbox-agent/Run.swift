@@ -131,7 +131,7 @@ struct Run: ParsableCommand {
     private func serveMetrics(_ counters: AgentCounters, ports: [DPDKPort], session: ControlSession?) throws -> MetricsServer? {
         guard let metrics else { return nil }
         let address = try ControlEndpoint(parsing: metrics)
-        let exported = AgentMetrics(counters: counters, ports: ports.map { AgentMetrics.Port(id: $0.id, name: $0.name) }, session: session)
+        let exported = AgentMetrics(counters: counters, ports: ports.map { AgentMetrics.Port(id: $0.id, name: $0.name, lanes: $0.laneCounters) }, session: session)
         let server: MetricsServer
         do {
             server = try MetricsServer(bindingNow: address.host, port: address.port) { exported.render() }
