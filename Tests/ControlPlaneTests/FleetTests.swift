@@ -211,18 +211,8 @@ struct FleetTests {
         profile.seed = 62
         profile.flows = 40
         _ = try generate(profile, to: scratch.file("frames.pcap"))
-        try """
-        name: edge-firewall
-        placement: {role: fw}
-        stack: {type: l2l3}
-        functions:
-          - name: firewall
-            type: Firewall
-            parameters:
-              rules:
-                - {action: drop, proto: tcp, dst_port: "23"}
-            subscribe: [PKT]
-        """.write(toFile: scratch.file("firewall.yaml"), atomically: true, encoding: .utf8)
+        try firewallChain(name: "edge-firewall", droppingPort: 23, placement: "role: fw")
+            .write(toFile: scratch.file("firewall.yaml"), atomically: true, encoding: .utf8)
         // net_null offers RSS: one queue pair per worker, worker 1 on lcore 1; its packets
         // carry the capture's frames.
         let eal = "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1),1@(0-1) "

@@ -118,17 +118,7 @@ struct MetricsTests {
         let ssh = try runCommand("/usr/bin/tshark", ["-r", scratch.file("in.pcap"), "-Y", "tcp.port == 22", "-T", "fields", "-e", "frame.number"])
         let sshPackets = Double(ssh.stdout.split(separator: "\n").count)
         #expect(sshPackets > 0)
-        try """
-        name: drop-ssh
-        stack: {type: l2l3}
-        functions:
-          - name: firewall
-            type: Firewall
-            parameters:
-              rules:
-                - {action: drop, proto: tcp, dst_port: "22"}
-            subscribe: [PKT]
-        """.write(toFile: scratch.file("drop-ssh.yaml"), atomically: true, encoding: .utf8)
+        try firewallChain(name: "drop-ssh", droppingPort: 22).write(toFile: scratch.file("drop-ssh.yaml"), atomically: true, encoding: .utf8)
         let eal = "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1),1@(0-1),2@(0-1) "
             + "--vdev=net_pcap0,rx_pcap=\(scratch.file("in.pcap")) --vdev=net_pcap1,tx_pcap=\(scratch.file("out.pcap"))"
         let agent = try Launched(agentPath, ["run", "--dpdk", eal, "--port", "net_pcap0", "--out-port", "net_pcap1", "--workers", "2",

@@ -111,6 +111,22 @@ func chainSpec(_ yaml: String, rules: [String: String], file: String = "test-cha
     return spec
 }
 
+/// A Firewall chain on the L2/L3 stack dropping TCP flows to `port`, placed by `placement`
+/// when given.
+func firewallChain(name: String, droppingPort port: Int, placement: String? = nil) -> String {
+    """
+    name: \(name)
+    \(placement.map { "placement: {\($0)}\n" } ?? "")stack: {type: l2l3}
+    functions:
+      - name: firewall
+        type: Firewall
+        parameters:
+          rules:
+            - {action: drop, proto: tcp, dst_port: "\(port)"}
+        subscribe: [PKT]
+    """
+}
+
 /// The IDS chain with placement `role: ids`, reading `rules.rules`.
 func idsChain(name: String = "ids-edge", placement: String = "role: ids", dynamic: Bool = true) -> String {
     """
