@@ -3,18 +3,24 @@ import Atomics
 /// What the agent counted itself on one queue pair of a port: written, once per burst, by
 /// the one thread that uses the queue (a relaxed load and store, no locked instruction);
 /// read from any thread (metrics).
-public final class LaneCounters: Sendable {
-    let rxPackets = ManagedAtomic<UInt64>(0)
-    let txPackets = ManagedAtomic<UInt64>(0)
-    let droppedByVerdict = ManagedAtomic<UInt64>(0)
-    let txRefused = ManagedAtomic<UInt64>(0)
-    let rxMultiSegment = ManagedAtomic<UInt64>(0)
+public final class LaneCounters: @unchecked Sendable {
+    // Unsafe atomics (pointers, destroyed with this object): a managed atomic is an object
+    // of its own, retained and released on every use.
+    let rxPackets = UnsafeAtomic<UInt64>.create(0)
+    let txPackets = UnsafeAtomic<UInt64>.create(0)
+    let droppedByVerdict = UnsafeAtomic<UInt64>.create(0)
+    let txRefused = UnsafeAtomic<UInt64>.create(0)
+    let rxMultiSegment = UnsafeAtomic<UInt64>.create(0)
 
     init() {}
 
+    deinit {
+        for counter in [rxPackets, txPackets, droppedByVerdict, txRefused, rxMultiSegment] { counter.destroy() }
+    }
+
     /// Adds `amount` to a counter only this lane's thread writes.
     @inline(__always)
-    static func add(_ counter: ManagedAtomic<UInt64>, _ amount: Int) {
+    static func add(_ counter: UnsafeAtomic<UInt64>, _ amount: Int) {
         counter.store(counter.load(ordering: .relaxed) &+ UInt64(amount), ordering: .relaxed)
     }
 
