@@ -221,14 +221,19 @@ public final class ControlSession: Sendable {
 public final class AgentCounters: Sendable {
     /// What the devices dropped before the agent read it: missed packets, failed receives
     /// for want of an mbuf (read when a report is made, from the reporting thread).
-    /// One data path's latest totals (each written by its own worker only).
-    private final class Totals: Sendable {
-        let packets = ManagedAtomic<UInt64>(0)
-        let bytes = ManagedAtomic<UInt64>(0)
-        let flows = ManagedAtomic<UInt64>(0)
-        let alerts = ManagedAtomic<UInt64>(0)
-        let dropped = ManagedAtomic<UInt64>(0)
-        let malformed = ManagedAtomic<UInt64>(0)
+    /// One data path's latest totals (each written by its own worker only). Unsafe atomics,
+    /// destroyed with the object: a managed atomic is retained and released on every use.
+    private final class Totals: @unchecked Sendable {
+        let packets = UnsafeAtomic<UInt64>.create(0)
+        let bytes = UnsafeAtomic<UInt64>.create(0)
+        let flows = UnsafeAtomic<UInt64>.create(0)
+        let alerts = UnsafeAtomic<UInt64>.create(0)
+        let dropped = UnsafeAtomic<UInt64>.create(0)
+        let malformed = UnsafeAtomic<UInt64>.create(0)
+
+        deinit {
+            for counter in [packets, bytes, flows, alerts, dropped, malformed] { counter.destroy() }
+        }
     }
     private let workers: [Totals]
     private let devices: (@Sendable () -> (missed: UInt64, noMbuf: UInt64))?
