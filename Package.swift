@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "MBoxAgentControl",
             dependencies: ["MBoxControl", "MBoxProto", "MBoxChain", "MBoxNF", "MBoxNFs", "MBoxFlow", "MBoxEvents",
-                           "MBoxRules", "MBoxDataPath", "MBoxCapture",
+                           "MBoxRules", "MBoxDataPath", "MBoxCapture", "MBoxPacket",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                            .product(name: "X509", package: "swift-certificates"),
@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: ["MBoxController", "MBoxControl", "MBoxAgentControl", "MBoxProto", "MBoxTrafficGen", "MBoxCapture",
-                           "MBoxDataPath", "MBoxChain",
+                           "MBoxDataPath", "MBoxChain", "MBoxPacket",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")],
             path: "Tests/ControlPlaneTests"),

@@ -27,6 +27,8 @@ public final class AgentRuntime {
     /// Where this worker's totals are published between bursts (for the controller's
     /// reports and the metrics endpoint); nil: nobody reads them.
     private let counters: AgentCounters?
+    /// Malformed packets as last published by reason (they are published when it changes).
+    private var publishedMalformed: UInt64 = 0
 
     /// `counters`: where to publish this worker's totals (by default the session's).
     public init(dataPath: DataPath, pipeline: Pipeline?, chainName: String, eve: EVEWriter?, session: ControlSession?,
@@ -92,8 +94,13 @@ public final class AgentRuntime {
     private func publishCounters() {
         guard let counters else { return }
         let c = dataPath.counters
+        let malformed = c.malformed.total
+        if malformed != publishedMalformed {
+            counters.publish(worker: worker, malformed: c.malformed)
+            publishedMalformed = malformed
+        }
         counters.publish(worker: worker, packets: c.packets, bytes: c.bytes, flows: dataPath.flows.counters.created, alerts: alertCount,
-                                 dropped: pipeline?.dropped ?? 0, malformed: c.malformed.total)
+                                 dropped: pipeline?.dropped ?? 0, malformed: malformed)
     }
 
     /// Whether a config from the controller (or the saved last good one) runs.

@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import MBoxChain
 import MBoxControl
+import MBoxPacket
 import MBoxProto
 import SwiftProtobuf
 import X509
@@ -230,9 +231,11 @@ public final class AgentCounters: Sendable {
         let alerts = UnsafeAtomic<UInt64>.create(0)
         let dropped = UnsafeAtomic<UInt64>.create(0)
         let malformed = UnsafeAtomic<UInt64>.create(0)
+        /// By `MalformedReason.rawValue`.
+        let malformedByReason = MalformedReason.allCases.map { _ in UnsafeAtomic<UInt64>.create(0) }
 
         deinit {
-            for counter in [packets, bytes, flows, alerts, dropped, malformed] { counter.destroy() }
+            for counter in [packets, bytes, flows, alerts, dropped, malformed] + malformedByReason { counter.destroy() }
         }
     }
     private let workers: [Totals]
@@ -255,6 +258,16 @@ public final class AgentCounters: Sendable {
         totals.alerts.store(alerts, ordering: .relaxed)
         totals.dropped.store(dropped, ordering: .relaxed)
         totals.malformed.store(malformed, ordering: .relaxed)
+    }
+
+    /// Worker `worker`'s malformed packets by reason so far.
+    public func publish(worker: Int = 0, malformed: MalformedCounters) {
+        for (counter, count) in zip(workers[worker].malformedByReason, malformed.counts) { counter.store(count, ordering: .relaxed) }
+    }
+
+    /// One worker's malformed packets by reason.
+    public func malformed(worker: Int) -> [(reason: MalformedReason, count: UInt64)] {
+        MalformedReason.allCases.map { ($0, workers[worker].malformedByReason[$0.rawValue].load(ordering: .relaxed)) }
     }
 
     /// How many workers publish here.

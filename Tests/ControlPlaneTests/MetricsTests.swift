@@ -5,6 +5,7 @@ import FoundationNetworking
 import MBoxAgentControl
 import MBoxControl
 import MBoxController
+import MBoxPacket
 import MBoxProto
 import MBoxTrafficGen
 import Testing
@@ -77,13 +78,34 @@ struct MetricsTests {
         return line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }
     }
 
-    private func capture(in scratch: ScratchDirectory) throws -> GenerationSummary {
+    private func capture(in scratch: ScratchDirectory, malformed: Double = 0) throws -> GenerationSummary {
         var profile = TrafficProfile()
         profile.seed = 91
         profile.flows = 150
         profile.attack = "UNION SELECT"
         profile.attackShare = 0.3
+        profile.malformed = malformed
         return try generate(profile, to: scratch.file("in.pcap"))
+    }
+
+    @Test("mbox-agent run --metrics: hostile traffic's malformed packets by reason, as the generator wrote them")
+    func malformedByReason() async throws {
+        let agentPath = try #require(builtCommand("mbox-agent"), "build first: swift build")
+        let scratch = try ScratchDirectory()
+        let summary = try capture(in: scratch, malformed: 0.2)
+        #expect(summary.malformed.count >= 5, "\(summary.malformed)")
+        let agent = try Launched(agentPath, ["run", "--pcap", scratch.file("in.pcap"), "--metrics", "127.0.0.1:0"],
+                                 log: scratch.file("agent.log"))
+        let port = try #require(await metricsPort(agent), "\(agent.log)")
+        #expect(await agent.line(containing: "end of ") != nil, "\(agent.log)")
+        let samples = try await scrape(port)
+        #expect(agent.stop() == 0)
+        #expect(samples[#"mbox_packets_total{worker="0"}"#] == Double(summary.packets))
+        #expect(samples[#"mbox_malformed_total{worker="0"}"#] == Double(summary.malformed.values.reduce(0, +)))
+        for reason in MalformedReason.allCases {
+            #expect(samples["mbox_malformed_by_reason_total{worker=\"0\",reason=\"\(reason)\"}"] == Double(summary.malformed["\(reason)"] ?? 0),
+                    "\(reason)")
+        }
     }
 
     @Test("mbox-agent run --metrics: the worker's packets, bytes and flows are the capture's, its alerts the EVE file's")

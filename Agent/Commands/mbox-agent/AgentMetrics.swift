@@ -41,6 +41,10 @@ final class AgentMetrics: @unchecked Sendable {
                 total("mbox_alerts_total", labels, stats.alerts, "Alerts the worker's chain raised.")
                 total("mbox_dropped_total", labels, stats.dropped, "Packets the worker's chain dropped by verdict.")
                 total("mbox_malformed_total", labels, stats.malformed, "Malformed packets the worker counted.")
+                for (reason, count) in counters.malformed(worker: worker) {
+                    total("mbox_malformed_by_reason_total", labels + [("reason", reason.description)], count,
+                          "Malformed packets the worker counted, by what was wrong with them.")
+                }
             }
             for port in ports {
                 let labels = [("port", port.name)]
