@@ -52,7 +52,7 @@ for agent in edge-1 edge-2; do
     source=(--pcap "$out/$agent.pcap")
   fi
   $bin/mbox-agent run "${source[@]}" --controller "$MBOX_CONTROLLER" --pki "$MBOX_PKI" --name "$agent" \
-    --labels "role=ids,site=$site" --state-dir "$out/$agent" --wait-for-config 2> "$out/$agent.log" &
+    --labels "role=ids,site=$site" --state-dir "$out/$agent" --wait-for-config --metrics 127.0.0.1:0 2> "$out/$agent.log" &
   pids+=($!)
 done
 for i in $(seq 100); do
@@ -105,7 +105,12 @@ echo
 echo "== 6b. Prometheus metrics from the controller (excerpt)"
 metrics=$(grep -o 'http://[^ ]*/metrics' "$out/controller.log")
 python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' "$metrics" \
-  | grep -E '^mbox_(alerts_stored_total|agent_(packets|alerts|spool_pending|config_applied_version))' | sed 's/^/   /'
+  | grep -E '^mbox_(alerts_stored_total|agent_(packets|alerts|spool_pending|config_applied_version|port_missed))' | sed 's/^/   /'
+echo "   and from edge-1 itself (mbox-agent run --metrics: its workers and its DPDK ports)"
+metrics=$(grep -o 'http://[^ ]*/metrics' "$out/edge-1.log")
+python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' "$metrics" \
+  | grep -E '^mbox_(packets_total|alerts_total|malformed_total|port_rx_packets_total|port_rx_missed_total|port_rx_nombuf_total|controller_connected|spool_pending)' \
+  | sort | sed 's/^/   /'
 
 echo
 echo "== 7. A changed policy: one more rule, pushed to both running agents (no restart, flows kept)"
