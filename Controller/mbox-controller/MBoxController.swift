@@ -35,17 +35,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The controller's certificate name in --pki.")
     var name = "controller"
 
-    @Option(help: "Certificate (PEM); overrides --pki.")
-    var cert: String?
-
-    @Option(help: "Private key (PEM); overrides --pki.")
-    var key: String?
-
-    @Option(help: "CA certificate that issued agents' and operators' certificates (PEM); overrides --pki.")
-    var ca: String?
+    @OptionGroup var certificates: CertificateOptions
 
     func validate() throws {
-        guard pki != nil || (cert != nil && key != nil && ca != nil) else {
+        guard pki != nil || certificates.complete else {
             throw ValidationError("give --pki DIR, or all of --cert, --key and --ca")
         }
         _ = try endpoint()
@@ -57,8 +50,9 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let base = pki.map { TLSFiles(directory: $0, name: name) }
-        let tls = TLSFiles(certificate: cert ?? base!.certificate, key: key ?? base!.key, ca: ca ?? base!.ca)
+        guard let tls = certificates.files(over: pki.map { TLSFiles(directory: $0, name: name) }) else {
+            throw ValidationError("give --pki DIR, or all of --cert, --key and --ca")
+        }
         let store: SQLiteStore
         do { store = try SQLiteStore(path: db) } catch { throw ControllerFailure("cannot open the database \(db): \(error)") }
         let controller = Controller(store: store)

@@ -29,19 +29,9 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("as"), help: "Operator certificate name in --pki.")
     var operatorName = ProcessInfo.processInfo.environment["MBOX_OPERATOR"] ?? "operator"
 
-    @Option(help: "Certificate (PEM); overrides --pki/--as.")
-    var cert: String?
+    @OptionGroup var certificates: CertificateOptions
 
-    @Option(help: "Private key (PEM); overrides --pki/--as.")
-    var key: String?
-
-    @Option(help: "CA certificate (PEM); overrides --pki.")
-    var ca: String?
-
-    var tls: TLSFiles {
-        let base = TLSFiles(directory: pki, name: operatorName)
-        return TLSFiles(certificate: cert ?? base.certificate, key: key ?? base.key, ca: ca ?? base.ca)
-    }
+    var tls: TLSFiles { certificates.files(over: TLSFiles(directory: pki, name: operatorName))! }
 
     /// Runs `body` with an operator client of the controller; RPC failures become one clear line.
     func withOperator<Result: Sendable>(

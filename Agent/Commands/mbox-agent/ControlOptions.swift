@@ -11,17 +11,10 @@ struct ControlOptions: ParsableArguments {
     @Option(help: "Directory made by `mboxctl pki` (the agent's files are NAME.pem/NAME-key.pem, with --name).")
     var pki: String?
 
-    @Option(help: "The agent's certificate name in --pki.")
+    @Option(help: "The agent's certificate name in --pki (its common name is the agent's identity).")
     var name: String?
 
-    @Option(help: "Agent certificate (PEM); its common name is the agent's identity.")
-    var cert: String?
-
-    @Option(help: "Agent private key (PEM).")
-    var key: String?
-
-    @Option(help: "CA certificate that issued the controller's certificate (PEM).")
-    var ca: String?
+    @OptionGroup var certificates: CertificateOptions
 
     @Option(help: "Labels for placement, k=v,k=v.")
     var labels: String = ""
@@ -43,7 +36,7 @@ struct ControlOptions: ParsableArguments {
             return
         }
         do { _ = try ControlEndpoint(parsing: controller) } catch { throw ValidationError("--controller: \(error)") }
-        guard (pki != nil && name != nil) || (cert != nil && key != nil && ca != nil) else {
+        guard (pki != nil && name != nil) || certificates.complete else {
             throw ValidationError("--controller needs --pki DIR --name NAME, or --cert, --key and --ca")
         }
         _ = try parsedLabels()
@@ -57,8 +50,8 @@ struct ControlOptions: ParsableArguments {
     /// `counters`; nil without --controller.
     func makeSession(capabilities: [String], counters: AgentCounters) throws -> ControlSession? {
         guard let controller else { return nil }
-        let base = pki.map { TLSFiles(directory: $0, name: name!) }
-        let tls = TLSFiles(certificate: cert ?? base!.certificate, key: key ?? base!.key, ca: ca ?? base!.ca)
+        let base = pki.flatMap { pki in name.map { TLSFiles(directory: pki, name: $0) } }
+        guard let tls = certificates.files(over: base) else { throw AgentError("--controller needs --pki DIR --name NAME, or --cert, --key and --ca") }
         var settings = ControlSession.Settings(controller: try ControlEndpoint(parsing: controller), tls: tls, stateDirectory: stateDir)
         settings.labels = try parsedLabels()
         settings.capabilities = capabilities
