@@ -224,6 +224,16 @@ extension Run {
         DPDKLoop.stopOnSignals()
         let sessionTask = start(session)
         announce("\(input.name)\(output.map { " -> \($0.name)" } ?? " (passive)") with \(ports.workers) workers (\(rss ? "one RSS queue pair each" : "software distributor"))", session)
+        // Busy-polling threads that share a core slow each other down rather than add up.
+        let busy = ports.workers + (rss ? 0 : 1)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if busy > cores {
+            FileHandle.standardError.write(Data("""
+                warning      \(busy) busy-polling threads (\(ports.workers) workers\(rss ? "" : " and the distributing port thread")) \
+                on \(cores) cores: they share cores and the agent is likely slower than with fewer workers
+
+                """.utf8))
+        }
         let run = rss ? QueueWorkers.runAndReport : WorkerPool.runAndReport
         try run(ports.workers, input, output, .after(seconds: duration), control.waitForConfig) { launcher in
             try makeRuntimes(ports.workers, compiled: compiled, eve: eve, session: session, launcher: launcher, counters: counters)
