@@ -270,13 +270,12 @@ public final class DPDKPort {
 
     /// The device's own counters (the whole port's), with this queue's.
     public func readCounters() -> PortCounters {
-        var stats = mbox_port_stats()
         var result = counters
-        if mbox_port_stats(id, &stats) == 0 {
-            result.rxMissed = stats.rx_missed
-            result.rxErrors = stats.rx_errors
-            result.txErrors = stats.tx_errors
-            result.rxNoMbuf = stats.rx_no_mbuf
+        if let device = Self.deviceCounters(port: id) {
+            result.rxMissed = device.rxMissed
+            result.rxErrors = device.rxErrors
+            result.txErrors = device.txErrors
+            result.rxNoMbuf = device.rxNoMbuf
         }
         return result
     }

@@ -40,6 +40,14 @@ public struct TrafficProfile: Sendable {
     public var startTime: UInt64 = 1_700_000_000_000_000_000
 
     public init() {}
+
+    /// `flows` flows from `seed`, `attackShare` of them carrying `attack` in a request.
+    public init(seed: UInt64, flows: Int, attack: String? = nil, attackShare: Double = 0) {
+        self.seed = seed
+        self.flows = flows
+        self.attack = attack
+        self.attackShare = attackShare
+    }
 }
 
 /// What was generated, for tests and summaries.

@@ -101,11 +101,7 @@ struct FleetTests {
         var agents: [String: Launched] = [:]
         defer { agents.values.forEach { $0.stop() } }
         for (index, (name, labels)) in [("edge-1", "role=ids,site=a"), ("edge-2", "role=ids,site=b"), ("web-1", "role=web")].enumerated() {
-            var profile = TrafficProfile()
-            profile.seed = UInt64(40 + index)
-            profile.flows = 250
-            profile.attack = "UNION SELECT"
-            profile.attackShare = 0.3
+            var profile = TrafficProfile(seed: UInt64(40 + index), flows: 250, attack: "UNION SELECT", attackShare: 0.3)
             profile.attackSegments = 3
             profile.outOfOrder = 0.1
             try generate(profile, to: scratch.file("\(name).pcap"))
@@ -154,11 +150,7 @@ struct FleetTests {
         let fleet = try await Fleet(agents: ["edge-1"])
         defer { fleet.controller.stop() }
         let (commands, scratch) = (fleet.commands, fleet.scratch)
-        var profile = TrafficProfile()
-        profile.seed = 61
-        profile.flows = 300
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.3
+        var profile = TrafficProfile(seed: 61, flows: 300, attack: "UNION SELECT", attackShare: 0.3)
         profile.attackSegments = 3
         let generated = try generate(profile, to: scratch.file("edge.pcap"))
         let chain = try String(contentsOfFile: packageRoot + "/chains/fleet/ids-edge.yaml", encoding: .utf8)

@@ -17,12 +17,8 @@ struct HotSwapTests {
         let pki = try TestPKI(in: scratch)
         let running = try await RunningController(in: scratch, pki: pki)
 
-        var profile = TrafficProfile()
-        profile.seed = 11
-        profile.flows = 600
+        var profile = TrafficProfile(seed: 11, flows: 600, attack: "UNION SELECT", attackShare: 0.4)
         profile.concurrency = 96
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.4
         try generate(profile, to: scratch.file("traffic.pcap"))
         let reader = try CaptureFileReader(path: scratch.file("traffic.pcap"))
         var packets: [CapturedPacket] = []

@@ -79,11 +79,7 @@ struct MetricsTests {
     }
 
     private func capture(in scratch: ScratchDirectory, malformed: Double = 0) throws -> GenerationSummary {
-        var profile = TrafficProfile()
-        profile.seed = 91
-        profile.flows = 150
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.3
+        var profile = TrafficProfile(seed: 91, flows: 150, attack: "UNION SELECT", attackShare: 0.3)
         profile.malformed = malformed
         return try generate(profile, to: scratch.file("in.pcap"))
     }

@@ -7,11 +7,7 @@ struct AgentConfigTests {
     @Test("the settings file runs the agent as the same options on the command line would; the command line overrides it")
     func settingsFile() throws {
         let scratch = try ScratchDirectory()
-        var profile = TrafficProfile()
-        profile.seed = 44
-        profile.flows = 80
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.3
+        let profile = TrafficProfile(seed: 44, flows: 80, attack: "UNION SELECT", attackShare: 0.3)
         _ = try generate(profile, to: scratch.file("in.pcap"))
         let rules = packageRoot + "/rules/web-attacks.rules"
         try """

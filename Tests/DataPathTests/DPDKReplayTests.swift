@@ -40,13 +40,9 @@ struct DPDKReplayTests {
     @Test("a capture replayed through net_pcap gives the same streams and alerts as the pcap backend")
     func sameAsPcapBackend() throws {
         let scratch = try ScratchDirectory()
-        var profile = TrafficProfile()
-        profile.seed = 77
-        profile.flows = 200
+        var profile = TrafficProfile(seed: 77, flows: 200, attack: "UNION SELECT", attackShare: 0.3)
         profile.outOfOrder = 0.2
         profile.retransmissions = 0.1
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.3
         profile.attackSegments = 3
         let summary = try generate(profile, to: scratch.file("in.pcap"))
         let fromPort = try replayBothWays(scratch, streams: true).port
@@ -62,11 +58,7 @@ struct DPDKReplayTests {
     @Test("parallel NFs run on a free EAL lcore (a thread when none is free), with the alerts of a sequential run")
     func parallelNFsOnLcores() throws {
         let scratch = try ScratchDirectory()
-        var profile = TrafficProfile()
-        profile.seed = 31
-        profile.flows = 120
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.3
+        let profile = TrafficProfile(seed: 31, flows: 120, attack: "UNION SELECT", attackShare: 0.3)
         _ = try generate(profile, to: scratch.file("in.pcap"))
         let chain = packageRoot + "/chains/seed/idsmon-default.yaml"
         let rules = packageRoot + "/rules/web-attacks.rules"
@@ -95,13 +87,9 @@ struct DPDKReplayTests {
     @Test("hostile traffic through net_pcap: every malformed packet counted by reason as on the pcap backend, the same alerts, no crash")
     func malformedThroughDPDK() throws {
         let scratch = try ScratchDirectory()
-        var profile = TrafficProfile()
-        profile.seed = 91
-        profile.flows = 150
+        var profile = TrafficProfile(seed: 91, flows: 150, attack: "UNION SELECT", attackShare: 0.3)
         profile.malformed = 0.25
         profile.vlanIDs = [7]
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.3
         let summary = try generate(profile, to: scratch.file("in.pcap"))
         let made = summary.malformed.values.reduce(0, +)
         #expect(made > 50)
@@ -119,14 +107,10 @@ struct DPDKReplayTests {
     @Test("frames larger than an mbuf (jumbo or coalesced captures) are seen whole through net_pcap: the pcap backend's streams and alerts")
     func multiSegmentFrames() throws {
         let scratch = try ScratchDirectory()
-        var profile = TrafficProfile()
-        profile.seed = 17
-        profile.flows = 60
+        var profile = TrafficProfile(seed: 17, flows: 60, attack: "UNION SELECT", attackShare: 0.4)
         profile.maximumSegmentSize = 15_000
         profile.requestBodySize = 12_000
         profile.responseBodySize = 30_000
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.4
         _ = try generate(profile, to: scratch.file("in.pcap"))
         let fromPort = try replayBothWays(scratch, streams: true).port
         let copied = fromPort.stderr.components(separatedBy: "multi-segment ").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }
@@ -148,12 +132,8 @@ struct DPDKReplayTests {
     @Test("two workers: each flow stays on one worker, and the alerts equal the pcap backend's")
     func twoWorkers() throws {
         let scratch = try ScratchDirectory()
-        var profile = TrafficProfile()
-        profile.seed = 79
-        profile.flows = 300
+        var profile = TrafficProfile(seed: 79, flows: 300, attack: "UNION SELECT", attackShare: 0.3)
         profile.outOfOrder = 0.2
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.3
         profile.attackSegments = 3
         profile.ipv6Share = 0.3
         let summary = try generate(profile, to: scratch.file("in.pcap"))

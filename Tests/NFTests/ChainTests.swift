@@ -11,11 +11,7 @@ import Testing
 @Suite("Chains: dynamic subscriptions, parallel stages, validation")
 struct ChainTests {
     static func attackCapture(seed: UInt64 = 3, flows: Int = 300) throws -> MemoryCapture {
-        var profile = TrafficProfile()
-        profile.seed = seed
-        profile.flows = flows
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.3
+        var profile = TrafficProfile(seed: seed, flows: flows, attack: "UNION SELECT", attackShare: 0.3)
         profile.attackSegments = 3
         profile.outOfOrder = 0.2
         profile.retransmissions = 0.1

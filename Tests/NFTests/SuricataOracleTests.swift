@@ -12,12 +12,8 @@ import Testing
 @Suite("Alerts against Suricata")
 struct SuricataOracleTests {
     static func profile(_ index: Int) -> TrafficProfile {
-        var profile = TrafficProfile()
-        profile.seed = 100 + UInt64(index)
-        profile.flows = 300
+        var profile = TrafficProfile(seed: 100 + UInt64(index), flows: 300, attack: "UNION SELECT", attackShare: 0.4)
         profile.concurrency = 48
-        profile.attack = "UNION SELECT"
-        profile.attackShare = 0.4
         profile.attackSegments = [2, 4, 12][index]
         profile.outOfOrder = [0.0, 0.3, 0.4][index]
         profile.retransmissions = [0.0, 0.2, 0.3][index]

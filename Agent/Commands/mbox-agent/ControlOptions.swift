@@ -30,6 +30,8 @@ struct ControlOptions: ParsableArguments {
 
     var wanted: Bool { controller != nil }
 
+    static let credentialsNeeded = "--controller needs --pki DIR --name NAME, or --cert, --key and --ca"
+
     func validate() throws {
         guard let controller else {
             if waitForConfig { throw ValidationError("--wait-for-config needs --controller") }
@@ -37,7 +39,7 @@ struct ControlOptions: ParsableArguments {
         }
         do { _ = try ControlEndpoint(parsing: controller) } catch { throw ValidationError("--controller: \(error)") }
         guard (pki != nil && name != nil) || certificates.complete else {
-            throw ValidationError("--controller needs --pki DIR --name NAME, or --cert, --key and --ca")
+            throw ValidationError(Self.credentialsNeeded)
         }
         _ = try parsedLabels()
     }
@@ -51,7 +53,7 @@ struct ControlOptions: ParsableArguments {
     func makeSession(capabilities: [String], counters: AgentCounters) throws -> ControlSession? {
         guard let controller else { return nil }
         let base = pki.flatMap { pki in name.map { TLSFiles(directory: pki, name: $0) } }
-        guard let tls = certificates.files(over: base) else { throw AgentError("--controller needs --pki DIR --name NAME, or --cert, --key and --ca") }
+        guard let tls = certificates.files(over: base) else { throw AgentError(Self.credentialsNeeded) }
         var settings = ControlSession.Settings(controller: try ControlEndpoint(parsing: controller), tls: tls, stateDirectory: stateDir)
         settings.labels = try parsedLabels()
         settings.capabilities = capabilities
