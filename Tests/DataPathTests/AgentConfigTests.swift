@@ -31,6 +31,29 @@ struct AgentConfigTests {
         #expect(try alertSet(scratch.file("file.json")) == expected)
     }
 
+    @Test("every option of run can be a setting: none is refused as unknown (the options as run --experimental-dump-help lists them)")
+    func everyOptionIsASetting() throws {
+        let dump = try run([try agentCommand(), "run", "--experimental-dump-help"])
+        #expect(dump.status == 0, "\(dump.stderr)")
+        let tool = try #require(try JSONSerialization.jsonObject(with: dump.stdout) as? [String: Any])
+        let arguments = try #require((tool["command"] as? [String: Any])?["arguments"] as? [[String: Any]])
+        var settings: [String] = []
+        for argument in arguments {
+            guard let name = (argument["names"] as? [[String: Any]])?.first(where: { $0["kind"] as? String == "long" })?["name"] as? String,
+                  !["help", "config"].contains(name) else { continue }
+            settings.append("\(name): \(argument["kind"] as? String == "flag" ? "true" : "1")")
+        }
+        #expect(settings.count > 25)
+        let scratch = try ScratchDirectory()
+        try settings.joined(separator: "\n").write(toFile: scratch.file("agent.yaml"), atomically: true, encoding: .utf8)
+        // Every setting at once makes no sense as a run (the merged options are refused),
+        // but none may be refused as a setting.
+        let result = try run([try agentCommand(), "run", "--config", scratch.file("agent.yaml")])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("agent.yaml with the command line:"), "\(result.stderr)")
+        #expect(!result.stderr.contains("unknown setting"), "\(result.stderr)")
+    }
+
     @Test("a setting the agent does not know, a value of the wrong kind, bad YAML or a bad merged option: file, line and why", arguments: [
         ("workerz: 2\n", "agent.yaml:1:1: unknown setting 'workerz'"),
         ("pcap: in.pcap\nworkers: many\n", "agent.yaml:2:10: 'workers' takes a number"),

@@ -20,6 +20,7 @@ import Yams
 /// labels: {role: ids, site: fra1}
 /// state-dir: /var/lib/mbox
 /// wait-for-config: true
+/// metrics: 127.0.0.1:9101
 /// ```
 enum AgentConfigFile {
     enum Kind {
@@ -37,8 +38,8 @@ enum AgentConfigFile {
 
     /// The options `run` takes from a file.
     static let keys: [String: Kind] = [
-        "pcap": .value, "duration": .number,
-        "dpdk": .words, "port": .value, "out-port": .value, "workers": .number, "no-rss": .flag,
+        "pcap": .value, "duration": .number, "metrics": .value,
+        "dpdk": .words, "port": .value, "out-port": .value, "workers": .number, "no-rss": .flag, "null-frames": .value,
         "chain": .value, "rules": .value, "mode": .value, "eve": .value,
         "overlap": .value, "flow-capacity": .number, "idle-timeout": .number, "reassembly-flow-limit": .number,
         "reassembly-global-limit": .number, "no-reassembly": .flag,
