@@ -68,15 +68,23 @@ let package = Package(
             path: "Agent/NF", swiftSettings: fastPath),
         .systemLibrary(name: "CHyperscan", path: "Agent/CHyperscan", pkgConfig: "libhs",
                        providers: [.apt(["libhyperscan-dev"])]),
+        .systemLibrary(name: "CPCRE2", path: "Agent/CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         .target(name: "MBoxRules", dependencies: ["MBoxPacket"], path: "Agent/Rules"),
         .target(name: "MBoxMatch", dependencies: ["CHyperscan"], path: "Agent/Match", swiftSettings: fastPath),
+        // Application-layer parsers (HTTP, TLS, DNS, SSH) feeding detection's buffers.
+        .target(name: "MBoxAppLayer", dependencies: ["MBoxPacket", "MBoxRules", .product(name: "Crypto", package: "swift-crypto")],
+                path: "Agent/AppLayer", swiftSettings: fastPath),
+        // Detection: rules compiled into prefilters and content inspection.
+        .target(name: "MBoxDetect",
+                dependencies: ["MBoxRules", "MBoxMatch", "MBoxPacket", "CPCRE2", .product(name: "Crypto", package: "swift-crypto")],
+                path: "Agent/Detect", swiftSettings: fastPath),
         .target(
             name: "MBoxNFs",
-            dependencies: ["MBoxNF", "MBoxEvents", "MBoxRules", "MBoxMatch", "MBoxDataPath"],
+            dependencies: ["MBoxNF", "MBoxEvents", "MBoxRules", "MBoxMatch", "MBoxDataPath", "MBoxDetect", "MBoxAppLayer"],
             path: "Agent/NFs", swiftSettings: fastPath),
         .target(
             name: "MBoxChain",
-            dependencies: ["MBoxNF", "MBoxNFs", "MBoxEvents", "MBoxRules", .product(name: "Yams", package: "Yams")],
+            dependencies: ["MBoxNF", "MBoxNFs", "MBoxEvents", "MBoxRules", "MBoxDetect", .product(name: "Yams", package: "Yams")],
             path: "Agent/Chain"),
         .target(name: "MBoxTrafficGen", dependencies: ["MBoxCapture"], path: "Agent/TrafficGen"),
 
@@ -131,7 +139,7 @@ let package = Package(
         // Commands.
         .executableTarget(
             name: "mbox-agent",
-            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxFlow", "MBoxPacket",
+            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxDetect", "MBoxFlow", "MBoxPacket",
                            "MBoxCapture", "MBoxAgentControl", "MBoxControl", .product(name: "Atomics", package: "swift-atomics"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
@@ -173,9 +181,11 @@ let package = Package(
         .testTarget(name: "TCPMonitorTests", dependencies: ["MBoxTCP", "MBoxPacket", "MBoxTrafficGen"], path: "Tests/TCPMonitorTests"),
         .testTarget(
             name: "NFTests",
-            dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDataPath", "MBoxTCP", "MBoxPacket",
-                           "MBoxTrafficGen"],
+            dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxTCP",
+                           "MBoxPacket", "MBoxTrafficGen"],
             path: "Tests/NFTests"),
+        .testTarget(name: "DetectTests", dependencies: ["MBoxDetect", "MBoxRules", "MBoxAppLayer", "MBoxPacket"],
+                    path: "Tests/DetectTests"),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: ["MBoxController", "MBoxControl", "MBoxAgentControl", "MBoxProto", "MBoxTrafficGen", "MBoxCapture",

@@ -3,6 +3,7 @@ import MBoxNF
 import MBoxNFs
 import MBoxPacket
 import MBoxRules
+import MBoxDetect
 
 /// Shared, read-only inputs NFs are built from (rule engines are compiled once and
 /// shared by every worker).
@@ -12,7 +13,7 @@ public final class BuildResources: @unchecked Sendable {
     /// Rule files by name, sent with the chain (a controller's push): `rules` names one of
     /// them, and the file system is not read.
     public let ruleSets: [String: String]?
-    private var engines: [String: RuleEngine] = [:]
+    private var engines: [String: DetectEngine] = [:]
     private let lock = NSLock()
 
     public init(rulesOverride: String? = nil, ruleSets: [String: String]? = nil) {
@@ -22,7 +23,7 @@ public final class BuildResources: @unchecked Sendable {
 
     /// The compiled rules of `path` (or of the rule set so named); parse problems are kept
     /// in the engine, not thrown.
-    public func engine(_ path: String) throws -> RuleEngine {
+    public func engine(_ path: String) throws -> DetectEngine {
         lock.lock()
         defer { lock.unlock() }
         if let engine = engines[path] { return engine }
@@ -36,12 +37,12 @@ public final class BuildResources: @unchecked Sendable {
         } else {
             text = try String(contentsOfFile: path, encoding: .utf8)
         }
-        let engine = try RuleEngine(RuleParser().parse(text, file: path))
+        let engine = try DetectEngine(RuleParser().parse(text, file: path))
         engines[path] = engine
         return engine
     }
 
-    public var loadedEngines: [(String, RuleEngine)] {
+    public var loadedEngines: [(String, DetectEngine)] {
         lock.lock()
         defer { lock.unlock() }
         return engines.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -137,7 +138,7 @@ public struct NFKind: Sendable {
             return nil
         }
         if resources.rulesOverride == nil, resources.ruleSets == nil, !given.hasPrefix("/") { path = directory + "/" + given }
-        let engine: RuleEngine
+        let engine: DetectEngine
         do {
             engine = try resources.engine(path!)
         } catch {

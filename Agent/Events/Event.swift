@@ -22,10 +22,14 @@ public struct StackSnapshot: Sendable {
 
 /// Application protocols DPI tells apart.
 public enum AppProtocol: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case unknown, http, tls, ssh, dns, smtp
+    case unknown, http, tls, ssh, dns, smtp, ftp, smb, dcerpc, ftpData
 
     public var description: String {
         switch self {
+        case .ftp: return "ftp"
+        case .smb: return "smb"
+        case .dcerpc: return "dcerpc"
+        case .ftpData: return "ftp-data"
         case .unknown: return "unknown"
         case .http: return "http"
         case .tls: return "tls"

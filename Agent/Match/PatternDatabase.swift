@@ -6,6 +6,8 @@ public struct Pattern: Sendable {
     public var caseless = false
     public var dotAll = false
     public var multiline = false
+    /// Report only the first match of this pattern in a scan (enough for a prefilter).
+    public var singleMatch = false
     /// Reported with each match.
     public var id: UInt32
 
@@ -33,6 +35,7 @@ public struct Pattern: Sendable {
         if caseless { flags |= UInt32(HS_FLAG_CASELESS) }
         if dotAll { flags |= UInt32(HS_FLAG_DOTALL) }
         if multiline { flags |= UInt32(HS_FLAG_MULTILINE) }
+        if singleMatch { flags |= UInt32(HS_FLAG_SINGLEMATCH) }
         return flags
     }
 }

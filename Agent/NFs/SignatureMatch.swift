@@ -1,6 +1,7 @@
+import MBoxAppLayer
+import MBoxDetect
 import MBoxEvents
 import MBoxFlow
-import MBoxMatch
 import MBoxNF
 import MBoxPacket
 import MBoxRules
@@ -10,111 +11,85 @@ import MBoxTCP
 public struct SignatureMatchCounters: Sendable {
     public var packetsScanned: UInt64 = 0
     public var streamBytesScanned: UInt64 = 0
+    public var transactions: UInt64 = 0
     public var alerts: UInt64 = 0
-    /// Hits forgotten because a flow direction had more than `maximumHitsPerDirection`.
-    public var droppedHits: UInt64 = 0
     public var gapsSeen: UInt64 = 0
 }
 
-/// Signature_Match: Suricata-style rules over packets (`PKT`/`PKT/TCP` events, Hyperscan
-/// block mode) or over reassembled streams (`DATA_RDY`, Hyperscan stream mode, so a
-/// pattern split across segments is found without keeping the bytes). Publishes
-/// `EVENT/IDS_ALERT` once per rule and flow; on `EVENT/DPI_DETECT` it turns on its
-/// dynamic subscriptions for that flow.
+/// Signature_Match: Suricata rules over every packet (`PKT`, TCP, UDP, ICMP, other IP),
+/// over reassembled streams (`DATA_RDY`, both directions: a window of the stream so far
+/// so that patterns split across segments are found) and over application-layer
+/// transactions its parsers build from the streams (HTTP, TLS, DNS, SSH). Publishes
+/// `EVENT/IDS_ALERT` per matching rule and packet, as Suricata raises alerts.
+///
+/// On `EVENT/DPI_DETECT` (the seed's chains) it turns on its dynamic subscriptions for the
+/// flow and inspects the stream DPI hands over.
 public final class SignatureMatch: NetworkFunction {
-    public let engine: RuleEngine
+    public let engine: DetectEngine
     /// Stop inspecting a flow after its first alert (the seed's configuration 4).
     public let stopOnAlert: Bool
     /// Inline prevention: a `drop`/`reject` rule that matches drops the packet and every
     /// later packet of its flow (the NF must be declared may_drop: the `IPS` type).
     public let prevents: Bool
     public private(set) var counters = SignatureMatchCounters()
-    public static let maximumHitsPerDirection = 256
+    /// Stream bytes kept per direction so a match may span chunks.
+    public static let streamWindow = 2048
 
     private var context: NFContext!
-    private var blockScanner: Scanner?
-    private var streamScanner: Scanner?
-    private var protocols: UnsafeMutablePointer<AppProtocol>!
-    private var streams: UnsafeMutablePointer<OpaquePointer?>!
-    /// Stream offset at which each open Hyperscan stream started, and how far it was scanned.
-    private var streamBases: UnsafeMutablePointer<UInt64>!
-    private var scanned: UnsafeMutablePointer<UInt64>!
-    /// Per stream direction (slot × 2 + direction): the pattern hits so far. Per flow: the
-    /// rules that alerted. Indexed storage rather than dictionaries: an empty array costs
-    /// 8 bytes and no allocation, and removing a dictionary entry at a flow's end cost
-    /// hundreds of instructions (its probe chain is rehashed).
-    private var hitLogs: UnsafeMutablePointer<[PatternHit]>!
-    private var alertedRules: UnsafeMutablePointer<[Int32]>!
-    private var touched: [Int32] = []
-    /// The engine's rules, read in place: a copy of a `Rule` retains each of its strings
-    /// and arrays.
-    private let rules: UnsafeMutableBufferPointer<Rule>
-    private var blocked: UnsafeMutablePointer<Bool>!
+    private var detector: Detector!
+    /// Per flow slot: application layer, its protocol, whether the flow is blocked.
+    private var appFlows: [AppLayerFlow?] = []
+    private var appProtocols: [AppLayerProtocol?] = []
+    private var blocked: [Bool] = []
+    /// Per non-TCP flow: which ends have sent (bit 0 the client, bit 1 the server).
+    private var spoke: [UInt8] = []
+    /// Per slot × direction: the stream's last bytes and the offset inspected up to.
+    private var windows: [[UInt8]] = []
+    private var scanned: [UInt64] = []
+    private let parsesApps: Bool
+    private var matched: [Int32] = []
+    /// Rules that alerted for the packet being handled (an alert per rule and packet).
+    private var packetAlerts: [Int32] = []
+    private var packetPassed = false
+    private var currentPacket: (UnsafeRawPointer?, UInt64, UInt64) = (nil, 0, 0)
+    private var window: [UInt8] = []
 
-    public init(engine: RuleEngine, stopOnAlert: Bool = false, prevents: Bool = false) throws {
+    public init(engine: DetectEngine, stopOnAlert: Bool = false, prevents: Bool = false) throws {
         self.engine = engine
         self.stopOnAlert = stopOnAlert
         self.prevents = prevents
-        rules = .allocate(capacity: engine.rules.count)
-        _ = rules.initialize(from: engine.rules)
-        if let database = engine.blockDatabase { blockScanner = try Scanner(database: database) }
-        if let database = engine.streamDatabase { streamScanner = try Scanner(database: database) }
-        touched.reserveCapacity(64)
-    }
-
-    deinit {
-        rules.baseAddress?.deinitialize(count: rules.count)
-        rules.deallocate()
-        guard let streams else { return }
-        for index in 0..<(2 * context.capacity) {
-            if let stream = streams[index] { streamScanner?.closeStream(stream, base: 0) }
-        }
-        streams.deallocate()
-        streamBases.deallocate()
-        scanned.deallocate()
-        protocols.deallocate()
-        blocked.deallocate()
-        // Empty arrays hold nothing to release: only the others are deinitialised.
-        for index in 0..<(2 * context.capacity) where !hitLogs[index].isEmpty { (hitLogs + index).deinitialize(count: 1) }
-        hitLogs.deallocate()
-        for slot in 0..<context.capacity where !alertedRules[slot].isEmpty { (alertedRules + slot).deinitialize(count: 1) }
-        alertedRules.deallocate()
+        parsesApps = engine.rules.contains { $0.appProtocol != nil }
+        matched.reserveCapacity(64)
+        packetAlerts.reserveCapacity(16)
+        window.reserveCapacity(Self.streamWindow + 65_536)
     }
 
     public func attach(_ context: NFContext) {
         self.context = context
-        protocols = .allocate(capacity: context.capacity)
-        protocols.initialize(repeating: .unknown, count: context.capacity)
-        streams = .allocate(capacity: 2 * context.capacity)
-        streams.initialize(repeating: nil, count: 2 * context.capacity)
-        streamBases = .allocate(capacity: 2 * context.capacity)
-        streamBases.initialize(repeating: 0, count: 2 * context.capacity)
-        scanned = .allocate(capacity: 2 * context.capacity)
-        scanned.initialize(repeating: 0, count: 2 * context.capacity)
-        blocked = .allocate(capacity: context.capacity)
-        blocked.initialize(repeating: false, count: context.capacity)
-        hitLogs = .allocate(capacity: 2 * context.capacity)
-        hitLogs.initialize(repeating: [], count: 2 * context.capacity)
-        alertedRules = .allocate(capacity: context.capacity)
-        alertedRules.initialize(repeating: [], count: context.capacity)
+        // The detector's tables are sized by the chain's flow capacity.
+        detector = try! Detector(engine: engine, capacity: context.capacity)
+        appFlows = Array(repeating: nil, count: context.capacity)
+        appProtocols = Array(repeating: nil, count: context.capacity)
+        blocked = Array(repeating: false, count: context.capacity)
+        spoke = Array(repeating: 0, count: context.capacity)
+        windows = Array(repeating: [], count: 2 * context.capacity)
+        scanned = Array(repeating: 0, count: 2 * context.capacity)
     }
 
     public func flowStarted(slot: Int32) {
-        protocols[Int(slot)] = .unknown
+        appProtocols[Int(slot)] = nil
         blocked[Int(slot)] = false
+        spoke[Int(slot)] = 0
     }
 
     public func flowEnded(slot: Int32) {
+        appFlows[Int(slot)] = nil
         for direction in 0..<2 {
             let index = Int(slot) * 2 + direction
-            if let stream = streams[index] {
-                streamScanner?.closeStream(stream, base: 0)
-                streams[index] = nil
-            }
-            if !hitLogs[index].isEmpty { hitLogs[index] = [] }
+            if !windows[index].isEmpty { windows[index] = [] }
             scanned[index] = 0
         }
-        if !alertedRules[Int(slot)].isEmpty { alertedRules[Int(slot)] = [] }
+        detector.flowEnded(slot: slot)
     }
 
     public func handle(_ event: Event) {
@@ -122,123 +97,163 @@ public final class SignatureMatch: NetworkFunction {
             if event.headers != nil { context.drop() }
             return
         }
+        beginPacket(event)
         switch event.type {
         case .dpiDetect:
-            protocols[Int(event.slot)] = event.detail.appProtocol
             context.subscribeDynamic(slot: event.slot)
-            // DPI hands over the stream it classified (from offset 0): scan it now, so the
-            // start of the stream is not missed by subscribing late.
+            // DPI hands over the stream it classified (from offset 0).
             if event.data != nil { inspectStream(event) }
         case .dataReady:
             inspectStream(event)
+        case .flowDestroyed:
+            if let flow = appFlows[Int(event.slot)] {
+                for transaction in flow.finish() { inspect(transaction, event) }
+            }
         default:
-            // Inline, packets are for enforcement; inspection reads the streams.
-            if event.headers != nil, !prevents { inspectPacket(event) }
+            if event.headers != nil { inspectPacket(event) }
         }
     }
 
     // MARK: - Packets
 
     private func inspectPacket(_ event: Event) {
-        let payload = event.payload
-        touched.removeAll(keepingCapacity: true)
-        touched += engine.headerOnly
-        if let scanner = blockScanner, !payload.isEmpty {
-            counters.packetsScanned &+= 1
-            scanner.scan(payload)
-            for hit in scanner.lastHits { touch(engine.ruleOfPattern[Int(hit.id)]) }
-            evaluate(event, stream: false, hits: scanner.lastHits)
-        } else {
-            evaluate(event, stream: false, hits: UnsafeBufferPointer(start: nil, count: 0))
+        guard let headers = event.headers?.pointee else { return }
+        var facts = self.facts(event)
+        facts.hasPacket = true
+        facts.tcpFlags = headers.tcpFlags.rawValue
+        facts.payloadLength = headers.payloadLength
+        facts.icmpType = headers.icmpType
+        facts.icmpCode = headers.icmpCode
+        facts.ttl = headers.ttl
+        if !headers.isTCP {
+            // Suricata's view of a UDP/ICMP flow: established once the other end replied.
+            spoke[Int(event.slot)] |= facts.toServer ? 1 : 2
+            facts.established = spoke[Int(event.slot)] == 3
         }
+        let payload = event.payload
+        if headers.isUDP, parsesApps, !payload.isEmpty {
+            let slot = Int(event.slot)
+            if appProtocols[slot] == nil,
+               let found = AppDetect.udp(payload, sourcePort: headers.sourcePort, destinationPort: headers.destinationPort) {
+                appProtocols[slot] = found
+            }
+            facts.appProtocol = appProtocols[slot]
+            if appProtocols[slot] == .dns, let transaction = AppLayerFlow.dns(payload, toServer: facts.toServer) {
+                inspect(transaction, event)
+            }
+        }
+        counters.packetsScanned &+= 1
+        matched.removeAll(keepingCapacity: true)
+        detector.inspectPayload(facts, payload: payload, stream: false, slot: event.slot, into: &matched)
+        raise(event)
     }
 
     // MARK: - Streams
 
     private func inspectStream(_ event: Event) {
-        guard let scanner = streamScanner else {
-            touched.removeAll(keepingCapacity: true)
-            touched += engine.headerOnly
-            evaluate(event, stream: true, hits: UnsafeBufferPointer(start: nil, count: 0))
-            return
-        }
         let index = Int(event.slot) * 2 + (event.direction == .toServer ? 0 : 1)
-        if event.data == nil {
-            // A gap: nothing can match across it. Restart after it.
+        guard event.data != nil else {
+            // A gap: nothing can match across it.
             counters.gapsSeen &+= 1
-            if let stream = streams[index] {
-                scanner.closeStream(stream, base: streamBases[index])
-                streams[index] = nil
-            }
+            if !windows[index].isEmpty { windows[index] = [] }
             return
         }
-        // Bytes already scanned (handed over by DPI) are not scanned again.
+        // Bytes already inspected (handed over by DPI, then delivered again) are skipped.
         var bytes = event.stream
         var offset = event.dataOffset
-        if streams[index] != nil, offset < scanned[index] {
+        if offset < scanned[index] {
             let skip = Int(min(scanned[index] - offset, UInt64(bytes.count)))
             bytes = UnsafeRawBufferPointer(rebasing: bytes[skip...])
             offset += UInt64(skip)
             if bytes.isEmpty { return }
         }
-        if streams[index] == nil {
-            streams[index] = scanner.openStream()
-            streamBases[index] = offset
-        }
-        guard let stream = streams[index] else { return }
-        counters.streamBytesScanned &+= UInt64(bytes.count)
-        scanner.scan(stream: stream, bytes, base: streamBases[index])
         scanned[index] = offset + UInt64(bytes.count)
-        touched.removeAll(keepingCapacity: true)
-        touched += engine.headerOnly
-        if scanner.hitCount > 0 {
-            for hit in scanner.lastHits {
-                touch(engine.ruleOfPattern[Int(hit.id)])
-                if hitLogs[index].count < Self.maximumHitsPerDirection {
-                    hitLogs[index].append(hit)
-                } else {
-                    counters.droppedHits &+= 1
-                }
+        counters.streamBytesScanned &+= UInt64(bytes.count)
+        let toServer = event.direction == .toServer
+        let slot = Int(event.slot)
+        if parsesApps {
+            if appFlows[slot] == nil {
+                let key = context.flowKey(of: event)
+                appFlows[slot] = AppLayerFlow(serverPort: key.serverPort)
             }
+            let transactions = appFlows[slot]!.feed(bytes, toServer: toServer)
+            appProtocols[slot] = appFlows[slot]!.detected
+            for transaction in transactions { inspect(transaction, event) }
         }
-        guard !touched.isEmpty else { return }
-        // A reference of its own: an alert published meanwhile may come back here.
-        let log = hitLogs[index]
-        log.withUnsafeBufferPointer { evaluate(event, stream: true, hits: $0) }
+        // The window: the stream's kept tail, then the new bytes.
+        let kept = windows[index]
+        window.removeAll(keepingCapacity: true)
+        window += kept
+        window += bytes
+        var facts = self.facts(event)
+        facts.hasPacket = false
+        matched.removeAll(keepingCapacity: true)
+        window.withUnsafeBytes {
+            detector.inspectPayload(facts, payload: $0, stream: true, newFrom: kept.count, slot: event.slot, into: &matched)
+        }
+        windows[index] = Array(window.suffix(Self.streamWindow))
+        raise(event)
     }
 
-    // MARK: - Rules
+    // MARK: - Transactions
 
-    @inline(__always)
-    private func touch(_ rule: Int32) {
-        if !touched.contains(rule) { touched.append(rule) }
+    private func inspect(_ transaction: AppTransaction, _ event: Event) {
+        counters.transactions &+= 1
+        var facts = self.facts(event)
+        facts.toServer = transaction.toServer
+        facts.hasPacket = false
+        facts.appProtocol = transaction.buffers.protocolName
+        matched.removeAll(keepingCapacity: true)
+        detector.inspectTransaction(facts, buffers: transaction.buffers, slot: event.slot, into: &matched)
+        raise(event)
     }
 
-    private func evaluate(_ event: Event, stream: Bool, hits: UnsafeBufferPointer<PatternHit>) {
-        guard !touched.isEmpty else { return }
+    // MARK: - Alerts
+
+    private func facts(_ event: Event) -> PacketFacts {
         let key = context.flowKey(of: event)
         let toServer = event.cause == .client
-        let source = toServer ? key.client : key.server
-        let sourcePort = toServer ? key.clientPort : key.serverPort
-        let destination = toServer ? key.server : key.client
-        let destinationPort = toServer ? key.serverPort : key.clientPort
-        for rule in touched {
-            let index = Int(rule)
-            if stream ? rules[index].noStream : rules[index].onlyStream { continue }
-            switch rules[index].flowDirection {
-            case .toServer where !toServer, .toClient where toServer: continue
-            default: break
+        var facts = PacketFacts()
+        facts.ipProtocol = key.ipProtocol
+        facts.source = toServer ? key.client : key.server
+        facts.sourcePort = toServer ? key.clientPort : key.serverPort
+        facts.destination = toServer ? key.server : key.client
+        facts.destinationPort = toServer ? key.serverPort : key.clientPort
+        facts.toServer = toServer
+        // UDP and other flows count as established once both ends have spoken; a TCP flow
+        // once its handshake completed (or it was picked up mid-stream and both ends spoke).
+        facts.established = event.snapshot.established
+        facts.clientBytes = event.snapshot.toServerOffset
+        facts.serverBytes = event.snapshot.toClientOffset
+        facts.appProtocol = appProtocols[Int(event.slot)]
+        facts.timestamp = event.timestamp
+        return facts
+    }
+
+    /// Starts a packet's alert bookkeeping when `event` is about a packet not seen before.
+    private func beginPacket(_ event: Event) {
+        let identity = (UnsafeRawPointer(event.packet.baseAddress), event.flowID, event.timestamp)
+        if identity.0 == nil || identity != currentPacket {
+            currentPacket = identity
+            packetAlerts.removeAll(keepingCapacity: true)
+            packetPassed = false
+        }
+    }
+
+    /// Publishes an alert for each rule in `matched` not yet alerted for this packet.
+    private func raise(_ event: Event) {
+        guard !matched.isEmpty, !packetPassed else { return }
+        for rule in matched where !packetAlerts.contains(rule) {
+            packetAlerts.append(rule)
+            let action = engine.rules[Int(rule)].action
+            if action == .pass {
+                packetPassed = true
+                return
             }
-            if let established = rules[index].established, established != event.snapshot.established { continue }
-            if alertedRules[Int(event.slot)].contains(rule) { continue }
-            guard rules[index].headerMatches(protocol: key.ipProtocol, source: source, sourcePort: sourcePort,
-                                             destination: destination, destinationPort: destinationPort),
-                  engine.payloadMatches(rule, hits: hits) else { continue }
-            alertedRules[Int(event.slot)].append(rule)
             counters.alerts &+= 1
-            context.publish(.idsAlert, about: event,
-                            detail: EventDetail(appProtocol: protocols[Int(event.slot)], index: rule))
-            if prevents, rules[index].action == .drop || rules[index].action == .reject {
+            let app = appProtocols[Int(event.slot)].flatMap { AppProtocol(name: $0.description) } ?? .unknown
+            context.publish(.idsAlert, about: event, detail: EventDetail(appProtocol: app, index: rule))
+            if prevents, action == .drop || action == .reject {
                 blocked[Int(event.slot)] = true
                 if event.headers != nil { context.drop() }
                 return

@@ -10,37 +10,217 @@ public enum RuleFlowDirection: Sendable {
     case any, toServer, toClient
 }
 
+/// Whether a TCP payload rule looks at packets, at the reassembled stream, or at both
+/// (`tcp-pkt`, `tcp-stream`, `flow:no_stream` / `only_stream`).
+public enum StreamMode: Sendable {
+    case both, packetOnly, streamOnly
+}
+
 /// One `content:` with its modifiers.
 public struct ContentMatch: Sendable, Equatable {
     public var bytes: [UInt8]
+    public var negated = false
     public var nocase = false
     public var offset: Int?
     public var depth: Int?
     public var distance: Int?
     public var within: Int?
+    /// `startswith`: at the buffer's start. `endswith`: ending at the buffer's end.
+    public var startsWith = false
+    public var endsWith = false
+    /// `fast_pattern`: this content is the rule's prefilter pattern.
+    public var fastPattern = false
+    /// Variables named by `offset`/`depth`/`distance`/`within` (`byte_extract` results).
+    public var variables: [String: String] = [:]
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
 
     /// Positioned relative to the previous match (`distance`/`within`).
-    public var isRelative: Bool { distance != nil || within != nil }
+    public var isRelative: Bool { distance != nil || within != nil || variables["distance"] != nil || variables["within"] != nil }
 }
 
-/// One `pcre:` (anywhere in the buffer; `/R` and buffer flags are not supported).
+/// One `pcre:`, with the relative (`R`) and the buffer modifiers already resolved.
 public struct PCREMatch: Sendable, Equatable {
     public var expression: String
+    public var negated = false
     public var caseless = false
     public var dotAll = false
     public var multiline = false
+    public var extended = false
+    /// `A`: anchored at the start; `E`: `$` only at the very end; `G`: ungreedy.
+    public var anchored = false
+    public var dollarEndOnly = false
+    public var ungreedy = false
+    /// `R`: searched from the end of the previous match.
+    public var relative = false
+
+    public init(expression: String) { self.expression = expression }
+}
+
+/// Compares a number read from the data: `=`, `<`, `>`, `<=`, `>=`, `!=`, `&` (any bit),
+/// `^` (not all bits), or a range.
+public enum NumberOperator: String, Sendable {
+    case equal = "=", less = "<", greater = ">", lessOrEqual = "<=", greaterOrEqual = ">=", notEqual = "!="
+    case bitAnd = "&", bitXor = "^"
+}
+
+/// A number test (`dsize:>100`, `bsize:10<>20`, `urilen:5`, `itype:8`).
+public struct NumberTest: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case compare(NumberOperator, UInt64)
+        /// Exclusive range `low<>high`.
+        case range(UInt64, UInt64)
+    }
+    public var kind: Kind
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    public func holds(_ value: UInt64) -> Bool {
+        switch kind {
+        case let .range(low, high): return value > low && value < high
+        case let .compare(op, target):
+            switch op {
+            case .equal: return value == target
+            case .notEqual: return value != target
+            case .less: return value < target
+            case .greater: return value > target
+            case .lessOrEqual: return value <= target
+            case .greaterOrEqual: return value >= target
+            case .bitAnd: return value & target != 0
+            case .bitXor: return value ^ target != 0
+            }
+        }
+    }
+}
+
+/// How `byte_test`/`byte_jump`/`byte_extract` read a number.
+public struct ByteRead: Sendable, Equatable {
+    public var count: Int
+    public var offset: Int
+    /// The offset is a `byte_extract` variable.
+    public var offsetVariable: String?
+    public var relative = false
+    public var littleEndian = false
+    /// `string` with a base: the bytes are digits.
+    public var stringBase: Int?
+    public var bitmask: UInt64?
+    public var dce = false
+
+    public init(count: Int, offset: Int) {
+        self.count = count
+        self.offset = offset
+    }
+}
+
+public struct ByteTest: Sendable, Equatable {
+    public var read: ByteRead
+    public var negated = false
+    public var op: NumberOperator
+    public var value: UInt64
+    public var valueVariable: String?
+}
+
+public struct ByteJump: Sendable, Equatable {
+    public var read: ByteRead
+    public var multiplier: UInt64 = 1
+    public var postOffset: Int = 0
+    public var align = false
+    public var fromBeginning = false
+    public var fromEnd = false
+}
+
+public struct ByteExtract: Sendable, Equatable {
+    public var read: ByteRead
+    public var name: String
+    public var multiplier: UInt64 = 1
+    public var align: Int = 0
+    /// Slot in the inspection's variables.
+    public var slot: Int = 0
+}
+
+public struct IsDataAt: Sendable, Equatable {
+    public var position: Int
+    public var variable: String?
+    public var relative = false
+    public var negated = false
+}
+
+public struct Base64Decode: Sendable, Equatable {
+    public var bytes: Int?
+    public var offset: Int = 0
+    public var relative = false
 }
 
 /// A payload test, in rule order.
 public enum PayloadMatch: Sendable, Equatable {
     case content(ContentMatch)
     case pcre(PCREMatch)
+    case byteTest(ByteTest)
+    case byteJump(ByteJump)
+    case byteExtract(ByteExtract)
+    case isDataAt(IsDataAt)
+    case base64Decode(Base64Decode)
 }
 
-/// A Suricata/Snort rule, within the subset this project supports.
+/// A transform applied to a sticky buffer before it is inspected.
+public enum BufferTransform: String, Sendable, Equatable {
+    case dotPrefix = "dotprefix", stripWhitespace = "strip_whitespace", compressWhitespace = "compress_whitespace"
+    case toLowercase = "to_lowercase", toUppercase = "to_uppercase", urlDecode = "url_decode"
+    case toMD5 = "to_md5", toSHA1 = "to_sha1", toSHA256 = "to_sha256", headerLowercase = "header_lowercase"
+    case stripPseudoHeaders = "strip_pseudo_headers", xor, pcrexform
+}
+
+/// The payload tests of one buffer: the packet/stream payload or a sticky buffer.
+public struct BufferSection: Sendable, Equatable {
+    public var buffer: InspectionBuffer
+    public var transforms: [BufferTransform] = []
+    public var matches: [PayloadMatch] = []
+    /// `bsize`: the buffer's length.
+    public var size: NumberTest?
+
+    public init(buffer: InspectionBuffer) { self.buffer = buffer }
+}
+
+/// `flowbits`/`xbits` operations and tests.
+public struct BitOperation: Sendable, Equatable {
+    public enum Command: String, Sendable { case set, unset, toggle, isset, isnotset }
+    /// Where the bit lives: the flow (`flowbits`) or a host/pair (`xbits`).
+    public enum Scope: Sendable, Equatable { case flow, source, destination, pair }
+    public var command: Command
+    /// Bit names; for tests, `a|b` means any, `a&b` all (`anyOf`).
+    public var names: [String]
+    public var anyOf = false
+    public var scope = Scope.flow
+    /// `xbits` expiry, seconds.
+    public var expire: UInt32 = 0
+
+    public var isTest: Bool { command == .isset || command == .isnotset }
+}
+
+/// `threshold`/`detection_filter` (and `threshold.config` entries).
+public struct Threshold: Sendable, Equatable {
+    public enum Kind: String, Sendable { case limit, threshold, both, detectionFilter = "detection_filter" }
+    public enum Track: String, Sendable { case bySource = "by_src", byDestination = "by_dst", byRule = "by_rule", byBoth = "by_both", byFlow = "by_flow" }
+    public var kind: Kind
+    public var track: Track
+    public var count: UInt32
+    public var seconds: UInt32
+
+    public init(kind: Kind, track: Track, count: UInt32, seconds: UInt32) {
+        self.kind = kind
+        self.track = track
+        self.count = count
+        self.seconds = seconds
+    }
+}
+
+/// A Suricata/Snort rule.
 public struct Rule: Sendable {
     public var action: RuleAction
     public var ipProtocol: UInt8?  // nil: any IP protocol
+    /// The application protocol the header names (`alert http …`): the rule applies to flows
+    /// detected as that protocol, whatever their ports.
+    public var appProtocol: AppLayerProtocol?
     public var source: AddressSpec
     public var sourcePorts: PortSpec
     public var destination: AddressSpec
@@ -55,15 +235,48 @@ public struct Rule: Sendable {
     /// Description of the classtype (EVE `category`) and its priority (EVE `severity`).
     public var category: String = ""
     public var priority: Int = 3
-    public var payload: [PayloadMatch] = []
+    public var sections: [BufferSection] = []
     public var flowDirection = RuleFlowDirection.any
     public var established: Bool?
-    /// `flow:only_stream` / `flow:no_stream`.
-    public var onlyStream = false
-    public var noStream = false
+    public var streamMode = StreamMode.both
+    public var dsize: NumberTest?
+    public var tcpFlags: FlagTest?
+    public var icmpType: NumberTest?
+    public var icmpCode: NumberTest?
+    public var urilen: NumberTest?
+    public var streamSize: StreamSizeTest?
+    public var ipTTL: NumberTest?
+    public var bits: [BitOperation] = []
+    public var threshold: Threshold?
+    public var detectionFilter: Threshold?
+    /// `flowbits:noalert`: matches (and sets bits) without raising an alert.
+    public var noAlert = false
+    /// `target:src_ip|dest_ip`: which end EVE names as the target.
+    public var targetIsSource: Bool?
+    public var metadata: [String] = []
+    public var references: [String] = []
     /// Where the rule was read: file and 1-based line.
     public var file: String
     public var line: Int
+
+    public init(action: RuleAction, ipProtocol: UInt8?, source: AddressSpec, sourcePorts: PortSpec,
+                destination: AddressSpec, destinationPorts: PortSpec, bidirectional: Bool, file: String, line: Int) {
+        self.action = action
+        self.ipProtocol = ipProtocol
+        self.source = source
+        self.sourcePorts = sourcePorts
+        self.destination = destination
+        self.destinationPorts = destinationPorts
+        self.bidirectional = bidirectional
+        self.file = file
+        self.line = line
+    }
+
+    /// The payload tests on the packet or stream payload (no sticky buffer), in order.
+    public var payload: [PayloadMatch] { sections.filter { $0.buffer == .payload }.flatMap(\.matches) }
+
+    /// Whether the rule inspects any application-layer buffer.
+    public var usesAppBuffers: Bool { sections.contains { $0.buffer != .payload } }
 
     /// Whether a packet (or stream data) from `source` to `destination` fits the header.
     public func headerMatches(protocol proto: UInt8, source: IPAddress, sourcePort: UInt16,
@@ -78,18 +291,48 @@ public struct Rule: Sendable {
     }
 }
 
+/// `flags:`: TCP flags that must (or may) be set.
+public struct FlagTest: Sendable, Equatable {
+    public enum Mode: Sendable { case exactly, all, any, not }
+    public var mode: Mode
+    public var flags: UInt8
+    /// Flags ignored (`flags:S,CE` ignores CWR and ECE).
+    public var ignored: UInt8 = 0
+
+    public func holds(_ value: UInt8) -> Bool {
+        let seen = value & ~ignored
+        switch mode {
+        case .exactly: return seen == flags
+        case .all: return seen & flags == flags
+        case .any: return seen & flags != 0
+        case .not: return seen & flags == 0
+        }
+    }
+}
+
+/// `stream_size:server|client|both|either,op,N`.
+public struct StreamSizeTest: Sendable, Equatable {
+    public enum Side: String, Sendable { case server, client, both, either }
+    public var side: Side
+    public var op: NumberOperator
+    public var value: UInt64
+}
+
 /// Why a rule was not loaded, with where it is.
 public struct RuleProblem: Error, Sendable, CustomStringConvertible, Equatable {
     public var file: String
     public var line: Int
     public var sid: UInt32?
     public var message: String
+    /// The keyword that could not be honoured, when one is to blame (for coverage reports).
+    public var keyword: String?
 
-    public init(file: String, line: Int, sid: UInt32?, message: String) {
+    public init(file: String, line: Int, sid: UInt32?, message: String, keyword: String? = nil) {
         self.file = file
         self.line = line
         self.sid = sid
         self.message = message
+        self.keyword = keyword
     }
 
     public var description: String {

@@ -1,13 +1,13 @@
 import MBoxPacket
 
-/// Parses Suricata/Snort rules (one per line; `#` comments; `\` continues a line).
+/// Parses Suricata rules (one per line; `#` comments; `\` continues a line; CRLF or LF).
 ///
-/// Supported: the header (action, tcp/udp/icmp/ip, addresses with CIDR, lists,
-/// negation and the usual variables, ports with ranges), `msg`, `sid`, `rev`, `gid`,
-/// `classtype`, `priority`, `content` with `nocase`, `offset`, `depth`, `distance`,
-/// `within`, `pcre` (flags i, s, m), `flow` (established, to_server/from_client,
-/// to_client/from_server, only_stream, no_stream). Informational keywords
-/// (`reference`, `metadata`, `target`, `fast_pattern`, `rawbytes`) are accepted.
+/// The header takes actions alert/drop/pass/reject, IP protocols (`tcp`, `udp`, `icmp`,
+/// `ip`, `tcp-pkt`, `tcp-stream`) and application protocols (`http`, `tls`, `dns`, `smtp`,
+/// `ftp`, `ssh`, `smb`, …), addresses with CIDR, lists, negation and variables, ports with
+/// ranges. The options are Suricata 7's payload keywords (content and its modifiers, pcre,
+/// byte_test/byte_jump/byte_extract, isdataat, base64), sticky buffers (`InspectionBuffer`),
+/// and the flow, bit, threshold and header keywords in `RuleParser+Keywords.swift`.
 /// A rule using anything else is not loaded, and the problem names file, line, sid and
 /// keyword: a rule is never loaded with part of it silently ignored.
 public struct RuleParser {
@@ -27,7 +27,8 @@ public struct RuleParser {
         "FTP_PORTS": "21", "GENEVE_PORTS": "6081", "VXLAN_PORTS": "4789", "TEREDO_PORTS": "3544",
     ]
 
-    static let informational: Set<String> = ["reference", "metadata", "target", "fast_pattern", "rawbytes"]
+    /// Keywords that say something about the rule but change no match.
+    static let informational: Set<String> = ["rawbytes", "tag", "requires"]
 
     public init() {}
 
@@ -35,8 +36,9 @@ public struct RuleParser {
     public func parse(_ text: String, file: String = "<rules>") -> RuleSet {
         var set = RuleSet()
         var pending = "", pendingLine = 0
-        var seenSIDs: [UInt32: Int] = [:]
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        var seenSIDs: [UInt64: Int] = [:]
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            .enumerated() {
             var line = raw.trimmingCharacters(in: " \t\r")
             if pending.isEmpty {
                 if line.isEmpty || line.hasPrefix("#") { continue }
@@ -51,12 +53,13 @@ public struct RuleParser {
             defer { pending = "" }
             do {
                 let rule = try parseRule(pending, file: file, line: pendingLine)
-                if let first = seenSIDs[rule.sid] {
+                let key = UInt64(rule.gid) << 32 | UInt64(rule.sid)
+                if let first = seenSIDs[key] {
                     set.problems.append(RuleProblem(file: file, line: pendingLine, sid: rule.sid,
-                                                    message: "duplicate sid (first at line \(first))"))
+                                                    message: "duplicate sid (first at line \(first))", keyword: "sid"))
                     continue
                 }
-                seenSIDs[rule.sid] = pendingLine
+                seenSIDs[key] = pendingLine
                 set.rules.append(rule)
             } catch let problem as RuleProblem {
                 set.problems.append(problem)
@@ -72,8 +75,8 @@ public struct RuleParser {
 
     /// Parses one rule.
     public func parseRule(_ text: String, file: String = "<rules>", line: Int = 1) throws -> Rule {
-        func problem(_ message: String, sid: UInt32? = nil) -> RuleProblem {
-            RuleProblem(file: file, line: line, sid: sid, message: message)
+        func problem(_ message: String) -> RuleProblem {
+            RuleProblem(file: file, line: line, sid: nil, message: message)
         }
         let headerProblem: (String) -> RuleProblem = { problem($0) }
         guard let open = text.firstIndex(of: "("), text.hasSuffix(")") else {
@@ -82,13 +85,24 @@ public struct RuleParser {
         let header = text[..<open].split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard header.count == 7 else { throw problem("header needs 7 fields, found \(header.count): '\(text[..<open])'") }
         guard let action = RuleAction(rawValue: header[0]) else { throw problem("unknown action '\(header[0])'") }
-        let proto: UInt8?
+        var proto: UInt8?
+        var appProtocol: AppLayerProtocol?
+        var streamMode = StreamMode.both
         switch header[1] {
-        case "tcp", "tcp-pkt", "tcp-stream": proto = IPProtocolNumber.tcp
+        case "tcp": proto = IPProtocolNumber.tcp
+        case "tcp-pkt": proto = IPProtocolNumber.tcp; streamMode = .packetOnly
+        case "tcp-stream": proto = IPProtocolNumber.tcp; streamMode = .streamOnly
         case "udp": proto = IPProtocolNumber.udp
         case "icmp": proto = IPProtocolNumber.icmp
-        case "ip", "any": proto = nil
-        default: throw problem("protocol '\(header[1])' is not supported (tcp, udp, icmp, ip)")
+        case "icmpv6": proto = IPProtocolNumber.icmpv6
+        case "ip", "pkthdr": proto = nil
+        default:
+            guard let named = AppLayerProtocol(ruleName: header[1]) else {
+                throw RuleProblem(file: file, line: line, sid: nil,
+                                  message: "protocol '\(header[1])' is not supported", keyword: "protocol \(header[1])")
+            }
+            appProtocol = named
+            proto = named.runsOverUDP ? nil : IPProtocolNumber.tcp
         }
         guard header[4] == "->" || header[4] == "<>" else { throw problem("direction must be -> or <>, not '\(header[4])'") }
         var rule = Rule(action: action, ipProtocol: proto,
@@ -96,110 +110,36 @@ public struct RuleParser {
                         destination: try address(header[5], headerProblem),
                         destinationPorts: try ports(header[6], headerProblem),
                         bidirectional: header[4] == "<>", file: file, line: line)
+        rule.appProtocol = appProtocol
+        rule.streamMode = streamMode
 
         let body = text[text.index(after: open)..<text.index(before: text.endIndex)]
         let options = try splitOptions(String(body), headerProblem)
         // sid first, so every later problem can name it.
         for (key, value) in options where key == "sid" {
-            guard let sid = UInt32(value) else { throw problem("sid '\(value)' is not a number") }
+            guard let sid = UInt32(value), sid != 0 else { throw problem("sid '\(value)' is not a number above 0") }
             rule.sid = sid
         }
         guard rule.sid != 0 else { throw problem("rule has no sid") }
-        let sid = rule.sid
-        var lastContent: Int?
+        var builder = OptionBuilder(rule: rule, parser: self)
         for (key, value) in options {
-            switch key {
-            case "sid":
-                break
-            case "msg":
-                rule.message = unquote(value)
-            case "rev":
-                guard let rev = UInt32(value) else { throw problem("rev '\(value)' is not a number", sid: sid) }
-                rule.rev = rev
-            case "gid":
-                guard let gid = UInt32(value) else { throw problem("gid '\(value)' is not a number", sid: sid) }
-                rule.gid = gid
-            case "classtype":
-                guard let (category, priority) = Classification.defaults[value] else {
-                    throw problem("unknown classtype '\(value)'", sid: sid)
-                }
-                rule.classtype = value
-                rule.category = category
-                if rule.priority == 3 || rule.classtype == nil { rule.priority = priority }
-            case "priority":
-                guard let priority = Int(value), (1...255).contains(priority) else {
-                    throw problem("priority '\(value)' is not 1–255", sid: sid)
-                }
-                rule.priority = priority
-            case "content":
-                var text = value
-                if text.hasPrefix("!") {
-                    throw problem("negated content (content:!) is not supported", sid: sid)
-                }
-                text = unquote(text)
-                let bytes = try contentBytes(text) { problem($0, sid: sid) }
-                guard !bytes.isEmpty else { throw problem("empty content", sid: sid) }
-                rule.payload.append(.content(ContentMatch(bytes: bytes)))
-                lastContent = rule.payload.count - 1
-            case "nocase", "offset", "depth", "distance", "within":
-                guard let index = lastContent, case var .content(content) = rule.payload[index] else {
-                    throw problem("'\(key)' must follow a content", sid: sid)
-                }
-                if key == "nocase" {
-                    content.nocase = true
-                } else {
-                    guard let number = Int(value) else { throw problem("\(key) '\(value)' is not a number", sid: sid) }
-                    switch key {
-                    case "offset":
-                        guard number >= 0 else { throw problem("offset must not be negative", sid: sid) }
-                        content.offset = number
-                    case "depth":
-                        guard number >= content.bytes.count else {
-                            throw problem("depth \(number) is shorter than its content", sid: sid)
-                        }
-                        content.depth = number
-                    case "distance":
-                        content.distance = number
-                    default:
-                        guard number >= content.bytes.count else {
-                            throw problem("within \(number) is shorter than its content", sid: sid)
-                        }
-                        content.within = number
-                    }
-                }
-                if content.isRelative, content.offset != nil || content.depth != nil {
-                    throw problem("a content cannot mix offset/depth with distance/within", sid: sid)
-                }
-                rule.payload[index] = .content(content)
-            case "pcre":
-                rule.payload.append(.pcre(try pcre(value) { problem($0, sid: sid) }))
-                lastContent = nil
-            case "flow":
-                for part in value.split(separator: ",").map({ $0.trimmingCharacters(in: " ") }) {
-                    switch part {
-                    case "established": rule.established = true
-                    case "not_established": rule.established = false
-                    case "stateless": rule.established = nil
-                    case "to_server", "from_client": rule.flowDirection = .toServer
-                    case "to_client", "from_server": rule.flowDirection = .toClient
-                    case "only_stream": rule.onlyStream = true
-                    case "no_stream": rule.noStream = true
-                    default: throw problem("flow option '\(part)' is not supported", sid: sid)
-                    }
-                }
-            default:
-                if Self.informational.contains(key) { continue }
-                throw problem("unsupported keyword '\(key)'", sid: sid)
+            do {
+                try builder.apply(key, value)
+            } catch let message as OptionError {
+                throw RuleProblem(file: file, line: line, sid: rule.sid, message: message.text, keyword: message.keyword ?? key)
             }
         }
-        if rule.onlyStream && rule.noStream { throw problem("flow:only_stream and no_stream together", sid: sid) }
-        return rule
+        do {
+            return try builder.finish()
+        } catch let message as OptionError {
+            throw RuleProblem(file: file, line: line, sid: rule.sid, message: message.text, keyword: message.keyword)
+        }
     }
 
     // MARK: - Options
 
     /// Splits `key:value; key; …`, honouring quotes and backslash escapes.
-    private func splitOptions(_ body: String, _ problem: (String) -> RuleProblem) throws -> [(String, String)] {
+    func splitOptions(_ body: String, _ problem: (String) -> RuleProblem) throws -> [(String, String)] {
         var options: [(String, String)] = []
         var current = ""
         var quoted = false, escaped = false
@@ -237,7 +177,7 @@ public struct RuleParser {
 
     /// Strips the quotes and undoes the rule language's escapes (`\"`, `\;`, `\\`, `\:`);
     /// other backslashes stay (a pcre's `\s` is the regex's).
-    private func unquote(_ value: String) -> String {
+    func unquote(_ value: String) -> String {
         var text = value
         if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 { text = String(text.dropFirst().dropLast()) }
         var result = "", escaped = false
@@ -257,7 +197,7 @@ public struct RuleParser {
     }
 
     /// Content text with `|hex bytes|` sections.
-    private func contentBytes(_ text: String, _ problem: (String) -> RuleProblem) throws -> [UInt8] {
+    func contentBytes<Failure: Error>(_ text: String, _ problem: (String) -> Failure) throws -> [UInt8] {
         var bytes: [UInt8] = []
         var inHex = false
         var hex = ""
@@ -286,23 +226,6 @@ public struct RuleParser {
         return bytes
     }
 
-    private func pcre(_ value: String, _ problem: (String) -> RuleProblem) throws -> PCREMatch {
-        let text = unquote(value)
-        guard text.hasPrefix("/"), let close = text.lastIndex(of: "/"), close != text.startIndex else {
-            throw problem("pcre must be \"/expression/flags\"")
-        }
-        var match = PCREMatch(expression: String(text[text.index(after: text.startIndex)..<close]))
-        for flag in text[text.index(after: close)...] {
-            switch flag {
-            case "i": match.caseless = true
-            case "s": match.dotAll = true
-            case "m": match.multiline = true
-            default: throw problem("pcre flag '\(flag)' is not supported (i, s, m are)")
-            }
-        }
-        return match
-    }
-
     // MARK: - Header
 
     /// Parses an address part (`any`, `10.0.0.0/8`, `[a,!b]`, `$HOME_NET`) outside a rule.
@@ -318,6 +241,7 @@ public struct RuleParser {
     private func address(_ text: String, _ problem: (String) -> RuleProblem, depth: Int = 0) throws -> AddressSpec {
         guard depth < 8 else { throw problem("address variables nest too deeply") }
         if text == "any" { return .any }
+        if text == "!any" { throw problem("'!any' matches no address") }
         if text.hasPrefix("!") { return .not(try address(String(text.dropFirst()), problem, depth: depth + 1)) }
         if text.hasPrefix("$") {
             guard let value = addressVariables[String(text.dropFirst())] else { throw problem("unknown variable \(text)") }
@@ -325,6 +249,7 @@ public struct RuleParser {
         }
         if text.hasPrefix("[") {
             guard text.hasSuffix("]") else { throw problem("unterminated address list '\(text)'") }
+            guard text.count > 2 else { throw problem("empty address list '[]'") }
             return .list(try splitList(String(text.dropFirst().dropLast())).map { try address($0, problem, depth: depth + 1) })
         }
         let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
@@ -341,6 +266,7 @@ public struct RuleParser {
     private func ports(_ text: String, _ problem: (String) -> RuleProblem, depth: Int = 0) throws -> PortSpec {
         guard depth < 8 else { throw problem("port variables nest too deeply") }
         if text == "any" { return .any }
+        if text == "!any" { throw problem("'!any' matches no port") }
         if text.hasPrefix("!") { return .not(try ports(String(text.dropFirst()), problem, depth: depth + 1)) }
         if text.hasPrefix("$") {
             guard let value = portVariables[String(text.dropFirst())] else { throw problem("unknown variable \(text)") }
@@ -348,6 +274,7 @@ public struct RuleParser {
         }
         if text.hasPrefix("[") {
             guard text.hasSuffix("]") else { throw problem("unterminated port list '\(text)'") }
+            guard text.count > 2 else { throw problem("empty port list '[]'") }
             return .list(try splitList(String(text.dropFirst().dropLast())).map { try ports($0, problem, depth: depth + 1) })
         }
         if let colon = text.firstIndex(of: ":") {

@@ -3,27 +3,23 @@
 enum DefaultChain {
     static let file = "<built-in chains/ids.yaml>"
     static let yaml = """
-# The IDS chain (mbox-agent replay's default): TCP Monitor with reassembly; DPI reads the
-# client's stream until it knows the protocol, then hands HTTP flows to Signature_Match,
-# which matches rules over the reassembled stream (patterns split across segments too).
+# The IDS chain (mbox-agent replay's default): TCP Monitor with reassembly of both
+# directions; Signature_Match sees every packet (TCP, UDP, ICMP, other IP; once per
+# packet: the sender's stack event), both reassembled streams (patterns split across
+# segments too; its HTTP, TLS, DNS and SSH parsers read them) and each flow's end.
 name: ids
 stack:
   type: tcp_monitor
   reassembly: true
 mode: sequential
 functions:
-  - name: dpi
-    type: DPI
-    subscribe:
-      - event: DATA_RDY
-        from: client
-    publish: [EVENT/DPI_DETECT]
   - name: signature_match
     type: Signature_Match
     subscribe:
-      - event: EVENT/DPI_DETECT
+      - event: PKT
+        stack: sender
       - event: DATA_RDY
-        dynamic: true
+      - event: FLOW_DEST
     publish: [EVENT/IDS_ALERT]
 
 """

@@ -6,6 +6,7 @@ import MBoxDataPath
 import MBoxDPDK
 import MBoxNF
 import MBoxNFs
+import MBoxDetect
 import MBoxTCP
 
 /// How the data path is sized and how it reassembles.

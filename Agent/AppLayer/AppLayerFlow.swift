@@ -1,0 +1,239 @@
+import MBoxPacket
+import MBoxRules
+
+/// Application-layer buffers ready for detection, and the direction whose data completed them.
+public struct AppTransaction {
+    public var buffers: AppBuffers
+    public var toServer: Bool
+}
+
+/// One TCP flow's application layer: detects the protocol from either direction's first
+/// bytes, then runs that protocol's parser over both reassembled streams and turns what
+/// it parses into transactions. Made for a flow at its first payload.
+public final class AppLayerFlow {
+    public private(set) var detected: AppLayerProtocol?
+    /// Bytes kept per direction while the protocol is unknown.
+    public static let detectionLimit = 4096
+    private var prefixes: [[UInt8]] = [[], []]
+    private var gaveUp = false
+    private var requests: HTTPParser?
+    private var responses: HTTPParser?
+    /// Request buffers waiting for their response (pipelining keeps several).
+    private var openRequests: [AppBuffers] = []
+    private var tls: [TLSParser] = []
+    private var dnsPending: [[UInt8]] = [[], []]
+    private var sshSeen = [false, false]
+    public let bodyLimit: Int
+    /// The server's port: DNS over TCP is recognised on port 53 by its framing.
+    public let serverPort: UInt16
+
+    public init(serverPort: UInt16, bodyLimit: Int = 100 * 1024) {
+        self.serverPort = serverPort
+        self.bodyLimit = bodyLimit
+    }
+
+    /// Feeds the next contiguous bytes of one direction.
+    public func feed(_ bytes: UnsafeRawBufferPointer, toServer: Bool) -> [AppTransaction] {
+        guard let detected else {
+            if gaveUp { return [] }
+            let side = toServer ? 0 : 1
+            if prefixes[side].count < Self.detectionLimit { prefixes[side] += bytes.prefix(Self.detectionLimit - prefixes[side].count) }
+            let found = prefixes[side].withUnsafeBytes { bytes -> AppLayerProtocol? in
+                if serverPort == 53, bytes.count >= 14,
+                   DNSMessage(UnsafeRawBufferPointer(rebasing: bytes[2...])) != nil { return .dns }
+                return AppDetect.tcp(bytes, toServer: toServer)
+            }
+            guard let found else {
+                if prefixes[0].count >= Self.detectionLimit || prefixes[1].count >= Self.detectionLimit {
+                    gaveUp = true
+                    prefixes = [[], []]
+                }
+                return []
+            }
+            start(found)
+            // Replay what each direction sent so far, the detecting side last.
+            let kept = prefixes
+            prefixes = [[], []]
+            var transactions: [AppTransaction] = []
+            for index in [1 - side, side] where !kept[index].isEmpty {
+                transactions += kept[index].withUnsafeBytes { parse($0, toServer: index == 0) }
+            }
+            return transactions
+        }
+        _ = detected
+        return parse(bytes, toServer: toServer)
+    }
+
+    /// The flow ended: bodies read until close, partial messages.
+    public func finish() -> [AppTransaction] {
+        guard detected == .http else { return [] }
+        var transactions: [AppTransaction] = []
+        if var parser = requests {
+            for message in parser.finish() { transactions += request(message) }
+            requests = parser
+        }
+        if var parser = responses {
+            for message in parser.finish() { transactions += response(message) }
+            responses = parser
+        }
+        return transactions
+    }
+
+    private func start(_ found: AppLayerProtocol) {
+        detected = found
+        switch found {
+        case .http:
+            requests = HTTPParser(isRequest: true, bodyLimit: bodyLimit)
+            responses = HTTPParser(isRequest: false, bodyLimit: bodyLimit)
+        case .tls:
+            tls = [TLSParser(toServer: true), TLSParser(toServer: false)]
+        default:
+            break
+        }
+    }
+
+    private func parse(_ bytes: UnsafeRawBufferPointer, toServer: Bool) -> [AppTransaction] {
+        switch detected {
+        case .http:
+            if toServer {
+                guard var parser = requests else { return [] }
+                let messages = parser.feed(bytes)
+                requests = parser
+                return messages.flatMap(request)
+            }
+            guard var parser = responses else { return [] }
+            let messages = parser.feed(bytes)
+            responses = parser
+            return messages.flatMap(response)
+        case .tls:
+            let index = toServer ? 0 : 1
+            return tls[index].feed(bytes).map { tlsTransaction($0, toServer: toServer) }
+        case .ssh:
+            let index = toServer ? 0 : 1
+            guard !sshSeen[index], let banner = SSHBanner(bytes) else { return [] }
+            sshSeen[index] = true
+            var buffers = AppBuffers(protocolName: .ssh)
+            buffers.set(.sshProto, banner.protocolVersion)
+            buffers.set(.sshSoftware, banner.software)
+            return [AppTransaction(buffers: buffers, toServer: toServer)]
+        case .dns:
+            return dnsOverTCP(bytes, toServer: toServer)
+        default:
+            return []
+        }
+    }
+
+    // MARK: - HTTP
+
+    private func request(_ message: HTTPMessage) -> [AppTransaction] {
+        var buffers = AppBuffers(protocolName: .http)
+        buffers.set(.httpMethod, message.first)
+        buffers.set(.httpURIRaw, message.second)
+        buffers.set(.httpURI, URINormaliser.normalise(message.second))
+        buffers.set(.httpProtocol, message.third)
+        buffers.set(.httpRequestLine, message.startLine)
+        if let host = message.header("Host") {
+            buffers.set(.httpHostRaw, host)
+            var name = host.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+            if let colon = name.lastIndex(of: UInt8(ascii: ":")), !name.contains(UInt8(ascii: "]")) || name[colon - 1] == UInt8(ascii: "]") {
+                name = Array(name[..<colon])
+            }
+            while name.last == UInt8(ascii: ".") { name.removeLast() }
+            buffers.set(.httpHost, name)
+        }
+        buffers.set(.httpUserAgent, message.header("User-Agent"))
+        buffers.set(.httpReferer, message.header("Referer"))
+        buffers.set(.httpAccept, message.header("Accept"))
+        buffers.set(.httpAcceptEncoding, message.header("Accept-Encoding"))
+        buffers.set(.httpAcceptLanguage, message.header("Accept-Language"))
+        buffers.set(.httpCookie, message.header("Cookie"))
+        setCommon(&buffers, message)
+        if !message.body.isEmpty {
+            buffers.set(.httpRequestBody, message.body)
+            buffers.set(.fileData, message.body)
+        }
+        responses?.pendingMethods.append(message.first)
+        openRequests.append(buffers)
+        if openRequests.count > 32 { openRequests.removeFirst() }
+        return [AppTransaction(buffers: buffers, toServer: true)]
+    }
+
+    private func response(_ message: HTTPMessage) -> [AppTransaction] {
+        var buffers = openRequests.isEmpty ? AppBuffers(protocolName: .http) : openRequests.removeFirst()
+        buffers.set(.httpStatCode, message.second)
+        buffers.set(.httpStatMessage, message.third)
+        buffers.set(.httpResponseLine, message.startLine)
+        buffers.set(.httpServer, message.header("Server"))
+        buffers.set(.httpLocation, message.header("Location"))
+        buffers.set(.httpCookie, message.header("Set-Cookie"))
+        buffers.set(.httpProtocol, message.first)
+        setCommon(&buffers, message)
+        buffers.set(.httpResponseBody, message.body.isEmpty ? nil : message.body)
+        buffers.set(.fileData, message.body.isEmpty ? nil : message.body)
+        return [AppTransaction(buffers: buffers, toServer: false)]
+    }
+
+    /// Buffers both sides have; a response's replace its request's.
+    private func setCommon(_ buffers: inout AppBuffers, _ message: HTTPMessage) {
+        buffers.set(.httpContentType, message.header("Content-Type"))
+        buffers.set(.httpContentLength, message.header("Content-Length"))
+        buffers.set(.httpConnection, message.header("Connection"))
+        buffers.set(.httpStart, message.head)
+        buffers.set(.httpHeaderRaw, message.rawHeaders)
+        var header: [UInt8] = [], names: [UInt8] = [0x0D, 0x0A]
+        for (name, value) in message.headers {
+            names += name + [0x0D, 0x0A]
+            let lower = name.map { $0 | 0x20 }
+            if lower == Array("cookie".utf8) || lower == Array("set-cookie".utf8) { continue }
+            header += name + [UInt8(ascii: ":"), 0x20] + value + [0x0D, 0x0A]
+        }
+        buffers.set(.httpHeader, header + [0x0D, 0x0A])
+        buffers.set(.httpHeaderNames, names + [0x0D, 0x0A])
+    }
+
+    // MARK: - TLS
+
+    private func tlsTransaction(_ facts: TLSHandshakeFacts, toServer: Bool) -> AppTransaction {
+        var buffers = AppBuffers(protocolName: .tls)
+        if toServer {
+            buffers.set(.tlsSNI, facts.serverName)
+            buffers.set(.ja3String, facts.ja3)
+            buffers.set(.ja3Hash, facts.ja3Hash)
+        } else {
+            if facts.certificates.isEmpty {
+                buffers.set(.ja3sHash, facts.ja3Hash)
+            } else {
+                buffers[.tlsCerts] = facts.certificates
+                buffers.set(.tlsCertSubject, facts.subject)
+                buffers.set(.tlsCertIssuer, facts.issuer)
+                buffers.set(.tlsCertSerial, facts.serial)
+            }
+        }
+        return AppTransaction(buffers: buffers, toServer: toServer)
+    }
+
+    // MARK: - DNS
+
+    /// A DNS message as a transaction (UDP, or one message of a TCP stream).
+    public static func dns(_ bytes: UnsafeRawBufferPointer, toServer: Bool) -> AppTransaction? {
+        guard let message = DNSMessage(bytes) else { return nil }
+        var buffers = AppBuffers(protocolName: .dns)
+        if !message.isResponse { buffers[.dnsQuery] = message.queries }
+        return AppTransaction(buffers: buffers, toServer: toServer)
+    }
+
+    private func dnsOverTCP(_ bytes: UnsafeRawBufferPointer, toServer: Bool) -> [AppTransaction] {
+        let index = toServer ? 0 : 1
+        dnsPending[index] += bytes
+        var transactions: [AppTransaction] = []
+        while dnsPending[index].count >= 2 {
+            let length = Int(dnsPending[index][0]) << 8 | Int(dnsPending[index][1])
+            guard dnsPending[index].count >= 2 + length else { break }
+            let message = Array(dnsPending[index][2..<(2 + length)])
+            dnsPending[index].removeFirst(2 + length)
+            if let transaction = message.withUnsafeBytes({ Self.dns($0, toServer: toServer) }) { transactions.append(transaction) }
+        }
+        if dnsPending[index].count > 70_000 { dnsPending[index] = [] }
+        return transactions
+    }
+}

@@ -1,0 +1,240 @@
+/// One HTTP/1.x request or response as parsed from a stream.
+public struct HTTPMessage {
+    /// The start line without its line end (`GET /a HTTP/1.1`, `HTTP/1.1 200 OK`).
+    public var startLine: [UInt8] = []
+    /// The three words of the start line (method, URI, protocol / protocol, code, reason).
+    public var first: [UInt8] = [], second: [UInt8] = [], third: [UInt8] = []
+    public var headers: [(name: [UInt8], value: [UInt8])] = []
+    /// Start line, headers and the blank line, as sent.
+    public var head: [UInt8] = []
+    /// The header block as sent (after the start line, through the blank line).
+    public var rawHeaders: [UInt8] = []
+    /// The body, de-chunked, up to the body limit.
+    public var body: [UInt8] = []
+    public var bodyTruncated = false
+
+    /// The first header named `name` (case-insensitive).
+    public func header(_ name: String) -> [UInt8]? {
+        let wanted = Array(name.utf8)
+        return headers.first { $0.name.count == wanted.count && zip($0.name, wanted).allSatisfy { $0 | 0x20 == $1 | 0x20 } }?.value
+    }
+}
+
+/// Parses one direction of an HTTP/1.x connection from its reassembled bytes: messages
+/// with Content-Length, chunked or (responses) read-until-close bodies, pipelining, the
+/// bodiless responses (1xx, 204, 304, to HEAD). Bounded: a header block over
+/// `headerLimit` ends parsing of the direction; bodies are kept up to `bodyLimit`.
+public struct HTTPParser {
+    public let isRequest: Bool
+    public static let headerLimit = 32 * 1024
+    public let bodyLimit: Int
+
+    enum State {
+        case head
+        case body(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkTrailer
+        case untilClose
+        case failed
+    }
+
+    private var state = State.head
+    private var pending: [UInt8] = []
+    private var message = HTTPMessage()
+    /// Responses: the request methods still waiting for their response (HEAD has no body).
+    public var pendingMethods: [[UInt8]] = []
+    public private(set) var malformed = 0
+
+    public init(isRequest: Bool, bodyLimit: Int = 100 * 1024) {
+        self.isRequest = isRequest
+        self.bodyLimit = bodyLimit
+    }
+
+    /// Feeds the next bytes; returns the messages they complete.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [HTTPMessage] {
+        var done: [HTTPMessage] = []
+        let copy = Array(bytes)
+        var input = copy[...]
+        while !input.isEmpty {
+            switch state {
+            case .failed:
+                return done
+            case .head:
+                // Look for the blank line in what is pending plus this input.
+                let before = pending.count
+                pending += input
+                if let end = Self.headEnd(pending) {
+                    let used = end - before
+                    input = input.dropFirst(used)
+                    let head = Array(pending[..<end])
+                    pending.removeAll(keepingCapacity: true)
+                    guard parseHead(head) else {
+                        malformed += 1
+                        state = .failed
+                        return done
+                    }
+                    if let next = bodyState() {
+                        state = next
+                    } else {
+                        done.append(message)
+                        message = HTTPMessage()
+                    }
+                } else {
+                    input = input.dropFirst(input.count)
+                    if pending.count > Self.headerLimit {
+                        malformed += 1
+                        state = .failed
+                        pending = []
+                    }
+                }
+            case let .body(remaining):
+                let take = min(remaining, input.count)
+                keepBody(input.prefix(take))
+                input = input.dropFirst(take)
+                if take == remaining {
+                    done.append(message)
+                    message = HTTPMessage()
+                    state = .head
+                } else {
+                    state = .body(remaining: remaining - take)
+                }
+            case .untilClose:
+                keepBody(input)
+                input = input.dropFirst(input.count)
+            case .chunkSize, .chunkTrailer:
+                guard let newline = input.firstIndex(of: 0x0A) else {
+                    pending += input
+                    input = input.dropFirst(input.count)
+                    if pending.count > 1024 { malformed += 1; state = .failed }
+                    continue
+                }
+                var line = pending + input[..<newline]
+                input = input[(newline + 1)...]
+                pending.removeAll(keepingCapacity: true)
+                if line.last == 0x0D { line.removeLast() }
+                if case .chunkTrailer = state {
+                    if line.isEmpty {
+                        done.append(message)
+                        message = HTTPMessage()
+                        state = .head
+                    }
+                    continue
+                }
+                let digits = line.prefix { $0 != 0x3B && $0 != 0x0D && $0 != 0x20 }
+                guard let size = Int(String(decoding: digits, as: UTF8.self), radix: 16), size >= 0 else {
+                    malformed += 1
+                    state = .failed
+                    continue
+                }
+                state = size == 0 ? .chunkTrailer : .chunkData(remaining: size + 2)
+            case let .chunkData(remaining):
+                let take = min(remaining, input.count)
+                // The chunk's own CRLF (its last two bytes) is not body.
+                let dataPart = max(0, min(take, remaining - 2))
+                keepBody(input.prefix(dataPart))
+                input = input.dropFirst(take)
+                state = take == remaining ? .chunkSize : .chunkData(remaining: remaining - take)
+            }
+        }
+        return done
+    }
+
+    /// The connection closed: a read-until-close body (or a partial message) ends here.
+    public mutating func finish() -> [HTTPMessage] {
+        switch state {
+        case .untilClose, .body, .chunkData, .chunkSize, .chunkTrailer:
+            state = .head
+            let last = message
+            message = HTTPMessage()
+            return [last]
+        default:
+            return []
+        }
+    }
+
+    private mutating func keepBody(_ bytes: ArraySlice<UInt8>) {
+        let room = bodyLimit - message.body.count
+        if room <= 0 {
+            if !bytes.isEmpty { message.bodyTruncated = true }
+            return
+        }
+        if bytes.count > room { message.bodyTruncated = true }
+        message.body += bytes.prefix(room)
+    }
+
+    /// The offset just past the blank line ending the head, if it is there.
+    static func headEnd(_ bytes: [UInt8]) -> Int? {
+        var index = 0
+        // Blank lines before a message are skipped, as libhtp does.
+        while index < bytes.count, bytes[index] == 0x0D || bytes[index] == 0x0A { index += 1 }
+        var lineStart = index
+        while index < bytes.count {
+            if bytes[index] == 0x0A {
+                let line = index - lineStart
+                if line == 0 || (line == 1 && bytes[lineStart] == 0x0D) { return index + 1 }
+                lineStart = index + 1
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    private mutating func parseHead(_ head: [UInt8]) -> Bool {
+        var lines: [ArraySlice<UInt8>] = []
+        var start = head.startIndex
+        while start < head.count, head[start] == 0x0D || head[start] == 0x0A { start += 1 }
+        message.head = Array(head[start...])
+        var lineStart = start
+        for index in start..<head.count where head[index] == 0x0A {
+            var line = head[lineStart..<index]
+            if line.last == 0x0D { line = line.dropLast() }
+            lines.append(line)
+            lineStart = index + 1
+        }
+        guard let startLine = lines.first, !startLine.isEmpty else { return false }
+        message.startLine = Array(startLine)
+        let words = startLine.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: true)
+        guard words.count >= 2 || (isRequest && words.count == 1) else { return false }
+        message.first = Array(words[0])
+        message.second = words.count > 1 ? Array(words[1]) : []
+        message.third = words.count > 2 ? Array(words[2]) : []
+        if !isRequest, !message.first.starts(with: Array("HTTP/".utf8)) { return false }
+        let headerStart = message.head.firstIndex(of: 0x0A).map { $0 + 1 } ?? message.head.count
+        message.rawHeaders = Array(message.head[headerStart...])
+        for line in lines.dropFirst() where !line.isEmpty {
+            if let first = line.first, first == 0x20 || first == 0x09, !message.headers.isEmpty {
+                // A folded continuation line.
+                message.headers[message.headers.count - 1].value += [0x20] + Self.trimmed(line)
+                continue
+            }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            message.headers.append((Array(Self.trimmed(line[..<colon])), Array(Self.trimmed(line[(colon + 1)...]))))
+        }
+        return true
+    }
+
+    /// What follows the head: a body to read, or nil when the message is complete.
+    private mutating func bodyState() -> State? {
+        if !isRequest {
+            let code = Int(String(decoding: message.second, as: UTF8.self)) ?? 0
+            let method = pendingMethods.isEmpty ? nil : pendingMethods.removeFirst()
+            if code / 100 == 1 || code == 204 || code == 304 || method == Array("HEAD".utf8) { return nil }
+        }
+        if let encoding = message.header("Transfer-Encoding"),
+           String(decoding: encoding, as: UTF8.self).lowercased().contains("chunked") {
+            return .chunkSize
+        }
+        if let length = message.header("Content-Length"), let count = Int(String(decoding: length, as: UTF8.self)), count >= 0 {
+            return count == 0 ? nil : .body(remaining: count)
+        }
+        return isRequest ? nil : .untilClose
+    }
+
+    static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var slice = bytes
+        while let first = slice.first, first == 0x20 || first == 0x09 { slice = slice.dropFirst() }
+        while let last = slice.last, last == 0x20 || last == 0x09 || last == 0x0D { slice = slice.dropLast() }
+        return slice
+    }
+}

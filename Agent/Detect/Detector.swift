@@ -1,0 +1,269 @@
+import MBoxMatch
+import MBoxPacket
+import MBoxRules
+
+/// What detection knows of the packet (or stream chunk, or transaction) being inspected.
+public struct PacketFacts {
+    public var ipProtocol: UInt8 = 0
+    public var source = IPAddress(high: 0, low: 0)
+    public var sourcePort: UInt16 = 0
+    public var destination = IPAddress(high: 0, low: 0)
+    public var destinationPort: UInt16 = 0
+    public var toServer = true
+    public var established = false
+    /// The packet's TCP flags and payload length, when there is a packet.
+    public var hasPacket = true
+    public var tcpFlags: UInt8 = 0
+    public var payloadLength = 0
+    public var icmpType: UInt8 = 0
+    public var icmpCode: UInt8 = 0
+    public var ttl: UInt8 = 0
+    /// Stream bytes sent so far by the client and by the server (`stream_size`).
+    public var clientBytes: UInt64 = 0
+    public var serverBytes: UInt64 = 0
+    public var appProtocol: AppLayerProtocol?
+    /// Capture time, nanoseconds (thresholds and xbit expiry).
+    public var timestamp: UInt64 = 0
+
+    public init() {}
+}
+
+/// One worker's detection: Hyperscan scratch for the prefilters, PCRE2 match data, per-flow
+/// bits, thresholds. Evaluates rules over packets, stream windows and application
+/// transactions and reports the rules that raise an alert.
+public final class Detector {
+    public let engine: DetectEngine
+    private let scanners: [Scanner?]
+    private let inspector: ContentInspector
+    private var candidates: [Int32] = []
+    private var seen: [UInt32]
+    private var generation: UInt32 = 0
+    /// Flowbits by flow slot (bit words), xbits by host or pair.
+    private var flowBits: [[UInt64]]
+    private var hostBits = HostBits()
+    private var thresholds = ThresholdTable()
+    public private(set) var counters = DetectorCounters()
+
+    public init(engine: DetectEngine, capacity: Int) throws {
+        self.engine = engine
+        scanners = try engine.prefilters.map { try $0.map { try Scanner(database: $0) } }
+        inspector = ContentInspector(regexes: engine.regexes)
+        seen = Array(repeating: 0, count: engine.rules.count)
+        flowBits = Array(repeating: [], count: engine.bitCount == 0 ? 0 : capacity)
+        candidates.reserveCapacity(256)
+    }
+
+    /// Forgets a flow's bits (its slot is about to be reused).
+    public func flowEnded(slot: Int32) {
+        if engine.bitCount > 0, !flowBits[Int(slot)].isEmpty { flowBits[Int(slot)] = [] }
+    }
+
+    // MARK: - Entry points
+
+    /// Header-only rules and payload rules over one packet's payload (`stream` false), or
+    /// over a stream window whose bytes before `newFrom` were inspected already (`stream`
+    /// true: a match must end past them). Matching rules are appended to `matched`.
+    public func inspectPayload(_ facts: PacketFacts, payload: UnsafeRawBufferPointer, stream: Bool, newFrom: Int = 0,
+                               slot: Int32, into matched: inout [Int32]) {
+        beginCandidates()
+        if !stream { for rule in engine.headerOnly { addCandidate(rule) } }
+        let buffer = Int(InspectionBuffer.payload.rawValue)
+        for rule in engine.unfiltered[buffer] { addCandidate(rule) }
+        if !payload.isEmpty, let scanner = scanners[buffer] {
+            scanner.scan(payload)
+            for hit in scanner.lastHits { addCandidate(Int32(hit.id)) }
+        }
+        guard !candidates.isEmpty else { return }
+        candidates.sort()
+        counters.candidates &+= UInt64(candidates.count)
+        for rule in candidates {
+            let compiled = engine.compiled[Int(rule)]
+            if compiled.inspectsApp { continue }
+            if compiled.inspectsPayload {
+                if payload.isEmpty { continue }
+                switch engine.rules[Int(rule)].streamMode {
+                case .packetOnly where stream, .streamOnly where !stream: continue
+                default: break
+                }
+                if !stream, facts.ipProtocol == IPProtocolNumber.tcp, engine.rules[Int(rule)].streamMode == .both,
+                   engine.rules[Int(rule)].appProtocol != nil, facts.appProtocol == nil {
+                    // An app-protocol payload rule waits for the stream, where the protocol is known.
+                    continue
+                }
+            }
+            guard headerHolds(rule, facts, slot: slot) else { continue }
+            if compiled.inspectsPayload {
+                let section = compiled.sections[0]
+                let holds = section.items.withUnsafeBufferPointer {
+                    inspector.matches($0, in: payload, minimumEnd: stream ? newFrom + 1 : 0)
+                }
+                guard holds else { continue }
+                // What base64_decode produced, when the rule reads it.
+                if compiled.sections.count > 1, !sectionHolds(compiled.sections[1], AppBuffers(protocolName: .http)) { continue }
+            }
+            matchedRule(rule, facts, slot: slot, into: &matched)
+        }
+    }
+
+    /// Rules on application-layer buffers over one transaction's `buffers`.
+    public func inspectTransaction(_ facts: PacketFacts, buffers: AppBuffers, slot: Int32, into matched: inout [Int32]) {
+        beginCandidates()
+        for buffer in InspectionBuffer.allCases where buffer != .payload && buffers.has(buffer) {
+            let index = Int(buffer.rawValue)
+            for rule in engine.unfiltered[index] { addCandidate(rule) }
+            guard let scanner = scanners[index] else { continue }
+            for instance in buffers[buffer] {
+                instance.withUnsafeBytes { scanner.scan($0) }
+                for hit in scanner.lastHits { addCandidate(Int32(hit.id)) }
+            }
+        }
+        // Transforms change a buffer before it is inspected: rules whose fast pattern lives
+        // in a transformed buffer are found by scanning the transformed bytes.
+        guard !candidates.isEmpty else { return }
+        candidates.sort()
+        counters.candidates &+= UInt64(candidates.count)
+        for rule in candidates {
+            let compiled = engine.compiled[Int(rule)]
+            guard compiled.inspectsApp, headerHolds(rule, facts, slot: slot) else { continue }
+            var holds = true
+            for section in compiled.sections where holds {
+                holds = sectionHolds(section, buffers)
+            }
+            guard holds else { continue }
+            matchedRule(rule, facts, slot: slot, into: &matched)
+        }
+    }
+
+    // MARK: - Evaluation
+
+    private func sectionHolds(_ section: CompiledSection, _ buffers: AppBuffers) -> Bool {
+        let instances: [[UInt8]]
+        switch section.buffer {
+        case .base64Data: instances = [inspector.decoded]
+        case .payload: instances = buffers[.httpStart] + buffers[.httpHeaderRaw]
+        default: instances = buffers[section.buffer]
+        }
+        for instance in instances {
+            let bytes = section.transforms.isEmpty ? instance : Transforms.apply(section.transforms, to: instance)
+            if let size = section.size, !size.holds(UInt64(bytes.count)) { continue }
+            let holds = bytes.withUnsafeBytes { buffer in
+                section.items.withUnsafeBufferPointer { inspector.matches($0, in: buffer, minimumEnd: 0) }
+            }
+            if holds { return true }
+        }
+        return false
+    }
+
+    /// Header, flow, size and flag tests and bit tests.
+    private func headerHolds(_ index: Int32, _ facts: PacketFacts, slot: Int32) -> Bool {
+        let rule = engine.rules[Int(index)]
+        if let proto = rule.ipProtocol, proto != facts.ipProtocol {
+            guard proto == IPProtocolNumber.icmp, facts.ipProtocol == IPProtocolNumber.icmpv6 else { return false }
+        }
+        if let app = rule.appProtocol, app != facts.appProtocol { return false }
+        switch rule.flowDirection {
+        case .toServer where !facts.toServer, .toClient where facts.toServer: return false
+        default: break
+        }
+        if let established = rule.established, established != facts.established { return false }
+        if let dsize = rule.dsize, !(facts.hasPacket && dsize.holds(UInt64(facts.payloadLength))) { return false }
+        if let flags = rule.tcpFlags, !(facts.hasPacket && facts.ipProtocol == IPProtocolNumber.tcp && flags.holds(facts.tcpFlags)) {
+            return false
+        }
+        if rule.icmpType != nil || rule.icmpCode != nil {
+            guard facts.hasPacket, facts.ipProtocol == IPProtocolNumber.icmp || facts.ipProtocol == IPProtocolNumber.icmpv6 else { return false }
+            if let test = rule.icmpType, !test.holds(UInt64(facts.icmpType)) { return false }
+            if let test = rule.icmpCode, !test.holds(UInt64(facts.icmpCode)) { return false }
+        }
+        if let ttl = rule.ipTTL, !(facts.hasPacket && ttl.holds(UInt64(facts.ttl))) { return false }
+        if let size = rule.streamSize {
+            guard facts.ipProtocol == IPProtocolNumber.tcp else { return false }
+            let test = NumberTest(.compare(size.op, size.value))
+            // Suricata counts sequence space: the bytes plus the SYN.
+            let client = facts.clientBytes + 1, server = facts.serverBytes + 1
+            switch size.side {
+            case .client: if !test.holds(client) { return false }
+            case .server: if !test.holds(server) { return false }
+            case .both: if !(test.holds(client) && test.holds(server)) { return false }
+            case .either: if !(test.holds(client) || test.holds(server)) { return false }
+            }
+        }
+        guard rule.headerMatches(protocol: rule.ipProtocol ?? facts.ipProtocol, source: facts.source,
+                                 sourcePort: facts.sourcePort, destination: facts.destination,
+                                 destinationPort: facts.destinationPort) else { return false }
+        for (operation, bits) in engine.compiled[Int(index)].bitTests {
+            let states = bits.map { isSet($0, operation.scope, facts, slot: slot) }
+            let wanted = operation.command == .isset
+            let holds = operation.anyOf ? states.contains(wanted) : states.allSatisfy { $0 == wanted }
+            if !holds { return false }
+        }
+        return true
+    }
+
+    /// A rule matched: its bits change, thresholds decide whether it alerts.
+    private func matchedRule(_ index: Int32, _ facts: PacketFacts, slot: Int32, into matched: inout [Int32]) {
+        let rule = engine.rules[Int(index)]
+        for (operation, bits) in engine.compiled[Int(index)].bitChanges {
+            for bit in bits { change(bit, operation, facts, slot: slot) }
+        }
+        if let filter = rule.detectionFilter, !thresholds.passes(index, filter, facts) { return }
+        if let threshold = rule.threshold, !thresholds.passes(index, threshold, facts) { return }
+        if rule.noAlert { return }
+        matched.append(index)
+    }
+
+    // MARK: - Bits
+
+    private func isSet(_ bit: Int, _ scope: BitOperation.Scope, _ facts: PacketFacts, slot: Int32) -> Bool {
+        switch scope {
+        case .flow:
+            let words = flowBits[Int(slot)]
+            return bit / 64 < words.count && words[bit / 64] & (1 << UInt64(bit % 64)) != 0
+        default:
+            return hostBits.isSet(bit, key: HostBits.key(scope, facts), now: facts.timestamp)
+        }
+    }
+
+    private func change(_ bit: Int, _ operation: BitOperation, _ facts: PacketFacts, slot: Int32) {
+        switch operation.scope {
+        case .flow:
+            if flowBits[Int(slot)].count <= bit / 64 {
+                flowBits[Int(slot)] += Array(repeating: 0, count: bit / 64 + 1 - flowBits[Int(slot)].count)
+            }
+            let mask: UInt64 = 1 << UInt64(bit % 64)
+            switch operation.command {
+            case .set: flowBits[Int(slot)][bit / 64] |= mask
+            case .unset: flowBits[Int(slot)][bit / 64] &= ~mask
+            case .toggle: flowBits[Int(slot)][bit / 64] ^= mask
+            default: break
+            }
+        default:
+            hostBits.change(bit, operation, key: HostBits.key(operation.scope, facts), now: facts.timestamp)
+        }
+    }
+
+    // MARK: - Candidates
+
+    private func beginCandidates() {
+        candidates.removeAll(keepingCapacity: true)
+        generation &+= 1
+        if generation == 0 {
+            for index in seen.indices { seen[index] = 0 }
+            generation = 1
+        }
+    }
+
+    @inline(__always)
+    private func addCandidate(_ rule: Int32) {
+        if seen[Int(rule)] != generation {
+            seen[Int(rule)] = generation
+            candidates.append(rule)
+        }
+    }
+}
+
+/// What a detector counted.
+public struct DetectorCounters: Sendable {
+    /// Rules evaluated after the prefilter.
+    public var candidates: UInt64 = 0
+}
