@@ -23,6 +23,7 @@ public final class AppLayerFlow {
     private var tls: [TLSParser] = []
     private var dnsPending: [[UInt8]] = [[], []]
     private var sshSeen = [false, false]
+    private var sshPending: [[UInt8]] = [[], []]
     public let bodyLimit: Int
     /// The server's port: DNS over TCP is recognised on port 53 by its framing.
     public let serverPort: UInt16
@@ -110,8 +111,14 @@ public final class AppLayerFlow {
             return tls[index].feed(bytes).map { tlsTransaction($0, toServer: toServer) }
         case .ssh:
             let index = toServer ? 0 : 1
-            guard !sshSeen[index], let banner = SSHBanner(bytes) else { return [] }
+            guard !sshSeen[index] else { return [] }
+            // The banner line may come in several segments: keep it until its end (255 bytes at most).
+            sshPending[index] += bytes.prefix(256 - sshPending[index].count)
+            guard sshPending[index].contains(0x0A) || sshPending[index].count >= 256 else { return [] }
             sshSeen[index] = true
+            let line = sshPending[index]
+            sshPending[index] = []
+            guard let banner = line.withUnsafeBytes({ SSHBanner($0) }) else { return [] }
             var buffers = AppBuffers(protocolName: .ssh)
             buffers.set(.sshProto, banner.protocolVersion)
             buffers.set(.sshSoftware, banner.software)

@@ -167,7 +167,7 @@ final class ContentInspector {
 
     /// Reads the number `read` describes at `position`: its value (masked) and the offset past it.
     static func read(_ read: ByteRead, in buffer: UnsafeRawBufferPointer, at position: Int) -> (value: UInt64, end: Int)? {
-        let end = position + read.count
+        let end = read.count == 0 ? min(buffer.count, position + 20) : position + read.count
         guard position >= 0, end <= buffer.count else { return nil }
         var value: UInt64 = 0
         if let base = read.stringBase {

@@ -115,7 +115,8 @@ public final class DetectEngine: @unchecked Sendable {
             // The rule's fast pattern: the content marked fast_pattern, else the longest
             // positive content. base64_data is not a buffer the prefilter sees.
             var best: (buffer: InspectionBuffer, content: CompiledContent, marked: Bool)?
-            for section in compiledRule.sections where section.buffer != .base64Data {
+            // A transformed buffer is inspected transformed: its contents cannot prefilter the raw one.
+            for section in compiledRule.sections where section.buffer != .base64Data && section.transforms.isEmpty {
                 for case let .content(content) in section.items where !content.negated {
                     let marked = Self.isMarkedFastPattern(rules[index], section.buffer, content)
                     if best == nil || (marked && !best!.marked)

@@ -222,7 +222,7 @@ struct OptionBuilder {
     /// `nbytes` and the options `byte_test`/`byte_jump`/`byte_extract` share; returns the
     /// options it did not know.
     func byteRead(count text: String, offset: String, options: [String], keyword: String) throws -> (ByteRead, [String]) {
-        guard let count = Int(text), count > 0 else { throw OptionError("\(keyword): byte count '\(text)' is not a number") }
+        guard let count = Int(text), count >= 0 else { throw OptionError("\(keyword): byte count '\(text)' is not a number") }
         var read: ByteRead
         if let number = Int(offset) {
             read = ByteRead(count: count, offset: number)
@@ -260,9 +260,10 @@ struct OptionBuilder {
             index += 1
         }
         if read.stringBase != nil {
+            // 0 bytes: the rest of the buffer (Suricata 7, for sticky buffers such as http.content_len).
             guard count <= 20 else { throw OptionError("\(keyword): a string number is at most 20 bytes") }
         } else {
-            guard [1, 2, 3, 4, 8].contains(count) || (count <= 8 && count > 0) else {
+            guard count >= 1, count <= 8 else {
                 throw OptionError("\(keyword): byte count \(count) is not 1–8")
             }
         }
