@@ -213,6 +213,27 @@ extension OptionBuilder {
     /// Checks what needs the whole rule.
     mutating func finish() throws -> Rule {
         for section in rule.sections {
+            if let size = section.size {
+                // Suricata refuses a bsize its contents cannot fit in.
+                var needed = 0
+                for case let .content(content) in section.matches where !content.negated {
+                    needed = content.isRelative ? needed + (content.distance ?? 0) + content.bytes.count
+                        : max(needed, (content.offset ?? 0) + content.bytes.count)
+                }
+                let maximum: UInt64
+                switch size.kind {
+                case let .range(_, high): maximum = high - 1
+                case let .compare(op, value):
+                    switch op {
+                    case .equal, .lessOrEqual: maximum = value
+                    case .less: maximum = value == 0 ? 0 : value - 1
+                    default: maximum = .max
+                    }
+                }
+                if UInt64(needed) > maximum {
+                    throw OptionError("content length \(needed) exceeds bsize \(maximum): the rule cannot match", keyword: "bsize")
+                }
+            }
             if section.buffer.isLowercased {
                 for case let .content(content) in section.matches where !content.nocase {
                     if content.bytes.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {

@@ -202,6 +202,9 @@ struct OptionBuilder {
             }
         }
         if let buffer {
+            if let index = current, rule.sections[index].buffer != .payload, rule.sections[index].buffer != buffer {
+                throw OptionError("pcre with a buffer flag while the sticky buffer \(rule.sections[index].buffer) is set")
+            }
             let saved = current
             current = section(for: buffer)
             _ = append(.pcre(match))
