@@ -1,5 +1,6 @@
 import Foundation
 import MBoxDataPath
+import MBoxDetect
 import MBoxEvents
 import MBoxNF
 import MBoxTCP
@@ -90,6 +91,7 @@ public struct ChainCompiler {
         var factories: [@Sendable () throws -> any NetworkFunction] = []
         var publishers: [String: Int] = [:]
         var names: [String: SourceLocation] = [:]
+        var needs: [Int: DetectionNeeds] = [:]
 
         // NFs: types, names, parameters, publications.
         for (index, function) in chain.functions.enumerated() {
@@ -103,7 +105,9 @@ public struct ChainCompiler {
                 continue
             }
             var parameters = Parameters(function.parameters, owner: function.location)
+            _ = resources.takeNeeds()
             let factory = kind.prepare(&parameters, resources, directory)
+            if let recorded = resources.takeNeeds() { needs[index] = recorded }
             parameters.rejectUnknown(kind: kind.type, known: kind.parameters)
             errors += parameters.errors
             kinds.append(kind)
@@ -124,8 +128,11 @@ public struct ChainCompiler {
         var subscriptions: [Subscription] = []
         for (index, function) in chain.functions.enumerated() {
             for definition in function.subscriptions {
-                guard let subscription = compile(definition, nf: index, types: types, chain: chain,
+                guard var subscription = compile(definition, nf: index, types: types, chain: chain,
                                                  publishers: publishers, errors: &errors) else { continue }
+                if chain.deriveFromRules, let wanted = needs[index] {
+                    guard Self.narrow(&subscription, to: wanted, types: types) else { continue }
+                }
                 subscriptions.append(subscription)
             }
             if function.subscriptions.isEmpty {
@@ -152,6 +159,17 @@ public struct ChainCompiler {
         }
         return CompiledChain(definition: chain, types: types, subscriptions: subscriptions, kinds: kinds,
                              stages: stages, offloaded: offloaded, factories: factories)
+    }
+
+    /// Narrows a detection NF's subscription to what its rules can use: stream directions no
+    /// rule reads are not delivered (nor reassembled), flow ends only matter to the
+    /// application-layer parsers. False when nothing of it is needed.
+    static func narrow(_ subscription: inout Subscription, to needs: DetectionNeeds, types: EventTypes) -> Bool {
+        if subscription.type == .flowDestroyed { return !needs.appProtocols.isEmpty }
+        guard types.isA(subscription.type, .dataReady) else { return true }
+        if !needs.streamToServer { subscription.filter = subscription.filter.intersection(.matching(side: nil, cause: .server)) }
+        if !needs.streamToClient { subscription.filter = subscription.filter.intersection(.matching(side: nil, cause: .client)) }
+        return !subscription.filter.isEmpty
     }
 
     private func compile(_ definition: SubscriptionDefinition, nf: Int, types: EventTypes, chain: ChainDefinition,

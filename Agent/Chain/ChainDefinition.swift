@@ -90,4 +90,7 @@ public struct ChainDefinition: Sendable {
     /// Which agents run the chain when a controller places it: those whose labels
     /// include every pair (empty: every agent). The agent itself ignores it.
     public var placement: [String: String] = [:]
+    /// Detection NFs subscribe only to what their rules can use (`derive: true`, the
+    /// default); `derive: false` delivers everything subscribed (the exhaustive chain).
+    public var deriveFromRules = true
 }

@@ -67,6 +67,9 @@ public struct ChainParser {
                     }
                     chain.placement[label] = wanted
                 }
+            case "derive":
+                guard let flag = value.bool else { fail(value, "'derive' is true or false"); continue }
+                chain.deriveFromRules = flag
             case "mode":
                 guard let mode = value.string.flatMap(ChainDefinition.Mode.init(rawValue:)) else {
                     fail(value, "'mode' is sequential or parallel"); continue
@@ -85,7 +88,7 @@ public struct ChainParser {
                 guard let list = value.sequence else { fail(value, "'functions' is a list of NFs"); continue }
                 for item in list { if let function = parseFunction(item, at: at, fail: fail) { chain.functions.append(function) } }
             default:
-                fail(key, "unknown key '\(key.string ?? "")' (name, description, placement, stack, mode, parallel, functions)")
+                fail(key, "unknown key '\(key.string ?? "")' (name, description, placement, stack, derive, mode, parallel, functions)")
             }
         }
         if chain.name.isEmpty { fail(root, "the chain has no 'name'") }

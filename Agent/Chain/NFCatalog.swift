@@ -15,6 +15,20 @@ public final class BuildResources: @unchecked Sendable {
     public let ruleSets: [String: String]?
     private var engines: [String: DetectEngine] = [:]
     private let lock = NSLock()
+    /// What the rules of the NF prepared last need delivered (read by the chain compiler).
+    private var preparedNeeds: DetectionNeeds?
+
+    func recordNeeds(_ needs: DetectionNeeds) {
+        lock.lock()
+        preparedNeeds = needs
+        lock.unlock()
+    }
+
+    func takeNeeds() -> DetectionNeeds? {
+        lock.lock()
+        defer { preparedNeeds = nil; lock.unlock() }
+        return preparedNeeds
+    }
 
     public init(rulesOverride: String? = nil, ruleSets: [String: String]? = nil) {
         self.rulesOverride = rulesOverride
@@ -145,6 +159,7 @@ public struct NFKind: Sendable {
             parameters.error(nil, "cannot load rules \(path!): \(error)")
             return nil
         }
+        resources.recordNeeds(engine.needs)
         return { try SignatureMatch(engine: engine, stopOnAlert: stop, prevents: prevents) }
     }
 

@@ -24,8 +24,9 @@ public final class DetectEngine: @unchecked Sendable {
     public let problems: [RuleProblem]
     let compiled: [CompiledRule]
     let regexes: [Regex]
-    /// Per buffer: the prefilter database (pattern id = rule index), or nil.
-    let prefilters: [PatternDatabase?]
+    /// Prefilter databases (pattern id = rule index), one per buffer and transform list:
+    /// a transformed buffer is scanned transformed.
+    let prefilters: [PrefilterGroup]
     /// Per buffer: rules with a section there but no content to prefilter with.
     let unfiltered: [[Int32]]
     /// Rules without any payload test (header, flow, size, flag tests only).
@@ -34,6 +35,10 @@ public final class DetectEngine: @unchecked Sendable {
     let bitCount: Int
     /// What the rule set needs the data path to deliver.
     public let needs: DetectionNeeds
+    /// The rules' address and port parts, flattened.
+    let headers: HeaderMatcher
+    /// Header-only rules by address.
+    let headerOnlyIndex: AddressIndex
 
     /// Compiles `set`; rules whose regular expressions PCRE2 refuses are reported, not loaded.
     public init(_ set: RuleSet) throws {
@@ -103,7 +108,7 @@ public final class DetectEngine: @unchecked Sendable {
         self.problems = problems
         bitCount = bitIndex.count
 
-        var patterns = Array(repeating: [Pattern](), count: InspectionBuffer.allCases.count)
+        var groups: [GroupKey: [Pattern]] = [:]
         var unfiltered = Array(repeating: [Int32](), count: InspectionBuffer.allCases.count)
         var headerOnly: [Int32] = []
         for (index, compiledRule) in compiled.enumerated() {
@@ -114,30 +119,37 @@ public final class DetectEngine: @unchecked Sendable {
             }
             // The rule's fast pattern: the content marked fast_pattern, else the longest
             // positive content. base64_data is not a buffer the prefilter sees.
-            var best: (buffer: InspectionBuffer, content: CompiledContent, marked: Bool)?
-            // A transformed buffer is inspected transformed: its contents cannot prefilter the raw one.
-            for section in compiledRule.sections where section.buffer != .base64Data && section.transforms.isEmpty {
+            var best: (section: CompiledSection, content: CompiledContent, marked: Bool)?
+            for section in compiledRule.sections where section.buffer != .base64Data {
                 for case let .content(content) in section.items where !content.negated {
                     let marked = Self.isMarkedFastPattern(rules[index], section.buffer, content)
                     if best == nil || (marked && !best!.marked)
                         || (marked == best!.marked && content.bytes.count > best!.content.bytes.count) {
-                        best = (section.buffer, content, marked)
+                        best = (section, content, marked)
                     }
                 }
             }
             if let best {
                 var pattern = Pattern.literal(best.content.bytes, caseless: best.content.nocase, id: UInt32(index))
                 pattern.singleMatch = true
-                patterns[Int(best.buffer.rawValue)].append(pattern)
+                groups[GroupKey(buffer: best.section.buffer, transforms: best.section.transforms), default: []].append(pattern)
             } else {
                 let first = compiledRule.sections.first { $0.buffer != .base64Data }?.buffer ?? .payload
                 unfiltered[Int(first.rawValue)].append(id)
             }
         }
-        prefilters = try patterns.map { $0.isEmpty ? nil : try PatternDatabase($0, mode: .block) }
+        // Plain buffers first, so a packet's payload group is found at once.
+        prefilters = try groups.sorted { ($0.key.transforms.count, $0.key.buffer.rawValue) < ($1.key.transforms.count, $1.key.buffer.rawValue) }
+            .map { PrefilterGroup(buffer: $0.key.buffer, transforms: $0.key.transforms,
+                                  database: try PatternDatabase($0.value, mode: .block)) }
         self.unfiltered = unfiltered
         self.headerOnly = headerOnly
         needs = DetectionNeeds(rules)
+        headers = HeaderMatcher(rules)
+        let ordered = rules
+        headerOnlyIndex = AddressIndex(rules: headerOnly, source: { IntervalSet(ordered[Int($0)].source) },
+                                       destination: { IntervalSet(ordered[Int($0)].destination) },
+                                       bidirectional: { ordered[Int($0)].bidirectional })
     }
 
     static func isMarkedFastPattern(_ rule: Rule, _ buffer: InspectionBuffer, _ content: CompiledContent) -> Bool {
@@ -148,6 +160,19 @@ public final class DetectEngine: @unchecked Sendable {
         }
         return false
     }
+}
+
+struct GroupKey: Hashable {
+    var buffer: InspectionBuffer
+    var transforms: [BufferTransform]
+}
+
+/// One prefilter: the fast patterns of the rules whose fast pattern lives in `buffer` after
+/// `transforms`.
+struct PrefilterGroup {
+    var buffer: InspectionBuffer
+    var transforms: [BufferTransform]
+    var database: PatternDatabase
 }
 
 /// What a rule set needs the data path to deliver, derived once: the chain compiler
@@ -179,6 +204,12 @@ public struct DetectionNeeds: Sendable, Equatable {
                 if rule.flowDirection != .toServer || rule.bidirectional { streamToClient = true }
             }
             if let app = rule.appProtocol { appProtocols.insert(app) }
+            // Protocols are detected from either side, and responses pair with requests;
+            // stream_size reads both offsets.
+            if rule.appProtocol != nil || rule.streamSize != nil {
+                streamToServer = true
+                streamToClient = true
+            }
         }
     }
 }

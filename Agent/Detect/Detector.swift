@@ -33,7 +33,13 @@ public struct PacketFacts {
 /// transactions and reports the rules that raise an alert.
 public final class Detector {
     public let engine: DetectEngine
-    private let scanners: [Scanner?]
+    /// One scanner per prefilter group; the payload group's index.
+    private let scanners: [Scanner]
+    private let payloadGroup: Int?
+    /// The engine's rules and compiled rules, read in place (a copy of a `Rule` retains
+    /// each of its strings and arrays).
+    private let rules: UnsafeMutableBufferPointer<Rule>
+    private let compiled: UnsafeMutableBufferPointer<CompiledRule>
     private let inspector: ContentInspector
     private var candidates: [Int32] = []
     private var seen: [UInt32]
@@ -46,11 +52,23 @@ public final class Detector {
 
     public init(engine: DetectEngine, capacity: Int) throws {
         self.engine = engine
-        scanners = try engine.prefilters.map { try $0.map { try Scanner(database: $0) } }
+        scanners = try engine.prefilters.map { try Scanner(database: $0.database) }
+        payloadGroup = engine.prefilters.firstIndex { $0.buffer == .payload && $0.transforms.isEmpty }
+        rules = .allocate(capacity: engine.rules.count)
+        _ = rules.initialize(from: engine.rules)
+        compiled = .allocate(capacity: engine.compiled.count)
+        _ = compiled.initialize(from: engine.compiled)
         inspector = ContentInspector(regexes: engine.regexes)
         seen = Array(repeating: 0, count: engine.rules.count)
         flowBits = Array(repeating: [], count: engine.bitCount == 0 ? 0 : capacity)
         candidates.reserveCapacity(256)
+    }
+
+    deinit {
+        rules.baseAddress?.deinitialize(count: rules.count)
+        rules.deallocate()
+        compiled.baseAddress?.deinitialize(count: compiled.count)
+        compiled.deallocate()
     }
 
     /// Forgets a flow's bits (its slot is about to be reused).
@@ -66,40 +84,46 @@ public final class Detector {
     public func inspectPayload(_ facts: PacketFacts, payload: UnsafeRawBufferPointer, stream: Bool, newFrom: Int = 0,
                                slot: Int32, into matched: inout [Int32]) {
         beginCandidates()
-        if !stream { for rule in engine.headerOnly { addCandidate(rule) } }
+        if !stream {
+            for rule in engine.headerOnlyIndex.unindexed { addCandidate(rule) }
+            engine.headerOnlyIndex.forEachCandidate(source: AddressValue(facts.source), destination: AddressValue(facts.destination)) {
+                addCandidate($0)
+            }
+        }
         let buffer = Int(InspectionBuffer.payload.rawValue)
         for rule in engine.unfiltered[buffer] { addCandidate(rule) }
-        if !payload.isEmpty, let scanner = scanners[buffer] {
-            scanner.scan(payload)
-            for hit in scanner.lastHits { addCandidate(Int32(hit.id)) }
+        if !payload.isEmpty, let group = payloadGroup {
+            scanners[group].scan(payload)
+            for hit in scanners[group].lastHits { addCandidate(Int32(hit.id)) }
         }
         guard !candidates.isEmpty else { return }
         candidates.sort()
         counters.candidates &+= UInt64(candidates.count)
         for rule in candidates {
-            let compiled = engine.compiled[Int(rule)]
-            if compiled.inspectsApp { continue }
-            if compiled.inspectsPayload {
+            let entry = compiled.baseAddress! + Int(rule)
+            if entry.pointee.inspectsApp { continue }
+            if entry.pointee.inspectsPayload {
                 if payload.isEmpty { continue }
-                switch engine.rules[Int(rule)].streamMode {
+                switch rules[Int(rule)].streamMode {
                 case .packetOnly where stream, .streamOnly where !stream: continue
                 default: break
                 }
-                if !stream, facts.ipProtocol == IPProtocolNumber.tcp, engine.rules[Int(rule)].streamMode == .both,
-                   engine.rules[Int(rule)].appProtocol != nil, facts.appProtocol == nil {
+                if !stream, facts.ipProtocol == IPProtocolNumber.tcp, rules[Int(rule)].streamMode == .both,
+                   rules[Int(rule)].appProtocol != nil, facts.appProtocol == nil {
                     // An app-protocol payload rule waits for the stream, where the protocol is known.
                     continue
                 }
             }
             guard headerHolds(rule, facts, slot: slot) else { continue }
-            if compiled.inspectsPayload {
-                let section = compiled.sections[0]
+            if entry.pointee.inspectsPayload {
+                let section = entry.pointee.sections[0]
                 let holds = section.items.withUnsafeBufferPointer {
                     inspector.matches($0, in: payload, minimumEnd: stream ? newFrom + 1 : 0)
                 }
                 guard holds else { continue }
                 // What base64_decode produced, when the rule reads it.
-                if compiled.sections.count > 1, !sectionHolds(compiled.sections[1], AppBuffers(protocolName: .http)) { continue }
+                if entry.pointee.sections.count > 1,
+                   !sectionHolds(entry.pointee.sections[1], AppBuffers(protocolName: .http)) { continue }
             }
             matchedRule(rule, facts, slot: slot, into: &matched)
         }
@@ -109,24 +133,24 @@ public final class Detector {
     public func inspectTransaction(_ facts: PacketFacts, buffers: AppBuffers, slot: Int32, into matched: inout [Int32]) {
         beginCandidates()
         for buffer in InspectionBuffer.allCases where buffer != .payload && buffers.has(buffer) {
-            let index = Int(buffer.rawValue)
-            for rule in engine.unfiltered[index] { addCandidate(rule) }
-            guard let scanner = scanners[index] else { continue }
-            for instance in buffers[buffer] {
-                instance.withUnsafeBytes { scanner.scan($0) }
-                for hit in scanner.lastHits { addCandidate(Int32(hit.id)) }
+            for rule in engine.unfiltered[Int(buffer.rawValue)] { addCandidate(rule) }
+        }
+        for (index, group) in engine.prefilters.enumerated() where group.buffer != .payload && buffers.has(group.buffer) {
+            for instance in buffers[group.buffer] {
+                // A transformed buffer is scanned as the rules inspect it.
+                let bytes = group.transforms.isEmpty ? instance : Transforms.apply(group.transforms, to: instance)
+                bytes.withUnsafeBytes { scanners[index].scan($0) }
+                for hit in scanners[index].lastHits { addCandidate(Int32(hit.id)) }
             }
         }
-        // Transforms change a buffer before it is inspected: rules whose fast pattern lives
-        // in a transformed buffer are found by scanning the transformed bytes.
         guard !candidates.isEmpty else { return }
         candidates.sort()
         counters.candidates &+= UInt64(candidates.count)
         for rule in candidates {
-            let compiled = engine.compiled[Int(rule)]
-            guard compiled.inspectsApp, headerHolds(rule, facts, slot: slot) else { continue }
+            let entry = compiled.baseAddress! + Int(rule)
+            guard entry.pointee.inspectsApp, headerHolds(rule, facts, slot: slot) else { continue }
             var holds = true
-            for section in compiled.sections where holds {
+            for section in entry.pointee.sections where holds {
                 holds = sectionHolds(section, buffers)
             }
             guard holds else { continue }
@@ -156,27 +180,27 @@ public final class Detector {
 
     /// Header, flow, size and flag tests and bit tests.
     private func headerHolds(_ index: Int32, _ facts: PacketFacts, slot: Int32) -> Bool {
-        let rule = engine.rules[Int(index)]
-        if let proto = rule.ipProtocol, proto != facts.ipProtocol {
+        let rule = UnsafePointer(rules.baseAddress! + Int(index))
+        if let proto = rule.pointee.ipProtocol, proto != facts.ipProtocol {
             guard proto == IPProtocolNumber.icmp, facts.ipProtocol == IPProtocolNumber.icmpv6 else { return false }
         }
-        if let app = rule.appProtocol, app != facts.appProtocol { return false }
-        switch rule.flowDirection {
+        if let app = rule.pointee.appProtocol, app != facts.appProtocol { return false }
+        switch rule.pointee.flowDirection {
         case .toServer where !facts.toServer, .toClient where facts.toServer: return false
         default: break
         }
-        if let established = rule.established, established != facts.established { return false }
-        if let dsize = rule.dsize, !(facts.hasPacket && dsize.holds(UInt64(facts.payloadLength))) { return false }
-        if let flags = rule.tcpFlags, !(facts.hasPacket && facts.ipProtocol == IPProtocolNumber.tcp && flags.holds(facts.tcpFlags)) {
+        if let established = rule.pointee.established, established != facts.established { return false }
+        if let dsize = rule.pointee.dsize, !(facts.hasPacket && dsize.holds(UInt64(facts.payloadLength))) { return false }
+        if let flags = rule.pointee.tcpFlags, !(facts.hasPacket && facts.ipProtocol == IPProtocolNumber.tcp && flags.holds(facts.tcpFlags)) {
             return false
         }
-        if rule.icmpType != nil || rule.icmpCode != nil {
+        if rule.pointee.icmpType != nil || rule.pointee.icmpCode != nil {
             guard facts.hasPacket, facts.ipProtocol == IPProtocolNumber.icmp || facts.ipProtocol == IPProtocolNumber.icmpv6 else { return false }
-            if let test = rule.icmpType, !test.holds(UInt64(facts.icmpType)) { return false }
-            if let test = rule.icmpCode, !test.holds(UInt64(facts.icmpCode)) { return false }
+            if let test = rule.pointee.icmpType, !test.holds(UInt64(facts.icmpType)) { return false }
+            if let test = rule.pointee.icmpCode, !test.holds(UInt64(facts.icmpCode)) { return false }
         }
-        if let ttl = rule.ipTTL, !(facts.hasPacket && ttl.holds(UInt64(facts.ttl))) { return false }
-        if let size = rule.streamSize {
+        if let ttl = rule.pointee.ipTTL, !(facts.hasPacket && ttl.holds(UInt64(facts.ttl))) { return false }
+        if let size = rule.pointee.streamSize {
             guard facts.ipProtocol == IPProtocolNumber.tcp else { return false }
             let test = NumberTest(.compare(size.op, size.value))
             // Suricata counts sequence space: the bytes plus the SYN.
@@ -188,10 +212,10 @@ public final class Detector {
             case .either: if !(test.holds(client) || test.holds(server)) { return false }
             }
         }
-        guard rule.headerMatches(protocol: rule.ipProtocol ?? facts.ipProtocol, source: facts.source,
-                                 sourcePort: facts.sourcePort, destination: facts.destination,
-                                 destinationPort: facts.destinationPort) else { return false }
-        for (operation, bits) in engine.compiled[Int(index)].bitTests {
+        guard engine.headers.matches(Int(index), source: AddressValue(facts.source), sourcePort: facts.sourcePort,
+                                     destination: AddressValue(facts.destination),
+                                     destinationPort: facts.destinationPort) else { return false }
+        for (operation, bits) in compiled[Int(index)].bitTests {
             let states = bits.map { isSet($0, operation.scope, facts, slot: slot) }
             let wanted = operation.command == .isset
             let holds = operation.anyOf ? states.contains(wanted) : states.allSatisfy { $0 == wanted }
@@ -202,13 +226,13 @@ public final class Detector {
 
     /// A rule matched: its bits change, thresholds decide whether it alerts.
     private func matchedRule(_ index: Int32, _ facts: PacketFacts, slot: Int32, into matched: inout [Int32]) {
-        let rule = engine.rules[Int(index)]
-        for (operation, bits) in engine.compiled[Int(index)].bitChanges {
+        let rule = UnsafePointer(rules.baseAddress! + Int(index))
+        for (operation, bits) in compiled[Int(index)].bitChanges {
             for bit in bits { change(bit, operation, facts, slot: slot) }
         }
-        if let filter = rule.detectionFilter, !thresholds.passes(index, filter, facts) { return }
-        if let threshold = rule.threshold, !thresholds.passes(index, threshold, facts) { return }
-        if rule.noAlert { return }
+        if let filter = rule.pointee.detectionFilter, !thresholds.passes(index, filter, facts) { return }
+        if let threshold = rule.pointee.threshold, !thresholds.passes(index, threshold, facts) { return }
+        if rule.pointee.noAlert { return }
         matched.append(index)
     }
 

@@ -58,8 +58,25 @@ public final class EVEWriter {
         fields.append("\"direction\":\"\(toServer ? "to_server" : "to_client")\"")
         fields.append("\"alert\":{\"action\":\"\(rule.eveAction)\",\"gid\":\(rule.gid),\"signature_id\":\(rule.sid),"
             + "\"rev\":\(rule.rev),\"signature\":\(quoted(rule.message)),\"category\":\(quoted(rule.category)),"
-            + "\"severity\":\(rule.priority)}")
+            + "\"severity\":\(rule.priority)" + metadata(rule) + "}")
         return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// `"metadata":{"key":["value",…]}` from the rule's `metadata` entries, as Suricata 7 writes it.
+    static func metadata(_ rule: Rule) -> String {
+        guard !rule.metadata.isEmpty else { return "" }
+        var keys: [String] = []
+        var values: [String: [String]] = [:]
+        for entry in rule.metadata {
+            let parts = entry.split(separator: " ", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            if values[parts[0]] == nil { keys.append(parts[0]) }
+            values[parts[0], default: []].append(parts[1].trimmingCharacters(in: .whitespaces))
+        }
+        guard !keys.isEmpty else { return "" }
+        return ",\"metadata\":{" + keys.map { key in
+            quoted(key) + ":[" + values[key]!.map(quoted).joined(separator: ",") + "]"
+        }.joined(separator: ",") + "}"
     }
 
     public func write(alert event: Event, rule: Rule, key: FlowKey) throws {

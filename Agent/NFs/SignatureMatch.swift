@@ -118,6 +118,13 @@ public final class SignatureMatch: NetworkFunction {
 
     private func inspectPacket(_ event: Event) {
         guard let headers = event.headers?.pointee else { return }
+        // No rule of the set can match this protocol's packets.
+        switch headers.ipProtocol {
+        case IPProtocolNumber.tcp: if !engine.needs.tcpPackets { return }
+        case IPProtocolNumber.udp: if !engine.needs.udp { return }
+        case IPProtocolNumber.icmp, IPProtocolNumber.icmpv6: if !engine.needs.icmp { return }
+        default: if !engine.needs.otherIP { return }
+        }
         var facts = self.facts(event)
         facts.hasPacket = true
         facts.tcpFlags = headers.tcpFlags.rawValue
@@ -191,7 +198,9 @@ public final class SignatureMatch: NetworkFunction {
         window.withUnsafeBytes {
             detector.inspectPayload(facts, payload: $0, stream: true, newFrom: kept.count, slot: event.slot, into: &matched)
         }
-        windows[index] = Array(window.suffix(Self.streamWindow))
+        // The kept tail reuses its storage: no allocation per chunk once the flow has one.
+        windows[index].removeAll(keepingCapacity: true)
+        windows[index].append(contentsOf: window.suffix(Self.streamWindow))
         raise(event)
     }
 
