@@ -27,10 +27,24 @@ public final class AppLayerFlow {
     public let bodyLimit: Int
     /// The server's port: DNS over TCP is recognised on port 53 by its framing.
     public let serverPort: UInt16
+    /// The buffers some rule reads: no others are built.
+    public let wanted: BufferMask
 
-    public init(serverPort: UInt16, bodyLimit: Int = 100 * 1024) {
+    /// The protocols whose messages some rule reads; others are only detected.
+    public let parsed: Set<AppLayerProtocol>
+
+    public init(serverPort: UInt16, wanted: BufferMask = .all, parsed: Set<AppLayerProtocol> = Set(AppLayerProtocol.allCases),
+                bodyLimit: Int = 100 * 1024) {
         self.serverPort = serverPort
+        self.wanted = wanted
+        self.parsed = parsed
         self.bodyLimit = bodyLimit
+    }
+
+    /// Sets `buffer` when some rule reads it (its bytes are only made then).
+    @inline(__always)
+    private func put(_ buffers: inout AppBuffers, _ buffer: InspectionBuffer, _ bytes: @autoclosure () -> [UInt8]?) {
+        if wanted.contains(buffer) { buffers.set(buffer, bytes()) }
     }
 
     /// Feeds the next contiguous bytes of one direction.
@@ -82,10 +96,13 @@ public final class AppLayerFlow {
 
     private func start(_ found: AppLayerProtocol) {
         detected = found
+        guard parsed.contains(found) else { return }
         switch found {
         case .http:
-            requests = HTTPParser(isRequest: true, bodyLimit: bodyLimit)
-            responses = HTTPParser(isRequest: false, bodyLimit: bodyLimit)
+            requests = HTTPParser(isRequest: true, bodyLimit: bodyLimit,
+                                  keepsBodies: wanted.contains(.httpRequestBody) || wanted.contains(.fileData))
+            responses = HTTPParser(isRequest: false, bodyLimit: bodyLimit,
+                                   keepsBodies: wanted.contains(.httpResponseBody) || wanted.contains(.fileData))
         case .tls:
             tls = [TLSParser(toServer: true), TLSParser(toServer: false)]
         default:
@@ -94,6 +111,7 @@ public final class AppLayerFlow {
     }
 
     private func parse(_ bytes: UnsafeRawBufferPointer, toServer: Bool) -> [AppTransaction] {
+        guard let detected, parsed.contains(detected) else { return [] }
         switch detected {
         case .http:
             if toServer {
@@ -134,30 +152,30 @@ public final class AppLayerFlow {
 
     private func request(_ message: HTTPMessage) -> [AppTransaction] {
         var buffers = AppBuffers(protocolName: .http)
-        buffers.set(.httpMethod, message.first)
-        buffers.set(.httpURIRaw, message.second)
-        buffers.set(.httpURI, URINormaliser.normalise(message.second))
-        buffers.set(.httpProtocol, message.third)
-        buffers.set(.httpRequestLine, message.startLine)
-        if let host = message.header("Host") {
-            buffers.set(.httpHostRaw, host)
+        put(&buffers, .httpMethod, message.first)
+        put(&buffers, .httpURIRaw, message.second)
+        put(&buffers, .httpURI, URINormaliser.normalise(message.second))
+        put(&buffers, .httpProtocol, message.third)
+        put(&buffers, .httpRequestLine, message.startLine)
+        if wanted.contains(.httpHost) || wanted.contains(.httpHostRaw), let host = message.header("Host") {
+            put(&buffers, .httpHostRaw, host)
             var name = host.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
             if let colon = name.lastIndex(of: UInt8(ascii: ":")), !name.contains(UInt8(ascii: "]")) || name[colon - 1] == UInt8(ascii: "]") {
                 name = Array(name[..<colon])
             }
             while name.last == UInt8(ascii: ".") { name.removeLast() }
-            buffers.set(.httpHost, name)
+            put(&buffers, .httpHost, name)
         }
-        buffers.set(.httpUserAgent, message.header("User-Agent"))
-        buffers.set(.httpReferer, message.header("Referer"))
-        buffers.set(.httpAccept, message.header("Accept"))
-        buffers.set(.httpAcceptEncoding, message.header("Accept-Encoding"))
-        buffers.set(.httpAcceptLanguage, message.header("Accept-Language"))
-        buffers.set(.httpCookie, message.header("Cookie"))
+        put(&buffers, .httpUserAgent, message.header("User-Agent"))
+        put(&buffers, .httpReferer, message.header("Referer"))
+        put(&buffers, .httpAccept, message.header("Accept"))
+        put(&buffers, .httpAcceptEncoding, message.header("Accept-Encoding"))
+        put(&buffers, .httpAcceptLanguage, message.header("Accept-Language"))
+        put(&buffers, .httpCookie, message.header("Cookie"))
         setCommon(&buffers, message)
         if !message.body.isEmpty {
-            buffers.set(.httpRequestBody, message.body)
-            buffers.set(.fileData, message.body)
+            put(&buffers, .httpRequestBody, message.body)
+            put(&buffers, .fileData, message.body)
         }
         responses?.pendingMethods.append(message.first)
         openRequests.append(buffers)
@@ -167,26 +185,27 @@ public final class AppLayerFlow {
 
     private func response(_ message: HTTPMessage) -> [AppTransaction] {
         var buffers = openRequests.isEmpty ? AppBuffers(protocolName: .http) : openRequests.removeFirst()
-        buffers.set(.httpStatCode, message.second)
-        buffers.set(.httpStatMessage, message.third)
-        buffers.set(.httpResponseLine, message.startLine)
-        buffers.set(.httpServer, message.header("Server"))
-        buffers.set(.httpLocation, message.header("Location"))
-        buffers.set(.httpCookie, message.header("Set-Cookie"))
-        buffers.set(.httpProtocol, message.first)
+        put(&buffers, .httpStatCode, message.second)
+        put(&buffers, .httpStatMessage, message.third)
+        put(&buffers, .httpResponseLine, message.startLine)
+        put(&buffers, .httpServer, message.header("Server"))
+        put(&buffers, .httpLocation, message.header("Location"))
+        put(&buffers, .httpCookie, message.header("Set-Cookie"))
+        put(&buffers, .httpProtocol, message.first)
         setCommon(&buffers, message)
-        buffers.set(.httpResponseBody, message.body.isEmpty ? nil : message.body)
-        buffers.set(.fileData, message.body.isEmpty ? nil : message.body)
+        put(&buffers, .httpResponseBody, message.body.isEmpty ? nil : message.body)
+        put(&buffers, .fileData, message.body.isEmpty ? nil : message.body)
         return [AppTransaction(buffers: buffers, toServer: false)]
     }
 
     /// Buffers both sides have; a response's replace its request's.
     private func setCommon(_ buffers: inout AppBuffers, _ message: HTTPMessage) {
-        buffers.set(.httpContentType, message.header("Content-Type"))
-        buffers.set(.httpContentLength, message.header("Content-Length"))
-        buffers.set(.httpConnection, message.header("Connection"))
-        buffers.set(.httpStart, message.head)
-        buffers.set(.httpHeaderRaw, message.rawHeaders)
+        put(&buffers, .httpContentType, message.header("Content-Type"))
+        put(&buffers, .httpContentLength, message.header("Content-Length"))
+        put(&buffers, .httpConnection, message.header("Connection"))
+        put(&buffers, .httpStart, message.head)
+        put(&buffers, .httpHeaderRaw, message.rawHeaders)
+        guard wanted.contains(.httpHeader) || wanted.contains(.httpHeaderNames) else { return }
         var header: [UInt8] = [], names: [UInt8] = [0x0D, 0x0A]
         for (name, value) in message.headers {
             names += name + [0x0D, 0x0A]
@@ -194,8 +213,8 @@ public final class AppLayerFlow {
             if lower == Array("cookie".utf8) || lower == Array("set-cookie".utf8) { continue }
             header += name + [UInt8(ascii: ":"), 0x20] + value + [0x0D, 0x0A]
         }
-        buffers.set(.httpHeader, header + [0x0D, 0x0A])
-        buffers.set(.httpHeaderNames, names + [0x0D, 0x0A])
+        put(&buffers, .httpHeader, header + [0x0D, 0x0A])
+        put(&buffers, .httpHeaderNames, names + [0x0D, 0x0A])
     }
 
     // MARK: - TLS

@@ -28,6 +28,8 @@ public struct HTTPParser {
     public let isRequest: Bool
     public static let headerLimit = 32 * 1024
     public let bodyLimit: Int
+    /// Whether bodies are kept at all (no rule reads them: they are only skipped).
+    public let keepsBodies: Bool
 
     enum State {
         case head
@@ -46,16 +48,16 @@ public struct HTTPParser {
     public var pendingMethods: [[UInt8]] = []
     public private(set) var malformed = 0
 
-    public init(isRequest: Bool, bodyLimit: Int = 100 * 1024) {
+    public init(isRequest: Bool, bodyLimit: Int = 100 * 1024, keepsBodies: Bool = true) {
         self.isRequest = isRequest
         self.bodyLimit = bodyLimit
+        self.keepsBodies = keepsBodies
     }
 
     /// Feeds the next bytes; returns the messages they complete.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [HTTPMessage] {
         var done: [HTTPMessage] = []
-        let copy = Array(bytes)
-        var input = copy[...]
+        var input = bytes[...]
         while !input.isEmpty {
             switch state {
             case .failed:
@@ -109,7 +111,8 @@ public struct HTTPParser {
                     if pending.count > 1024 { malformed += 1; state = .failed }
                     continue
                 }
-                var line = pending + input[..<newline]
+                var line = pending
+                line += input[..<newline]
                 input = input[(newline + 1)...]
                 pending.removeAll(keepingCapacity: true)
                 if line.last == 0x0D { line.removeLast() }
@@ -153,7 +156,8 @@ public struct HTTPParser {
         }
     }
 
-    private mutating func keepBody(_ bytes: ArraySlice<UInt8>) {
+    private mutating func keepBody<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        guard keepsBodies else { return }
         let room = bodyLimit - message.body.count
         if room <= 0 {
             if !bytes.isEmpty { message.bodyTruncated = true }

@@ -188,6 +188,10 @@ public struct DetectionNeeds: Sendable, Equatable {
     public var streamToClient = false
     /// Application protocols whose parsers some rule reads.
     public var appProtocols: Set<AppLayerProtocol> = []
+    /// Application-layer buffers some rule reads.
+    public var buffers = BufferMask()
+    /// Protocols whose parsers must run: those with a buffer some rule reads.
+    public var parsedProtocols: Set<AppLayerProtocol> = []
 
     init(_ rules: [Rule]) {
         for rule in rules {
@@ -204,6 +208,15 @@ public struct DetectionNeeds: Sendable, Equatable {
                 if rule.flowDirection != .toServer || rule.bidirectional { streamToClient = true }
             }
             if let app = rule.appProtocol { appProtocols.insert(app) }
+            for section in rule.sections {
+                buffers.insert(section.buffer)
+                if let app = section.buffer.appProtocol { parsedProtocols.insert(app) }
+            }
+            if rule.usesAppBuffers, !rule.payload.isEmpty {
+                // A payload test in an application rule reads the message as sent.
+                buffers.insert(.httpStart)
+                buffers.insert(.httpHeaderRaw)
+            }
             // Protocols are detected from either side, and responses pair with requests;
             // stream_size reads both offsets.
             if rule.appProtocol != nil || rule.streamSize != nil {

@@ -43,6 +43,9 @@ public final class SignatureMatch: NetworkFunction {
     private var blocked: [Bool] = []
     /// Per non-TCP flow: which ends have sent (bit 0 the client, bit 1 the server).
     private var spoke: [UInt8] = []
+    /// Per TCP flow: both ends closed, its stream state released (the flow lingers in the
+    /// table until it expires; its windows and parsers need not).
+    private var released: [Bool] = []
     /// Per slot × direction: the stream's last bytes and the offset inspected up to.
     private var windows: [[UInt8]] = []
     private var scanned: [UInt64] = []
@@ -72,6 +75,7 @@ public final class SignatureMatch: NetworkFunction {
         appProtocols = Array(repeating: nil, count: context.capacity)
         blocked = Array(repeating: false, count: context.capacity)
         spoke = Array(repeating: 0, count: context.capacity)
+        released = Array(repeating: false, count: context.capacity)
         windows = Array(repeating: [], count: 2 * context.capacity)
         scanned = Array(repeating: 0, count: 2 * context.capacity)
     }
@@ -80,6 +84,7 @@ public final class SignatureMatch: NetworkFunction {
         appProtocols[Int(slot)] = nil
         blocked[Int(slot)] = false
         spoke[Int(slot)] = 0
+        released[Int(slot)] = false
     }
 
     public func flowEnded(slot: Int32) {
@@ -153,6 +158,27 @@ public final class SignatureMatch: NetworkFunction {
         matched.removeAll(keepingCapacity: true)
         detector.inspectPayload(facts, payload: payload, stream: false, slot: event.slot, into: &matched)
         raise(event)
+        if headers.isTCP, payload.isEmpty, Self.bothClosed(event.snapshot) { releaseStreams(event) }
+    }
+
+    /// Both ends have closed. The snapshot is the sender's stack after its packet and the
+    /// receiver's before it: a receiver in LAST_ACK is closed by this (final) ACK.
+    static func bothClosed(_ snapshot: StackSnapshot) -> Bool {
+        func done(_ state: TCPState) -> Bool { state == .closed || state == .timeWait || state == .lastAck }
+        return snapshot.established && done(snapshot.clientState) && done(snapshot.serverState)
+    }
+
+    /// The connection is closed (a data-less packet finished it, so no stream data follows):
+    /// the parsers' last messages are inspected and the flow's stream state is freed.
+    private func releaseStreams(_ event: Event) {
+        let slot = Int(event.slot)
+        guard !released[slot] else { return }
+        released[slot] = true
+        if let flow = appFlows[slot] {
+            for transaction in flow.finish() { inspect(transaction, event) }
+            appFlows[slot] = nil
+        }
+        for index in [slot * 2, slot * 2 + 1] where windows[index].capacity > 0 { windows[index] = [] }
     }
 
     // MARK: - Streams
@@ -178,10 +204,11 @@ public final class SignatureMatch: NetworkFunction {
         counters.streamBytesScanned &+= UInt64(bytes.count)
         let toServer = event.direction == .toServer
         let slot = Int(event.slot)
-        if parsesApps {
+        if parsesApps, !released[slot] {
             if appFlows[slot] == nil {
                 let key = context.flowKey(of: event)
-                appFlows[slot] = AppLayerFlow(serverPort: key.serverPort)
+                appFlows[slot] = AppLayerFlow(serverPort: key.serverPort, wanted: engine.needs.buffers,
+                                             parsed: engine.needs.parsedProtocols)
             }
             let transactions = appFlows[slot]!.feed(bytes, toServer: toServer)
             appProtocols[slot] = appFlows[slot]!.detected

@@ -24,3 +24,15 @@ public struct AppBuffers: Sendable {
 
     public func has(_ buffer: InspectionBuffer) -> Bool { !slots[Int(buffer.rawValue)].isEmpty }
 }
+
+/// A set of buffers (at most 64 kinds), as a bit mask: which buffers some rule reads, so the
+/// parsers build no others.
+public struct BufferMask: Sendable, Equatable {
+    public var bits: UInt64
+    public init(bits: UInt64 = 0) { self.bits = bits }
+    public static let all = BufferMask(bits: .max)
+
+    @inline(__always)
+    public func contains(_ buffer: InspectionBuffer) -> Bool { bits & (1 << UInt64(buffer.rawValue)) != 0 }
+    public mutating func insert(_ buffer: InspectionBuffer) { bits |= 1 << UInt64(buffer.rawValue) }
+}
