@@ -104,7 +104,11 @@ public final class AppLayerFlow {
             responses = HTTPParser(isRequest: false, bodyLimit: bodyLimit,
                                    keepsBodies: wanted.contains(.httpResponseBody) || wanted.contains(.fileData))
         case .tls:
-            tls = [TLSParser(toServer: true), TLSParser(toServer: false)]
+            let wants = TLSParser.Wanted(serverName: wanted.contains(.tlsSNI), ja3: wanted.contains(.ja3Hash) || wanted.contains(.ja3String),
+                                         ja3s: wanted.contains(.ja3sHash),
+                                         certificates: wanted.contains(.tlsCerts) || wanted.contains(.tlsCertSubject)
+                                            || wanted.contains(.tlsCertIssuer) || wanted.contains(.tlsCertSerial))
+            tls = [TLSParser(toServer: true, wanted: wants), TLSParser(toServer: false, wanted: wants)]
         default:
             break
         }
@@ -206,15 +210,35 @@ public final class AppLayerFlow {
         put(&buffers, .httpStart, message.head)
         put(&buffers, .httpHeaderRaw, message.rawHeaders)
         guard wanted.contains(.httpHeader) || wanted.contains(.httpHeaderNames) else { return }
-        var header: [UInt8] = [], names: [UInt8] = [0x0D, 0x0A]
+        let lineEnd: [UInt8] = [0x0D, 0x0A]
+        var header: [UInt8] = [], names: [UInt8] = lineEnd
+        header.reserveCapacity(message.rawHeaders.count)
+        names.reserveCapacity(message.rawHeaders.count / 2)
         for (name, value) in message.headers {
-            names += name + [0x0D, 0x0A]
-            let lower = name.map { $0 | 0x20 }
-            if lower == Array("cookie".utf8) || lower == Array("set-cookie".utf8) { continue }
-            header += name + [UInt8(ascii: ":"), 0x20] + value + [0x0D, 0x0A]
+            names.append(contentsOf: name)
+            names.append(contentsOf: lineEnd)
+            if Self.isCookie(name) { continue }
+            header.append(contentsOf: name)
+            header.append(UInt8(ascii: ":"))
+            header.append(0x20)
+            header.append(contentsOf: value)
+            header.append(contentsOf: lineEnd)
         }
-        put(&buffers, .httpHeader, header + [0x0D, 0x0A])
-        put(&buffers, .httpHeaderNames, names + [0x0D, 0x0A])
+        header.append(contentsOf: lineEnd)
+        names.append(contentsOf: lineEnd)
+        put(&buffers, .httpHeader, header)
+        put(&buffers, .httpHeaderNames, names)
+    }
+
+    /// `Cookie` or `Set-Cookie`: kept out of `http.header`, as Suricata does.
+    static func isCookie(_ name: [UInt8]) -> Bool {
+        let cookie: StaticString = "cookie", setCookie: StaticString = "set-cookie"
+        for candidate in [cookie, setCookie] where candidate.utf8CodeUnitCount == name.count {
+            var same = true
+            for index in 0..<name.count where name[index] | 0x20 != candidate.utf8Start[index] { same = false; break }
+            if same { return true }
+        }
+        return false
     }
 
     // MARK: - TLS
@@ -229,7 +253,7 @@ public final class AppLayerFlow {
             if facts.certificates.isEmpty {
                 buffers.set(.ja3sHash, facts.ja3Hash)
             } else {
-                buffers[.tlsCerts] = facts.certificates
+                for certificate in facts.certificates { buffers.add(.tlsCerts, certificate) }
                 buffers.set(.tlsCertSubject, facts.subject)
                 buffers.set(.tlsCertIssuer, facts.issuer)
                 buffers.set(.tlsCertSerial, facts.serial)
@@ -244,7 +268,7 @@ public final class AppLayerFlow {
     public static func dns(_ bytes: UnsafeRawBufferPointer, toServer: Bool) -> AppTransaction? {
         guard let message = DNSMessage(bytes) else { return nil }
         var buffers = AppBuffers(protocolName: .dns)
-        if !message.isResponse { buffers[.dnsQuery] = message.queries }
+        if !message.isResponse { for query in message.queries { buffers.add(.dnsQuery, query) } }
         return AppTransaction(buffers: buffers, toServer: toServer)
     }
 

@@ -13,10 +13,19 @@ public struct HTTPMessage {
     public var body: [UInt8] = []
     public var bodyTruncated = false
 
-    /// The first header named `name` (case-insensitive).
-    public func header(_ name: String) -> [UInt8]? {
-        let wanted = Array(name.utf8)
-        return headers.first { $0.name.count == wanted.count && zip($0.name, wanted).allSatisfy { $0 | 0x20 == $1 | 0x20 } }?.value
+    /// The first header named `name` (ASCII, case-insensitive); nothing allocated.
+    public func header(_ name: StaticString) -> [UInt8]? {
+        let count = name.utf8CodeUnitCount
+        let wanted = name.utf8Start
+        for header in headers where header.name.count == count {
+            var same = true
+            for index in 0..<count where header.name[index] | 0x20 != wanted[index] | 0x20 {
+                same = false
+                break
+            }
+            if same { return header.value }
+        }
+        return nil
     }
 }
 
@@ -63,25 +72,21 @@ public struct HTTPParser {
             case .failed:
                 return done
             case .head:
+                // Usually the whole head is in this input: parsed from it, nothing pending.
+                if pending.isEmpty, let end = Self.headEnd(input) {
+                    let head = Array(input[..<end])
+                    input = input[end...]
+                    guard completeHead(head, into: &done) else { return done }
+                    continue
+                }
                 // Look for the blank line in what is pending plus this input.
                 let before = pending.count
                 pending += input
-                if let end = Self.headEnd(pending) {
-                    let used = end - before
-                    input = input.dropFirst(used)
+                if let end = Self.headEnd(pending[...]) {
+                    input = input.dropFirst(end - before)
                     let head = Array(pending[..<end])
                     pending.removeAll(keepingCapacity: true)
-                    guard parseHead(head) else {
-                        malformed += 1
-                        state = .failed
-                        return done
-                    }
-                    if let next = bodyState() {
-                        state = next
-                    } else {
-                        done.append(message)
-                        message = HTTPMessage()
-                    }
+                    guard completeHead(head, into: &done) else { return done }
                 } else {
                     input = input.dropFirst(input.count)
                     if pending.count > Self.headerLimit {
@@ -143,6 +148,23 @@ public struct HTTPParser {
         return done
     }
 
+    /// Parses a message head; a message without body is complete at once. False when the
+    /// head is malformed (the direction is not parsed further).
+    private mutating func completeHead(_ head: [UInt8], into done: inout [HTTPMessage]) -> Bool {
+        guard parseHead(head) else {
+            malformed += 1
+            state = .failed
+            return false
+        }
+        if let next = bodyState() {
+            state = next
+        } else {
+            done.append(message)
+            message = HTTPMessage()
+        }
+        return true
+    }
+
     /// The connection closed: a read-until-close body (or a partial message) ends here.
     public mutating func finish() -> [HTTPMessage] {
         switch state {
@@ -167,13 +189,13 @@ public struct HTTPParser {
         message.body += bytes.prefix(room)
     }
 
-    /// The offset just past the blank line ending the head, if it is there.
-    static func headEnd(_ bytes: [UInt8]) -> Int? {
-        var index = 0
+    /// The index just past the blank line ending the head, if it is there.
+    static func headEnd<Bytes: Collection>(_ bytes: Bytes) -> Bytes.Index? where Bytes.Element == UInt8, Bytes.Index == Int {
+        var index = bytes.startIndex
         // Blank lines before a message are skipped, as libhtp does.
-        while index < bytes.count, bytes[index] == 0x0D || bytes[index] == 0x0A { index += 1 }
+        while index < bytes.endIndex, bytes[index] == 0x0D || bytes[index] == 0x0A { index += 1 }
         var lineStart = index
-        while index < bytes.count {
+        while index < bytes.endIndex {
             if bytes[index] == 0x0A {
                 let line = index - lineStart
                 if line == 0 || (line == 1 && bytes[lineStart] == 0x0D) { return index + 1 }

@@ -18,13 +18,30 @@ public struct TLSHandshakeFacts {
 /// are kept up to `limit`, across records and segments.
 public struct TLSParser {
     public let toServer: Bool
+    /// What some rule reads: nothing else is computed.
+    public struct Wanted: Sendable {
+        public var serverName = true, ja3 = true, ja3s = true, certificates = true
+        public init(serverName: Bool = true, ja3: Bool = true, ja3s: Bool = true, certificates: Bool = true) {
+            self.serverName = serverName
+            self.ja3 = ja3
+            self.ja3s = ja3s
+            self.certificates = certificates
+        }
+        var any: Bool { serverName || ja3 || ja3s || certificates }
+    }
+    public let wanted: Wanted
     public static let limit = 64 * 1024
     private var pending: [UInt8] = []
     private var handshake: [UInt8] = []
     private var done = false
     public private(set) var malformed = 0
 
-    public init(toServer: Bool) { self.toServer = toServer }
+    public init(toServer: Bool, wanted: Wanted = Wanted()) {
+        self.toServer = toServer
+        self.wanted = wanted
+        // A direction nothing is read from is not parsed at all.
+        done = toServer ? !(wanted.serverName || wanted.ja3) : !(wanted.ja3s || wanted.certificates)
+    }
 
     /// Feeds stream bytes; returns facts each time a hello or certificate message completes.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [TLSHandshakeFacts] {
@@ -55,21 +72,23 @@ public struct TLSParser {
         while handshake.count >= 4 {
             let length = Int(handshake[1]) << 16 | Int(handshake[2]) << 8 | Int(handshake[3])
             guard handshake.count >= 4 + length else { break }
-            let body = Array(handshake[4..<(4 + length)])
             let type = handshake[0]
-            handshake.removeFirst(4 + length)
             var facts = TLSHandshakeFacts()
+            var wantedMessage = true
             switch type {
             case 1 where toServer:
-                guard Self.clientHello(body, into: &facts) else { malformed += 1; continue }
-            case 2 where !toServer:
-                guard Self.serverHello(body, into: &facts) else { malformed += 1; continue }
-            case 11 where !toServer:
-                guard Self.certificate(body, into: &facts) else { malformed += 1; continue }
+                if !Self.clientHello(handshake[4..<(4 + length)], ja3: wanted.ja3, into: &facts) { malformed += 1; wantedMessage = false }
+            case 2 where !toServer && wanted.ja3s:
+                if !Self.serverHello(Array(handshake[4..<(4 + length)]), into: &facts) { malformed += 1; wantedMessage = false }
+            case 11 where !toServer && wanted.certificates:
+                if !Self.certificate(Array(handshake[4..<(4 + length)]), into: &facts) { malformed += 1; wantedMessage = false }
+                // Nothing after the certificate is read.
+                done = true
             default:
-                continue
+                wantedMessage = false
             }
-            found.append(facts)
+            handshake.removeFirst(4 + length)
+            if wantedMessage { found.append(facts) }
         }
         return found
     }
@@ -77,46 +96,71 @@ public struct TLSParser {
     /// GREASE values (RFC 8701) are left out of JA3.
     static func isGrease(_ value: Int) -> Bool { value & 0x0F0F == 0x0A0A && value >> 8 == value & 0xFF }
 
-    static func clientHello(_ body: [UInt8], into facts: inout TLSHandshakeFacts) -> Bool {
-        var reader = ByteReader(body)
-        guard let version = reader.u16(), reader.skip(32), let sessionLength = reader.u8(), reader.skip(sessionLength),
-              let suitesLength = reader.u16(), let suites = reader.bytes(suitesLength),
-              let compressionLength = reader.u8(), reader.skip(compressionLength) else { return false }
-        var ciphers: [Int] = []
-        for index in stride(from: 0, to: suites.count - 1, by: 2) {
-            let value = Int(suites[index]) << 8 | Int(suites[index + 1])
-            if !isGrease(value) { ciphers.append(value) }
+    /// The ClientHello's server name and (when `ja3`) its JA3, read in place.
+    static func clientHello(_ body: ArraySlice<UInt8>, ja3: Bool, into facts: inout TLSHandshakeFacts) -> Bool {
+        var cursor = body.startIndex
+        let end = body.endIndex
+        func u8() -> Int? {
+            guard cursor < end else { return nil }
+            cursor += 1
+            return Int(body[cursor - 1])
         }
+        func u16() -> Int? {
+            guard cursor + 2 <= end else { return nil }
+            cursor += 2
+            return Int(body[cursor - 2]) << 8 | Int(body[cursor - 1])
+        }
+        func skip(_ count: Int) -> Bool {
+            guard count >= 0, cursor + count <= end else { return false }
+            cursor += count
+            return true
+        }
+        guard let version = u16(), skip(32), let sessionLength = u8(), skip(sessionLength),
+              let suitesLength = u16(), cursor + suitesLength <= end else { return false }
+        let suites = cursor..<(cursor + suitesLength)
+        cursor += suitesLength
+        guard let compressionLength = u8(), skip(compressionLength) else { return false }
         var extensions: [Int] = [], curves: [Int] = [], formats: [Int] = []
-        if let extensionsLength = reader.u16(), let block = reader.bytes(extensionsLength) {
-            var inner = ByteReader(block)
-            while let type = inner.u16(), let length = inner.u16(), let data = inner.bytes(length) {
-                if !isGrease(type) { extensions.append(type) }
-                var field = ByteReader(data)
+        if let extensionsLength = u16(), cursor + extensionsLength <= end {
+            let extensionsEnd = cursor + extensionsLength
+            while cursor + 4 <= extensionsEnd {
+                let type = Int(body[cursor]) << 8 | Int(body[cursor + 1])
+                let length = Int(body[cursor + 2]) << 8 | Int(body[cursor + 3])
+                let data = (cursor + 4)..<(cursor + 4 + length)
+                guard data.upperBound <= extensionsEnd else { break }
+                cursor = data.upperBound
+                if ja3, !isGrease(type) { extensions.append(type) }
                 switch type {
-                case 0:
-                    if field.u16() != nil, field.u8() == 0, let nameLength = field.u16(), let name = field.bytes(nameLength) {
-                        facts.serverName = name
+                case 0 where data.count >= 5 && body[data.lowerBound + 2] == 0:
+                    let nameLength = Int(body[data.lowerBound + 3]) << 8 | Int(body[data.lowerBound + 4])
+                    if data.lowerBound + 5 + nameLength <= data.upperBound {
+                        facts.serverName = Array(body[(data.lowerBound + 5)..<(data.lowerBound + 5 + nameLength)])
                     }
-                case 10:
-                    if let listLength = field.u16(), let list = field.bytes(listLength) {
-                        for index in stride(from: 0, to: list.count - 1, by: 2) {
-                            let value = Int(list[index]) << 8 | Int(list[index + 1])
-                            if !isGrease(value) { curves.append(value) }
-                        }
+                case 10 where ja3 && data.count >= 2:
+                    let listEnd = min(data.upperBound, data.lowerBound + 2 + (Int(body[data.lowerBound]) << 8 | Int(body[data.lowerBound + 1])))
+                    for index in stride(from: data.lowerBound + 2, to: listEnd - 1, by: 2) {
+                        let value = Int(body[index]) << 8 | Int(body[index + 1])
+                        if !isGrease(value) { curves.append(value) }
                     }
-                case 11:
-                    if let count = field.u8(), let list = field.bytes(count) { formats = list.map(Int.init) }
+                case 11 where ja3 && data.count >= 1:
+                    let count = min(Int(body[data.lowerBound]), data.count - 1)
+                    formats = body[(data.lowerBound + 1)..<(data.lowerBound + 1 + count)].map(Int.init)
                 default:
                     break
                 }
             }
         }
-        let ja3 = ["\(version)", ciphers.map(String.init).joined(separator: "-"),
-                   extensions.map(String.init).joined(separator: "-"), curves.map(String.init).joined(separator: "-"),
-                   formats.map(String.init).joined(separator: "-")].joined(separator: ",")
-        facts.ja3 = Array(ja3.utf8)
-        facts.ja3Hash = hexMD5(Array(ja3.utf8))
+        guard ja3 else { return true }
+        var ciphers: [Int] = []
+        for index in stride(from: suites.lowerBound, to: suites.upperBound - 1, by: 2) {
+            let value = Int(body[index]) << 8 | Int(body[index + 1])
+            if !isGrease(value) { ciphers.append(value) }
+        }
+        let text = ["\(version)", ciphers.map(String.init).joined(separator: "-"),
+                    extensions.map(String.init).joined(separator: "-"), curves.map(String.init).joined(separator: "-"),
+                    formats.map(String.init).joined(separator: "-")].joined(separator: ",")
+        facts.ja3 = Array(text.utf8)
+        facts.ja3Hash = hexMD5(Array(text.utf8))
         return true
     }
 

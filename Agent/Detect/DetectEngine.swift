@@ -29,6 +29,9 @@ public final class DetectEngine: @unchecked Sendable {
     let prefilters: [PrefilterGroup]
     /// Per buffer: rules with a section there but no content to prefilter with.
     let unfiltered: [[Int32]]
+    /// The longest fast pattern of the payload prefilter (a stream's new bytes are scanned
+    /// from that far before them).
+    let longestPayloadPattern: Int
     /// Rules without any payload test (header, flow, size, flag tests only).
     let headerOnly: [Int32]
     /// Flowbit and xbit names, indexed.
@@ -138,6 +141,7 @@ public final class DetectEngine: @unchecked Sendable {
                 unfiltered[Int(first.rawValue)].append(id)
             }
         }
+        longestPayloadPattern = max(1, groups[GroupKey(buffer: .payload, transforms: [])]?.map(\.length).max() ?? 1)
         // Plain buffers first, so a packet's payload group is found at once.
         prefilters = try groups.sorted { ($0.key.transforms.count, $0.key.buffer.rawValue) < ($1.key.transforms.count, $1.key.buffer.rawValue) }
             .map { PrefilterGroup(buffer: $0.key.buffer, transforms: $0.key.transforms,

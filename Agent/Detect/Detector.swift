@@ -81,8 +81,13 @@ public final class Detector {
     /// Header-only rules and payload rules over one packet's payload (`stream` false), or
     /// over a stream window whose bytes before `newFrom` were inspected already (`stream`
     /// true: a match must end past them). Matching rules are appended to `matched`.
+    ///
+    /// For a stream window, `seen` holds the rules whose fast pattern occurred earlier in
+    /// this stream direction: only the new bytes (and the pattern length before them) are
+    /// scanned, the window's older bytes having been scanned when they were new. A rule
+    /// can only match where its fast pattern occurs, so the candidates are the same.
     public func inspectPayload(_ facts: PacketFacts, payload: UnsafeRawBufferPointer, stream: Bool, newFrom: Int = 0,
-                               slot: Int32, into matched: inout [Int32]) {
+                               seen: UnsafeMutablePointer<StreamPatterns>? = nil, slot: Int32, into matched: inout [Int32]) {
         beginCandidates()
         if !stream {
             for rule in engine.headerOnlyIndex.unindexed { addCandidate(rule) }
@@ -93,8 +98,18 @@ public final class Detector {
         let buffer = Int(InspectionBuffer.payload.rawValue)
         for rule in engine.unfiltered[buffer] { addCandidate(rule) }
         if !payload.isEmpty, let group = payloadGroup {
-            scanners[group].scan(payload)
-            for hit in scanners[group].lastHits { addCandidate(Int32(hit.id)) }
+            if let seen, !seen.pointee.overflowed {
+                for rule in seen.pointee.rules { addCandidate(rule) }
+                let from = max(0, newFrom - (engine.longestPayloadPattern - 1))
+                scanners[group].scan(UnsafeRawBufferPointer(rebasing: payload[from...]))
+                for hit in scanners[group].lastHits {
+                    addCandidate(Int32(hit.id))
+                    seen.pointee.remember(Int32(hit.id))
+                }
+            } else {
+                scanners[group].scan(payload)
+                for hit in scanners[group].lastHits { addCandidate(Int32(hit.id)) }
+            }
         }
         guard !candidates.isEmpty else { return }
         candidates.sort()
@@ -136,11 +151,15 @@ public final class Detector {
             for rule in engine.unfiltered[Int(buffer.rawValue)] { addCandidate(rule) }
         }
         for (index, group) in engine.prefilters.enumerated() where group.buffer != .payload && buffers.has(group.buffer) {
-            for instance in buffers[group.buffer] {
+            _ = buffers.first(group.buffer) { instance in
                 // A transformed buffer is scanned as the rules inspect it.
-                let bytes = group.transforms.isEmpty ? instance : Transforms.apply(group.transforms, to: instance)
-                bytes.withUnsafeBytes { scanners[index].scan($0) }
+                if group.transforms.isEmpty {
+                    scanners[index].scan(instance)
+                } else {
+                    Transforms.apply(group.transforms, to: Array(instance)).withUnsafeBytes { scanners[index].scan($0) }
+                }
                 for hit in scanners[index].lastHits { addCandidate(Int32(hit.id)) }
+                return false
             }
         }
         guard !candidates.isEmpty else { return }
@@ -161,21 +180,27 @@ public final class Detector {
     // MARK: - Evaluation
 
     private func sectionHolds(_ section: CompiledSection, _ buffers: AppBuffers) -> Bool {
-        let instances: [[UInt8]]
         switch section.buffer {
-        case .base64Data: instances = [inspector.decoded]
-        case .payload: instances = buffers[.httpStart] + buffers[.httpHeaderRaw]
-        default: instances = buffers[section.buffer]
+        case .base64Data:
+            return inspector.decoded.withUnsafeBytes { holds(section, $0) }
+        case .payload:
+            // A payload test in an application rule reads the message as sent.
+            return buffers.first(.httpStart) { holds(section, $0) } || buffers.first(.httpHeaderRaw) { holds(section, $0) }
+        default:
+            return buffers.first(section.buffer) { holds(section, $0) }
         }
-        for instance in instances {
-            let bytes = section.transforms.isEmpty ? instance : Transforms.apply(section.transforms, to: instance)
-            if let size = section.size, !size.holds(UInt64(bytes.count)) { continue }
-            let holds = bytes.withUnsafeBytes { buffer in
-                section.items.withUnsafeBufferPointer { inspector.matches($0, in: buffer, minimumEnd: 0) }
+    }
+
+    /// One instance of a section's buffer: transformed, sized, inspected.
+    private func holds(_ section: CompiledSection, _ instance: UnsafeRawBufferPointer) -> Bool {
+        if !section.transforms.isEmpty {
+            return Transforms.apply(section.transforms, to: Array(instance)).withUnsafeBytes { transformed in
+                if let size = section.size, !size.holds(UInt64(transformed.count)) { return false }
+                return section.items.withUnsafeBufferPointer { inspector.matches($0, in: transformed, minimumEnd: 0) }
             }
-            if holds { return true }
         }
-        return false
+        if let size = section.size, !size.holds(UInt64(instance.count)) { return false }
+        return section.items.withUnsafeBufferPointer { inspector.matches($0, in: instance, minimumEnd: 0) }
     }
 
     /// Header, flow, size and flag tests and bit tests.
@@ -283,6 +308,32 @@ public final class Detector {
             seen[Int(rule)] = generation
             candidates.append(rule)
         }
+    }
+}
+
+/// The rules whose fast pattern has occurred in one stream direction so far (bounded:
+/// past `capacity` the whole window is scanned each time instead).
+public struct StreamPatterns {
+    public static let capacity = 64
+    var rules: [Int32] = []
+    var overflowed = false
+
+    public init() {}
+
+    mutating func remember(_ rule: Int32) {
+        guard !overflowed, !rules.contains(rule) else { return }
+        if rules.count == Self.capacity {
+            overflowed = true
+            rules = []
+        } else {
+            rules.append(rule)
+        }
+    }
+
+    /// A gap: the window restarts, and so does what it holds.
+    public mutating func reset() {
+        if !rules.isEmpty { rules.removeAll(keepingCapacity: true) }
+        overflowed = false
     }
 }
 

@@ -8,6 +8,8 @@ public struct Pattern: Sendable {
     public var multiline = false
     /// Report only the first match of this pattern in a scan (enough for a prefilter).
     public var singleMatch = false
+    /// Bytes a literal spans (0 for an expression).
+    public var length = 0
     /// Reported with each match.
     public var id: UInt32
 
@@ -19,7 +21,9 @@ public struct Pattern: Sendable {
         for byte in bytes {
             text += [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
         }
-        return Pattern(expression: String(decoding: text, as: UTF8.self), caseless: caseless, id: id)
+        var pattern = Pattern(expression: String(decoding: text, as: UTF8.self), caseless: caseless, id: id)
+        pattern.length = bytes.count
+        return pattern
     }
 
     public init(expression: String, caseless: Bool = false, dotAll: Bool = false, multiline: Bool = false, id: UInt32) {

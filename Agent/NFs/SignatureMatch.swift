@@ -48,6 +48,8 @@ public final class SignatureMatch: NetworkFunction {
     private var released: [Bool] = []
     /// Per slot × direction: the stream's last bytes and the offset inspected up to.
     private var windows: [[UInt8]] = []
+    private var patterns: UnsafeMutablePointer<StreamPatterns>!
+    private var patternCount = 0
     private var scanned: [UInt64] = []
     private let parsesApps: Bool
     private var matched: [Int32] = []
@@ -67,6 +69,12 @@ public final class SignatureMatch: NetworkFunction {
         window.reserveCapacity(Self.streamWindow + 65_536)
     }
 
+    deinit {
+        guard let patterns else { return }
+        patterns.deinitialize(count: patternCount)
+        patterns.deallocate()
+    }
+
     public func attach(_ context: NFContext) {
         self.context = context
         // The detector's tables are sized by the chain's flow capacity.
@@ -77,6 +85,9 @@ public final class SignatureMatch: NetworkFunction {
         spoke = Array(repeating: 0, count: context.capacity)
         released = Array(repeating: false, count: context.capacity)
         windows = Array(repeating: [], count: 2 * context.capacity)
+        patterns = .allocate(capacity: 2 * context.capacity)
+        patterns.initialize(repeating: StreamPatterns(), count: 2 * context.capacity)
+        patternCount = 2 * context.capacity
         scanned = Array(repeating: 0, count: 2 * context.capacity)
     }
 
@@ -92,6 +103,7 @@ public final class SignatureMatch: NetworkFunction {
         for direction in 0..<2 {
             let index = Int(slot) * 2 + direction
             if !windows[index].isEmpty { windows[index] = [] }
+            patterns[index].reset()
             scanned[index] = 0
         }
         detector.flowEnded(slot: slot)
@@ -178,7 +190,10 @@ public final class SignatureMatch: NetworkFunction {
             for transaction in flow.finish() { inspect(transaction, event) }
             appFlows[slot] = nil
         }
-        for index in [slot * 2, slot * 2 + 1] where windows[index].capacity > 0 { windows[index] = [] }
+        for index in [slot * 2, slot * 2 + 1] {
+            if windows[index].capacity > 0 { windows[index] = [] }
+            patterns[index].reset()
+        }
     }
 
     // MARK: - Streams
@@ -189,6 +204,7 @@ public final class SignatureMatch: NetworkFunction {
             // A gap: nothing can match across it.
             counters.gapsSeen &+= 1
             if !windows[index].isEmpty { windows[index] = [] }
+            patterns[index].reset()
             return
         }
         // Bytes already inspected (handed over by DPI, then delivered again) are skipped.
@@ -223,7 +239,8 @@ public final class SignatureMatch: NetworkFunction {
         facts.hasPacket = false
         matched.removeAll(keepingCapacity: true)
         window.withUnsafeBytes {
-            detector.inspectPayload(facts, payload: $0, stream: true, newFrom: kept.count, slot: event.slot, into: &matched)
+            detector.inspectPayload(facts, payload: $0, stream: true, newFrom: kept.count, seen: patterns + index,
+                                    slot: event.slot, into: &matched)
         }
         // The kept tail reuses its storage: no allocation per chunk once the flow has one.
         windows[index].removeAll(keepingCapacity: true)
