@@ -49,11 +49,29 @@ public final class BuildResources: @unchecked Sendable {
             }
             text = sent
         } else {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try Self.readRules(path)
         }
         let engine = try DetectEngine(RuleParser().parse(text, file: path))
         engines[path] = engine
         return engine
+    }
+
+    /// A rules file's text, or a message that says what is wrong with the path.
+    static func readRules(_ path: String) throws -> String {
+        func problem(_ message: String) -> RuleProblem { RuleProblem(file: path, line: 0, sid: nil, message: message) }
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw problem("cannot read the rules file: \(String(cString: strerror(errno)))") }
+        switch status.st_mode & S_IFMT {
+        case S_IFDIR: throw problem("is a directory, not a rules file")
+        case S_IFREG: break
+        default: throw problem("is not a regular file")
+        }
+        guard status.st_size <= 256 << 20 else { throw problem("rules file of \(status.st_size) bytes is over 256 MiB") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw problem("cannot read the rules file: \(String(cString: strerror(errno)))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw problem("is not UTF-8 text") }
+        return text
     }
 
     public var loadedEngines: [(String, DetectEngine)] {

@@ -42,6 +42,8 @@ public final class Detector {
     private let compiled: UnsafeMutableBufferPointer<CompiledRule>
     private let inspector: ContentInspector
     private var candidates: [Int32] = []
+    /// The prefilter hits of the last packet payload inspected.
+    private var packetHits: [Int32] = []
     private var seen: [UInt32]
     private var generation: UInt32 = 0
     /// Flowbits by flow slot (bit words), xbits by host or pair.
@@ -86,8 +88,12 @@ public final class Detector {
     /// this stream direction: only the new bytes (and the pattern length before them) are
     /// scanned, the window's older bytes having been scanned when they were new. A rule
     /// can only match where its fast pattern occurs, so the candidates are the same.
+    ///
+    /// `newBytesArePacket` says the window's new bytes are the payload of the packet last
+    /// inspected: its prefilter hits stand for them, and only the boundary is scanned.
     public func inspectPayload(_ facts: PacketFacts, payload: UnsafeRawBufferPointer, stream: Bool, newFrom: Int = 0,
-                               seen: UnsafeMutablePointer<StreamPatterns>? = nil, slot: Int32, into matched: inout [Int32]) {
+                               seen: UnsafeMutablePointer<StreamPatterns>? = nil, newBytesArePacket: Bool = false,
+                               slot: Int32, into matched: inout [Int32]) {
         beginCandidates()
         if !stream {
             for rule in engine.headerOnlyIndex.unindexed { addCandidate(rule) }
@@ -100,15 +106,33 @@ public final class Detector {
         if !payload.isEmpty, let group = payloadGroup {
             if let seen, !seen.pointee.overflowed {
                 for rule in seen.pointee.rules { addCandidate(rule) }
-                let from = max(0, newFrom - (engine.longestPayloadPattern - 1))
-                scanners[group].scan(UnsafeRawBufferPointer(rebasing: payload[from...]))
-                for hit in scanners[group].lastHits {
-                    addCandidate(Int32(hit.id))
-                    seen.pointee.remember(Int32(hit.id))
+                let reach = engine.longestPayloadPattern - 1
+                let from = max(0, newFrom - reach)
+                if newBytesArePacket {
+                    // The packet's own hits, then patterns across the boundary with the kept bytes.
+                    for rule in packetHits {
+                        addCandidate(rule)
+                        seen.pointee.remember(rule)
+                    }
+                    if from < newFrom {
+                        scanners[group].scan(UnsafeRawBufferPointer(rebasing: payload[from..<min(payload.count, newFrom + reach)]))
+                    }
+                } else {
+                    scanners[group].scan(UnsafeRawBufferPointer(rebasing: payload[from...]))
+                }
+                if !newBytesArePacket || from < newFrom {
+                    for hit in scanners[group].lastHits {
+                        addCandidate(Int32(hit.id))
+                        seen.pointee.remember(Int32(hit.id))
+                    }
                 }
             } else {
                 scanners[group].scan(payload)
-                for hit in scanners[group].lastHits { addCandidate(Int32(hit.id)) }
+                if !packetHits.isEmpty { packetHits.removeAll(keepingCapacity: true) }
+                for hit in scanners[group].lastHits {
+                    addCandidate(Int32(hit.id))
+                    if !stream { packetHits.append(Int32(hit.id)) }
+                }
             }
         }
         guard !candidates.isEmpty else { return }
@@ -294,7 +318,7 @@ public final class Detector {
     // MARK: - Candidates
 
     private func beginCandidates() {
-        candidates.removeAll(keepingCapacity: true)
+        if !candidates.isEmpty { candidates.removeAll(keepingCapacity: true) }
         generation &+= 1
         if generation == 0 {
             for index in seen.indices { seen[index] = 0 }

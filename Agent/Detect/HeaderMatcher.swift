@@ -303,14 +303,19 @@ final class AddressIndex {
     /// Calls `body` with each rule filed under `source` (as a source) or `destination`.
     @inline(__always)
     func forEachCandidate(source: AddressValue, destination: AddressValue, _ body: (Int32) -> Void) {
-        for (ranges, value) in [(sourceRanges, source), (destinationRanges, destination)] {
-            var low = 0, high = ranges.count
-            while low < high {
-                let middle = (low + high) / 2
-                if ranges[middle].1 < value { low = middle + 1 } else { high = middle }
-            }
-            guard low < ranges.count, !(value < ranges[low].0) else { continue }
-            for index in Int(ranges[low].2)..<Int(ranges[low].3) { body(members[index]) }
+        sourceRanges.withUnsafeBufferPointer { Self.stab($0, source, members, body) }
+        destinationRanges.withUnsafeBufferPointer { Self.stab($0, destination, members, body) }
+    }
+
+    @inline(__always)
+    private static func stab(_ ranges: UnsafeBufferPointer<(AddressValue, AddressValue, Int32, Int32)>, _ value: AddressValue,
+                             _ members: [Int32], _ body: (Int32) -> Void) {
+        var low = 0, high = ranges.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ranges[middle].1 < value { low = middle + 1 } else { high = middle }
         }
+        guard low < ranges.count, !(value < ranges[low].0) else { return }
+        for index in Int(ranges[low].2)..<Int(ranges[low].3) { body(members[index]) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MBoxCapture
 import MBoxEvents
 import MBoxFlow
 import MBoxRules
@@ -34,12 +35,9 @@ public final class EVEWriter {
     private var pending = Data()
     public private(set) var written = 0
 
+    /// Opens `path` in place (`/dev/stdout`, a FIFO and a symlink stay what they are).
     public init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil),
-              let handle = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-        }
-        self.handle = handle
+        handle = try OutputFile.open(path)
     }
 
     /// One EVE line for an `IDS_ALERT` event about `key`'s flow.

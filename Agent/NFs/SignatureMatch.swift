@@ -58,6 +58,8 @@ public final class SignatureMatch: NetworkFunction {
     private var packetPassed = false
     private var currentPacket: (UnsafeRawPointer?, UInt64, UInt64) = (nil, 0, 0)
     private var window: [UInt8] = []
+    /// The payload of the packet last inspected (its prefilter hits are the detector's).
+    private var lastInspectedPayload: UnsafeRawPointer?
 
     public init(engine: DetectEngine, stopOnAlert: Bool = false, prevents: Bool = false) throws {
         self.engine = engine
@@ -167,7 +169,8 @@ public final class SignatureMatch: NetworkFunction {
             }
         }
         counters.packetsScanned &+= 1
-        matched.removeAll(keepingCapacity: true)
+        lastInspectedPayload = payload.isEmpty ? nil : payload.baseAddress
+        if !matched.isEmpty { matched.removeAll(keepingCapacity: true) }
         detector.inspectPayload(facts, payload: payload, stream: false, slot: event.slot, into: &matched)
         raise(event)
         if headers.isTCP, payload.isEmpty, Self.bothClosed(event.snapshot) { releaseStreams(event) }
@@ -230,6 +233,10 @@ public final class SignatureMatch: NetworkFunction {
             appProtocols[slot] = appFlows[slot]!.detected
             for transaction in transactions { inspect(transaction, event) }
         }
+        // In-order data points into the packet: the packet's prefilter hits cover it.
+        let packetPayload = event.payload
+        let newBytesArePacket = lastInspectedPayload != nil && packetPayload.baseAddress == lastInspectedPayload
+            && bytes.baseAddress == packetPayload.baseAddress && bytes.count == packetPayload.count
         // The window: the stream's kept tail, then the new bytes.
         let kept = windows[index]
         window.removeAll(keepingCapacity: true)
@@ -237,10 +244,10 @@ public final class SignatureMatch: NetworkFunction {
         window += bytes
         var facts = self.facts(event)
         facts.hasPacket = false
-        matched.removeAll(keepingCapacity: true)
+        if !matched.isEmpty { matched.removeAll(keepingCapacity: true) }
         window.withUnsafeBytes {
             detector.inspectPayload(facts, payload: $0, stream: true, newFrom: kept.count, seen: patterns + index,
-                                    slot: event.slot, into: &matched)
+                                    newBytesArePacket: newBytesArePacket, slot: event.slot, into: &matched)
         }
         // The kept tail reuses its storage: no allocation per chunk once the flow has one.
         windows[index].removeAll(keepingCapacity: true)
@@ -256,7 +263,7 @@ public final class SignatureMatch: NetworkFunction {
         facts.toServer = transaction.toServer
         facts.hasPacket = false
         facts.appProtocol = transaction.buffers.protocolName
-        matched.removeAll(keepingCapacity: true)
+        if !matched.isEmpty { matched.removeAll(keepingCapacity: true) }
         detector.inspectTransaction(facts, buffers: transaction.buffers, slot: event.slot, into: &matched)
         raise(event)
     }
@@ -288,8 +295,9 @@ public final class SignatureMatch: NetworkFunction {
         let identity = (UnsafeRawPointer(event.packet.baseAddress), event.flowID, event.timestamp)
         if identity.0 == nil || identity != currentPacket {
             currentPacket = identity
-            packetAlerts.removeAll(keepingCapacity: true)
+            if !packetAlerts.isEmpty { packetAlerts.removeAll(keepingCapacity: true) }
             packetPassed = false
+            lastInspectedPayload = nil
         }
     }
 

@@ -9,7 +9,11 @@
 // 3. Side by side with Suricata (`--runmode single`) on the same capture file and rules,
 //    both as whole commands timed from outside.
 //
-//   swift run -c release mbox-bench-seed [--packets N] [--runs R] [--no-suricata]
+//   swift run -c release mbox-bench-seed [--packets N] [--runs R] [--no-suricata] [--rules FILE]
+//
+// `--rules` replaces rules/web-attacks.rules, e.g. with a realistic generated set
+// (`python3 Benchmarks/generate-rules.py > generated.rules`), so Signature_Match costs
+// what it costs with the rule sets operators run.
 
 import Foundation
 import MBoxCapture
@@ -25,6 +29,7 @@ struct Options {
     var suricata = true
     /// Run only this experiment (1, 2 or 3).
     var experiment: Int?
+    var rules: String?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -34,8 +39,9 @@ struct Options {
             case "--runs": runs = Int(iterator.next() ?? "") ?? runs
             case "--no-suricata": suricata = false
             case "--experiment": experiment = Int(iterator.next() ?? "")
+            case "--rules": rules = iterator.next()
             default:
-                FileHandle.standardError.write(Data("usage: mbox-bench-seed [--packets N] [--runs R] [--no-suricata] [--experiment 1|2|3]\n".utf8))
+                FileHandle.standardError.write(Data("usage: mbox-bench-seed [--packets N] [--runs R] [--no-suricata] [--experiment 1|2|3] [--rules FILE]\n".utf8))
                 exit(2)
             }
         }
@@ -44,7 +50,7 @@ struct Options {
 
 let options = Options(CommandLine.arguments)
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-let rules = root + "/rules/web-attacks.rules"
+let rules = options.rules.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? root + "/rules/web-attacks.rules"
 
 // HTTP-heavy traffic: 5 in 7 flows are HTTP POSTs (2% of them carry "UNION SELECT" split
 // across two segments), the rest TLS and SSH; ~10 packets per flow.

@@ -52,3 +52,62 @@ struct ReplayCommandTests {
         #expect(try parseJSONLines(scratch.file("o.jsonl")).count == 8, "flows before the damage are still written")
     }
 }
+
+/// Output paths and rule files as operators give them.
+@Suite("mbox-agent replay: outputs and rule files")
+struct ReplayFilesTests {
+    static let rule = #"alert tcp any any -> any any (msg:"POST"; flow:to_server; content:"POST"; sid:1;)"#
+
+    func capture(_ scratch: ScratchDirectory) throws -> String {
+        var profile = TrafficProfile()
+        profile.flows = 20
+        profile.applications = [.http]
+        try generate(profile, to: scratch.file("in.pcap"))
+        try (Self.rule + "\n").write(toFile: scratch.file("one.rules"), atomically: true, encoding: .utf8)
+        return scratch.file("in.pcap")
+    }
+
+    @Test("--eve writes through a symlink and into a FIFO, which stay what they are")
+    func outputsInPlace() throws {
+        let scratch = try ScratchDirectory()
+        let pcap = try capture(scratch)
+        // A symlink to a file: the file gets the alerts, the link stays a link.
+        try "old".write(toFile: scratch.file("target.json"), atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: scratch.file("link.json"), withDestinationPath: scratch.file("target.json"))
+        let linked = try run([try agentCommand(), "replay", "--pcap", pcap, "--rules", scratch.file("one.rules"),
+                              "--eve", scratch.file("link.json")])
+        #expect(linked.status == 0, "\(linked.stderr)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: scratch.file("link.json"))
+        #expect(attributes[.type] as? FileAttributeType == .typeSymbolicLink)
+        let written = try parseJSONLines(scratch.file("target.json"))
+        #expect(written.count == 20 && written.allSatisfy { $0["event_type"] as? String == "alert" })
+        // A FIFO: a reader on the other end gets every line.
+        #expect(mkfifo(scratch.file("fifo"), 0o644) == 0)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/bin/sh")
+        reader.arguments = ["-c", "cat \(scratch.file("fifo")) > \(scratch.file("from-fifo.json"))"]
+        try reader.run()
+        let piped = try run([try agentCommand(), "replay", "--pcap", pcap, "--rules", scratch.file("one.rules"),
+                             "--eve", scratch.file("fifo")])
+        reader.waitUntilExit()
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(try parseJSONLines(scratch.file("from-fifo.json")).count == 20)
+        var status = stat()
+        #expect(stat(scratch.file("fifo"), &status) == 0 && (status.st_mode & S_IFMT) == S_IFIFO, "the FIFO is still a FIFO")
+    }
+
+    @Test("rule files: a directory, a missing file, nothing loadable — a clear message and a non-zero exit")
+    func badRuleFiles() throws {
+        let scratch = try ScratchDirectory()
+        let pcap = try capture(scratch)
+        try #"alert tcp any any -> any any (msg:"x"; nonsense; sid:1;)"#.write(toFile: scratch.file("bad.rules"), atomically: true,
+                                                                          encoding: .utf8)
+        for (rules, message) in [(scratch.path, "is a directory"), (scratch.file("missing.rules"), "cannot read rules file"),
+                                 (scratch.file("bad.rules"), "no rule of")] {
+            let result = try run([try agentCommand(), "replay", "--pcap", pcap, "--rules", rules])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+            #expect(!result.stderr.contains("NSCocoaErrorDomain"))
+        }
+    }
+}

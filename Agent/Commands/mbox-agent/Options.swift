@@ -117,13 +117,16 @@ struct ChainOptions: ParsableArguments {
             for problem in engine.problems {
                 FileHandle.standardError.write(Data("  \(problem)\n".utf8))
             }
+            if engine.rules.isEmpty, !engine.problems.isEmpty {
+                throw AgentError("no rule of \(path) could be loaded (\(engine.problems.count) refused)")
+            }
         }
         return compiled
     }
 
     func openEVE() throws -> EVEWriter? {
         try eve.map { path in
-            do { return try EVEWriter(path: path) } catch { throw AgentError("cannot write \(path)") }
+            do { return try EVEWriter(path: path) } catch { throw AgentError("\(error)") }
         }
     }
 }

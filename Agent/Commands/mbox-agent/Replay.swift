@@ -76,11 +76,7 @@ struct Replay: ParsableCommand {
         let dataPath = pipeline?.dataPath ?? DataPath(configuration: configuration)
         let alerts = try chain.openEVE()
         let recorder = try streams.map { path -> StreamRecorder in
-            guard FileManager.default.createFile(atPath: path, contents: nil),
-                  let handle = FileHandle(forWritingAtPath: path) else {
-                throw AgentError("cannot write \(path)")
-            }
-            return StreamRecorder(output: handle)
+            do { return StreamRecorder(output: try OutputFile.open(path)) } catch { throw AgentError("\(error)") }
         }
 
         let agent = AgentRuntime(dataPath: dataPath, pipeline: pipeline, chainName: chain.chain ?? "", eve: alerts, session: nil)
