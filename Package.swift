@@ -69,7 +69,7 @@ let package = Package(
         .systemLibrary(name: "CHyperscan", path: "Agent/CHyperscan", pkgConfig: "libhs",
                        providers: [.apt(["libhyperscan-dev"])]),
         .systemLibrary(name: "CPCRE2", path: "Agent/CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
-        .target(name: "MBoxRules", dependencies: ["MBoxPacket"], path: "Agent/Rules"),
+        .target(name: "MBoxRules", dependencies: ["MBoxPacket"], path: "Agent/Rules", swiftSettings: fastPath),
         .target(name: "MBoxMatch", dependencies: ["CHyperscan"], path: "Agent/Match", swiftSettings: fastPath),
         // Application-layer parsers (HTTP, TLS, DNS, SSH) feeding detection's buffers.
         .target(name: "MBoxAppLayer", dependencies: ["MBoxPacket", "MBoxRules", .product(name: "Crypto", package: "swift-crypto")],

@@ -207,31 +207,34 @@ public struct HTTPParser {
     }
 
     private mutating func parseHead(_ head: [UInt8]) -> Bool {
-        var lines: [ArraySlice<UInt8>] = []
         var start = head.startIndex
         while start < head.count, head[start] == 0x0D || head[start] == 0x0A { start += 1 }
-        message.head = Array(head[start...])
-        var lineStart = start
-        for index in start..<head.count where head[index] == 0x0A {
-            var line = head[lineStart..<index]
-            if line.last == 0x0D { line = line.dropLast() }
-            lines.append(line)
-            lineStart = index + 1
-        }
-        guard let startLine = lines.first, !startLine.isEmpty else { return false }
+        // The start line.
+        guard let firstEnd = head[start...].firstIndex(of: 0x0A) else { return false }
+        var startLine = head[start..<firstEnd]
+        if startLine.last == 0x0D { startLine = startLine.dropLast() }
+        guard !startLine.isEmpty else { return false }
+        message.head = start == 0 ? head : Array(head[start...])
         message.startLine = Array(startLine)
         let words = startLine.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: true)
         guard words.count >= 2 || (isRequest && words.count == 1) else { return false }
         message.first = Array(words[0])
         message.second = words.count > 1 ? Array(words[1]) : []
         message.third = words.count > 2 ? Array(words[2]) : []
-        if !isRequest, !message.first.starts(with: Array("HTTP/".utf8)) { return false }
-        let headerStart = message.head.firstIndex(of: 0x0A).map { $0 + 1 } ?? message.head.count
-        message.rawHeaders = Array(message.head[headerStart...])
-        for line in lines.dropFirst() where !line.isEmpty {
-            if let first = line.first, first == 0x20 || first == 0x09, !message.headers.isEmpty {
+        if !isRequest, !message.first.starts(with: Self.httpPrefix) { return false }
+        message.rawHeaders = Array(head[(firstEnd + 1)...])
+        // The header lines, read in place.
+        message.headers.reserveCapacity(12)
+        var lineStart = firstEnd + 1
+        while lineStart < head.count, let lineEnd = head[lineStart...].firstIndex(of: 0x0A) {
+            var line = head[lineStart..<lineEnd]
+            lineStart = lineEnd + 1
+            if line.last == 0x0D { line = line.dropLast() }
+            guard let first = line.first else { continue }
+            if first == 0x20 || first == 0x09, !message.headers.isEmpty {
                 // A folded continuation line.
-                message.headers[message.headers.count - 1].value += [0x20] + Self.trimmed(line)
+                message.headers[message.headers.count - 1].value.append(0x20)
+                message.headers[message.headers.count - 1].value.append(contentsOf: Self.trimmed(line))
                 continue
             }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
@@ -239,6 +242,8 @@ public struct HTTPParser {
         }
         return true
     }
+
+    static let httpPrefix: [UInt8] = Array("HTTP/".utf8)
 
     /// What follows the head: a body to read, or nil when the message is complete.
     private mutating func bodyState() -> State? {
