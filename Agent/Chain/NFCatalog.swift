@@ -13,6 +13,8 @@ public final class BuildResources: @unchecked Sendable {
     /// Rule files by name, sent with the chain (a controller's push): `rules` names one of
     /// them, and the file system is not read.
     public let ruleSets: [String: String]?
+    /// A threshold.config applied to every rule set (the command's `--threshold-config`).
+    public let thresholdConfig: String?
     private var engines: [String: DetectEngine] = [:]
     private let lock = NSLock()
     /// What the rules of the NF prepared last need delivered (read by the chain compiler).
@@ -30,9 +32,10 @@ public final class BuildResources: @unchecked Sendable {
         return preparedNeeds
     }
 
-    public init(rulesOverride: String? = nil, ruleSets: [String: String]? = nil) {
+    public init(rulesOverride: String? = nil, ruleSets: [String: String]? = nil, thresholdConfig: String? = nil) {
         self.rulesOverride = rulesOverride
         self.ruleSets = ruleSets
+        self.thresholdConfig = thresholdConfig
     }
 
     /// The compiled rules of `path` (or of the rule set so named); parse problems are kept
@@ -51,7 +54,11 @@ public final class BuildResources: @unchecked Sendable {
         } else {
             text = try Self.readRules(path)
         }
-        let engine = try DetectEngine(RuleParser().parse(text, file: path))
+        var set = RuleParser().parse(text, file: path)
+        if let thresholdConfig {
+            set = ThresholdConfig(try Self.readRules(thresholdConfig), file: thresholdConfig).apply(to: set)
+        }
+        let engine = try DetectEngine(set)
         engines[path] = engine
         return engine
     }

@@ -198,6 +198,16 @@ public struct DetectionNeeds: Sendable, Equatable {
     public var parsedProtocols: Set<AppLayerProtocol> = []
 
     init(_ rules: [Rule]) {
+        defer {
+            // What EVE reports of an alert's transaction, whenever its protocol is parsed.
+            if parsedProtocols.contains(.http) {
+                for buffer in [InspectionBuffer.httpHostRaw, .httpURIRaw, .httpMethod, .httpUserAgent, .httpProtocol, .httpStatCode] {
+                    buffers.insert(buffer)
+                }
+            }
+            if parsedProtocols.contains(.tls) { buffers.insert(.tlsSNI) }
+            if parsedProtocols.contains(.dns) { buffers.insert(.dnsQuery) }
+        }
         for rule in rules {
             let proto = rule.ipProtocol
             if proto == nil || proto == IPProtocolNumber.udp { udp = true }

@@ -282,6 +282,15 @@ public final class Detector {
         if let filter = rule.pointee.detectionFilter, !thresholds.passes(index, filter, facts) { return }
         if let threshold = rule.pointee.threshold, !thresholds.passes(index, threshold, facts) { return }
         if rule.pointee.noAlert { return }
+        for suppression in rule.pointee.suppressions {
+            switch suppression.track {
+            case nil: return
+            case .bySource?: if suppression.addresses.contains(facts.source) { return }
+            case .byDestination?: if suppression.addresses.contains(facts.destination) { return }
+            case .byEither?:
+                if suppression.addresses.contains(facts.source) || suppression.addresses.contains(facts.destination) { return }
+            }
+        }
         matched.append(index)
     }
 

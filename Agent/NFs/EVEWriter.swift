@@ -41,7 +41,7 @@ public final class EVEWriter {
     }
 
     /// One EVE line for an `IDS_ALERT` event about `key`'s flow.
-    public static func line(alert event: Event, rule: Rule, key: FlowKey) -> String {
+    public static func line(alert event: Event, rule: Rule, key: FlowKey, transaction: String? = nil) -> String {
         let flow = AlertFlow(event, key)
         let toServer = event.cause == .client
         var fields: [String] = [
@@ -57,7 +57,37 @@ public final class EVEWriter {
         fields.append("\"alert\":{\"action\":\"\(rule.eveAction)\",\"gid\":\(rule.gid),\"signature_id\":\(rule.sid),"
             + "\"rev\":\(rule.rev),\"signature\":\(quoted(rule.message)),\"category\":\(quoted(rule.category)),"
             + "\"severity\":\(rule.priority)" + metadata(rule) + "}")
+        if let transaction { fields.append(transaction) }
         return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// What Suricata's EVE shows of an alert's transaction: `"http":{"hostname","url",
+    /// "http_user_agent","http_method","protocol","status"}`, `"tls":{"sni"}`,
+    /// `"dns":{"query":[{"rrname"}]}` (the fields the parsers filled).
+    public static func transactionFields(_ buffers: AppBuffers) -> String {
+        func text(_ buffer: InspectionBuffer) -> String? {
+            buffers[buffer].first.map { quoted(String(decoding: $0, as: UTF8.self)) }
+        }
+        var fields: [String] = []
+        switch buffers.protocolName {
+        case .http:
+            for (name, buffer) in [("hostname", InspectionBuffer.httpHostRaw), ("url", .httpURIRaw),
+                                   ("http_user_agent", .httpUserAgent), ("http_method", .httpMethod), ("protocol", .httpProtocol)] {
+                if let value = text(buffer) { fields.append("\"\(name)\":\(value)") }
+            }
+            if let status = buffers[.httpStatCode].first.flatMap({ Int(String(decoding: $0, as: UTF8.self)) }) {
+                fields.append("\"status\":\(status)")
+            }
+            return "\"http\":{" + fields.joined(separator: ",") + "}"
+        case .tls:
+            if let sni = text(.tlsSNI) { fields.append("\"sni\":\(sni)") }
+            return "\"tls\":{" + fields.joined(separator: ",") + "}"
+        case .dns:
+            let queries = buffers[.dnsQuery].map { "{\"type\":\"query\",\"rrname\":" + quoted(String(decoding: $0, as: UTF8.self)) + "}" }
+            return "\"dns\":{\"query\":[" + queries.joined(separator: ",") + "]}"
+        default:
+            return "\"\(buffers.protocolName)\":{}"
+        }
     }
 
     /// `"metadata":{"key":["value",…]}` from the rule's `metadata` entries, as Suricata 7 writes it.
@@ -77,8 +107,8 @@ public final class EVEWriter {
         }.joined(separator: ",") + "}"
     }
 
-    public func write(alert event: Event, rule: Rule, key: FlowKey) throws {
-        pending.append(contentsOf: Array((Self.line(alert: event, rule: rule, key: key) + "\n").utf8))
+    public func write(alert event: Event, rule: Rule, key: FlowKey, transaction: String? = nil) throws {
+        pending.append(contentsOf: Array((Self.line(alert: event, rule: rule, key: key, transaction: transaction) + "\n").utf8))
         written += 1
         if pending.count >= 1 << 16 { try flush() }
     }

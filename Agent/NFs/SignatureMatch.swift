@@ -53,6 +53,14 @@ public final class SignatureMatch: NetworkFunction {
     private var scanned: [UInt64] = []
     private let parsesApps: Bool
     private var matched: [Int32] = []
+    /// The transaction being inspected, and what EVE reports of the alerts it raised.
+    private var currentTransaction: AppBuffers?
+    private var alertContext: [AlertKey: String] = [:]
+
+    struct AlertKey: Hashable {
+        var flowID: UInt64
+        var rule: Int32
+    }
     /// Rules that alerted for the packet being handled (an alert per rule and packet).
     private var packetAlerts: [Int32] = []
     private var packetPassed = false
@@ -265,7 +273,10 @@ public final class SignatureMatch: NetworkFunction {
         facts.appProtocol = transaction.buffers.protocolName
         if !matched.isEmpty { matched.removeAll(keepingCapacity: true) }
         detector.inspectTransaction(facts, buffers: transaction.buffers, slot: event.slot, into: &matched)
+        guard !matched.isEmpty else { return }
+        currentTransaction = transaction.buffers
         raise(event)
+        currentTransaction = nil
     }
 
     // MARK: - Alerts
@@ -296,6 +307,9 @@ public final class SignatureMatch: NetworkFunction {
         if identity.0 == nil || identity != currentPacket {
             currentPacket = identity
             if !packetAlerts.isEmpty { packetAlerts.removeAll(keepingCapacity: true) }
+            // Kept until the next real packet: alerts are written once the packet (or the
+            // end of input, whose events have no packet) has been through the chain.
+            if identity.0 != nil, !alertContext.isEmpty { alertContext.removeAll(keepingCapacity: true) }
             packetPassed = false
             lastInspectedPayload = nil
         }
@@ -313,6 +327,9 @@ public final class SignatureMatch: NetworkFunction {
             }
             counters.alerts &+= 1
             let app = appProtocols[Int(event.slot)].flatMap { AppProtocol(name: $0.description) } ?? .unknown
+            if let transaction = currentTransaction {
+                alertContext[AlertKey(flowID: event.flowID, rule: rule)] = EVEWriter.transactionFields(transaction)
+            }
             context.publish(.idsAlert, about: event, detail: EventDetail(appProtocol: app, index: rule))
             if prevents, action == .drop || action == .reject {
                 blocked[Int(event.slot)] = true
@@ -325,15 +342,25 @@ public final class SignatureMatch: NetworkFunction {
             }
         }
     }
+
+    /// EVE's fields for an alert raised on a transaction (`"http":{…}`), if it was.
+    public func eveFields(for alert: Event) -> String? {
+        alertContext[AlertKey(flowID: alert.flowID, rule: alert.detail.index)]
+    }
 }
 
 extension ChainRunner {
     /// The last packet's alerts, each with the rule that raised it and its flow's key
     /// (what EVE lines and the controller's alert records are made of).
     public func forEachAlert(_ body: (Event, Rule, FlowKey) throws -> Void) rethrows {
+        try forEachAlert { alert, rule, key, _ in try body(alert, rule, key) }
+    }
+
+    /// The same, with what EVE reports of the alert's transaction.
+    public func forEachAlert(_ body: (Event, Rule, FlowKey, String?) throws -> Void) rethrows {
         for alert in alerts {
             guard let matcher = members[Int(alert.publisher)].function as? SignatureMatch else { continue }
-            try body(alert, matcher.engine.rules[Int(alert.detail.index)], flowKey(of: alert))
+            try body(alert, matcher.engine.rules[Int(alert.detail.index)], flowKey(of: alert), matcher.eveFields(for: alert))
         }
     }
 }

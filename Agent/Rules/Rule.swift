@@ -251,6 +251,8 @@ public struct Rule: Sendable {
     public var detectionFilter: Threshold?
     /// `flowbits:noalert`: matches (and sets bits) without raising an alert.
     public var noAlert = false
+    /// `suppress` entries of a threshold.config: alerts they cover are not raised.
+    public var suppressions: [ThresholdConfig.Suppression] = []
     /// `target:src_ip|dest_ip`: which end EVE names as the target.
     public var targetIsSource: Bool?
     public var metadata: [String] = []

@@ -111,3 +111,37 @@ struct ReplayFilesTests {
         }
     }
 }
+
+/// EVE alerts carry their transaction as Suricata's do, checked against tshark's dissector.
+@Suite("EVE alerts with their transaction")
+struct EVETransactionTests {
+    @Test("an alert on an HTTP request names its host, URL and method as tshark reads them")
+    func httpObject() throws {
+        try #require(installed("tshark"), "tshark is the oracle")
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.flows = 30
+        profile.applications = [.http, .dns]
+        try generate(profile, to: scratch.file("in.pcap"))
+        try """
+        alert http any any -> any any (msg:"POST"; http.method; content:"POST"; sid:1;)
+        alert dns any any -> any any (msg:"query"; dns.query; content:"example"; sid:2;)
+        """.write(toFile: scratch.file("app.rules"), atomically: true, encoding: .utf8)
+        let result = try run([try agentCommand(), "replay", "--pcap", scratch.file("in.pcap"), "--rules", scratch.file("app.rules"),
+                              "--eve", scratch.file("eve.json")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let alerts = try parseJSONLines(scratch.file("eve.json"))
+        let http = alerts.compactMap { $0["http"] as? [String: Any] }
+        let dns = alerts.compactMap { ($0["dns"] as? [String: Any])?["query"] as? [[String: Any]] }.flatMap { $0 }
+        #expect(!http.isEmpty && !dns.isEmpty)
+        let tshark = try run(["tshark", "-r", scratch.file("in.pcap"), "-Y", "http.request", "-T", "fields",
+                              "-e", "http.host", "-e", "http.request.uri", "-e", "http.request.method"])
+        let theirs = Set(String(decoding: tshark.stdout, as: UTF8.self).split(separator: "\n").map(String.init))
+        let ours = Set(http.map { "\($0["hostname"] as? String ?? "")\t\($0["url"] as? String ?? "")\t\($0["http_method"] as? String ?? "")" })
+        #expect(ours == theirs)
+        let names = try run(["tshark", "-r", scratch.file("in.pcap"), "-Y", "dns.flags.response == 0", "-T", "fields", "-e", "dns.qry.name"])
+        let queried = Set(String(decoding: names.stdout, as: UTF8.self).split(separator: "\n").map(String.init))
+        #expect(Set(dns.compactMap { $0["rrname"] as? String }).isSubset(of: queried))
+        #expect(alerts.allSatisfy { $0["app_proto"] as? String == ($0["http"] != nil ? "http" : "dns") })
+    }
+}

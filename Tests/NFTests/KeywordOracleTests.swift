@@ -95,4 +95,33 @@ struct KeywordOracleTests {
         // Packet-header rules alert per packet, as Suricata's do.
         for sid in [10, 17, 18, 23] { #expect(ours.perSID[sid] == theirs.perSID[sid], "sid \(sid)") }
     }
+
+    @Test("a threshold.config (thresholds replacing the rules' own, suppressions by address or whole) as Suricata applies it")
+    func thresholdConfig() throws {
+        try #require(installed("suricata"), "Suricata is the oracle (scripts/setup.sh installs it)")
+        let directory = NSTemporaryDirectory() + "mbox-threshold-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let capture = try MemoryCapture(Self.profile(0))
+        try capture.write(to: directory + "/traffic.pcap")
+        try Self.rules.write(toFile: directory + "/keywords.rules", atomically: true, encoding: .utf8)
+        try """
+        # suppress every alert of sid 4; sid 2 only for some servers; limit sid 6 per server
+        suppress gen_id 1, sig_id 4
+        suppress gen_id 1, sig_id 2, track by_dst, ip 192.0.2.0/28
+        threshold gen_id 1, sig_id 6, type limit, track by_src, count 1, seconds 600
+        event_filter gen_id 1, sig_id 17, type both, track by_src, count 3, seconds 600
+        """.write(toFile: directory + "/threshold.config", atomically: true, encoding: .utf8)
+        let theirs = try suricataAlerts(capture: directory + "/traffic.pcap", rules: directory + "/keywords.rules",
+                                        directory: directory, thresholdConfig: directory + "/threshold.config")
+        let ours = try agentAlerts(capture: capture, rules: directory + "/keywords.rules",
+                                   thresholdConfig: directory + "/threshold.config")
+        #expect(theirs.perSID[4] == nil && ours.perSID[4] == nil)
+        for sid in [2, 6, 17] {
+            #expect(ours.perSID[sid] == theirs.perSID[sid], "sid \(sid)")
+            let mine = ours.directed.filter { $0.hasPrefix("\(sid) ") }, suricata = theirs.directed.filter { $0.hasPrefix("\(sid) ") }
+            #expect(mine == suricata, "sid \(sid): only ours \(Array(mine.subtracting(suricata)).prefix(4)), only Suricata's \(Array(suricata.subtracting(mine)).prefix(4))")
+        }
+        #expect(theirs.perSID[2] != nil && theirs.perSID[6] != nil, "the entries leave something to compare")
+    }
 }

@@ -24,12 +24,12 @@ struct AlertKeys {
 }
 
 /// Runs `suricata -r capture -S rules` and reads its alerts.
-func suricataAlerts(capture: String, rules: String, directory: String) throws -> AlertKeys {
+func suricataAlerts(capture: String, rules: String, directory: String, thresholdConfig: String? = nil) throws -> AlertKeys {
     try FileManager.default.createDirectory(atPath: directory + "/suricata", withIntermediateDirectories: true)
     let suricata = Process()
     suricata.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     suricata.arguments = ["suricata", "-r", capture, "-S", rules, "-l", directory + "/suricata", "-k", "none",
-                          "--runmode", "single"]
+                          "--runmode", "single"] + (thresholdConfig.map { ["--set", "threshold-file=\($0)"] } ?? [])
     suricata.standardOutput = FileHandle.nullDevice
     suricata.standardError = FileHandle.nullDevice
     try suricata.run()
@@ -48,9 +48,10 @@ func suricataAlerts(capture: String, rules: String, directory: String) throws ->
 }
 
 /// Runs the agent's default IDS chain (chains/ids.yaml) over `capture` with `rules`.
-func agentAlerts(capture: MemoryCapture, rules: String, chain: String = packageRoot + "/chains/ids.yaml") throws -> AlertKeys {
+func agentAlerts(capture: MemoryCapture, rules: String, chain: String = packageRoot + "/chains/ids.yaml",
+                 thresholdConfig: String? = nil) throws -> AlertKeys {
     let definition = try ChainParser().parse(file: chain)
-    let resources = BuildResources(rulesOverride: rules)
+    let resources = BuildResources(rulesOverride: rules, thresholdConfig: thresholdConfig)
     let compiled = try ChainCompiler().compile(definition, resources: resources)
     for (_, engine) in resources.loadedEngines { #expect(engine.problems.isEmpty, "refused: \(engine.problems)") }
     let pipeline = try compiled.makePipeline(configuration: DataPathConfiguration())

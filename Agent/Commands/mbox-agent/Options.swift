@@ -63,6 +63,9 @@ struct ChainOptions: ParsableArguments {
     @Option(help: "Suricata-style rules file for Signature_Match (overrides the chain's 'rules').")
     var rules: String?
 
+    @Option(help: "A Suricata threshold.config (threshold, event_filter, suppress) applied to the rules.")
+    var thresholdConfig: String?
+
     @Option(help: "Chain definition (YAML); without it, --rules runs the built-in IDS chain.")
     var chain: String?
 
@@ -103,7 +106,10 @@ struct ChainOptions: ParsableArguments {
         if let rules, !FileManager.default.isReadableFile(atPath: rules) {
             throw AgentError("cannot read rules file \(rules)")
         }
-        let resources = BuildResources(rulesOverride: rules)
+        if let thresholdConfig, !FileManager.default.isReadableFile(atPath: thresholdConfig) {
+            throw AgentError("cannot read threshold config \(thresholdConfig)")
+        }
+        let resources = BuildResources(rulesOverride: rules, thresholdConfig: thresholdConfig)
         let compiled: CompiledChain
         do {
             compiled = try ChainCompiler().compile(definition, resources: resources)
