@@ -224,7 +224,6 @@ public final class AppLayerFlow {
             header.append(contentsOf: value)
             header.append(contentsOf: lineEnd)
         }
-        header.append(contentsOf: lineEnd)
         names.append(contentsOf: lineEnd)
         put(&buffers, .httpHeader, header)
         put(&buffers, .httpHeaderNames, names)
