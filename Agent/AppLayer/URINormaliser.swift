@@ -1,3 +1,5 @@
+import MBoxRules
+
 /// Suricata's (libhtp's) normalised request URI: percent-decoding of the path and query,
 /// `\` as `/`, repeated slashes compressed, and `.`/`..` segments removed from the path.
 public enum URINormaliser {
@@ -11,36 +13,11 @@ public enum URINormaliser {
             uri = rest.firstIndex(of: UInt8(ascii: "/")).map { Array(rest[$0...]) } ?? [UInt8(ascii: "/")]
         }
         let queryStart = uri.firstIndex(of: UInt8(ascii: "?")) ?? uri.count
-        var path = decode(Array(uri[..<queryStart]))
+        var path = PercentDecoding.decode(Array(uri[..<queryStart]))
         path = path.map { $0 == UInt8(ascii: "\\") ? UInt8(ascii: "/") : $0 }
         path = removeDotSegments(compressSlashes(path))
-        let query = queryStart < uri.count ? decode(Array(uri[queryStart...])) : []
+        let query = queryStart < uri.count ? PercentDecoding.decode(Array(uri[queryStart...])) : []
         return path + query
-    }
-
-    static func decode(_ bytes: [UInt8]) -> [UInt8] {
-        func hex(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case 0x30...0x39: return byte - 0x30
-            case 0x61...0x66: return byte - 0x61 + 10
-            case 0x41...0x46: return byte - 0x41 + 10
-            default: return nil
-            }
-        }
-        var result: [UInt8] = []
-        result.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hex(bytes[index + 1]),
-               let low = hex(bytes[index + 2]) {
-                result.append(high << 4 | low)
-                index += 3
-            } else {
-                result.append(bytes[index])
-                index += 1
-            }
-        }
-        return result
     }
 
     static func compressSlashes(_ path: [UInt8]) -> [UInt8] {

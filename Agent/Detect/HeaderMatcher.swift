@@ -1,8 +1,23 @@
 import MBoxPacket
 import MBoxRules
 
+/// A value intervals are made of: ordered, bounded, with neighbours.
+protocol IntervalBound: Comparable {
+    static var lowest: Self { get }
+    static var highest: Self { get }
+    var next: Self { get }
+    var previous: Self { get }
+}
+
+extension UInt16: IntervalBound {
+    static var lowest: UInt16 { 0 }
+    static var highest: UInt16 { .max }
+    var next: UInt16 { self &+ 1 }
+    var previous: UInt16 { self &- 1 }
+}
+
 /// A 128-bit address (IPv4 mapped) as a number, for interval comparisons.
-struct AddressValue: Comparable {
+struct AddressValue: IntervalBound {
     var high: UInt64
     var low: UInt64
 
@@ -18,8 +33,8 @@ struct AddressValue: Comparable {
     }
 
     static func < (a: AddressValue, b: AddressValue) -> Bool { (a.high, a.low) < (b.high, b.low) }
-    static let min = AddressValue(high: 0, low: 0)
-    static let max = AddressValue(high: .max, low: .max)
+    static var lowest: AddressValue { AddressValue(high: 0, low: 0) }
+    static var highest: AddressValue { AddressValue(high: .max, low: .max) }
 
     var next: AddressValue { low == .max ? AddressValue(high: high &+ 1, low: 0) : AddressValue(high: high, low: low + 1) }
     var previous: AddressValue { low == 0 ? AddressValue(high: high &- 1, low: .max) : AddressValue(high: high, low: low - 1) }
@@ -27,14 +42,16 @@ struct AddressValue: Comparable {
 
 /// Sorted, disjoint closed intervals: what an address or port part of a rule header
 /// covers, negations and lists resolved once at load.
-struct IntervalSet<Value: Comparable> {
+struct IntervalSet<Value: IntervalBound> {
     var intervals: [(Value, Value)]
+
+    static var everything: IntervalSet { IntervalSet(intervals: [(Value.lowest, Value.highest)]) }
 
     static func union(_ sets: [IntervalSet]) -> IntervalSet {
         let all = sets.flatMap(\.intervals).sorted { $0.0 < $1.0 }
         var merged: [(Value, Value)] = []
         for interval in all {
-            if let last = merged.last, interval.0 <= last.1 || adjacent(last.1, interval.0) {
+            if let last = merged.last, interval.0 <= last.1 || (last.1 < Value.highest && last.1.next == interval.0) {
                 if interval.1 > last.1 { merged[merged.count - 1].1 = interval.1 }
             } else {
                 merged.append(interval)
@@ -43,17 +60,29 @@ struct IntervalSet<Value: Comparable> {
         return IntervalSet(intervals: merged)
     }
 
-    /// `adjacent` is filled by the two instantiations below; other values never merge.
-    static func adjacent(_ a: Value, _ b: Value) -> Bool {
-        if let a = a as? UInt16, let b = b as? UInt16 { return a < .max && a + 1 == b }
-        if let a = a as? AddressValue, let b = b as? AddressValue { return a < AddressValue.max && a.next == b }
-        return false
+    var complement: IntervalSet {
+        var result: [(Value, Value)] = []
+        var start = Value.lowest
+        var open = true
+        for (low, high) in intervals {
+            if low > start { result.append((start, low.previous)) }
+            if high == Value.highest { open = false; break }
+            start = high.next
+        }
+        if open { result.append((start, Value.highest)) }
+        return IntervalSet(intervals: result)
+    }
+
+    /// A rule header list: any positive item (all when there is none), none of the negated.
+    static func list(positives: [IntervalSet], negatives: [IntervalSet]) -> IntervalSet {
+        var result = positives.isEmpty ? .everything : union(positives)
+        // A ∖ B = complement(complement(A) ∪ B)
+        for negative in negatives { result = union([result.complement, negative]).complement }
+        return result
     }
 }
 
 extension IntervalSet where Value == AddressValue {
-    static var everything: IntervalSet { IntervalSet(intervals: [(AddressValue.min, AddressValue.max)]) }
-
     init(_ spec: AddressSpec) {
         switch spec {
         case .any:
@@ -68,38 +97,13 @@ extension IntervalSet where Value == AddressValue {
         case let .not(inner):
             self = IntervalSet(inner).complement
         case let .list(items):
-            var positives: [IntervalSet] = [], negatives: [IntervalSet] = []
-            for item in items {
-                if case let .not(inner) = item { negatives.append(IntervalSet(inner)) } else { positives.append(IntervalSet(item)) }
-            }
-            var result = positives.isEmpty ? .everything : IntervalSet.union(positives)
-            for negative in negatives { result = result.subtracting(negative) }
-            self = result
+            self = .list(positives: items.compactMap { if case .not = $0 { nil } else { IntervalSet($0) } },
+                         negatives: items.compactMap { if case let .not(inner) = $0 { IntervalSet(inner) } else { nil } })
         }
-    }
-
-    var complement: IntervalSet {
-        var result: [(AddressValue, AddressValue)] = []
-        var start = AddressValue.min
-        var open = true
-        for (low, high) in intervals {
-            if low > start { result.append((start, low.previous)) }
-            if high == AddressValue.max { open = false; break }
-            start = high.next
-        }
-        if open { result.append((start, AddressValue.max)) }
-        return IntervalSet(intervals: result)
-    }
-
-    func subtracting(_ other: IntervalSet) -> IntervalSet {
-        // A ∖ B = complement(complement(A) ∪ B)
-        IntervalSet.union([complement, other]).complement
     }
 }
 
 extension IntervalSet where Value == UInt16 {
-    static var everything: IntervalSet { IntervalSet(intervals: [(0, UInt16.max)]) }
-
     init(_ spec: PortSpec) {
         switch spec {
         case .any:
@@ -109,27 +113,9 @@ extension IntervalSet where Value == UInt16 {
         case let .not(inner):
             self = IntervalSet(inner).complement
         case let .list(items):
-            var positives: [IntervalSet] = [], negatives: [IntervalSet] = []
-            for item in items {
-                if case let .not(inner) = item { negatives.append(IntervalSet(inner)) } else { positives.append(IntervalSet(item)) }
-            }
-            var result = positives.isEmpty ? .everything : IntervalSet.union(positives)
-            for negative in negatives { result = IntervalSet.union([result.complement, negative]).complement }
-            self = result
+            self = .list(positives: items.compactMap { if case .not = $0 { nil } else { IntervalSet($0) } },
+                         negatives: items.compactMap { if case let .not(inner) = $0 { IntervalSet(inner) } else { nil } })
         }
-    }
-
-    var complement: IntervalSet {
-        var result: [(UInt16, UInt16)] = []
-        var start: UInt16 = 0
-        var open = true
-        for (low, high) in intervals {
-            if low > start { result.append((start, low - 1)) }
-            if high == .max { open = false; break }
-            start = high + 1
-        }
-        if open { result.append((start, .max)) }
-        return IntervalSet(intervals: result)
     }
 }
 
@@ -268,7 +254,7 @@ final class AddressIndex {
         for (set, _) in filed {
             for (low, high) in set.intervals {
                 starts.append(low)
-                if high < AddressValue.max { starts.append(high.next) }
+                if high < AddressValue.highest { starts.append(high.next) }
             }
         }
         starts = Array(Set(starts.map { [$0.high, $0.low] })).map { AddressValue(high: $0[0], low: $0[1]) }.sorted()
@@ -293,7 +279,7 @@ final class AddressIndex {
         }
         var ranges: [(AddressValue, AddressValue, Int32, Int32)] = []
         for index in starts.indices where !rulesAt[index].isEmpty {
-            let end = index + 1 < starts.count ? starts[index + 1].previous : AddressValue.max
+            let end = index + 1 < starts.count ? starts[index + 1].previous : AddressValue.highest
             ranges.append((starts[index], end, Int32(members.count), Int32(members.count + rulesAt[index].count)))
             members += rulesAt[index]
         }
