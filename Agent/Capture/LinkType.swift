@@ -6,8 +6,21 @@ public struct LinkType: RawRepresentable, Hashable, Sendable, CustomStringConver
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// BSD loopback: a 4-byte address family in the capturing host's byte order.
+    public static let null = LinkType(rawValue: 0)
     /// IEEE 802.3 Ethernet.
     public static let ethernet = LinkType(rawValue: 1)
+    /// PPP, with or without the HDLC address and control bytes.
+    public static let ppp = LinkType(rawValue: 9)
+    /// Raw IP as OpenBSD's and some other systems' DLT_RAW numbers write it.
+    public static let rawOpenBSD = LinkType(rawValue: 12)
+    public static let rawAlternative = LinkType(rawValue: 14)
+    /// PPP in HDLC-like framing (RFC 1662).
+    public static let pppHDLC = LinkType(rawValue: 50)
+    /// Cisco HDLC: address, control, then an EtherType.
+    public static let ciscoHDLC = LinkType(rawValue: 104)
+    /// OpenBSD loopback: like `null`, the family in network byte order.
+    public static let loop = LinkType(rawValue: 108)
     /// Raw IP; the version nibble tells IPv4 from IPv6.
     public static let raw = LinkType(rawValue: 101)
     /// Linux "cooked" capture, version 1 (16-byte header).
@@ -21,7 +34,13 @@ public struct LinkType: RawRepresentable, Hashable, Sendable, CustomStringConver
 
     public var description: String {
         switch self {
+        case .null: return "null"
         case .ethernet: return "ethernet"
+        case .ppp: return "ppp"
+        case .rawOpenBSD, .rawAlternative: return "raw"
+        case .pppHDLC: return "ppp-hdlc"
+        case .ciscoHDLC: return "cisco-hdlc"
+        case .loop: return "loop"
         case .raw: return "raw"
         case .linuxSLL: return "linux-sll"
         case .ipv4: return "ipv4"

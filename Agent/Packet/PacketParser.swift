@@ -15,9 +15,16 @@ public enum PacketParser {
         switch linkType {
         case .ethernet:
             return parseEthernet(bytes, into: &headers)
-        case .raw:
+        case .raw, .rawOpenBSD, .rawAlternative:
             guard bytes.count >= 1 else { return .malformed(.truncatedLinkHeader) }
             return parseIP(bytes, at: 0, version: bytes[0] >> 4, into: &headers)
+        case .null, .loop:
+            return LinkLayers.loopback(bytes, networkOrder: linkType == .loop, into: &headers)
+        case .ppp, .pppHDLC:
+            return LinkLayers.ppp(bytes, at: 0, into: &headers)
+        case .ciscoHDLC:
+            guard bytes.count >= 4 else { return .malformed(.truncatedLinkHeader) }
+            return parseEtherType(bytes.be16(2), bytes, at: 4, into: &headers)
         case .ipv4:
             return parseIP(bytes, at: 0, version: 4, into: &headers)
         case .ipv6:
@@ -59,6 +66,8 @@ public enum PacketParser {
         switch etherType {
         case 0x0800: return parseIP(bytes, at: offset, version: 4, into: &headers)
         case 0x86DD: return parseIP(bytes, at: offset, version: 6, into: &headers)
+        case 0x8864: return LinkLayers.pppoeSession(bytes, at: offset, into: &headers)
+        case 0x8847, 0x8848: return LinkLayers.mpls(bytes, at: offset, into: &headers)
         default: return .notIP
         }
     }
