@@ -77,7 +77,20 @@ public final class CaptureFileReader {
         }
     }
 
+    /// Records skipped because they claim more than `maximumRecordLength` (the bytes are in
+    /// the file, so reading goes on after them, as Suricata does), and the first one's offset.
+    public private(set) var oversizedRecords: UInt64 = 0
+    public private(set) var firstOversizedOffset: Int?
+
     private func nextPcapRecord(nanosecond: Bool, swapped: Bool) throws -> CapturedPacket? {
+        while true {
+            if let packet = try readPcapRecord(nanosecond: nanosecond, swapped: swapped) { return packet }
+            if offset == bytes.count { return nil }
+        }
+    }
+
+    /// One record: nil at the end of input or for a skipped oversized record.
+    private func readPcapRecord(nanosecond: Bool, swapped: Bool) throws -> CapturedPacket? {
         let remaining = bytes.count - offset
         if remaining == 0 { return nil }
         guard remaining >= 16 else {
@@ -88,11 +101,18 @@ public final class CaptureFileReader {
         let fraction = UInt64(reader.u32(offset + 4))
         let captured = Int(reader.u32(offset + 8))
         let original = reader.u32(offset + 12)
-        guard captured <= Self.maximumRecordLength else {
-            throw CaptureFileError.recordTooLarge(offset: offset, length: captured, limit: Self.maximumRecordLength)
-        }
         guard remaining - 16 >= captured else {
+            if captured > Self.maximumRecordLength {
+                throw CaptureFileError.recordTooLarge(offset: offset, length: captured, limit: Self.maximumRecordLength)
+            }
             throw CaptureFileError.truncatedRecord(offset: offset, needed: 16 + captured, available: remaining)
+        }
+        guard captured <= Self.maximumRecordLength else {
+            // The bytes are there: skip the record, count it, go on.
+            oversizedRecords += 1
+            if firstOversizedOffset == nil { firstOversizedOffset = offset }
+            offset += 16 + captured
+            return nil
         }
         let data = UnsafeRawBufferPointer(rebasing: bytes[(offset + 16)..<(offset + 16 + captured)])
         offset += 16 + captured

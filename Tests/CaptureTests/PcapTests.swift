@@ -185,3 +185,28 @@ struct PcapNGTests {
         }
     }
 }
+
+@Suite("pcap: oversized records")
+struct OversizedRecordTests {
+    @Test("a record over the limit whose bytes are there is skipped and counted; reading goes on")
+    func skipped() throws {
+        var file = ByteWriter(bigEndian: false)
+        file.u32(0xA1B2_C3D4); file.u16(2); file.u16(4); file.u32(0); file.u32(0); file.u32(65535); file.u32(101)
+        for (index, size) in [60, CaptureFileReader.maximumRecordLength + 1, 70].enumerated() {
+            file.u32(UInt32(1000 + index)); file.u32(0); file.u32(UInt32(size)); file.u32(UInt32(size))
+            file.raw([0x45] + Array(repeating: UInt8(index), count: size - 1))
+        }
+        let path = temporaryPath("big.pcap")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(file.bytes).write(to: URL(fileURLWithPath: path))
+        let reader = try CaptureFileReader(path: path)
+        let packets = try readAll(reader)
+        #expect(packets.map(\.1.count) == [60, 70])
+        #expect(reader.oversizedRecords == 1 && reader.firstOversizedOffset == 24 + 16 + 60)
+
+        // Claiming more than the file holds is still an error naming the offset.
+        let cut = Array(file.bytes.prefix(24 + 16 + 60 + 16 + 1000))
+        try Data(cut).write(to: URL(fileURLWithPath: path))
+        #expect(throws: CaptureFileError.self) { _ = try readAll(CaptureFileReader(path: path)) }
+    }
+}

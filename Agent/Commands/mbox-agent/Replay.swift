@@ -105,6 +105,10 @@ struct Replay: ParsableCommand {
                 }
             }
             progress.finish()
+            if reader.oversizedRecords > 0 {
+                FileHandle.standardError.write(Data(("capture      \(reader.oversizedRecords) records over "
+                    + "\(CaptureFileReader.maximumRecordLength) bytes skipped (the first at byte \(reader.firstOversizedOffset ?? 0))\n").utf8))
+            }
         case let .dpdk(input, output):
             try DPDKLoop(input: input, output: output, stop: .idle(milliseconds: idleStop)).run(nextBurst)
             lastTimestamp = DPDKLoop.wallClock()
