@@ -144,7 +144,7 @@ public final class TCPMonitor {
         let wasClosed = flow.pointee.closed
 
         if flags.contains(.rst) {
-            if isAcceptableReset(headers, receiver: receiver.pointee) {
+            if isAcceptableReset(headers, receiver: receiver.pointee, sender: sender.pointee) {
                 sender.pointee.state = .closed
                 receiver.pointee.state = .closed
                 flow.pointee.closed = true
@@ -183,17 +183,18 @@ public final class TCPMonitor {
             anomalies: anomalies, closedFlow: closedNow)
     }
 
-    /// RFC 793/5961: a RST counts only if its sequence number falls in the receiver's window
-    /// (or, answering a SYN, if it acknowledges that SYN). With nothing known, it counts.
+    /// RFC 5961, as Linux applies it: a RST counts only at exactly the sequence number the
+    /// receiver expects next (what it last acknowledged, or the sender's next byte once all
+    /// it sent arrived); one merely inside the window draws a challenge ACK and is ignored —
+    /// so an attacker's in-window RST cannot end inspection while the real connection goes
+    /// on. Answering a SYN, it must acknowledge that SYN. With nothing known, it counts.
     @inline(__always)
-    private func isAcceptableReset(_ headers: PacketHeaders, receiver: TCPEndpointState) -> Bool {
+    private func isAcceptableReset(_ headers: PacketHeaders, receiver: TCPEndpointState, sender: TCPEndpointState) -> Bool {
         if receiver.state == .synSent {
             return headers.tcpFlags.contains(.ack) && headers.acknowledgment == receiver.nextSequence
         }
         guard receiver.flags.contains(.sentACK) else { return true }
-        let window = max(receiver.window, 1)
-        let distance = SequenceNumber.distance(headers.sequence, receiver.acknowledged)
-        return distance >= 0 && UInt32(distance) < window
+        return headers.sequence == receiver.acknowledged || headers.sequence == sender.nextSequence
     }
 
     /// Data ending past the right edge of the window the receiver last advertised: the

@@ -130,29 +130,32 @@ struct MonitorTests {
         #expect(h.monitor.counters.midStreamPickups == 1)
     }
 
-    @Test("a RST inside the receiver's window closes both stacks")
+    @Test("a RST at exactly the sequence the receiver expects closes both stacks")
     func validReset() {
         let h = MonitorHarness()
         h.send(true, SYN, seq: 1)
         h.send(false, SYN | ACK, seq: 9, ack: 2, window: 1000)
         h.send(true, ACK, seq: 2, ack: 10, window: 1000)
-        let reset = h.send(false, RST, seq: 500)  // client's window starts at its ack 10
+        let reset = h.send(false, RST, seq: 10)  // the client acknowledged up to 10
         #expect(h.states == (.closed, .closed))
         #expect(reset.closedFlow && reset.anomalies.isEmpty)
     }
 
-    @Test("a RST outside the window is ignored and counted, as the receiver would")
+    @Test("a RST elsewhere — inside the window (RFC 5961: a challenge ACK) or outside — is ignored and counted")
     func invalidReset() {
         let h = MonitorHarness()
         h.send(true, SYN, seq: 1)
         h.send(false, SYN | ACK, seq: 9, ack: 2, window: 1000)
         h.send(true, ACK, seq: 2, ack: 10, window: 1000)
+        let inWindow = h.send(false, RST, seq: 500)
+        #expect(h.states == (.established, .established))
+        #expect(inWindow.anomalies.contains(.invalidReset) && !inWindow.closedFlow)
         let reset = h.send(false, RST, seq: 5000)
         #expect(h.states == (.established, .established))
         #expect(reset.anomalies.contains(.invalidReset) && !reset.closedFlow)
         let blind = h.send(true, RST, seq: 1_000_000)
         #expect(blind.anomalies.contains(.invalidReset))
-        #expect(h.monitor.counters.invalidResets == 2)
+        #expect(h.monitor.counters.invalidResets == 3)
     }
 
     @Test("a RST answering a SYN counts only if it acknowledges the SYN")
