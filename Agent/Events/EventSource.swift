@@ -113,8 +113,13 @@ public final class EventSource {
         guard !dataPath.endedFlows.isEmpty else { return }
         if wants(.dataReady) {
             // The slot may already hold a new flow: take the ended flow's own final state.
+            // Many flows end at once at the end of input: looked up by flow ID, not searched.
+            let ended = dataPath.endedFlows
+            let index = ended.count > 8 ? Dictionary(ended.enumerated().map { ($0.element.flowID, $0.offset) },
+                                                     uniquingKeysWith: { first, _ in first }) : nil
             for chunk in dataPath.chunks where chunk.flowID != current {
-                let state = dataPath.endedFlows.first { $0.flowID == chunk.flowID }?.tcp ?? TCPMonitor.FlowState()
+                let position = index.map { $0[chunk.flowID] } ?? ended.firstIndex { $0.flowID == chunk.flowID }
+                let state = position.flatMap { ended[$0].tcp } ?? TCPMonitor.FlowState()
                 append(dataEvent(chunk, state: state, dataPath: nil, timestamp: timestamp,
                                  packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil))
             }

@@ -30,6 +30,7 @@ struct ReplayCommandTests {
         (["--pcap", "/etc/os-release"], "not a pcap or pcapng file"),
         (["--pcap", "/etc/os-release", "--overlap", "middle"], "--overlap must be 'first' or 'last'"),
         (["--pcap", "/etc/os-release", "--flow-capacity", "0"], "--flow-capacity"),
+        (["--pcap", "/etc/os-release", "--reassembly-global-limit", "100000000000"], "more than half this machine's memory"),
         ([String](), "give exactly one source: --pcap FILE or --dpdk"),
     ])
     func badArguments(arguments: [String], message: String) throws {

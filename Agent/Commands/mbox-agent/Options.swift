@@ -40,6 +40,12 @@ struct StackOptions: ParsableArguments {
         guard reassemblyFlowLimit >= 2048, reassemblyGlobalLimit >= reassemblyFlowLimit else {
             throw ValidationError("reassembly limits must be at least 2048 bytes, the global one no less than the per-flow one")
         }
+        // The store is allocated up front: more than the machine's memory cannot be had.
+        let memory = Int(ProcessInfo.processInfo.physicalMemory)
+        guard reassemblyGlobalLimit <= memory / 2 else {
+            throw ValidationError("--reassembly-global-limit \(reassemblyGlobalLimit) is more than half this machine's memory "
+                + "(\(memory >> 20) MiB); the store is allocated when the agent starts")
+        }
     }
 
     var dataPathConfiguration: DataPathConfiguration {
