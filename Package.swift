@@ -72,7 +72,8 @@ let package = Package(
         .target(name: "MBoxRules", dependencies: ["MBoxPacket"], path: "Agent/Rules", swiftSettings: fastPath),
         .target(name: "MBoxMatch", dependencies: ["CHyperscan"], path: "Agent/Match", swiftSettings: fastPath),
         // Application-layer parsers (HTTP, TLS, DNS, SSH) feeding detection's buffers.
-        .target(name: "MBoxAppLayer", dependencies: ["MBoxPacket", "MBoxRules", .product(name: "Crypto", package: "swift-crypto")],
+        .systemLibrary(name: "CZlib", path: "Agent/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "MBoxAppLayer", dependencies: ["MBoxPacket", "MBoxRules", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 path: "Agent/AppLayer", swiftSettings: fastPath),
         // Detection: rules compiled into prefilters and content inspection.
         .target(name: "MBoxDetect",
@@ -184,7 +185,7 @@ let package = Package(
             dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxTCP",
                            "MBoxPacket", "MBoxTrafficGen"],
             path: "Tests/NFTests"),
-        .testTarget(name: "DetectTests", dependencies: ["MBoxDetect", "MBoxRules", "MBoxAppLayer", "MBoxPacket"],
+        .testTarget(name: "DetectTests", dependencies: ["MBoxDetect", "MBoxRules", "MBoxAppLayer", "MBoxPacket", "CZlib"],
                     path: "Tests/DetectTests"),
         .testTarget(
             name: "ControlPlaneTests",

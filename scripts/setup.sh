@@ -2,6 +2,7 @@
 # Installs the system packages the project needs on a fresh Debian 12 machine (idempotent):
 #   libhyperscan-dev  multi-pattern matching for Signature_Match (needed to build)
 #   libpcre2-dev      regular expressions Hyperscan cannot take (back-references, relative pcre)
+#   zlib1g-dev        gzip/deflate HTTP bodies, decompressed for inspection
 #   DPDK 22.11        the fast path's ports (built in when its headers exist; installed
 #                     before the first swift command, or the build keeps the stub)
 #   libsqlite3-dev    the controller's store (GRDB links the system SQLite)
@@ -17,6 +18,7 @@ APT_OPTS=(-y -qq -o DPkg::Lock::Timeout=600)
 need=()
 [ -f /usr/include/hs/hs.h ] || need+=(libhyperscan-dev)
 [ -f /usr/include/pcre2.h ] || need+=(libpcre2-dev)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 [ -f /usr/include/dpdk/rte_eal.h ] || need+=(libdpdk-dev dpdk dpdk-dev librte-net-null23 librte-net-ring23
   librte-net-pcap23 librte-net-af-packet23 librte-net-tap23)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)

@@ -178,8 +178,9 @@ public final class AppLayerFlow {
         put(&buffers, .httpCookie, message.header("Cookie"))
         setCommon(&buffers, message)
         if !message.body.isEmpty {
-            put(&buffers, .httpRequestBody, message.body)
-            put(&buffers, .fileData, message.body)
+            let body = decodedBody(message)
+            put(&buffers, .httpRequestBody, body)
+            put(&buffers, .fileData, body)
         }
         responses?.pendingMethods.append(message.first)
         openRequests.append(buffers)
@@ -197,9 +198,17 @@ public final class AppLayerFlow {
         put(&buffers, .httpCookie, message.header("Set-Cookie"))
         put(&buffers, .httpProtocol, message.first)
         setCommon(&buffers, message)
-        put(&buffers, .httpResponseBody, message.body.isEmpty ? nil : message.body)
-        put(&buffers, .fileData, message.body.isEmpty ? nil : message.body)
+        let body = message.body.isEmpty ? nil : decodedBody(message)
+        put(&buffers, .httpResponseBody, body)
+        put(&buffers, .fileData, body)
         return [AppTransaction(buffers: buffers, toServer: false)]
+    }
+
+    /// The body as inspected: decompressed when its Content-Encoding is gzip or deflate.
+    private func decodedBody(_ message: HTTPMessage) -> [UInt8] {
+        guard let encoding = BodyDecoder.encoding(message.header("Content-Encoding")),
+              let decoded = BodyDecoder.decode(message.body, encoding, limit: bodyLimit) else { return message.body }
+        return decoded
     }
 
     /// Buffers both sides have; a response's replace its request's.
