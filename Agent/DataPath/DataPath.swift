@@ -31,6 +31,12 @@ public final class DataPath {
     /// Whether the last packet started a new flow.
     public private(set) var startedFlow = false
     public private(set) var endedFlows: [FlowEnd] = []
+    /// When the last packet completed a fragmented IP datagram: the datagram, which the
+    /// later stages read in the packet's place (valid until the next packet).
+    public private(set) var reassembledPacket: CapturedPacket?
+    let defragmenter = IPDefragmenter()
+    /// What IP defragmentation counted.
+    public var defragmentation: DefragmentationCounters { defragmenter.counters }
 
     public init(configuration: DataPathConfiguration = DataPathConfiguration()) {
         self.configuration = configuration
@@ -56,6 +62,7 @@ public final class DataPath {
         if !endedFlows.isEmpty { endedFlows.removeAll(keepingCapacity: true) }
         tcpResult = nil
         startedFlow = false
+        reassembledPacket = nil
         counters.packets &+= 1
         counters.bytes &+= UInt64(packet.data.count)
 
@@ -65,7 +72,20 @@ public final class DataPath {
             break
         case .fragment:
             counters.fragments &+= 1
-            return .fragment
+            guard let whole = defragmenter.add(packet.data, headers: headers.pointee, timestamp: packet.timestamp) else {
+                return .fragment
+            }
+            // The datagram is whole: it goes on as a raw IP packet in the fragment's place.
+            let datagram = CapturedPacket(timestamp: packet.timestamp, data: whole, originalLength: UInt32(whole.count),
+                                          linkType: .raw, interfaceID: packet.interfaceID)
+            reassembledPacket = datagram
+            switch PacketParser.parse(datagram.data, linkType: .raw, into: &headers.pointee) {
+            case .ok: break
+            case .fragment, .notIP: return .fragment
+            case let .malformed(reason):
+                counters.malformed.count(reason)
+                return .malformed(reason)
+            }
         case .notIP:
             counters.notIP &+= 1
             return .notIP
@@ -112,7 +132,8 @@ public final class DataPath {
 
         // μStack.
         if parsed.pointee.isTCP, configuration.tracksTCP {
-            tcpResult = monitor.process(slot: flow.slot, headers: parsed.pointee, packet: packet.data, fromClient: flow.fromClient)
+            tcpResult = monitor.process(slot: flow.slot, headers: parsed.pointee, packet: (reassembledPacket ?? packet).data,
+                                        fromClient: flow.fromClient)
         }
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
     }

@@ -26,7 +26,8 @@ public final class Pipeline {
     public func process(_ packet: CapturedPacket) -> Verdict {
         let start = latency != nil ? DispatchTime.now().uptimeNanoseconds : 0
         let disposition = dataPath.process(packet)
-        source.collect(dataPath, packet: packet, disposition: disposition)
+        // A packet that completed a fragmented datagram stands for the whole datagram.
+        source.collect(dataPath, packet: dataPath.reassembledPacket ?? packet, disposition: disposition)
         let verdict = chain.run(source.events)
         if verdict == .drop { dropped &+= 1 } else { forwarded &+= 1 }
         if latency != nil { latency!.record(DispatchTime.now().uptimeNanoseconds - start) }

@@ -28,6 +28,21 @@ final class MemoryCapture {
         while let packet = try reader.next() { packets.append(packet) }
     }
 
+    /// The capture with every packet's IP payload cut into fragments (`IPFragments`).
+    init(fragmenting capture: MemoryCapture, size: Int, order: Int) throws {
+        let writer = try PcapWriter(.memory)
+        let frames = capture.packets.map { (timestamp: $0.timestamp, frame: Array($0.data)) }
+        for (timestamp, frame) in IPFragments.fragment(frames, size: size, order: order) {
+            try writer.write(timestamp: timestamp, bytes: frame)
+        }
+        summary = capture.summary
+        bytes = writer.memory
+        storage = .allocate(byteCount: bytes.count, alignment: 16)
+        storage.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        let reader = try CaptureFileReader(bytes: UnsafeRawBufferPointer(storage))
+        while let packet = try reader.next() { packets.append(packet) }
+    }
+
     deinit { storage.deallocate() }
 
     func write(to path: String) throws {

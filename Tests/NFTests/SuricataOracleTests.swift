@@ -41,4 +41,19 @@ struct SuricataOracleTests {
         // Every flow carrying the split attack string alerted on sid 1000001.
         #expect(ours.filter { $0.hasPrefix("1000001 ") }.count == capture.summary.attackFlows.count)
     }
+
+    @Test("attack strings inside IP fragments (8-byte pieces, shuffled; IPv4 and IPv6): the same alerts as suricata -r")
+    func fragmentedAttacks() throws {
+        try #require(installed("suricata"), "Suricata is the oracle (scripts/setup.sh installs it)")
+        let directory = NSTemporaryDirectory() + "mbox-fragments-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let capture = try MemoryCapture(fragmenting: MemoryCapture(Self.profile(1)), size: 8, order: 2)
+        try capture.write(to: directory + "/fragments.pcap")
+        let ours = try agentAlerts(capture: capture, rules: webRules).flows
+        let theirs = try suricataAlerts(capture: directory + "/fragments.pcap", rules: webRules, directory: directory).flows
+        #expect(theirs.count > 50)
+        #expect(ours == theirs, "only the agent: \(Array(ours.subtracting(theirs)).prefix(6)); only Suricata: \(Array(theirs.subtracting(ours)).prefix(6))")
+        #expect(ours.filter { $0.hasPrefix("1000001 ") }.count == capture.summary.attackFlows.count)
+    }
 }

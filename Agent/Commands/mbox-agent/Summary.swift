@@ -17,7 +17,9 @@ struct Summary {
         let m = dataPath.monitor.counters
         var lines = [
             "packets      \(c.packets)  (\(c.bytes) bytes; ipv4 \(c.ipv4), ipv6 \(c.ipv6), tcp \(c.tcp), udp \(c.udp), other \(c.otherTransport))",
-            "not ip       \(c.notIP)   fragments \(c.fragments)",
+            "not ip       \(c.notIP)   fragments \(c.fragments) (datagrams reassembled \(dataPath.defragmentation.reassembled), "
+                + "overlapping \(dataPath.defragmentation.overlaps), timed out \(dataPath.defragmentation.timedOut), "
+                + "dropped \(dataPath.defragmentation.dropped), invalid \(dataPath.defragmentation.invalid))",
             "malformed    \(c.malformed.total)" + c.malformed.nonZero.map { "  \($0.0)=\($0.1)" }.joined(),
             "flows        \(f.created) created, \(f.expired) expired, \(f.evicted) evicted",
             "tcp          \(m.closedFlows) closed, \(m.midStreamPickups) picked up mid-stream, \(m.invalidResets) invalid RSTs ignored",
