@@ -302,7 +302,12 @@ public final class TCPMonitor {
                 if !flags.contains(.ack) { receiver.state = .synReceived }
             case .synSent:
                 if flags.contains(.ack) {
-                    if headers.acknowledgment == receiver.nextSequence { receiver.state = .established }
+                    // Acknowledging the SYN is enough: data the SYN carried may go unacknowledged
+                    // (a server without TCP Fast Open drops it, and the client sends it again).
+                    let ack = headers.acknowledgment
+                    if !SequenceNumber.isAfter(receiver.initialSequence &+ 1, ack), !SequenceNumber.isAfter(ack, receiver.nextSequence) {
+                        receiver.state = .established
+                    }
                 } else {
                     receiver.state = .synReceived  // simultaneous open
                 }
@@ -369,8 +374,10 @@ public final class TCPMonitor {
         if flags.contains(.syn) {
             reassembler.setInitialSequence(slot: slot, direction: direction, sender.initialSequence &+ 1)
         }
-        if headers.payloadLength > 0, !flags.contains(.rst), !anomalies.contains(.outOfWindow) {
-            let sequence = flags.contains(.syn) ? headers.sequence &+ 1 : headers.sequence
+        // Data on a SYN is not stream data: the receiver drops it unless it acknowledges it
+        // (TCP Fast Open), and a decoy there must not take the place of what is sent again.
+        if headers.payloadLength > 0, !flags.contains(.rst), !flags.contains(.syn), !anomalies.contains(.outOfWindow) {
+            let sequence = headers.sequence
             let payload = UnsafeRawBufferPointer(
                 rebasing: packet[headers.payloadOffset..<(headers.payloadOffset + headers.payloadLength)])
             reassembler.accept(slot: slot, direction: direction, sequence: sequence, payload: payload)

@@ -158,6 +158,18 @@ struct MonitorTests {
         #expect(h.monitor.counters.invalidResets == 3)
     }
 
+    @Test("data on a SYN the server does not acknowledge: the connection is established and the decoy is not stream data")
+    func synWithData() {
+        let h = MonitorHarness()
+        h.send(true, SYN, seq: 100, "X")  // one decoy byte the server drops
+        h.send(false, SYN | ACK, seq: 900, ack: 101, window: 1000)  // acknowledges the SYN only
+        h.send(true, ACK, seq: 101, ack: 901, window: 1000)
+        #expect(h.states == (.established, .established))
+        h.send(true, ACK | PSH, seq: 101, ack: 901, "GET /attack")
+        h.send(false, ACK, seq: 901, ack: 112)
+        #expect(String(decoding: h.toServer, as: UTF8.self) == "GET /attack")
+    }
+
     @Test("a RST answering a SYN counts only if it acknowledges the SYN")
     func resetInSynSent() {
         let h = MonitorHarness()
