@@ -132,10 +132,33 @@ public final class DataPath {
 
         // μStack.
         if parsed.pointee.isTCP, configuration.tracksTCP {
-            tcpResult = monitor.process(slot: flow.slot, headers: parsed.pointee, packet: (reassembledPacket ?? packet).data,
-                                        fromClient: flow.fromClient)
+            let data = (reassembledPacket ?? packet).data
+            if parsed.pointee.payloadLength > 0, !checksumHolds(data, parsed.pointee) {
+                counters.badChecksums &+= 1
+            } else {
+                tcpResult = monitor.process(slot: flow.slot, headers: parsed.pointee, packet: data, fromClient: flow.fromClient)
+            }
         }
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
+    }
+
+    private var checksumsChecked = 0
+    private var checksumsWrong = 0
+
+    /// Whether a data-carrying TCP segment's checksum holds (or is not being checked).
+    @inline(__always)
+    private func checksumHolds(_ data: UnsafeRawBufferPointer, _ headers: PacketHeaders) -> Bool {
+        switch configuration.checksumValidation {
+        case .no: return true
+        case .auto where counters.checksumValidationOff: return true
+        default: break
+        }
+        let valid = TransportChecksum.isValid(data, headers: headers)
+        guard configuration.checksumValidation == .auto, checksumsChecked < 1000 else { return valid }
+        checksumsChecked += 1
+        if !valid { checksumsWrong += 1 }
+        if checksumsChecked == 1000, checksumsWrong * 10 > checksumsChecked { counters.checksumValidationOff = true }
+        return valid
     }
 
     /// Ends every flow (end of input): buffered stream data comes out in `chunks`, the

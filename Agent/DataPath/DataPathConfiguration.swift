@@ -9,6 +9,12 @@ public struct DataPathConfiguration: Sendable {
     public var reassembly: ReassemblyConfiguration? = ReassemblyConfiguration()
     /// False for the L2/L3 μStack: flows are tracked, TCP state is not.
     public var tracksTCP = true
+    /// TCP segments with data and a wrong checksum are not taken by the TCP Monitor (the
+    /// receiver drops them, so a decoy must not stand for real data). `auto`, as Suricata:
+    /// checked from the start, given up when over a tenth of the first 1,000 are wrong (a
+    /// capture on a host that offloads checksums).
+    public enum ChecksumValidation: String, Sendable { case auto, yes, no }
+    public var checksumValidation = ChecksumValidation.auto
 
     public init() {}
 }
@@ -25,4 +31,8 @@ public struct DataPathCounters: Sendable {
     public var fragments: UInt64 = 0
     public var notIP: UInt64 = 0
     public var malformed = MalformedCounters()
+    /// TCP segments with data whose checksum was wrong (left out of the TCP Monitor), and
+    /// whether `auto` validation gave up (offloaded checksums).
+    public var badChecksums: UInt64 = 0
+    public var checksumValidationOff = false
 }

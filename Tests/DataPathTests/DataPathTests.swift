@@ -169,4 +169,39 @@ struct DataPathTests {
         #expect(dataPath.flows.counters.created == 2)
         #expect(streams.values.map { String(decoding: $0, as: UTF8.self) }.sorted() == ["one", "two"])
     }
+
+    @Test("a data segment with a wrong checksum is not stream data: the receiver drops it, and so does reassembly")
+    func badChecksumDecoy() throws {
+        let client = Endpoint(address: [10, 0, 0, 1], port: 1000, mac: [2, 0, 0, 0, 0, 1])
+        let server = Endpoint(address: [10, 0, 0, 2], port: 80, mac: [2, 0, 0, 0, 0, 2])
+        func segment(_ flags: UInt8, _ seq: UInt32, _ ack: UInt32, _ text: String = "") -> FrameBuilder.TCPSegment {
+            FrameBuilder.TCPSegment(flags: flags, sequence: seq, acknowledgment: ack, payload: Array(text.utf8))
+        }
+        let b = FrameBuilder()
+        var decoy = b.tcp(from: client, to: server, segment(0x18, 11, 51, "GET /innocent"))
+        decoy[14 + 20 + 16] ^= 0xFF  // the TCP checksum's first byte
+        let frames = [
+            b.tcp(from: client, to: server, segment(0x02, 10, 0)),
+            b.tcp(from: server, to: client, segment(0x12, 50, 11)),
+            b.tcp(from: client, to: server, segment(0x10, 11, 51)),
+            decoy,
+            b.tcp(from: client, to: server, segment(0x18, 11, 51, "GET /attack!!")),
+            b.tcp(from: server, to: client, segment(0x10, 51, 24)),
+        ]
+        for mode in [DataPathConfiguration.ChecksumValidation.auto, .yes, .no] {
+            var configuration = DataPathConfiguration()
+            configuration.checksumValidation = mode
+            let dataPath = DataPath(configuration: configuration)
+            var stream: [UInt8] = []
+            for (index, frame) in frames.enumerated() {
+                frame.withUnsafeBytes {
+                    _ = dataPath.process(CapturedPacket(timestamp: UInt64(index), data: $0, originalLength: 0, linkType: .ethernet))
+                    for chunk in dataPath.chunks { stream += chunk.buffer }
+                }
+            }
+            // Unchecked, the decoy arrives first and its bytes are kept (first wins).
+            #expect(String(decoding: stream, as: UTF8.self) == (mode == .no ? "GET /innocent" : "GET /attack!!"), "\(mode)")
+            #expect(dataPath.counters.badChecksums == (mode == .no ? 0 : 1))
+        }
+    }
 }

@@ -41,7 +41,7 @@ enum AgentConfigFile {
         "pcap": .value, "duration": .number, "metrics": .value,
         "dpdk": .words, "port": .value, "out-port": .value, "workers": .number, "no-rss": .flag, "null-frames": .value,
         "chain": .value, "rules": .value, "threshold-config": .value, "mode": .value, "eve": .value,
-        "overlap": .value, "flow-capacity": .number, "idle-timeout": .number, "reassembly-flow-limit": .number,
+        "overlap": .value, "checksum-validation": .value, "flow-capacity": .number, "idle-timeout": .number, "reassembly-flow-limit": .number,
         "reassembly-global-limit": .number, "no-reassembly": .flag,
         "controller": .value, "pki": .value, "name": .value, "cert": .value, "key": .value, "ca": .value,
         "labels": .labels, "state-dir": .value, "wait-for-config": .flag, "drain-seconds": .number,

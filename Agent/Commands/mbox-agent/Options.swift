@@ -29,6 +29,9 @@ struct StackOptions: ParsableArguments {
     @Flag(help: "Track TCP state without reassembling streams.")
     var noReassembly = false
 
+    @Option(help: "TCP checksums of data segments: 'auto' (default: checked, given up when over a tenth of the first 1,000 are wrong, as on a host that offloads them), 'yes' or 'no'. A segment with a wrong one is not stream data.")
+    var checksumValidation: String = DataPathConfiguration.ChecksumValidation.auto.rawValue
+
     func validate() throws {
         guard OverlapPolicy(rawValue: overlap) != nil else {
             throw ValidationError("--overlap must be 'first' or 'last', not '\(overlap)'")
@@ -37,6 +40,9 @@ struct StackOptions: ParsableArguments {
             throw ValidationError("--flow-capacity must be between 1 and 16000000")
         }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
+        guard DataPathConfiguration.ChecksumValidation(rawValue: checksumValidation) != nil else {
+            throw ValidationError("--checksum-validation must be 'auto', 'yes' or 'no', not '\(checksumValidation)'")
+        }
         guard reassemblyFlowLimit >= 2048, reassemblyGlobalLimit >= reassemblyFlowLimit else {
             throw ValidationError("reassembly limits must be at least 2048 bytes, the global one no less than the per-flow one")
         }
@@ -51,6 +57,7 @@ struct StackOptions: ParsableArguments {
     var dataPathConfiguration: DataPathConfiguration {
         var configuration = DataPathConfiguration()
         configuration.flowTable = .init(capacity: flowCapacity, idleTimeoutSeconds: idleTimeout)
+        configuration.checksumValidation = DataPathConfiguration.ChecksumValidation(rawValue: checksumValidation) ?? .auto
         if noReassembly {
             configuration.reassembly = nil
         } else {

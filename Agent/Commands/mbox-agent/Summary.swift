@@ -20,6 +20,8 @@ struct Summary {
             "not ip       \(c.notIP)   fragments \(c.fragments) (datagrams reassembled \(dataPath.defragmentation.reassembled), "
                 + "overlapping \(dataPath.defragmentation.overlaps), timed out \(dataPath.defragmentation.timedOut), "
                 + "dropped \(dataPath.defragmentation.dropped), invalid \(dataPath.defragmentation.invalid))",
+            "checksums    \(c.badChecksums) TCP data segments with a wrong checksum left out"
+                + (c.checksumValidationOff ? " (validation given up: offloaded checksums)" : ""),
             "malformed    \(c.malformed.total)" + c.malformed.nonZero.map { "  \($0.0)=\($0.1)" }.joined(),
             "flows        \(f.created) created, \(f.expired) expired, \(f.evicted) evicted",
             "tcp          \(m.closedFlows) closed, \(m.midStreamPickups) picked up mid-stream, \(m.invalidResets) invalid RSTs ignored",
