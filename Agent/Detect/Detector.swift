@@ -36,6 +36,11 @@ public final class Detector {
     /// One scanner per prefilter group; the payload group's index.
     private let scanners: [Scanner]
     private let payloadGroup: Int?
+    /// The prefilter groups flattened (read per transaction without copying their structs).
+    private let groupBuffers: [InspectionBuffer]
+    private let groupTransformed: [Bool]
+    private let appGroups: [Int]
+    private let unfilteredAppBuffers: [InspectionBuffer]
     /// The engine's rules and compiled rules, read in place (a copy of a `Rule` retains
     /// each of its strings and arrays).
     private let rules: UnsafeMutableBufferPointer<Rule>
@@ -56,6 +61,10 @@ public final class Detector {
         self.engine = engine
         scanners = try engine.prefilters.map { try Scanner(database: $0.database) }
         payloadGroup = engine.prefilters.firstIndex { $0.buffer == .payload && $0.transforms.isEmpty }
+        groupBuffers = engine.prefilters.map(\.buffer)
+        groupTransformed = engine.prefilters.map { !$0.transforms.isEmpty }
+        appGroups = engine.prefilters.indices.filter { engine.prefilters[$0].buffer != .payload }
+        unfilteredAppBuffers = InspectionBuffer.allCases.filter { $0 != .payload && !engine.unfiltered[Int($0.rawValue)].isEmpty }
         rules = .allocate(capacity: engine.rules.count)
         _ = rules.initialize(from: engine.rules)
         compiled = .allocate(capacity: engine.compiled.count)
@@ -171,16 +180,16 @@ public final class Detector {
     /// Rules on application-layer buffers over one transaction's `buffers`.
     public func inspectTransaction(_ facts: PacketFacts, buffers: AppBuffers, slot: Int32, into matched: inout [Int32]) {
         beginCandidates()
-        for buffer in InspectionBuffer.allCases where buffer != .payload && buffers.has(buffer) {
+        for buffer in unfilteredAppBuffers where buffers.has(buffer) {
             for rule in engine.unfiltered[Int(buffer.rawValue)] { addCandidate(rule) }
         }
-        for (index, group) in engine.prefilters.enumerated() where group.buffer != .payload && buffers.has(group.buffer) {
-            _ = buffers.first(group.buffer) { instance in
+        for index in appGroups where buffers.has(groupBuffers[index]) {
+            _ = buffers.first(groupBuffers[index]) { instance in
                 // A transformed buffer is scanned as the rules inspect it.
-                if group.transforms.isEmpty {
-                    scanners[index].scan(instance)
+                if groupTransformed[index] {
+                    Transforms.apply(engine.prefilters[index].transforms, to: Array(instance)).withUnsafeBytes { scanners[index].scan($0) }
                 } else {
-                    Transforms.apply(group.transforms, to: Array(instance)).withUnsafeBytes { scanners[index].scan($0) }
+                    scanners[index].scan(instance)
                 }
                 for hit in scanners[index].lastHits { addCandidate(Int32(hit.id)) }
                 return false
