@@ -16,21 +16,26 @@ public enum TransportChecksum {
         return sum == 0xFFFF
     }
 
-    /// The 16-bit big-endian words of `range` summed (odd tail padded with zero), unfolded.
+    /// The 16-bit big-endian words of `range` summed (odd tail padded with zero), as a
+    /// one's-complement sum kept in 64 bits: eight bytes at a time with the carry wrapped
+    /// around, which folds to the same 16-bit sum (2^16 ≡ 1 modulo 0xFFFF).
     @inline(__always)
     static func words(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> UInt64 {
         var sum: UInt64 = 0
         var index = range.lowerBound
-        // Four bytes at a time: two words in one 32-bit big-endian load.
-        while index + 4 <= range.upperBound {
-            sum &+= UInt64(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt32.self)))
-            index += 4
+        while index + 8 <= range.upperBound {
+            let (total, carry) = sum.addingReportingOverflow(UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)))
+            sum = total &+ (carry ? 1 : 0)
+            index += 8
         }
-        if index + 2 <= range.upperBound {
-            sum &+= UInt64(bytes[index]) << 8 | UInt64(bytes[index + 1])
+        var tail: UInt64 = 0
+        while index + 2 <= range.upperBound {
+            tail &+= UInt64(bytes[index]) << 8 | UInt64(bytes[index + 1])
             index += 2
         }
-        if index < range.upperBound { sum &+= UInt64(bytes[index]) << 8 }
-        return sum
+        if index < range.upperBound { tail &+= UInt64(bytes[index]) << 8 }
+        // Fold the 64-bit sum to 32 bits (end-around) before adding the small tail.
+        sum = (sum & 0xFFFF_FFFF) &+ (sum >> 32)
+        return sum &+ tail
     }
 }
