@@ -138,13 +138,17 @@ struct DataPathTests {
         #expect(gapBytes == summary.lostBytes)
     }
 
+    static let client = Endpoint(address: [10, 0, 0, 1], port: 1000, mac: [2, 0, 0, 0, 0, 1])
+    static let server = Endpoint(address: [10, 0, 0, 2], port: 80, mac: [2, 0, 0, 0, 0, 2])
+
+    /// A TCP segment of a hand-made conversation.
+    func segment(_ flags: UInt8, _ seq: UInt32, _ ack: UInt32, _ text: String = "") -> FrameBuilder.TCPSegment {
+        FrameBuilder.TCPSegment(flags: flags, sequence: seq, acknowledgment: ack, payload: Array(text.utf8))
+    }
+
     @Test("a new SYN on a closed flow's ports starts a new flow")
     func portReuse() throws {
-        let client = Endpoint(address: [10, 0, 0, 1], port: 1000, mac: [2, 0, 0, 0, 0, 1])
-        let server = Endpoint(address: [10, 0, 0, 2], port: 80, mac: [2, 0, 0, 0, 0, 2])
-        func segment(_ flags: UInt8, _ seq: UInt32, _ ack: UInt32, _ text: String = "") -> FrameBuilder.TCPSegment {
-            FrameBuilder.TCPSegment(flags: flags, sequence: seq, acknowledgment: ack, payload: Array(text.utf8))
-        }
+        let (client, server) = (Self.client, Self.server)
         let b = FrameBuilder()
         let frames = [
             b.tcp(from: client, to: server, segment(0x02, 10, 0)),
@@ -172,11 +176,7 @@ struct DataPathTests {
 
     @Test("a data segment with a wrong checksum is not stream data: the receiver drops it, and so does reassembly")
     func badChecksumDecoy() throws {
-        let client = Endpoint(address: [10, 0, 0, 1], port: 1000, mac: [2, 0, 0, 0, 0, 1])
-        let server = Endpoint(address: [10, 0, 0, 2], port: 80, mac: [2, 0, 0, 0, 0, 2])
-        func segment(_ flags: UInt8, _ seq: UInt32, _ ack: UInt32, _ text: String = "") -> FrameBuilder.TCPSegment {
-            FrameBuilder.TCPSegment(flags: flags, sequence: seq, acknowledgment: ack, payload: Array(text.utf8))
-        }
+        let (client, server) = (Self.client, Self.server)
         let b = FrameBuilder()
         var decoy = b.tcp(from: client, to: server, segment(0x18, 11, 51, "GET /innocent"))
         decoy[14 + 20 + 16] ^= 0xFF  // the TCP checksum's first byte
