@@ -145,7 +145,7 @@ def tcp_rule(rng):
 
 def generate(count, seed):
     rng = random.Random(seed)
-    names = ["ET.%s" % word(rng, 5, 10) for _ in range(400)]
+    names = ["gen.%s" % word(rng, 5, 10) for _ in range(400)]
     protocols = [("http", 14544), ("dns", 3976), ("tcp", 2974), ("tls", 2547), ("udp", 299), ("ip", 231),
                  ("smtp", 88), ("tcp-pkt", 52), ("ftp", 44), ("smb", 36), ("icmp", 30), ("ssh", 4)]
     population = [name for name, _ in protocols]
