@@ -45,6 +45,9 @@ public struct PacketHeaders: Sendable {
     /// Up to two 802.1Q/802.1ad VLAN IDs, outermost first; `vlanCount` of them are valid.
     public var vlanIDs: (UInt16, UInt16) = (0, 0)
     public var vlanCount: UInt8 = 0
+    /// Tunnels opened to reach the headers below (GRE, VXLAN, GENEVE, IP in IP, Teredo):
+    /// the addresses, ports and payload are the innermost packet's.
+    public var tunnelDepth: UInt8 = 0
     public var ttl: UInt8 = 0
     public var networkOffset: Int = 0
     public var transportOffset: Int = 0

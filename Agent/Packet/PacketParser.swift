@@ -12,6 +12,7 @@ public enum PacketParser {
     public static func parse(_ bytes: UnsafeRawBufferPointer, linkType: LinkType,
                              into headers: inout PacketHeaders) -> ParseStatus {
         headers.vlanCount = 0
+        headers.tunnelDepth = 0
         switch linkType {
         case .ethernet:
             return parseEthernet(bytes, into: &headers)
@@ -41,10 +42,10 @@ public enum PacketParser {
     }
 
     @usableFromInline
-    static func parseEthernet(_ bytes: UnsafeRawBufferPointer, into headers: inout PacketHeaders) -> ParseStatus {
-        guard bytes.count >= 14 else { return .malformed(.truncatedLinkHeader) }
-        var etherType = bytes.be16(12)
-        var offset = 14
+    static func parseEthernet(_ bytes: UnsafeRawBufferPointer, at start: Int = 0, into headers: inout PacketHeaders) -> ParseStatus {
+        guard bytes.count >= start + 14 else { return .malformed(.truncatedLinkHeader) }
+        var etherType = bytes.be16(start + 12)
+        var offset = start + 14
         var tags = 0
         // 802.1Q, 802.1ad (QinQ outer) and the older 0x9100 outer tag.
         while etherType == 0x8100 || etherType == 0x88A8 || etherType == 0x9100 {

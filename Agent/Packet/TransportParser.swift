@@ -15,6 +15,7 @@ extension PacketParser {
             headers.destinationPort = bytes.be16(offset + 2)
             headers.payloadOffset = offset + 8
             headers.payloadLength = length - 8
+            if let tunnel = Tunnels.udp(bytes, headers: &headers) { return tunnel }
             return .ok
         case IPProtocolNumber.icmp, IPProtocolNumber.icmpv6:
             guard offset + 4 <= end else { return .malformed(.truncatedICMPHeader) }
@@ -25,6 +26,10 @@ extension PacketParser {
             headers.payloadOffset = offset + 4
             headers.payloadLength = end - offset - 4
             return .ok
+        case 4, 41, 47:
+            // IPv4 or IPv6 in IP, GRE: the flow is the inner packet's.
+            if let tunnel = Tunnels.ip(bytes, at: offset, end: end, headers: &headers) { return tunnel }
+            fallthrough
         default:
             // Another protocol: the flow is keyed by addresses and protocol only.
             headers.sourcePort = 0

@@ -182,3 +182,17 @@ struct ParserTests {
         #expect(parse(template).0 == .ok)
     }
 }
+
+@Suite("Parser: TTL")
+struct ParserTTLTests {
+    @Test("the TTL of an IPv4 and an IPv6 packet is read")
+    func ttl() {
+        let client = Endpoint(address: [10, 0, 0, 1], port: 1000, mac: [2, 0, 0, 0, 0, 1])
+        let server = Endpoint(address: [10, 0, 0, 2], port: 80, mac: [2, 0, 0, 0, 0, 2])
+        let frame = FrameBuilder().tcp(from: client, to: server, FrameBuilder.TCPSegment(flags: 0x02, sequence: 1, acknowledgment: 0))
+        var headers = PacketHeaders()
+        let status = frame.withUnsafeBytes { PacketParser.parse($0, linkType: .ethernet, into: &headers) }
+        #expect(status == .ok)
+        #expect(headers.ttl == 64 && headers.tunnelDepth == 0)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import MBoxCapture
+import MBoxTrafficGen
+import Testing
+
+/// Generated traffic carried inside tunnels — VXLAN, GENEVE, GRE (plain, with a key,
+/// Ethernet inside, ERSPAN II), IPv4/IPv6 in IPv4, IPv6 in IPv6, Teredo — is decoded to the
+/// inner flows: their streams equal tshark's.
+@Suite("Tunnels against tshark")
+struct TunnelOracleTests {
+    static let outerV4Source: [UInt8] = [172, 31, 0, 1], outerV4Destination: [UInt8] = [172, 31, 0, 2]
+    static let outerMACs: [UInt8] = [2, 0, 0, 0, 0, 0xAA, 2, 0, 0, 0, 0, 0xBB]
+
+    static func ipv4(_ proto: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        let total = UInt16(20 + payload.count)
+        var header: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 0, 0x40, 0, 64, proto, 0, 0]
+            + outerV4Source + outerV4Destination
+        var sum: UInt32 = 0
+        for index in stride(from: 0, to: 20, by: 2) { sum += UInt32(header[index]) << 8 | UInt32(header[index + 1]) }
+        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
+        header[10] = UInt8((~sum >> 8) & 0xFF); header[11] = UInt8(~sum & 0xFF)
+        return outerMACs + [0x08, 0x00] + header + payload
+    }
+
+    static func ipv6(_ next: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        let length = UInt16(payload.count)
+        let source: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0xff] + Array(repeating: 0, count: 10) + [1]
+        let destination: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0xff] + Array(repeating: 0, count: 10) + [2]
+        return outerMACs + [0x86, 0xDD, 0x60, 0, 0, 0, UInt8(length >> 8), UInt8(length & 0xFF), next, 64]
+            + source + destination + payload
+    }
+
+    static func udp(_ port: UInt16, _ payload: [UInt8]) -> [UInt8] {
+        let length = UInt16(8 + payload.count)
+        return [0xC3, 0x50, UInt8(port >> 8), UInt8(port & 0xFF), UInt8(length >> 8), UInt8(length & 0xFF), 0, 0] + payload
+    }
+
+    /// (name, frame → encapsulated frame or nil to pass it unchanged)
+    static let tunnels: [(String, @Sendable (_ frame: [UInt8]) -> [UInt8]?)] = [
+        ("VXLAN", { frame in ipv4(17, udp(4789, [0x08, 0, 0, 0, 0, 0, 42, 0] + frame)) }),
+        ("GENEVE", { frame in ipv4(17, udp(6081, [0x00, 0x00, 0x65, 0x58, 0, 0, 7, 0] + frame)) }),
+        ("GRE", { frame in
+            let ip = Array(frame[14...])
+            return ipv4(47, [0, 0] + (ip[0] >> 4 == 4 ? [0x08, 0x00] : [0x86, 0xDD]) + ip)
+        }),
+        ("GRE with a key, Ethernet inside", { frame in ipv4(47, [0x20, 0, 0x65, 0x58, 0, 0, 0, 9] + frame) }),
+        ("ERSPAN type II", { frame in ipv4(47, [0x10, 0, 0x88, 0xBE, 0, 0, 0, 1] + [0x10, 0, 0, 1, 0, 0, 0, 0] + frame) }),
+        ("IP in IPv4", { frame in
+            let ip = Array(frame[14...])
+            return ipv4(ip[0] >> 4 == 4 ? 4 : 41, ip)
+        }),
+        ("IPv6 in IPv6", { frame in
+            let ip = Array(frame[14...])
+            return ip[0] >> 4 == 6 ? ipv6(41, ip) : nil
+        }),
+        ("Teredo", { frame in
+            let ip = Array(frame[14...])
+            return ip[0] >> 4 == 6 ? ipv4(17, udp(3544, ip)) : nil
+        }),
+    ]
+
+    @Test("inner streams equal tshark's", arguments: 0..<8)
+    func streams(index: Int) throws {
+        try #require(installed("tshark"), "tshark is needed as the oracle (apt-get install tshark)")
+        let (name, encapsulate) = Self.tunnels[index]
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.seed = 90 + UInt64(index)
+        profile.flows = 40
+        profile.applications = [.http, .tls, .ssh]
+        profile.outOfOrder = 0.2
+        profile.ipv6Share = name.contains("IPv6") || name == "Teredo" ? 1 : 0.4
+        let summary = try generate(profile, to: scratch.file("plain.pcap"))
+        let reader = try CaptureFileReader(path: scratch.file("plain.pcap"))
+        let writer = try PcapWriter(.file(path: scratch.file("tunnelled.pcap")))
+        while let packet = try reader.next() {
+            let frame = Array(packet.data)
+            try writer.write(timestamp: packet.timestamp, bytes: encapsulate(frame) ?? frame)
+        }
+        try writer.close()
+
+        let (lines, dataPath) = try replayStreams(scratch.file("tunnelled.pcap"), scratch: scratch)
+        let ours = lines.map(flowStreams)
+        let theirs = try TsharkOracle.streams(of: scratch.file("tunnelled.pcap"))
+        #expect(dataPath.counters.notIP == 0 && dataPath.counters.malformed.total == 0, "\(name): every packet decoded")
+        #expect(dataPath.flows.counters.created == UInt64(summary.tcpFlows + summary.udpFlows), "\(name): inner flows only")
+        #expect(ours.count == summary.tcpFlows && theirs.count == summary.tcpFlows, "\(name)")
+        let expected = Dictionary(uniqueKeysWithValues: theirs.map { ("\($0.client) \($0.server)", $0) })
+        for flow in ours {
+            let oracle = expected["\(flow.client) \(flow.server)"]
+            #expect(flow.toServer == oracle?.toServer && flow.toClient == oracle?.toClient, "\(name): \(flow)")
+        }
+    }
+}
