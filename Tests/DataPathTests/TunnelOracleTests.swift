@@ -1,5 +1,6 @@
 import Foundation
 import MBoxCapture
+import MBoxDataPath
 import MBoxTrafficGen
 import Testing
 
@@ -90,5 +91,55 @@ struct TunnelOracleTests {
             let oracle = expected["\(flow.client) \(flow.server)"]
             #expect(flow.toServer == oracle?.toServer && flow.toClient == oracle?.toClient, "\(name): \(flow)")
         }
+    }
+}
+
+/// Hostile tunnels and fragments: tunnel headers and fragments with bytes flipped, cut short
+/// or lying about lengths go through the data path counted (decoded, malformed or not IP),
+/// never a crash; the defragmenter's table stays bounded.
+@Suite("Hostile tunnels and fragments")
+struct HostileTunnelTests {
+    @Test("mutated encapsulations and fragments: every packet accounted for")
+    func mutated() throws {
+        var profile = TrafficProfile()
+        profile.seed = 5
+        profile.flows = 30
+        profile.ipv6Share = 0.5
+        let scratch = try ScratchDirectory()
+        try generate(profile, to: scratch.file("plain.pcap"))
+        let reader = try CaptureFileReader(path: scratch.file("plain.pcap"))
+        var frames: [[UInt8]] = []
+        while let packet = try reader.next() { frames.append(Array(packet.data)) }
+        var seeds: [[UInt8]] = []
+        for (index, frame) in frames.enumerated() {
+            if let tunnelled = TunnelOracleTests.tunnels[index % TunnelOracleTests.tunnels.count].1(frame) { seeds.append(tunnelled) }
+            seeds += IPFragments.cut(frame, size: 8, identification: UInt32(index))
+        }
+        var state: UInt64 = 9
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 11
+        }
+        let dataPath = DataPath()
+        var processed: UInt64 = 0
+        for round in 0..<20_000 {
+            var frame = seeds[round % seeds.count]
+            for _ in 0..<(1 + Int(next() % 3)) {
+                guard !frame.isEmpty else { break }
+                switch next() % 3 {
+                case 0: frame[Int(next() % UInt64(frame.count))] ^= UInt8(truncatingIfNeeded: next())
+                case 1: frame = Array(frame.prefix(Int(next() % UInt64(frame.count + 1))))
+                default: frame[Int(next() % UInt64(frame.count))] = 0xFF
+                }
+            }
+            frame.withUnsafeBytes {
+                _ = dataPath.process(CapturedPacket(timestamp: UInt64(round) * 1_000_000, data: $0, originalLength: 0, linkType: .ethernet))
+            }
+            processed += 1
+        }
+        let counters = dataPath.counters
+        #expect(counters.packets == processed)
+        #expect(counters.malformed.total > 0 && counters.fragments > 0)
+        #expect(dataPath.defragmentation.invalid + dataPath.defragmentation.overlaps + dataPath.defragmentation.reassembled > 0)
     }
 }
