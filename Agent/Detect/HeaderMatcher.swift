@@ -17,7 +17,7 @@ extension UInt16: IntervalBound {
 }
 
 /// A 128-bit address (IPv4 mapped) as a number, for interval comparisons.
-struct AddressValue: IntervalBound {
+struct AddressValue: IntervalBound, Hashable {
     var high: UInt64
     var low: UInt64
 
@@ -181,23 +181,21 @@ final class HeaderMatcher {
     }
 
     @inline(__always)
-    private func contains(_ range: (Int32, Int32), _ value: AddressValue) -> Bool {
-        var low = Int(range.0), high = Int(range.1)
-        while low < high {
-            let middle = (low + high) / 2
-            if addresses[middle].1 < value { low = middle + 1 } else { high = middle }
-        }
-        return low < Int(range.1) && !(value < addresses[low].0)
-    }
+    private func contains(_ range: (Int32, Int32), _ value: AddressValue) -> Bool { Self.contains(addresses, range, value) }
 
     @inline(__always)
-    private func contains(_ range: (Int32, Int32), _ value: UInt16) -> Bool {
+    private func contains(_ range: (Int32, Int32), _ value: UInt16) -> Bool { Self.contains(ports, range, value) }
+
+    /// Whether `value` lies in one of the sorted, disjoint intervals `table[range]`.
+    @inline(__always)
+    private static func contains<Value: IntervalBound>(_ table: UnsafeMutableBufferPointer<(Value, Value)>,
+                                                       _ range: (Int32, Int32), _ value: Value) -> Bool {
         var low = Int(range.0), high = Int(range.1)
         while low < high {
             let middle = (low + high) / 2
-            if ports[middle].1 < value { low = middle + 1 } else { high = middle }
+            if table[middle].1 < value { low = middle + 1 } else { high = middle }
         }
-        return low < Int(range.1) && value >= ports[low].0
+        return low < Int(range.1) && !(value < table[low].0)
     }
 }
 
@@ -257,7 +255,7 @@ final class AddressIndex {
                 if high < AddressValue.highest { starts.append(high.next) }
             }
         }
-        starts = Array(Set(starts.map { [$0.high, $0.low] })).map { AddressValue(high: $0[0], low: $0[1]) }.sorted()
+        starts = Array(Set(starts)).sorted()
         guard !starts.isEmpty else { return [] }
         var rulesAt = Array(repeating: [Int32](), count: starts.count)
         func position(_ value: AddressValue) -> Int {

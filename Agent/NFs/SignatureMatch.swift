@@ -245,21 +245,28 @@ public final class SignatureMatch: NetworkFunction {
         let packetPayload = event.payload
         let newBytesArePacket = lastInspectedPayload != nil && packetPayload.baseAddress == lastInspectedPayload
             && bytes.baseAddress == packetPayload.baseAddress && bytes.count == packetPayload.count
-        // The window: the stream's kept tail, then the new bytes.
-        let kept = windows[index]
-        window.removeAll(keepingCapacity: true)
-        window += kept
-        window += bytes
         var facts = self.facts(event)
         facts.hasPacket = false
         if !matched.isEmpty { matched.removeAll(keepingCapacity: true) }
-        window.withUnsafeBytes {
-            detector.inspectPayload(facts, payload: $0, stream: true, newFrom: kept.count, seen: patterns + index,
+        let kept = windows[index].count
+        if kept == 0 {
+            // Nothing kept (the direction's first bytes, or after a gap): inspected in place.
+            detector.inspectPayload(facts, payload: bytes, stream: true, newFrom: 0, seen: patterns + index,
                                     newBytesArePacket: newBytesArePacket, slot: event.slot, into: &matched)
+            windows[index].append(contentsOf: bytes.suffix(Self.streamWindow))
+        } else {
+            // The window: the stream's kept tail, then the new bytes.
+            window.removeAll(keepingCapacity: true)
+            window += windows[index]
+            window += bytes
+            window.withUnsafeBytes {
+                detector.inspectPayload(facts, payload: $0, stream: true, newFrom: kept, seen: patterns + index,
+                                        newBytesArePacket: newBytesArePacket, slot: event.slot, into: &matched)
+            }
+            // The kept tail reuses its storage: no allocation per chunk once the flow has one.
+            windows[index].removeAll(keepingCapacity: true)
+            windows[index].append(contentsOf: window.suffix(Self.streamWindow))
         }
-        // The kept tail reuses its storage: no allocation per chunk once the flow has one.
-        windows[index].removeAll(keepingCapacity: true)
-        windows[index].append(contentsOf: window.suffix(Self.streamWindow))
         raise(event)
     }
 

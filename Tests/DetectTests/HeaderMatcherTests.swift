@@ -7,24 +7,12 @@ import Testing
 /// `AddressSpec`/`PortSpec` (the parser's semantics), on random rules and packets.
 @Suite("Rule headers, flattened and indexed")
 struct HeaderMatcherTests {
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
-
-    static func address(_ random: inout Random) -> String {
+    static func address(_ random: inout SplitMix) -> String {
         // A small space, so rules and packets meet often.
         random.below(5) == 0 ? "2001:db8::\(random.below(4))" : "10.\(random.below(3)).\(random.below(4)).\(random.below(8))"
     }
 
-    static func addressPart(_ random: inout Random, depth: Int = 0) -> String {
+    static func addressPart(_ random: inout SplitMix, depth: Int = 0) -> String {
         switch random.below(depth > 0 ? 4 : 7) {
         case 0: return "any"
         case 1: return address(&random)
@@ -38,7 +26,7 @@ struct HeaderMatcherTests {
         }
     }
 
-    static func portPart(_ random: inout Random) -> String {
+    static func portPart(_ random: inout SplitMix) -> String {
         switch random.below(5) {
         case 0: return "any"
         case 1: return "\(random.below(6))"
@@ -50,7 +38,7 @@ struct HeaderMatcherTests {
 
     @Test("interval tables and the address index agree with AddressSpec and PortSpec")
     func modelCheck() throws {
-        var random = Random(state: 42)
+        var random = SplitMix(state: 42)
         var text = ""
         for sid in 1...400 {
             let arrow = random.below(4) == 0 ? "<>" : "->"

@@ -10,15 +10,10 @@ import Testing
 @Suite("Hostile input: rules and application layer")
 struct HostileInputTests {
     struct Mutator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(1, bound))) }
+        var random: SplitMix
+        init(state: UInt64) { random = SplitMix(state: state) }
+        mutating func next() -> UInt64 { random.next() }
+        mutating func below(_ bound: Int) -> Int { random.below(bound) }
 
         /// Flips, inserts, deletes, duplicates or truncates a few bytes.
         mutating func mutate(_ input: [UInt8]) -> [UInt8] {
