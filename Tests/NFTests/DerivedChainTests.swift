@@ -19,9 +19,9 @@ struct DerivedChainTests {
 
     @Test("derived ≡ exhaustive on every rule set and capture here", arguments: 0..<3)
     func sameAlerts(index: Int) throws {
-        let directory = NSTemporaryDirectory() + "mbox-derived-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try Scratch("derived")
+        let directory = scratch.path
+        defer { withExtendedLifetime(scratch) {} }
         try KeywordOracleTests.rules.write(toFile: directory + "/keywords.rules", atomically: true, encoding: .utf8)
         let capture = try MemoryCapture(KeywordOracleTests.profile(index))
         for rules in [webRules, directory + "/keywords.rules"] {
@@ -35,9 +35,9 @@ struct DerivedChainTests {
 
     @Test("rules that read only what clients send: only the client's stream is reassembled")
     func clientStreamOnly() throws {
-        let directory = NSTemporaryDirectory() + "mbox-derived-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try Scratch("derived")
+        let directory = scratch.path
+        defer { withExtendedLifetime(scratch) {} }
         try """
         alert tcp any any -> any any (msg:"a"; flow:established,to_server; content:"UNION SELECT"; sid:1;)
         alert udp any any -> any 53 (msg:"b"; content:"|01 00|"; sid:2;)

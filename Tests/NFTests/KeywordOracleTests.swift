@@ -78,9 +78,9 @@ struct KeywordOracleTests {
     @Test("the same alerts as suricata -r, per rule, flow and direction", arguments: 0..<3)
     func sameAlerts(index: Int) throws {
         try #require(installed("suricata"), "Suricata is the oracle (scripts/setup.sh installs it)")
-        let directory = NSTemporaryDirectory() + "mbox-keywords-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try Scratch("keywords")
+        let directory = scratch.path
+        defer { withExtendedLifetime(scratch) {} }
         let capture = try MemoryCapture(Self.profile(index))
         try capture.write(to: directory + "/traffic.pcap")
         try Self.rules.write(toFile: directory + "/keywords.rules", atomically: true, encoding: .utf8)
@@ -120,9 +120,9 @@ struct KeywordOracleTests {
     @Test("a threshold.config (thresholds replacing the rules' own, suppressions by address or whole) as Suricata applies it")
     func thresholdConfig() throws {
         try #require(installed("suricata"), "Suricata is the oracle (scripts/setup.sh installs it)")
-        let directory = NSTemporaryDirectory() + "mbox-threshold-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try Scratch("threshold")
+        let directory = scratch.path
+        defer { withExtendedLifetime(scratch) {} }
         let capture = try MemoryCapture(Self.profile(0))
         try capture.write(to: directory + "/traffic.pcap")
         try Self.rules.write(toFile: directory + "/keywords.rules", atomically: true, encoding: .utf8)
@@ -149,9 +149,9 @@ struct KeywordOracleTests {
     @Test("the buffers' exact shape: the same alerts as suricata -r", arguments: 0..<3)
     func bufferShapes(index: Int) throws {
         try #require(installed("suricata"), "Suricata is the oracle (scripts/setup.sh installs it)")
-        let directory = NSTemporaryDirectory() + "mbox-shapes-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try Scratch("shapes")
+        let directory = scratch.path
+        defer { withExtendedLifetime(scratch) {} }
         let capture = try MemoryCapture(Self.profile(index))
         try capture.write(to: directory + "/traffic.pcap")
         try Self.bufferShapeRules.write(toFile: directory + "/shapes.rules", atomically: true, encoding: .utf8)

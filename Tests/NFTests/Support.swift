@@ -11,6 +11,18 @@ import MBoxTrafficGen
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
+/// A temporary directory, removed when the value goes.
+final class Scratch {
+    let path: String
+
+    init(_ name: String) throws {
+        path = NSTemporaryDirectory() + "mbox-\(name)-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
 /// A generated capture kept in memory, with its packets indexed.
 final class MemoryCapture {
     let bytes: [UInt8]

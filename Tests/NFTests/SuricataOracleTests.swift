@@ -26,9 +26,9 @@ struct SuricataOracleTests {
     @Test("the same (signature, flow) alerts as suricata -r", arguments: 0..<3)
     func sameAlerts(index: Int) throws {
         try #require(installed("suricata"), "Suricata is the oracle (scripts/setup.sh installs it)")
-        let directory = NSTemporaryDirectory() + "mbox-suricata-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory + "/out", withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try Scratch("suricata")
+        let directory = scratch.path
+        defer { withExtendedLifetime(scratch) {} }
         let capture = try MemoryCapture(Self.profile(index))
         try capture.write(to: directory + "/attack.pcap")
         #expect(capture.summary.attackFlows.count > 20)
@@ -45,9 +45,9 @@ struct SuricataOracleTests {
     @Test("attack strings inside IP fragments (8-byte pieces, shuffled; IPv4 and IPv6): the same alerts as suricata -r")
     func fragmentedAttacks() throws {
         try #require(installed("suricata"), "Suricata is the oracle (scripts/setup.sh installs it)")
-        let directory = NSTemporaryDirectory() + "mbox-fragments-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try Scratch("fragments")
+        let directory = scratch.path
+        defer { withExtendedLifetime(scratch) {} }
         let capture = try MemoryCapture(fragmenting: MemoryCapture(Self.profile(1)), size: 8, order: 2)
         try capture.write(to: directory + "/fragments.pcap")
         let ours = try agentAlerts(capture: capture, rules: webRules).flows
