@@ -182,15 +182,17 @@ public struct ChainCompiler {
             if definition.event.hasPrefix("EVENT/") {
                 return fail("no NF in this chain publishes '\(definition.event)'")
             }
-            return fail("unknown event '\(definition.event)' (stack events: PKT, PKT/TCP, FLOW, FLOW/TCP, DATA_RDY, FLOW_DEST; NF events go under EVENT/)")
+            return fail("unknown event '\(definition.event)' (stack events: PKT, PKT/TCP, FLOW, FLOW/TCP, DATA_RDY, FLOW_DEST, EVENT/DECODER_ANOMALY, EVENT/STREAM_ANOMALY; NF events go under EVENT/)")
         }
         if type == .flowRequest { return fail("FLOW_REQ is published by the TCP Splicer stack, which tcp_monitor is not") }
-        if types.isA(type, .custom), type != .custom, publishers[definition.event] == nil {
+        let stackPublished = type == .decoderAnomaly || type == .streamAnomaly
+        if types.isA(type, .custom), type != .custom, !stackPublished, publishers[definition.event] == nil {
             return fail("no NF in this chain publishes '\(definition.event)'")
         }
         if type == .dataReady, !chain.reassembly || chain.stack != "tcp_monitor" {
             return fail("DATA_RDY needs 'stack: {type: tcp_monitor, reassembly: true}'")
         }
+        if type == .streamAnomaly, chain.stack == "l2l3" { return fail("EVENT/STREAM_ANOMALY comes from the TCP Monitor") }
         if type == .packetTCP, chain.stack == "l2l3" { return fail("PKT/TCP comes from the TCP Monitor; the l2l3 stack publishes PKT") }
         let stackEvent = type == .packetTCP || type == .packet || type == .dataReady
         if !stackEvent, definition.stack != "any" || definition.from != "any" {

@@ -19,6 +19,8 @@ public final class AgentRuntime {
     public let worker: Int
     private let config: ConfigSlot.Reader?
     private let eveLock: NSLock
+    /// EVE `anomaly` records are written (checked per packet, so kept here as a constant).
+    let logsAnomalies: Bool
     private var chainName: String
     /// Where pushed chains start their helpers.
     private let launcher: HelperLauncher
@@ -42,6 +44,7 @@ public final class AgentRuntime {
         self.session = session
         self.worker = worker
         self.eveLock = eveLock
+        logsAnomalies = eve?.logsAnomalies ?? false
         config = session?.slot.makeReader()
         self.counters = counters ?? session?.counters
     }
@@ -78,6 +81,7 @@ public final class AgentRuntime {
             return try unretained._withUnsafeGuaranteedRef { pipeline in
                 let verdict = pipeline.process(packet)
                 if !pipeline.chain.alerts.isEmpty { try runtime.emitAlerts(pipeline.chain) }
+                if runtime.logsAnomalies, runtime.dataPath.lastPacketHasAnomalies { try runtime.emitAnomalies(packet.timestamp) }
                 return verdict
             }
         }
@@ -122,6 +126,10 @@ public final class AgentRuntime {
         } catch {
             config.report(update.version, error: "\(error)")
         }
+    }
+
+    func emitAnomalies(_ timestamp: UInt64) throws {
+        if let eve { try eveLock.withLock { try eve.writeAnomalies(of: dataPath, timestamp: timestamp) } }
     }
 
     func emitAlerts(_ chain: ChainRunner) throws {

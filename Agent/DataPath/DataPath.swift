@@ -34,7 +34,11 @@ public final class DataPath {
     /// When the last packet completed a fragmented IP datagram: the datagram, which the
     /// later stages read in the packet's place (valid until the next packet).
     public private(set) var reassembledPacket: CapturedPacket?
-    let defragmenter = IPDefragmenter()
+    let defragmenter: IPDefragmenter
+    /// What was wrong with the last packet below TCP (empty for nearly every packet).
+    public private(set) var anomalies = PacketAnomalies()
+    /// Why the last packet was refused, when it was.
+    public private(set) var malformed: MalformedReason?
     /// What IP defragmentation counted.
     public var defragmentation: DefragmentationCounters { defragmenter.counters }
 
@@ -42,6 +46,7 @@ public final class DataPath {
         self.configuration = configuration
         flows = FlowTable(configuration: configuration.flowTable)
         monitor = TCPMonitor(capacity: configuration.flowTable.capacity, reassembly: configuration.reassembly)
+        defragmenter = IPDefragmenter(configuration: configuration.defragmentation)
         headers = .allocate(capacity: 1)
         headers.initialize(to: PacketHeaders())
         endedFlows.reserveCapacity(16)
@@ -63,6 +68,8 @@ public final class DataPath {
         tcpResult = nil
         startedFlow = false
         reassembledPacket = nil
+        anomalies = []
+        malformed = nil
         counters.packets &+= 1
         counters.bytes &+= UInt64(packet.data.count)
 
@@ -72,9 +79,9 @@ public final class DataPath {
             break
         case .fragment:
             counters.fragments &+= 1
-            guard let whole = defragmenter.add(packet.data, headers: headers.pointee, timestamp: packet.timestamp) else {
-                return .fragment
-            }
+            let whole = defragmenter.add(packet.data, headers: headers.pointee, timestamp: packet.timestamp)
+            if !defragmenter.findings.isEmpty { noteFindings(defragmenter.findings) }
+            guard let whole else { return .fragment }
             // The datagram is whole: it goes on as a raw IP packet in the fragment's place.
             let datagram = CapturedPacket(timestamp: packet.timestamp, data: whole, originalLength: UInt32(whole.count),
                                           linkType: .raw, interfaceID: packet.interfaceID)
@@ -84,6 +91,7 @@ public final class DataPath {
             case .fragment, .notIP: return .fragment
             case let .malformed(reason):
                 counters.malformed.count(reason)
+                malformed = reason
                 return .malformed(reason)
             }
         case .notIP:
@@ -91,6 +99,7 @@ public final class DataPath {
             return .notIP
         case let .malformed(reason):
             counters.malformed.count(reason)
+            malformed = reason
             return .malformed(reason)
         }
         // Read in place (and passed on as a 5-tuple or by pointer): a copy of the headers
@@ -135,11 +144,19 @@ public final class DataPath {
             let data = (reassembledPacket ?? packet).data
             if parsed.pointee.payloadLength > 0, !checksumHolds(data, parsed.pointee) {
                 counters.badChecksums &+= 1
+                anomalies.insert(.invalidChecksum)
             } else {
                 tcpResult = monitor.process(slot: flow.slot, headers: parsed.pointee, packet: data, fromClient: flow.fromClient)
             }
         }
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
+    }
+
+    private func noteFindings(_ findings: IPDefragmenter.Findings) {
+        if findings.contains(.overlap) { anomalies.insert(.fragmentOverlap) }
+        if findings.contains(.tiny) { anomalies.insert(.fragmentTiny) }
+        if findings.contains(.invalid) { anomalies.insert(.fragmentInvalid) }
+        if findings.contains(.dropped) { anomalies.insert(.fragmentDropped) }
     }
 
     private var checksumsChecked = 0

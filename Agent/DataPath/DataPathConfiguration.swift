@@ -15,6 +15,8 @@ public struct DataPathConfiguration: Sendable {
     /// capture on a host that offloads checksums).
     public enum ChecksumValidation: String, Sendable { case auto, yes, no }
     public var checksumValidation = ChecksumValidation.auto
+    /// IP defragmentation: limits, timeout, and the overlap policy per destination.
+    public var defragmentation = DefragmentationConfiguration()
 
     public init() {}
 }
@@ -35,4 +37,21 @@ public struct DataPathCounters: Sendable {
     /// whether `auto` validation gave up (offloaded checksums).
     public var badChecksums: UInt64 = 0
     public var checksumValidationOff = false
+}
+
+/// What was wrong or suspicious in the last packet below the TCP stack (TCP's own are in
+/// `TCPPacketResult.anomalies`; a malformed packet's reason is its disposition).
+public struct PacketAnomalies: OptionSet, Sendable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// A fragment overlapped one already held (resolved by the destination's policy).
+    public static let fragmentOverlap = PacketAnomalies(rawValue: 1 << 0)
+    /// RFC 1858: a first fragment too short for its transport header, or TCP at offset 8.
+    public static let fragmentTiny = PacketAnomalies(rawValue: 1 << 1)
+    /// A fragment that cannot be part of a datagram (empty, past 65,535, misaligned).
+    public static let fragmentInvalid = PacketAnomalies(rawValue: 1 << 2)
+    /// A fragment (and its datagram) given up at a defragmentation limit.
+    public static let fragmentDropped = PacketAnomalies(rawValue: 1 << 3)
+    /// A TCP segment with data and a wrong checksum (left out of the stream).
+    public static let invalidChecksum = PacketAnomalies(rawValue: 1 << 4)
 }

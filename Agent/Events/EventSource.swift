@@ -10,7 +10,8 @@ import MBoxTCP
 /// 2. `FLOW_DEST` for those flows,
 /// 3. `FLOW` / `FLOW/TCP` when the packet started a flow,
 /// 4. `PKT` (or two `PKT/TCP`: the sender's stack, then the receiver's),
-/// 5. `DATA_RDY` for the packet's own flow.
+/// 5. `EVENT/DECODER_ANOMALY` / `EVENT/STREAM_ANOMALY` when something in it was wrong,
+/// 6. `DATA_RDY` for the packet's own flow.
 ///
 /// Only types some subscription wants are built (`FLOW` and `FLOW_DEST` always are: NFs
 /// keep per-flow state by them). The buffer is reused, so nothing is allocated per packet.
@@ -92,6 +93,14 @@ public final class EventSource {
         } else if wants(.packet) {
             append(Event(type: .packet, side: sender, cause: sender, slot: slot, flowID: flowID,
                          timestamp: packet.timestamp, packet: packet.data, headers: headers))
+        }
+        if !dataPath.anomalies.isEmpty, wants(.decoderAnomaly) {
+            append(Event(type: .decoderAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
+                         packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(dataPath.anomalies.rawValue))))
+        }
+        if let anomalies = dataPath.tcpResult?.anomalies, !anomalies.isEmpty, wants(.streamAnomaly) {
+            append(Event(type: .streamAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
+                         packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(anomalies.rawValue))))
         }
         if wants(.dataReady) {
             let state = dataPath.monitor.state(slot)

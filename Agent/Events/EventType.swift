@@ -23,6 +23,10 @@ public struct EventTypeID: Hashable, Sendable, Comparable {
     public static let dpiDetect = EventTypeID(8)
     public static let idsAlert = EventTypeID(9)
     public static let longFlow = EventTypeID(10)
+    /// Something wrong below TCP in a flow's packet (`detail.value`: `PacketAnomalies` bits).
+    public static let decoderAnomaly = EventTypeID(11)
+    /// Something wrong in a flow's TCP conversation (`detail.value`: `TCPAnomalies` bits).
+    public static let streamAnomaly = EventTypeID(12)
 }
 
 /// The event type hierarchy. A name's parent is its prefix before the last `/`
@@ -30,7 +34,8 @@ public struct EventTypeID: Hashable, Sendable, Comparable {
 /// delivers its subtypes. At most 64 types, so ancestry is one bitmask test.
 public struct EventTypes: Sendable {
     public static let builtIn = ["PKT", "PKT/TCP", "FLOW", "FLOW/TCP", "DATA_RDY", "FLOW_REQ", "FLOW_DEST",
-                                 "EVENT", "EVENT/DPI_DETECT", "EVENT/IDS_ALERT", "EVENT/LONG_FLOW"]
+                                 "EVENT", "EVENT/DPI_DETECT", "EVENT/IDS_ALERT", "EVENT/LONG_FLOW",
+                                 "EVENT/DECODER_ANOMALY", "EVENT/STREAM_ANOMALY"]
     public static let maximumCount = 64
 
     public private(set) var names: [String] = []

@@ -1,7 +1,9 @@
 import Foundation
 import MBoxCapture
+import MBoxDataPath
 import MBoxEvents
 import MBoxFlow
+import MBoxPacket
 import MBoxRules
 
 /// An alert's flow as EVE reports it: the source is the sender of the packet that raised it.
@@ -34,10 +36,14 @@ public final class EVEWriter {
     private let handle: FileHandle
     private var pending = Data()
     public private(set) var written = 0
+    public private(set) var anomaliesWritten = 0
+    /// Whether `anomaly` records are wanted (`--eve-anomalies`).
+    public let logsAnomalies: Bool
 
     /// Opens `path` in place (`/dev/stdout`, a FIFO and a symlink stay what they are).
-    public init(path: String) throws {
+    public init(path: String, anomalies: Bool = false) throws {
         handle = try OutputFile.open(path)
+        logsAnomalies = anomalies
     }
 
     /// One EVE line for an `IDS_ALERT` event about `key`'s flow.
@@ -110,6 +116,27 @@ public final class EVEWriter {
     public func write(alert event: Event, rule: Rule, key: FlowKey, transaction: String? = nil) throws {
         pending.append(contentsOf: Array((Self.line(alert: event, rule: rule, key: key, transaction: transaction) + "\n").utf8))
         written += 1
+        if pending.count >= 1 << 16 { try flush() }
+    }
+
+    /// EVE `anomaly` records for the packet `dataPath` just processed (one per anomaly),
+    /// as Suricata's anomaly logger writes them for its `decode` and `stream` types.
+    public func writeAnomalies(of dataPath: DataPath, timestamp: UInt64) throws {
+        let headers = dataPath.headers.pointee
+        let transportReasons: Set<MalformedReason> = [.truncatedTCPHeader, .badTCPDataOffset, .badTCPOption, .truncatedUDPHeader,
+                                                       .badUDPLength, .truncatedICMPHeader]
+        let addressed = headers.ipVersion != 0 && (dataPath.malformed.map(transportReasons.contains) ?? true)
+        for anomaly in dataPath.lastPacketAnomalies {
+            var fields = ["\"timestamp\":\"\(Self.timestamp(timestamp))\"", "\"event_type\":\"anomaly\""]
+            if addressed {
+                let proto = headers.ipProtocol == 6 ? "TCP" : headers.ipProtocol == 17 ? "UDP" : headers.ipProtocol == 1 ? "ICMP" : "\(headers.ipProtocol)"
+                fields += ["\"src_ip\":\"\(headers.source)\"", "\"src_port\":\(headers.sourcePort)",
+                           "\"dest_ip\":\"\(headers.destination)\"", "\"dest_port\":\(headers.destinationPort)", "\"proto\":\"\(proto)\""]
+            }
+            fields.append("\"anomaly\":{\"type\":\"\(anomaly.type)\",\"event\":\"\(anomaly.event)\"}")
+            pending.append(contentsOf: Array(("{" + fields.joined(separator: ",") + "}\n").utf8))
+            anomaliesWritten += 1
+        }
         if pending.count >= 1 << 16 { try flush() }
     }
 

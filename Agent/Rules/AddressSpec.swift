@@ -1,20 +1,5 @@
 import MBoxPacket
 
-/// An address or a CIDR block, IPv4 held IPv4-mapped like every `IPAddress`.
-public struct AddressBlock: Sendable, Equatable {
-    public var address: IPAddress
-    /// Prefix length over the 128-bit (mapped) address.
-    public var prefix: Int
-
-    public func contains(_ candidate: IPAddress) -> Bool {
-        let high = prefix >= 64 ? UInt64.max : (prefix == 0 ? 0 : ~(UInt64.max >> UInt64(prefix)))
-        let low = prefix <= 64 ? 0 : (prefix == 128 ? UInt64.max : ~(UInt64.max >> UInt64(prefix - 64)))
-        // Addresses are stored in memory order; compare in network order.
-        return (candidate.high.bigEndian & high) == (address.high.bigEndian & high)
-            && (candidate.low.bigEndian & low) == (address.low.bigEndian & low)
-    }
-}
-
 /// A rule header's address part: `any`, blocks, lists and negations.
 public indirect enum AddressSpec: Sendable, Equatable {
     case any

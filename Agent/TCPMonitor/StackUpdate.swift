@@ -24,6 +24,10 @@ public struct TCPAnomalies: OptionSet, Sendable {
     public static let synMismatch = TCPAnomalies(rawValue: 1 << 2)
     /// Data carried by a packet after its sender's FIN.
     public static let dataAfterFIN = TCPAnomalies(rawValue: 1 << 3)
+    /// A segment overlapped held bytes with different ones (resolved by the overlap policy).
+    public static let overlapDifferentData = TCPAnomalies(rawValue: 1 << 4)
+    /// Out-of-order bytes refused at a reassembly limit (they become a gap).
+    public static let reassemblyLimit = TCPAnomalies(rawValue: 1 << 5)
 }
 
 /// What the monitor made of one packet.

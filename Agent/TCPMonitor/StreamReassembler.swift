@@ -54,6 +54,8 @@ public struct ReassemblyCounters: Sendable {
 public final class StreamReassembler {
     public let configuration: ReassemblyConfiguration
     public private(set) var counters = ReassemblyCounters()
+    /// Anomalies of the segment just accepted; read and cleared by `takeAnomalies()`.
+    private var anomalies = TCPAnomalies()
 
     struct Direction {
         var nextSequence: UInt32 = 0
@@ -110,6 +112,13 @@ public final class StreamReassembler {
             store.release(chain: delivered)
             delivered = -1
         }
+    }
+
+    /// What the segments since the last call showed (overlaps with other bytes, limits).
+    @inline(__always)
+    public func takeAnomalies() -> TCPAnomalies {
+        defer { anomalies = [] }
+        return anomalies
     }
 
     /// Starts tracking a new flow in `slot`, dropping anything the slot held.
@@ -294,6 +303,7 @@ public final class StreamReassembler {
                 let incoming = bytes.baseAddress! + Int(cursor - Int64(SequenceNumber.distance(start, base)))
                 if memcmp(held, incoming, count) != 0 {
                     counters.conflictingBytes &+= UInt64(count)
+                    anomalies.insert(.overlapDifferentData)
                     if configuration.overlapPolicy == .last { held.copyMemory(from: incoming, byteCount: count) }
                 } else {
                     counters.duplicateBytes &+= UInt64(count)
@@ -317,12 +327,14 @@ public final class StreamReassembler {
             let count = Int(min(to - cursor, Int64(store.blockSize)))
             guard d.bufferedBlocks < blocksPerDirection else {
                 counters.droppedOverFlowLimit &+= UInt64(to - cursor)
+                anomalies.insert(.reassemblyLimit)
                 return nil
             }
             guard let node = store.allocate(seq: base &+ UInt32(truncatingIfNeeded: cursor),
                                             from: source.baseAddress! + Int(cursor - sourceOffset), count: count)
             else {
                 counters.droppedOverGlobalLimit &+= UInt64(to - cursor)
+                anomalies.insert(.reassemblyLimit)
                 return nil
             }
             d.bufferedBlocks += 1

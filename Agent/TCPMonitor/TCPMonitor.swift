@@ -171,6 +171,7 @@ public final class TCPMonitor {
         if flow.pointee.reassemble {
             reassemble(slot: slot, direction: StreamDirection(sender: senderSide), headers: headers,
                        packet: packet, sender: sender.pointee, anomalies: anomalies)
+            anomalies.formUnion(unretainedReassembler.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.takeAnomalies() })
         }
         let closedNow = flow.pointee.closed && !wasClosed
         if closedNow {

@@ -35,6 +35,35 @@ public enum IPFragments {
         }
     }
 
+    /// One fragment of the IP packet in `frame` (after its 14-byte Ethernet header) that
+    /// carries `bytes` at `offset` of the IP payload — any bytes, so overlapping fragments
+    /// can disagree (target-based reassembly tests). `more`: the More Fragments flag.
+    public static func piece(of frame: [UInt8], offset: Int, bytes: [UInt8], more: Bool, identification: UInt32) -> [UInt8] {
+        let ethernet = Array(frame[0..<14])
+        let ip = Array(frame[14...])
+        if ip[0] >> 4 == 4 {
+            var header = Array(ip[0..<(Int(ip[0] & 0x0F) * 4)])
+            let total = UInt16(header.count + bytes.count)
+            header[2] = UInt8(total >> 8); header[3] = UInt8(total & 0xFF)
+            header[4] = UInt8((identification >> 8) & 0xFF); header[5] = UInt8(identification & 0xFF)
+            let field = UInt16(offset / 8) | (more ? 0x2000 : 0)
+            header[6] = UInt8(field >> 8); header[7] = UInt8(field & 0xFF)
+            header[10] = 0; header[11] = 0
+            let checksum = FrameBuilder.onesComplement(header)
+            header[10] = UInt8(checksum >> 8); header[11] = UInt8(checksum & 0xFF)
+            return ethernet + header + bytes
+        }
+        var header = Array(ip[0..<40])
+        let next = header[6]
+        let length = UInt16(8 + bytes.count)
+        header[4] = UInt8(length >> 8); header[5] = UInt8(length & 0xFF); header[6] = 44
+        let field = UInt16(offset / 8) << 3 | (more ? 1 : 0)
+        let fragment: [UInt8] = [next, 0, UInt8(field >> 8), UInt8(field & 0xFF),
+                                 UInt8(identification >> 24), UInt8((identification >> 16) & 0xFF),
+                                 UInt8((identification >> 8) & 0xFF), UInt8(identification & 0xFF)]
+        return ethernet + header + fragment + bytes
+    }
+
     /// Every frame of `packets` with more than `size` bytes of IP payload cut into
     /// fragments, in order, reversed (`order` 1) or shuffled (2, deterministic).
     public static func fragment(_ packets: [(timestamp: UInt64, frame: [UInt8])], size: Int, order: Int)

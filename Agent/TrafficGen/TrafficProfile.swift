@@ -62,4 +62,6 @@ public struct GenerationSummary: Sendable {
     public var malformed: [String: Int] = [:]
     /// Bytes the receiver acknowledged but the capture never saw.
     public var lostBytes = 0
+
+    public init() {}
 }

@@ -40,6 +40,20 @@ final class MemoryCapture {
         while let packet = try reader.next() { packets.append(packet) }
     }
 
+    /// A capture of the given frames, a millisecond apart.
+    init(frames: [[UInt8]]) throws {
+        let writer = try PcapWriter(.memory)
+        for (index, frame) in frames.enumerated() {
+            try writer.write(timestamp: 1_700_000_000_000_000_000 + UInt64(index) * 1_000_000, bytes: frame)
+        }
+        summary = GenerationSummary()
+        bytes = writer.memory
+        storage = .allocate(byteCount: bytes.count, alignment: 16)
+        storage.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        let reader = try CaptureFileReader(bytes: UnsafeRawBufferPointer(storage))
+        while let packet = try reader.next() { packets.append(packet) }
+    }
+
     /// The capture with every packet's IP payload cut into fragments (`IPFragments`).
     init(fragmenting capture: MemoryCapture, size: Int, order: Int) throws {
         let writer = try PcapWriter(.memory)

@@ -24,12 +24,13 @@ struct AlertKeys {
 }
 
 /// Runs `suricata -r capture -S rules` and reads its alerts.
-func suricataAlerts(capture: String, rules: String, directory: String, thresholdConfig: String? = nil) throws -> AlertKeys {
+func suricataAlerts(capture: String, rules: String, directory: String, thresholdConfig: String? = nil,
+                    arguments: [String] = []) throws -> AlertKeys {
     try FileManager.default.createDirectory(atPath: directory + "/suricata", withIntermediateDirectories: true)
     let suricata = Process()
     suricata.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     suricata.arguments = ["suricata", "-r", capture, "-S", rules, "-l", directory + "/suricata", "-k", "none",
-                          "--runmode", "single"] + (thresholdConfig.map { ["--set", "threshold-file=\($0)"] } ?? [])
+                          "--runmode", "single"] + arguments + (thresholdConfig.map { ["--set", "threshold-file=\($0)"] } ?? [])
     suricata.standardOutput = FileHandle.nullDevice
     suricata.standardError = FileHandle.nullDevice
     try suricata.run()
@@ -49,12 +50,12 @@ func suricataAlerts(capture: String, rules: String, directory: String, threshold
 
 /// Runs the agent's default IDS chain (chains/ids.yaml) over `capture` with `rules`.
 func agentAlerts(capture: MemoryCapture, rules: String, chain: String = packageRoot + "/chains/ids.yaml",
-                 thresholdConfig: String? = nil) throws -> AlertKeys {
+                 thresholdConfig: String? = nil, configuration: DataPathConfiguration = DataPathConfiguration()) throws -> AlertKeys {
     let definition = try ChainParser().parse(file: chain)
     let resources = BuildResources(rulesOverride: rules, thresholdConfig: thresholdConfig)
     let compiled = try ChainCompiler().compile(definition, resources: resources)
     for (_, engine) in resources.loadedEngines { #expect(engine.problems.isEmpty, "refused: \(engine.problems)") }
-    let pipeline = try compiled.makePipeline(configuration: DataPathConfiguration())
+    let pipeline = try compiled.makePipeline(configuration: configuration)
     var keys = AlertKeys()
     func collect() {
         pipeline.chain.forEachAlert { alert, rule, flow in

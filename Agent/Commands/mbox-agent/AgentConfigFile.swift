@@ -34,15 +34,18 @@ enum AgentConfigFile {
         case words
         /// k=v,k=v, or a mapping.
         case labels
+        /// As Suricata's `host-os-policy`: policy names mapped to lists of prefixes.
+        case hostPolicies
     }
 
     /// The options `run` takes from a file.
     static let keys: [String: Kind] = [
         "pcap": .value, "duration": .number, "metrics": .value,
         "dpdk": .words, "port": .value, "out-port": .value, "workers": .number, "no-rss": .flag, "null-frames": .value,
-        "chain": .value, "rules": .value, "threshold-config": .value, "mode": .value, "eve": .value,
+        "chain": .value, "rules": .value, "threshold-config": .value, "mode": .value, "eve": .value, "eve-anomalies": .flag,
         "overlap": .value, "checksum-validation": .value, "flow-capacity": .number, "idle-timeout": .number, "reassembly-flow-limit": .number,
         "reassembly-global-limit": .number, "no-reassembly": .flag,
+        "host-os-policy": .hostPolicies, "defrag-timeout": .number, "defrag-memcap": .number,
         "controller": .value, "pki": .value, "name": .value, "cert": .value, "key": .value, "ca": .value,
         "labels": .labels, "state-dir": .value, "wait-for-config": .flag, "drain-seconds": .number,
     ]
@@ -109,6 +112,13 @@ enum AgentConfigFile {
                     arguments += ["--labels", scalar]
                 } else {
                     throw problem(value, "'labels' is a mapping or k=v,k=v")
+                }
+            case .hostPolicies:
+                guard let policies = value.mapping else { throw problem(value, "'\(key)' maps policies to lists of prefixes") }
+                for (name, prefixes) in policies {
+                    let list = prefixes.sequence.map { $0.compactMap { $0.scalar?.string } } ?? prefixes.scalar.map { [$0.string] } ?? []
+                    guard let name = name.string, !list.isEmpty else { continue }  // `linux: []` as in suricata.yaml
+                    arguments += ["--\(key)", "\(name)=\(list.joined(separator: ","))"]
                 }
             }
         }

@@ -6,6 +6,7 @@ import MBoxDataPath
 import MBoxDPDK
 import MBoxNF
 import MBoxNFs
+import MBoxPacket
 import MBoxDetect
 import MBoxTCP
 
@@ -32,7 +33,22 @@ struct StackOptions: ParsableArguments {
     @Option(help: "TCP checksums of data segments: 'auto' (default: checked, given up when over a tenth of the first 1,000 are wrong, as on a host that offloads them), 'yes' or 'no'. A segment with a wrong one is not stream data.")
     var checksumValidation: String = DataPathConfiguration.ChecksumValidation.auto.rawValue
 
+    @Option(help: ArgumentHelp("How a host's stack resolves overlapping IP fragments: POLICY=PREFIX[,PREFIX…] (first, last, bsd, linux, windows, solaris, or Suricata's OS names), repeatable, longest prefix wins. Without it, as Suricata ships: windows=0.0.0.0/0, bsd for the rest.",
+                               valueName: "policy=prefixes"))
+    var hostOsPolicy: [String] = []
+
+    @Option(help: "Seconds (of packet time) a fragmented datagram may take to complete.")
+    var defragTimeout: Double = 60
+
+    @Option(help: "Most fragment bytes held for datagrams in progress.")
+    var defragMemcap: Int = 32 * 1024 * 1024
+
     func validate() throws {
+        _ = try hostPolicies()
+        guard defragTimeout > 0, defragTimeout <= 86_400 else { throw ValidationError("--defrag-timeout must be between 0 and 86400 seconds") }
+        guard defragMemcap >= 65_535, defragMemcap <= Int(ProcessInfo.processInfo.physicalMemory) / 2 else {
+            throw ValidationError("--defrag-memcap must be at least 65535 bytes and at most half this machine's memory")
+        }
         guard OverlapPolicy(rawValue: overlap) != nil else {
             throw ValidationError("--overlap must be 'first' or 'last', not '\(overlap)'")
         }
@@ -58,6 +74,9 @@ struct StackOptions: ParsableArguments {
         var configuration = DataPathConfiguration()
         configuration.flowTable = .init(capacity: flowCapacity, idleTimeoutSeconds: idleTimeout)
         configuration.checksumValidation = DataPathConfiguration.ChecksumValidation(rawValue: checksumValidation) ?? .auto
+        configuration.defragmentation.policies = (try? hostPolicies()) ?? DefragmentationConfiguration.shippedPolicies
+        configuration.defragmentation.timeoutNanoseconds = UInt64(defragTimeout * 1e9)
+        configuration.defragmentation.memoryLimit = defragMemcap
         if noReassembly {
             configuration.reassembly = nil
         } else {
@@ -68,6 +87,18 @@ struct StackOptions: ParsableArguments {
             configuration.reassembly = reassembly
         }
         return configuration
+    }
+}
+
+extension StackOptions {
+    /// `--host-os-policy` as a table; Suricata's shipped one when none is given.
+    func hostPolicies() throws -> HostPolicies {
+        guard !hostOsPolicy.isEmpty else { return DefragmentationConfiguration.shippedPolicies }
+        var policies = HostPolicies(default: .bsd)
+        for specification in hostOsPolicy {
+            do { try policies.add(specification: specification) } catch { throw ValidationError("--host-os-policy: \(error)") }
+        }
+        return policies
     }
 }
 
@@ -88,10 +119,14 @@ struct ChainOptions: ParsableArguments {
     @Option(help: "Write alerts here as Suricata EVE JSON lines.")
     var eve: String?
 
+    @Flag(help: "With --eve, also write an EVE 'anomaly' record for each decoder or stream anomaly (as Suricata's anomaly logger with its decode and stream types on).")
+    var eveAnomalies = false
+
     func validate() throws {
         if let mode, ChainDefinition.Mode(rawValue: mode) == nil {
             throw ValidationError("--mode must be 'sequential' or 'parallel', not '\(mode)'")
         }
+        if eveAnomalies, eve == nil { throw ValidationError("--eve-anomalies writes into the --eve file: give --eve") }
         if eve != nil || mode != nil, rules == nil, chain == nil {
             throw ValidationError("--eve and --mode need a chain: give --rules and/or --chain")
         }
@@ -145,7 +180,7 @@ struct ChainOptions: ParsableArguments {
 
     func openEVE() throws -> EVEWriter? {
         try eve.map { path in
-            do { return try EVEWriter(path: path) } catch { throw AgentError("\(error)") }
+            do { return try EVEWriter(path: path, anomalies: eveAnomalies) } catch { throw AgentError("\(error)") }
         }
     }
 }
