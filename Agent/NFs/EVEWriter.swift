@@ -130,8 +130,14 @@ public final class EVEWriter {
             var fields = ["\"timestamp\":\"\(Self.timestamp(timestamp))\"", "\"event_type\":\"anomaly\""]
             if addressed {
                 let proto = headers.ipProtocol == 6 ? "TCP" : headers.ipProtocol == 17 ? "UDP" : headers.ipProtocol == 1 ? "ICMP" : "\(headers.ipProtocol)"
-                fields += ["\"src_ip\":\"\(headers.source)\"", "\"src_port\":\(headers.sourcePort)",
-                           "\"dest_ip\":\"\(headers.destination)\"", "\"dest_port\":\(headers.destinationPort)", "\"proto\":\"\(proto)\""]
+                // A fragment's ports are not known: Suricata writes 0 for IPv4, and for IPv6
+                // the fragment header as the protocol, without ports.
+                let fragment = !dataPath.anomalies.isDisjoint(with: [.fragmentOverlap, .fragmentTiny, .fragmentInvalid, .fragmentDropped])
+                fields += ["\"src_ip\":\"\(headers.source)\""]
+                if !(fragment && headers.ipVersion == 6) { fields.append("\"src_port\":\(fragment ? 0 : headers.sourcePort)") }
+                fields += ["\"dest_ip\":\"\(headers.destination)\""]
+                if !(fragment && headers.ipVersion == 6) { fields.append("\"dest_port\":\(fragment ? 0 : headers.destinationPort)") }
+                fields.append("\"proto\":\"\(fragment && headers.ipVersion == 6 ? "IPv6-Frag" : proto)\"")
             }
             fields.append("\"anomaly\":{\"type\":\"\(anomaly.type)\",\"event\":\"\(anomaly.event)\"}")
             pending.append(contentsOf: Array(("{" + fields.joined(separator: ",") + "}\n").utf8))

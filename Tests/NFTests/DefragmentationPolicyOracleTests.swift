@@ -1,5 +1,6 @@
 import Foundation
 import MBoxDataPath
+import MBoxNFs
 import MBoxPacket
 import MBoxTrafficGen
 import Testing
@@ -92,6 +93,38 @@ struct DefragmentationPolicyOracleTests {
                                         directory: scratch.path)
         let ours = try agentAlerts(capture: capture, rules: scratch.path + "/outcomes.rules")
         #expect(theirs.perSID.count == 1 && ours.perSID == theirs.perSID, "ours \(ours.perSID), Suricata's \(theirs.perSID)")
+    }
+
+    @Test("EVE anomaly records for the overlapping fragments equal Suricata's", arguments: [false, true])
+    func anomalyRecords(ipv6: Bool) throws {
+        try #require(installed("suricata"), "Suricata is the oracle (scripts/setup.sh installs it)")
+        let scratch = try Scratch("defrag-anomaly")
+        let capture = try MemoryCapture(frames: Self.frames(ipv6: ipv6))
+        try capture.write(to: scratch.path + "/fragments.pcap")
+        try Self.rules.write(toFile: scratch.path + "/outcomes.rules", atomically: true, encoding: .utf8)
+        // The anomaly logger is the third EVE type in the shipped suricata.yaml.
+        _ = try suricataAlerts(capture: scratch.path + "/fragments.pcap", rules: scratch.path + "/outcomes.rules", directory: scratch.path,
+                               arguments: ["--set", "outputs.1.eve-log.types.2.anomaly.types.decode=yes"])
+        func records(_ path: String) throws -> [String] {
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").compactMap { line in
+                let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                guard record["event_type"] as? String == "anomaly", let anomaly = record["anomaly"] as? [String: Any] else { return nil }
+                let source = IPAddress(record["src_ip"] as? String ?? "")?.description ?? "-"
+                let destination = IPAddress(record["dest_ip"] as? String ?? "")?.description ?? "-"
+                return "\(anomaly["type"]!) \(anomaly["event"]!) \(source):\(record["src_port"] ?? "-") > \(destination):\(record["dest_port"] ?? "-") "
+                    + "\(record["proto"] ?? "-")"
+            }.sorted()
+        }
+        let theirs = try records(scratch.path + "/suricata/eve.json")
+        let writer = try EVEWriter(path: scratch.path + "/ours.json", anomalies: true)
+        let dataPath = DataPath()
+        for packet in capture.packets {
+            _ = dataPath.process(packet)
+            if dataPath.lastPacketHasAnomalies { try writer.writeAnomalies(of: dataPath, timestamp: packet.timestamp) }
+        }
+        try writer.flush()
+        let ours = try records(scratch.path + "/ours.json")
+        #expect(theirs.count >= 7 && ours == theirs, "ours \(ours), Suricata's \(theirs)")
     }
 
     @Test("the overlaps are counted and the policy is chosen by destination prefix")

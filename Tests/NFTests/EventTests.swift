@@ -94,4 +94,35 @@ struct EventTests {
         }
         #expect(recorder.started.count == 1 && recorder.ended.count == 1)
     }
+
+    @Test("decoder and stream anomalies reach the NFs that subscribe to them, once per packet, with what was wrong")
+    func anomalyEvents() throws {
+        let client = Endpoint(address: [10, 9, 0, 1], port: 41_000, mac: [2, 0, 0, 0, 0, 1])
+        let server = Endpoint(address: [10, 9, 0, 2], port: 80, mac: [2, 0, 0, 0, 0, 2])
+        let b = FrameBuilder()
+        func tcp(_ from: Endpoint, _ to: Endpoint, _ flags: UInt8, _ sequence: UInt32, _ ack: UInt32, _ text: String = "") -> [UInt8] {
+            b.tcp(from: from, to: to, .init(flags: flags, sequence: sequence, acknowledgment: ack, payload: Array(text.utf8)))
+        }
+        var decoy = tcp(client, server, 0x18, 11, 51, "GET /innocent")
+        decoy[14 + 20 + 16] ^= 0xFF
+        let capture = try MemoryCapture(frames: [
+            tcp(client, server, 0x02, 10, 0), tcp(server, client, 0x12, 50, 11), tcp(client, server, 0x10, 11, 51),
+            decoy,
+            tcp(server, client, 0x04, 60, 0),  // in the window, not at the next sequence: ignored (RFC 5961)
+            tcp(client, server, 0x18, 11, 51, "GET /attack!!"), tcp(server, client, 0x10, 51, 24),
+        ])
+        let types = EventTypes()
+        let recorder = RecorderNF()
+        let dataPath = DataPath()
+        let runner = try ChainRunner(types: types, subscriptions: [Subscription(nf: 0, type: .decoderAnomaly),
+                                                                   Subscription(nf: 0, type: .streamAnomaly)],
+                                     members: [ChainMember(name: "recorder", action: .readOnly, function: recorder)],
+                                     dataPath: dataPath)
+        let source = EventSource(types: types, wantedTypes: runner.table.wantedTypes(types))
+        replay(capture, through: Pipeline(dataPath: dataPath, source: source, chain: runner))
+        #expect(recorder.seen.map(\.type) == [.decoderAnomaly, .streamAnomaly])
+        #expect(recorder.seen.map(\.cause) == [.client, .server])
+        #expect(source.produced[Int(EventTypeID.decoderAnomaly.rawValue)] == 1 && source.produced[Int(EventTypeID.streamAnomaly.rawValue)] == 1)
+        #expect(dataPath.counters.badChecksums == 1 && dataPath.monitor.counters.invalidResets == 1)
+    }
 }
