@@ -135,7 +135,10 @@ public final class AgentRuntime {
     func emitAlerts(_ chain: ChainRunner) throws {
         try chain.forEachAlert { alert, rule, key, transaction in
             alertCount += 1
-            if let eve { try eveLock.withLock { try eve.write(alert: alert, rule: rule, key: key, transaction: transaction) } }
+            if let eve {
+                let tunnel = dataPath.tunnel(ofFlow: alert.flowID)
+                try eveLock.withLock { try eve.write(alert: alert, rule: rule, key: key, transaction: transaction, tunnel: tunnel) }
+            }
             session?.spool.append(Mbox_V1_Alert(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))
         }
     }

@@ -39,6 +39,10 @@ public final class DataPath {
     public private(set) var anomalies = PacketAnomalies()
     /// Why the last packet was refused, when it was.
     public private(set) var malformed: MalformedReason?
+    /// Tunneled flows' outer headers by flow ID (kept one packet past the flow's end, so
+    /// what its end produced can still name its tunnel).
+    private var tunnels: [UInt64: TunnelEndpoints] = [:]
+    private var endedTunnels: [UInt64] = []
     /// What IP defragmentation counted.
     public var defragmentation: DefragmentationCounters { defragmenter.counters }
 
@@ -49,6 +53,7 @@ public final class DataPath {
         defragmenter = IPDefragmenter(configuration: configuration.defragmentation)
         headers = .allocate(capacity: 1)
         headers.initialize(to: PacketHeaders())
+        headers.pointee.tunnelLimit = configuration.tunnelDepth
         endedFlows.reserveCapacity(16)
     }
 
@@ -65,6 +70,7 @@ public final class DataPath {
     public func process(_ packet: CapturedPacket) -> PacketDisposition {
         monitor.beginPacket()
         if !endedFlows.isEmpty { endedFlows.removeAll(keepingCapacity: true) }
+        if !endedTunnels.isEmpty { forgetEndedTunnels() }
         tcpResult = nil
         startedFlow = false
         reassembledPacket = nil
@@ -117,7 +123,7 @@ public final class DataPath {
         while let idle = flows.expiredSlot(now: now) { end(idle, reason: .idleTimeout) }
         let hash = SymmetricFlowHash.hash(source: parsed.pointee.source, sourcePort: parsed.pointee.sourcePort,
                                           destination: parsed.pointee.destination, destinationPort: parsed.pointee.destinationPort,
-                                          ipProtocol: parsed.pointee.ipProtocol)
+                                          ipProtocol: parsed.pointee.ipProtocol) ^ parsed.pointee.encapsulation
         let tuple = FlowKey(sourceOf: parsed)
         var match = flows.lookup(tuple, hash: hash, now: now)
         if let existing = match, parsed.pointee.isTCP, configuration.tracksTCP,
@@ -134,6 +140,7 @@ public final class DataPath {
             let sourceIsClient = !(parsed.pointee.isTCP && parsed.pointee.tcpFlags.contains([.syn, .ack]))
             flow = flows.insert(tuple, hash: hash, sourceIsClient: sourceIsClient, now: now)
             startedFlow = true
+            if parsed.pointee.tunnelDepth > 0 { rememberTunnel(of: flows.flowID(flow.slot), parsed.pointee) }
             if parsed.pointee.isTCP, configuration.tracksTCP {
                 monitor.open(slot: flow.slot, flowID: flows.flowID(flow.slot), reassemble: configuration.reassembly != nil)
             }
@@ -157,6 +164,22 @@ public final class DataPath {
         if findings.contains(.tiny) { anomalies.insert(.fragmentTiny) }
         if findings.contains(.invalid) { anomalies.insert(.fragmentInvalid) }
         if findings.contains(.dropped) { anomalies.insert(.fragmentDropped) }
+    }
+
+    /// The outermost tunnel a flow travels in, nil for a flow in none.
+    public func tunnel(ofFlow flowID: UInt64) -> TunnelEndpoints? {
+        tunnels.isEmpty ? nil : tunnels[flowID]
+    }
+
+    private func rememberTunnel(of flowID: UInt64, _ headers: PacketHeaders) {
+        tunnels[flowID] = TunnelEndpoints(source: headers.tunnelSource, destination: headers.tunnelDestination,
+                                          sourcePort: headers.tunnelSourcePort, destinationPort: headers.tunnelDestinationPort,
+                                          ipProtocol: headers.tunnelProtocol, depth: headers.tunnelDepth)
+    }
+
+    private func forgetEndedTunnels() {
+        for flowID in endedTunnels { tunnels[flowID] = nil }
+        endedTunnels.removeAll(keepingCapacity: true)
     }
 
     private var checksumsChecked = 0
@@ -183,6 +206,7 @@ public final class DataPath {
     public func finishAll() {
         monitor.beginPacket()
         endedFlows.removeAll(keepingCapacity: true)
+        if !endedTunnels.isEmpty { forgetEndedTunnels() }
         for slot in flows.slotsOldestFirst { end(slot, reason: .endOfInput) }
     }
 
@@ -193,6 +217,7 @@ public final class DataPath {
             monitor.finish(slot: slot)
             tcp = monitor.state(slot)
         }
+        if !tunnels.isEmpty, tunnels[flows.flowID(slot)] != nil { endedTunnels.append(flows.flowID(slot)) }
         let finalReason: FlowEndReason = (reason == .idleTimeout || reason == .endOfInput) && tcp?.flags.closed == true
             ? .closed : reason
         endedFlows.append(FlowEnd(flowID: flows.flowID(slot), slot: slot, key: key, reason: finalReason,

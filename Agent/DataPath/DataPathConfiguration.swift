@@ -15,6 +15,8 @@ public struct DataPathConfiguration: Sendable {
     /// capture on a host that offloads checksums).
     public enum ChecksumValidation: String, Sendable { case auto, yes, no }
     public var checksumValidation = ChecksumValidation.auto
+    /// Tunnels opened to reach the inner packet (0: none; outer packets stand as they are).
+    public var tunnelDepth: UInt8 = 4
     /// IP defragmentation: limits, timeout, and the overlap policy per destination.
     public var defragmentation = DefragmentationConfiguration()
 
@@ -37,6 +39,17 @@ public struct DataPathCounters: Sendable {
     /// whether `auto` validation gave up (offloaded checksums).
     public var badChecksums: UInt64 = 0
     public var checksumValidationOff = false
+}
+
+/// A tunneled flow's outermost tunnel header, as EVE's `tunnel` object shows it.
+public struct TunnelEndpoints: Sendable, Equatable {
+    public var source: IPAddress
+    public var destination: IPAddress
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    public var ipProtocol: UInt8
+    /// Tunnels opened to reach the flow.
+    public var depth: UInt8
 }
 
 /// What was wrong or suspicious in the last packet below the TCP stack (TCP's own are in

@@ -1,32 +1,39 @@
 import MBoxPacket
 
-/// A bidirectional flow's 5-tuple, oriented client → server.
+/// A bidirectional flow's 5-tuple, oriented client → server, and what it travels in (the
+/// same tuple in another tunnel or VLAN is another flow).
 public struct FlowKey: Equatable, Sendable, CustomStringConvertible {
     public var client: IPAddress
     public var server: IPAddress
     public var clientPort: UInt16
     public var serverPort: UInt16
     public var ipProtocol: UInt8
+    /// `PacketHeaders.encapsulation`: 0 for a bare packet.
+    public var encapsulation: UInt32
 
-    public init(client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16, ipProtocol: UInt8) {
+    public init(client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16, ipProtocol: UInt8,
+                encapsulation: UInt32 = 0) {
         self.client = client
         self.server = server
         self.clientPort = clientPort
         self.serverPort = serverPort
         self.ipProtocol = ipProtocol
+        self.encapsulation = encapsulation
     }
 
     /// A packet's 5-tuple as it travels: its source as the client.
     @inlinable @inline(__always)
     public init(sourceOf headers: UnsafePointer<PacketHeaders>) {
         self.init(client: headers.pointee.source, clientPort: headers.pointee.sourcePort, server: headers.pointee.destination,
-                  serverPort: headers.pointee.destinationPort, ipProtocol: headers.pointee.ipProtocol)
+                  serverPort: headers.pointee.destinationPort, ipProtocol: headers.pointee.ipProtocol,
+                  encapsulation: headers.pointee.encapsulation)
     }
 
     /// The reverse direction's tuple.
     @inlinable
     public var reversed: FlowKey {
-        FlowKey(client: server, clientPort: serverPort, server: client, serverPort: clientPort, ipProtocol: ipProtocol)
+        FlowKey(client: server, clientPort: serverPort, server: client, serverPort: clientPort, ipProtocol: ipProtocol,
+                encapsulation: encapsulation)
     }
 
     public var description: String {

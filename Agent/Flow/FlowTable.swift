@@ -104,7 +104,8 @@ public final class FlowTable {
             let slot = buckets[bucket]
             if slot < 0 { return nil }
             let entry = entries + Int(slot)
-            if entry.pointee.hash == hash, entry.pointee.key.ipProtocol == packet.ipProtocol {
+            if entry.pointee.hash == hash, entry.pointee.key.ipProtocol == packet.ipProtocol,
+               entry.pointee.key.encapsulation == packet.encapsulation {
                 let key = entry.pointee.key
                 if key.clientPort == packet.clientPort, key.serverPort == packet.serverPort,
                    key.client == packet.client, key.server == packet.server {

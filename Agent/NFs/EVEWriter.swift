@@ -47,7 +47,8 @@ public final class EVEWriter {
     }
 
     /// One EVE line for an `IDS_ALERT` event about `key`'s flow.
-    public static func line(alert event: Event, rule: Rule, key: FlowKey, transaction: String? = nil) -> String {
+    public static func line(alert event: Event, rule: Rule, key: FlowKey, transaction: String? = nil,
+                            tunnel: TunnelEndpoints? = nil) -> String {
         let flow = AlertFlow(event, key)
         let toServer = event.cause == .client
         var fields: [String] = [
@@ -63,6 +64,7 @@ public final class EVEWriter {
         fields.append("\"alert\":{\"action\":\"\(rule.eveAction)\",\"gid\":\(rule.gid),\"signature_id\":\(rule.sid),"
             + "\"rev\":\(rule.rev),\"signature\":\(quoted(rule.message)),\"category\":\(quoted(rule.category)),"
             + "\"severity\":\(rule.priority)" + metadata(rule) + "}")
+        if let tunnel { fields.append(tunnelObject(tunnel)) }
         if let transaction { fields.append(transaction) }
         return "{" + fields.joined(separator: ",") + "}"
     }
@@ -113,10 +115,29 @@ public final class EVEWriter {
         }.joined(separator: ",") + "}"
     }
 
-    public func write(alert event: Event, rule: Rule, key: FlowKey, transaction: String? = nil) throws {
-        pending.append(contentsOf: Array((Self.line(alert: event, rule: rule, key: key, transaction: transaction) + "\n").utf8))
+    public func write(alert event: Event, rule: Rule, key: FlowKey, transaction: String? = nil, tunnel: TunnelEndpoints? = nil) throws {
+        pending.append(contentsOf: Array((Self.line(alert: event, rule: rule, key: key, transaction: transaction, tunnel: tunnel) + "\n").utf8))
         written += 1
         if pending.count >= 1 << 16 { try flush() }
+    }
+
+    /// Suricata 7's `tunnel` object: the outermost tunnel's header and how deep the flow is.
+    static func tunnelObject(_ tunnel: TunnelEndpoints) -> String {
+        let proto: String
+        switch tunnel.ipProtocol {
+        case 6: proto = "TCP"
+        case 17: proto = "UDP"
+        case 47: proto = "GRE"
+        case 4: proto = "IPIP"
+        case 41: proto = "IPv6"
+        default: proto = "\(tunnel.ipProtocol)"
+        }
+        var fields = ["\"src_ip\":\"\(tunnel.source)\""]
+        if tunnel.ipProtocol == 6 || tunnel.ipProtocol == 17 { fields.append("\"src_port\":\(tunnel.sourcePort)") }
+        fields.append("\"dest_ip\":\"\(tunnel.destination)\"")
+        if tunnel.ipProtocol == 6 || tunnel.ipProtocol == 17 { fields.append("\"dest_port\":\(tunnel.destinationPort)") }
+        fields += ["\"proto\":\"\(proto)\"", "\"depth\":\(tunnel.depth)"]
+        return "\"tunnel\":{" + fields.joined(separator: ",") + "}"
     }
 
     /// EVE `anomaly` records for the packet `dataPath` just processed (one per anomaly),

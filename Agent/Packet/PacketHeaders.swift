@@ -48,6 +48,18 @@ public struct PacketHeaders: Sendable {
     /// Tunnels opened to reach the headers below (GRE, VXLAN, GENEVE, IP in IP, Teredo):
     /// the addresses, ports and payload are the innermost packet's.
     public var tunnelDepth: UInt8 = 0
+    /// How many tunnels may be opened (set once by the data path; 0 opens none).
+    public var tunnelLimit: UInt8 = 4
+    /// What the packet travels in, so the same inner 5-tuple in two tunnels or VLANs is two
+    /// flows: 0 for a bare packet, else a hash of its VLAN IDs and each tunnel's endpoints
+    /// (either way round, so both directions agree) and VNI or GRE key.
+    public var encapsulation: UInt32 = 0
+    /// The outermost tunnel's own header (EVE's `tunnel` object); valid when `tunnelDepth > 0`.
+    public var tunnelSource = IPAddress(high: 0, low: 0)
+    public var tunnelDestination = IPAddress(high: 0, low: 0)
+    public var tunnelSourcePort: UInt16 = 0
+    public var tunnelDestinationPort: UInt16 = 0
+    public var tunnelProtocol: UInt8 = 0
     public var ttl: UInt8 = 0
     public var networkOffset: Int = 0
     public var transportOffset: Int = 0
@@ -69,6 +81,35 @@ public struct PacketHeaders: Sendable {
     public var icmpCode: UInt8 = 0
 
     @inlinable public init() {}
+
+    /// Enters a tunnel whose outer header was just parsed (`key`: VNI, GRE key or 0).
+    @inlinable
+    public mutating func enterTunnel(key: UInt32) {
+        if tunnelDepth == 0 {
+            tunnelSource = source
+            tunnelDestination = destination
+            tunnelSourcePort = isTCP || isUDP ? sourcePort : 0
+            tunnelDestinationPort = isTCP || isUDP ? destinationPort : 0
+            tunnelProtocol = ipProtocol
+        }
+        tunnelDepth += 1
+        let endpoints = Self.mix(source.high ^ source.low) &+ Self.mix(destination.high ^ destination.low)
+        mixEncapsulation(endpoints ^ UInt64(key) << 8 ^ UInt64(tunnelDepth))
+    }
+
+    @inlinable
+    public mutating func mixEncapsulation(_ value: UInt64) {
+        let mixed = UInt32(truncatingIfNeeded: Self.mix(UInt64(encapsulation) ^ value) >> 16)
+        encapsulation = mixed == 0 ? 1 : mixed
+    }
+
+    @inlinable
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9e37_79b9_7f4a_7c15
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
 
     @inlinable public var isTCP: Bool { ipProtocol == IPProtocolNumber.tcp }
     @inlinable public var isUDP: Bool { ipProtocol == IPProtocolNumber.udp }

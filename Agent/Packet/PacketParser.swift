@@ -13,6 +13,7 @@ public enum PacketParser {
                              into headers: inout PacketHeaders) -> ParseStatus {
         headers.vlanCount = 0
         headers.tunnelDepth = 0
+        headers.encapsulation = 0
         switch linkType {
         case .ethernet:
             return parseEthernet(bytes, into: &headers)
@@ -58,6 +59,7 @@ public enum PacketParser {
             offset += 4
         }
         headers.vlanCount = UInt8(min(tags, 2))
+        if tags > 0 { headers.mixEncapsulation(UInt64(headers.vlanIDs.0) << 16 | UInt64(tags > 1 ? headers.vlanIDs.1 : 0) << 32 | 0xF1A9) }
         return parseEtherType(etherType, bytes, at: offset, into: &headers)
     }
 

@@ -1,19 +1,17 @@
 /// Tunnels opened to the packet inside, so flows are the inner ones: IPv4/IPv6 in IP
 /// (protocols 4 and 41), GRE (IP or Ethernet inside; ERSPAN types I, II and III), and over
 /// UDP on their standard ports VXLAN (4789), GENEVE (6081) and Teredo (3544). At most
-/// `maximumDepth` tunnels deep; past that the outer packet stands as it is.
+/// `PacketHeaders.tunnelLimit` tunnels deep; past that the outer packet stands as it is.
 @usableFromInline
 enum Tunnels {
-    static let maximumDepth: UInt8 = 4
-
     /// A tunnel in an IP protocol, or nil when this is not one (or too deep).
     @usableFromInline
     static func ip(_ bytes: UnsafeRawBufferPointer, at offset: Int, end: Int, headers: inout PacketHeaders) -> ParseStatus? {
-        guard headers.tunnelDepth < maximumDepth, end <= bytes.count else { return nil }
+        guard headers.tunnelDepth < headers.tunnelLimit, end <= bytes.count else { return nil }
         switch headers.ipProtocol {
         case 4, 41:
             guard offset < end else { return .malformed(.truncatedIPv4Header) }
-            headers.tunnelDepth += 1
+            headers.enterTunnel(key: 0)
             return PacketParser.parseIP(bytes, at: offset, version: headers.ipProtocol == 4 ? 4 : 6, into: &headers)
         case 47:
             return gre(bytes, at: offset, end: end, headers: &headers)
@@ -33,10 +31,12 @@ enum Tunnels {
         var cursor = offset + 4
         if flags & 0x8000 != 0 { cursor += 4 }  // checksum and reserved
         if flags & 0x2000 != 0 { cursor += 4 }  // key
+        let key = flags & 0x2000 != 0 && cursor <= end ? bytes.be32(cursor - 4) : 0
         let hasSequence = flags & 0x1000 != 0
         if hasSequence { cursor += 4 }
         guard cursor <= end else { return .malformed(.truncatedLinkHeader) }
-        headers.tunnelDepth += 1
+        let saved = (headers.tunnelDepth, headers.encapsulation)
+        headers.enterTunnel(key: key)
         let inner = UnsafeRawBufferPointer(rebasing: bytes[..<end])
         switch proto {
         case 0x0800: return PacketParser.parseIP(inner, at: cursor, version: 4, into: &headers)
@@ -50,7 +50,7 @@ enum Tunnels {
             let optional = bytes[cursor + 11] & 0x01 != 0
             return PacketParser.parseEthernet(inner, at: cursor + 12 + (optional ? 8 : 0), into: &headers)
         default:
-            headers.tunnelDepth -= 1
+            (headers.tunnelDepth, headers.encapsulation) = saved
             return nil
         }
     }
@@ -58,7 +58,7 @@ enum Tunnels {
     /// VXLAN, GENEVE or Teredo by their UDP ports, or nil (another UDP flow).
     @usableFromInline
     static func udp(_ bytes: UnsafeRawBufferPointer, headers: inout PacketHeaders) -> ParseStatus? {
-        guard headers.tunnelDepth < maximumDepth else { return nil }
+        guard headers.tunnelDepth < headers.tunnelLimit else { return nil }
         let payload = headers.payloadOffset
         let end = payload + headers.payloadLength
         let inner = UnsafeRawBufferPointer(rebasing: bytes[..<end])
@@ -66,20 +66,21 @@ enum Tunnels {
         case 4789:
             // VXLAN: flags with the I bit, 24-bit VNI, then an Ethernet frame.
             guard headers.payloadLength >= 8 + 14, bytes[payload] & 0x08 != 0 else { return nil }
-            headers.tunnelDepth += 1
+            headers.enterTunnel(key: bytes.be32(payload + 4) >> 8)
             return PacketParser.parseEthernet(inner, at: payload + 8, into: &headers)
         case 6081:
             // GENEVE: version 0, options length in 4-byte units, protocol type.
             guard headers.payloadLength >= 8, bytes[payload] >> 6 == 0 else { return nil }
             let start = payload + 8 + Int(bytes[payload] & 0x3F) * 4
             guard start <= end else { return .malformed(.truncatedLinkHeader) }
-            headers.tunnelDepth += 1
+            let saved = (headers.tunnelDepth, headers.encapsulation)
+            headers.enterTunnel(key: bytes.be32(payload + 4) >> 8)
             switch bytes.be16(payload + 2) {
             case 0x6558: return PacketParser.parseEthernet(inner, at: start, into: &headers)
             case 0x0800: return PacketParser.parseIP(inner, at: start, version: 4, into: &headers)
             case 0x86DD: return PacketParser.parseIP(inner, at: start, version: 6, into: &headers)
             default:
-                headers.tunnelDepth -= 1
+                (headers.tunnelDepth, headers.encapsulation) = saved
                 return nil
             }
         case 3544:
@@ -90,7 +91,7 @@ enum Tunnels {
             }
             if start + 2 <= end, bytes.be16(start) == 0x0000 { start += 8 }
             guard start + 40 <= end, bytes[start] >> 4 == 6 else { return nil }
-            headers.tunnelDepth += 1
+            headers.enterTunnel(key: 0)
             return PacketParser.parseIP(inner, at: start, version: 6, into: &headers)
         default:
             return nil

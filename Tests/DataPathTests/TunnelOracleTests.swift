@@ -94,6 +94,56 @@ struct TunnelOracleTests {
     }
 }
 
+/// The tunnel is part of the flow: the same inner 5-tuple in two tunnels (other outer
+/// endpoints, another VNI) is two flows; both directions of one tunnel are one flow, also
+/// when the outer endpoints swap; `tunnelDepth` bounds how deep the parser goes.
+@Suite("Flows keyed on their tunnel")
+struct TunnelFlowKeyTests {
+    static func vxlan(_ frame: [UInt8], vni: UInt8, swapOuter: Bool = false) -> [UInt8] {
+        var outer = TunnelOracleTests.ipv4(17, TunnelOracleTests.udp(4789, [0x08, 0, 0, 0, 0, 0, vni, 0] + frame))
+        if swapOuter { for index in 0..<4 { outer.swapAt(14 + 12 + index, 14 + 16 + index) } }
+        return outer
+    }
+
+    @Test("one inner 5-tuple in two VXLAN networks is two flows; replies with the outer ends swapped stay in theirs")
+    func twoTunnels() throws {
+        var profile = TrafficProfile()
+        profile.seed = 11
+        profile.flows = 6
+        profile.applications = [.http]
+        let scratch = try ScratchDirectory()
+        let summary = try generate(profile, to: scratch.file("plain.pcap"))
+        let reader = try CaptureFileReader(path: scratch.file("plain.pcap"))
+        var frames: [[UInt8]] = []
+        while let packet = try reader.next() { frames.append(Array(packet.data)) }
+        for depth: UInt8 in [4, 0] {
+            var configuration = DataPathConfiguration()
+            configuration.tunnelDepth = depth
+            let dataPath = DataPath(configuration: configuration)
+            var tunnels = Set<String>()
+            for (index, frame) in frames.enumerated() {
+                for vni: UInt8 in [42, 43] {
+                    let tunnelled = Self.vxlan(frame, vni: vni, swapOuter: index % 2 == 1)
+                    tunnelled.withUnsafeBytes {
+                        let disposition = dataPath.process(CapturedPacket(timestamp: UInt64(index) * 1000, data: $0, originalLength: 0, linkType: .ethernet))
+                        if case let .flow(slot, _) = disposition, let tunnel = dataPath.tunnel(ofFlow: dataPath.flows.flowID(slot)) {
+                            tunnels.insert("\(tunnel.source) \(tunnel.destination) \(tunnel.ipProtocol) \(tunnel.depth)")
+                        }
+                    }
+                }
+            }
+            if depth == 4 {
+                #expect(dataPath.flows.counters.created == UInt64(2 * (summary.tcpFlows + summary.udpFlows)))
+                #expect(dataPath.counters.tcp == UInt64(2 * frames.count), "every frame's inner packet decoded")
+                #expect(tunnels == ["172.31.0.1 172.31.0.2 17 1", "172.31.0.2 172.31.0.1 17 1"])
+            } else {
+                // Not opened: the outer UDP packets, one flow per VXLAN source port and direction.
+                #expect(dataPath.counters.tcp == 0 && dataPath.flows.counters.created >= 1 && tunnels.isEmpty)
+            }
+        }
+    }
+}
+
 /// Hostile tunnels and fragments: tunnel headers and fragments with bytes flipped, cut short
 /// or lying about lengths go through the data path counted (decoded, malformed or not IP),
 /// never a crash; the defragmenter's table stays bounded.

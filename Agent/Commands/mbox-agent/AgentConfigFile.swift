@@ -45,7 +45,7 @@ enum AgentConfigFile {
         "chain": .value, "rules": .value, "threshold-config": .value, "mode": .value, "eve": .value, "eve-anomalies": .flag,
         "overlap": .value, "checksum-validation": .value, "flow-capacity": .number, "idle-timeout": .number, "reassembly-flow-limit": .number,
         "reassembly-global-limit": .number, "no-reassembly": .flag,
-        "host-os-policy": .hostPolicies, "defrag-timeout": .number, "defrag-memcap": .number,
+        "host-os-policy": .hostPolicies, "defrag-timeout": .number, "tunnel-depth": .number, "defrag-memcap": .number,
         "controller": .value, "pki": .value, "name": .value, "cert": .value, "key": .value, "ca": .value,
         "labels": .labels, "state-dir": .value, "wait-for-config": .flag, "drain-seconds": .number,
     ]

@@ -37,6 +37,9 @@ struct StackOptions: ParsableArguments {
                                valueName: "policy=prefixes"))
     var hostOsPolicy: [String] = []
 
+    @Option(help: "Tunnels (GRE, VXLAN, GENEVE, IP in IP, Teredo) opened to reach the inner flow, 0 to 16; 0 tracks the outer packets as they are.")
+    var tunnelDepth: Int = 4
+
     @Option(help: "Seconds (of packet time) a fragmented datagram may take to complete.")
     var defragTimeout: Double = 60
 
@@ -45,6 +48,7 @@ struct StackOptions: ParsableArguments {
 
     func validate() throws {
         _ = try hostPolicies()
+        guard (0...16).contains(tunnelDepth) else { throw ValidationError("--tunnel-depth must be between 0 and 16") }
         guard defragTimeout > 0, defragTimeout <= 86_400 else { throw ValidationError("--defrag-timeout must be between 0 and 86400 seconds") }
         guard defragMemcap >= 65_535, defragMemcap <= Int(ProcessInfo.processInfo.physicalMemory) / 2 else {
             throw ValidationError("--defrag-memcap must be at least 65535 bytes and at most half this machine's memory")
@@ -76,6 +80,7 @@ struct StackOptions: ParsableArguments {
         configuration.checksumValidation = DataPathConfiguration.ChecksumValidation(rawValue: checksumValidation) ?? .auto
         configuration.defragmentation.policies = (try? hostPolicies()) ?? DefragmentationConfiguration.shippedPolicies
         configuration.defragmentation.timeoutNanoseconds = UInt64(defragTimeout * 1e9)
+        configuration.tunnelDepth = UInt8(tunnelDepth)
         configuration.defragmentation.memoryLimit = defragMemcap
         if noReassembly {
             configuration.reassembly = nil
