@@ -31,6 +31,7 @@ let package = Package(
         .executable(name: "mboxctl", targets: ["mboxctl"]),
         .executable(name: "mbox-bench-dataplane", targets: ["mbox-bench-dataplane"]),
         .executable(name: "mbox-bench-seed", targets: ["mbox-bench-seed"]),
+        .executable(name: "mbox-fuzz", targets: ["mbox-fuzz"]),
         .library(name: "MBoxDataPath", targets: ["MBoxDataPath"]),
     ],
     dependencies: [
@@ -174,6 +175,11 @@ let package = Package(
             name: "mbox-bench-seed",
             dependencies: ["MBoxChain", "MBoxNF", "MBoxNFs", "MBoxDataPath", "MBoxTrafficGen"],
             path: "Benchmarks/Seed", swiftSettings: fastPath),
+        // Fuzz targets (scripts/fuzz.sh builds them with libFuzzer; plainly built, they replay corpora).
+        .executableTarget(
+            name: "mbox-fuzz",
+            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxDataPath", "MBoxTCP", "MBoxRules", "MBoxDetect", "MBoxChain", "MBoxAppLayer"],
+            path: "Fuzz", exclude: ["corpus"]),
 
         // Tests.
         .testTarget(name: "CaptureTests", dependencies: ["MBoxCapture"], path: "Tests/CaptureTests"),

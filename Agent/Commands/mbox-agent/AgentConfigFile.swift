@@ -114,6 +114,18 @@ enum AgentConfigFile {
                     throw problem(value, "'labels' is a mapping or k=v,k=v")
                 }
             case .hostPolicies:
+                // As on the command line (POLICY=PREFIX,… or a list of them), or as Suricata writes it.
+                if let scalar = value.scalar?.string {
+                    arguments += ["--\(key)", scalar]
+                    continue
+                }
+                if let list = value.sequence {
+                    for item in list {
+                        guard let text = item.scalar?.string else { throw problem(item, "'\(key)' lists POLICY=PREFIX,… strings") }
+                        arguments += ["--\(key)", text]
+                    }
+                    continue
+                }
                 guard let policies = value.mapping else { throw problem(value, "'\(key)' maps policies to lists of prefixes") }
                 for (name, prefixes) in policies {
                     let list = prefixes.sequence.map { $0.compactMap { $0.scalar?.string } } ?? prefixes.scalar.map { [$0.string] } ?? []

@@ -1,0 +1,52 @@
+/// The fuzz targets by name. Each takes any bytes and must neither crash nor hold
+/// unbounded memory; what it asserts is in its own file.
+enum FuzzTargets {
+    typealias Target = (UnsafeRawBufferPointer) -> Void
+
+    nonisolated(unsafe) static var selected: Target = { _ in }
+
+    static let names = ["capture", "packet-path", "rules", "chain", "app-layer"]
+
+    static func named(_ name: String) -> Target? {
+        switch name {
+        case "capture": return CaptureFuzzTarget.run
+        case "packet-path": return PacketPathFuzzTarget.run
+        case "rules": return RulesFuzzTarget.run
+        case "chain": return ChainFuzzTarget.run
+        case "app-layer": return AppLayerFuzzTarget.run
+        default: return nil
+        }
+    }
+}
+
+/// Reads the input from the front: the fuzzer's bytes become choices and pieces.
+struct FuzzInput {
+    var bytes: UnsafeRawBufferPointer
+    var cursor = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var isEmpty: Bool { cursor >= bytes.count }
+
+    mutating func byte() -> UInt8 {
+        guard cursor < bytes.count else { return 0 }
+        defer { cursor += 1 }
+        return bytes[cursor]
+    }
+
+    mutating func u16() -> Int { Int(byte()) << 8 | Int(byte()) }
+
+    /// The next `count` bytes (fewer at the end).
+    mutating func take(_ count: Int) -> UnsafeRawBufferPointer {
+        let end = min(bytes.count, cursor + count)
+        defer { cursor = end }
+        return UnsafeRawBufferPointer(rebasing: bytes[cursor..<end])
+    }
+
+    var rest: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[min(cursor, bytes.count)...]) }
+}
+
+/// A fuzz target found something a test asserts: stop with the reason, as a crash would.
+func fuzzCheck(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError("fuzz check failed: \(message())") }
+}

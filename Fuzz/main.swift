@@ -1,0 +1,56 @@
+// mbox-fuzz TARGET [arguments]: one entry point for every fuzz target.
+//
+// Built with libFuzzer (scripts/fuzz.sh passes -DMBOX_LIBFUZZER and links libFuzzer), the
+// arguments are libFuzzer's: a corpus directory, -max_total_time=…, a crash file to replay.
+// Built plainly, it replays the files and directories given through the target once each —
+// how CI runs the committed corpora as regression tests under AddressSanitizer.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2, let target = FuzzTargets.named(arguments[1]) else {
+    FileHandle.standardError.write(Data("usage: mbox-fuzz TARGET [corpus|file|libFuzzer options]…\ntargets: \(FuzzTargets.names.joined(separator: ", "))\n".utf8))
+    exit(2)
+}
+FuzzTargets.selected = target
+
+#if MBOX_LIBFUZZER
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+// libFuzzer reads its own options; the target's name is not one of them.
+var driverArguments = [arguments[0]] + arguments.dropFirst(2)
+var cArguments = driverArguments.map { strdup($0) } + [nil]
+var count = CInt(driverArguments.count)
+let status = cArguments.withUnsafeMutableBufferPointer { buffer -> CInt in
+    var pointer = buffer.baseAddress!
+    return LLVMFuzzerRunDriver(&count, &pointer) { data, size in
+        FuzzTargets.selected(UnsafeRawBufferPointer(start: data, count: size))
+        return 0
+    }
+}
+exit(status)
+#else
+var inputs: [String] = []
+for path in arguments.dropFirst(2) where !path.hasPrefix("-") {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        FileHandle.standardError.write(Data("mbox-fuzz: no such file or directory: \(path)\n".utf8))
+        exit(1)
+    }
+    if isDirectory.boolValue {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        inputs += names.sorted().map { path + "/" + $0 }
+    } else {
+        inputs.append(path)
+    }
+}
+for input in inputs {
+    guard let data = FileManager.default.contents(atPath: input) else { continue }
+    data.withUnsafeBytes { FuzzTargets.selected($0) }
+}
+print("\(arguments[1]): \(inputs.count) inputs replayed")
+#endif
