@@ -9,8 +9,15 @@ import Glibc
 #endif
 import Foundation
 
-let arguments = CommandLine.arguments
-guard arguments.count >= 2, let target = FuzzTargets.named(arguments[1]) else {
+// libFuzzer re-runs this program for -merge and -fork without the target's name, so the
+// name also travels in the environment.
+var arguments = CommandLine.arguments
+if arguments.count >= 2, FuzzTargets.named(arguments[1]) != nil {
+    setenv("MBOX_FUZZ_TARGET", arguments[1], 1)
+    arguments.remove(at: 1)
+}
+let targetName = ProcessInfo.processInfo.environment["MBOX_FUZZ_TARGET"] ?? ""
+guard let target = FuzzTargets.named(targetName) else {
     FileHandle.standardError.write(Data("usage: mbox-fuzz TARGET [corpus|file|libFuzzer options]…\ntargets: \(FuzzTargets.names.joined(separator: ", "))\n".utf8))
     exit(2)
 }
@@ -21,8 +28,7 @@ FuzzTargets.selected = target
 func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
                          _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 
-// libFuzzer reads its own options; the target's name is not one of them.
-var driverArguments = [arguments[0]] + arguments.dropFirst(2)
+var driverArguments = arguments
 var cArguments = driverArguments.map { strdup($0) } + [nil]
 var count = CInt(driverArguments.count)
 let status = cArguments.withUnsafeMutableBufferPointer { buffer -> CInt in
@@ -35,7 +41,7 @@ let status = cArguments.withUnsafeMutableBufferPointer { buffer -> CInt in
 exit(status)
 #else
 var inputs: [String] = []
-for path in arguments.dropFirst(2) where !path.hasPrefix("-") {
+for path in arguments.dropFirst() where !path.hasPrefix("-") {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
         FileHandle.standardError.write(Data("mbox-fuzz: no such file or directory: \(path)\n".utf8))
@@ -52,5 +58,5 @@ for input in inputs {
     guard let data = FileManager.default.contents(atPath: input) else { continue }
     data.withUnsafeBytes { FuzzTargets.selected($0) }
 }
-print("\(arguments[1]): \(inputs.count) inputs replayed")
+print("\(targetName): \(inputs.count) inputs replayed")
 #endif
