@@ -10,9 +10,11 @@ public enum OverlapPolicy: String, Sendable, CaseIterable {
 /// Reassembly limits and policy.
 public struct ReassemblyConfiguration: Sendable {
     public var overlapPolicy: OverlapPolicy = .first
-    /// Size of one out-of-order storage block.
+    /// Size of a large out-of-order block, and of a small one (for segments that fit it;
+    /// an eighth of the store is small blocks).
     public var blockSize = 2048
-    /// Most out-of-order bytes (counted in whole blocks) buffered per flow direction.
+    public var smallBlockSize = 256
+    /// Most out-of-order bytes (counted as the blocks they take) buffered per flow direction.
     public var perDirectionLimit = 256 * 1024
     /// Most out-of-order bytes buffered for all flows together (preallocated).
     public var globalLimit = 64 * 1024 * 1024
@@ -40,6 +42,9 @@ public struct ReassemblyCounters: Sendable {
     public var droppedOverFlowLimit: UInt64 = 0
     /// Bytes refused because all out-of-order storage was in use.
     public var droppedOverGlobalLimit: UInt64 = 0
+    /// Bytes given up by directions holding more than their share of a full store, so that
+    /// one holding less could buffer (junk flows cannot starve the others).
+    public var evictedBytes: UInt64 = 0
     public var droppedOutOfReach: UInt64 = 0
     /// Bytes arriving after the direction was closed.
     public var droppedAfterClose: UInt64 = 0
@@ -62,7 +67,9 @@ public final class StreamReassembler {
         var finSequence: UInt32 = 0
         var offset: UInt64 = 0
         var head: Int32 = -1
-        var bufferedBlocks: UInt32 = 0
+        /// Bytes of the blocks it holds, and where it is in `holders` (-1: holds none).
+        var bufferedBytes = 0
+        var holder: Int32 = -1
         var started = false
         var sawFIN = false
         var closed = false
@@ -81,15 +88,18 @@ public final class StreamReassembler {
     /// Nodes delivered during this packet; freed at the next `beginPacket()` so the
     /// chunks pointing into them stay valid until then.
     private var delivered: Int32 = -1
-    private let blocksPerDirection: UInt32
+    /// Directions holding out-of-order bytes, as `slot * 2 + (toClient ? 1 : 0)`: where a
+    /// full store looks for bytes to give up.
+    private var holders: [Int32] = []
+    private var probe: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     public init(capacity: Int, configuration: ReassemblyConfiguration = ReassemblyConfiguration()) {
         self.configuration = configuration
         self.capacity = capacity
         flows = .allocate(capacity: capacity)
         flows.initialize(repeating: Flow(), count: capacity)
-        store = SegmentStore(blockSize: configuration.blockSize, totalBytes: configuration.globalLimit)
-        blocksPerDirection = UInt32(max(1, configuration.perDirectionLimit / configuration.blockSize))
+        store = SegmentStore(largeSize: configuration.blockSize, smallSize: min(configuration.smallBlockSize, configuration.blockSize),
+                             totalBytes: configuration.globalLimit)
     }
 
     deinit {
@@ -101,8 +111,9 @@ public final class StreamReassembler {
     /// Chunks produced since the last `beginPacket()`, in delivery order.
     public var chunks: UnsafeBufferPointer<StreamChunk> { output.elements }
 
-    /// Blocks of out-of-order storage in use.
-    public var blocksInUse: Int { store.nodeCount - store.freeCount }
+    /// Bytes of out-of-order storage in use (as the blocks holding them), and in all.
+    public var bytesInUse: Int { store.totalBytes - store.freeBytes }
+    public var storeBytes: Int { store.totalBytes }
 
     /// Starts a new packet: forgets the previous chunks and frees their storage.
     @inline(__always)
@@ -188,10 +199,9 @@ public final class StreamReassembler {
         direction == .toServer ? flows[Int(slot)].toServer.offset : flows[Int(slot)].toClient.offset
     }
 
-    /// Out-of-order bytes (in whole blocks) buffered for a direction.
+    /// Out-of-order bytes (as the blocks holding them) buffered for a direction.
     public func bufferedBytes(slot: Int32, direction: StreamDirection) -> Int {
-        let d = direction == .toServer ? flows[Int(slot)].toServer : flows[Int(slot)].toClient
-        return Int(d.bufferedBlocks) * store.blockSize
+        direction == .toServer ? flows[Int(slot)].toServer.bufferedBytes : flows[Int(slot)].toClient.bufferedBytes
     }
 
     // MARK: - Per direction
@@ -234,7 +244,7 @@ public final class StreamReassembler {
             // The common case: in order and clear of anything buffered. No copy.
             emit(&d, flowID, slot, direction, bytes.baseAddress!, bytes.count)
         } else {
-            insert(&d, start, bytes)
+            insert(&d, key: slot &* 2 &+ (direction == .toServer ? 0 : 1), start, bytes)
         }
         drain(&d, flowID, slot, direction)
     }
@@ -264,7 +274,7 @@ public final class StreamReassembler {
             let length = store.len(node)
             let already = Int(-Int64(ahead))
             d.head = store.next(node)
-            d.bufferedBlocks -= 1
+            charge(&d, key: slot &* 2 &+ (direction == .toServer ? 0 : 1), -store.capacity(node))
             if already < length {
                 emit(&d, flowID, slot, direction, UnsafeRawPointer(store.data(node) + already), length - already)
             }
@@ -275,7 +285,7 @@ public final class StreamReassembler {
 
     /// Puts `bytes` (starting at `start`, after the next expected byte or overlapping
     /// buffered nodes) into the sorted list; overlaps follow the policy.
-    private func insert(_ d: inout Direction, _ start: UInt32, _ bytes: UnsafeRawBufferPointer) {
+    private func insert(_ d: inout Direction, key: Int32, _ start: UInt32, _ bytes: UnsafeRawBufferPointer) {
         let base = d.nextSequence
         let end = Int64(SequenceNumber.distance(start, base)) + Int64(bytes.count)
         var cursor = Int64(SequenceNumber.distance(start, base))
@@ -287,7 +297,7 @@ public final class StreamReassembler {
             if nodeStart > cursor {
                 // Uncovered bytes before `node` (or at the tail): new blocks.
                 let pieceEnd = min(nodeStart, end)
-                guard let last = insertPieces(&d, after: previous, before: node, base: base,
+                guard let last = insertPieces(&d, key: key, after: previous, before: node, base: base,
                                               from: cursor, to: pieceEnd, source: bytes, sourceStart: start)
                 else { return }
                 previous = last
@@ -318,26 +328,31 @@ public final class StreamReassembler {
     /// Copies `[from, to)` (offsets relative to `base`) into as many blocks as needed and
     /// links them between `previous` and `following`. Returns the last block linked, or
     /// nil when a limit refused the rest (counted).
-    private func insertPieces(_ d: inout Direction, after previous: Int32, before following: Int32, base: UInt32,
+    private func insertPieces(_ d: inout Direction, key: Int32, after previous: Int32, before following: Int32, base: UInt32,
                               from: Int64, to: Int64, source: UnsafeRawBufferPointer, sourceStart: UInt32) -> Int32? {
         var last = previous
         var cursor = from
         let sourceOffset = Int64(SequenceNumber.distance(sourceStart, base))
         while cursor < to {
-            let count = Int(min(to - cursor, Int64(store.blockSize)))
-            guard d.bufferedBlocks < blocksPerDirection else {
+            let count = Int(min(to - cursor, Int64(store.largeSize)))
+            let cost = count <= store.smallSize ? store.smallSize : store.largeSize
+            guard d.bufferedBytes + cost <= configuration.perDirectionLimit else {
                 counters.droppedOverFlowLimit &+= UInt64(to - cursor)
                 anomalies.insert(.reassemblyLimit)
                 return nil
             }
-            guard let node = store.allocate(seq: base &+ UInt32(truncatingIfNeeded: cursor),
-                                            from: source.baseAddress! + Int(cursor - sourceOffset), count: count)
-            else {
+            let sequence = base &+ UInt32(truncatingIfNeeded: cursor)
+            let bytes = source.baseAddress! + Int(cursor - sourceOffset)
+            var allocated = store.allocate(seq: sequence, from: bytes, count: count)
+            if allocated == nil, makeRoom(for: key, holding: d.bufferedBytes, need: cost) {
+                allocated = store.allocate(seq: sequence, from: bytes, count: count)
+            }
+            guard let node = allocated else {
                 counters.droppedOverGlobalLimit &+= UInt64(to - cursor)
                 anomalies.insert(.reassemblyLimit)
                 return nil
             }
-            d.bufferedBlocks += 1
+            charge(&d, key: key, store.capacity(node))
             store.setNext(node, following)
             if last >= 0 { store.setNext(last, node) } else { d.head = node }
             last = node
@@ -388,7 +403,84 @@ public final class StreamReassembler {
             store.release(chain: d.head)
             d.head = -1
         }
-        d.bufferedBlocks = 0
+        if d.holder >= 0 { removeHolder(at: d.holder) }
+        d.holder = -1
+        d.bufferedBytes = 0
+    }
+
+    // MARK: - Fair shares of a full store
+
+    /// Adds `delta` bytes to what a direction holds, keeping `holders` up to date.
+    @inline(__always)
+    private func charge(_ d: inout Direction, key: Int32, _ delta: Int) {
+        let before = d.bufferedBytes
+        d.bufferedBytes += delta
+        if before == 0, d.bufferedBytes > 0 {
+            d.holder = Int32(holders.count)
+            holders.append(key)
+        } else if before > 0, d.bufferedBytes == 0 {
+            removeHolder(at: d.holder)
+            d.holder = -1
+        }
+    }
+
+    private func removeHolder(at index: Int32) {
+        let moved = holders.removeLast()
+        guard Int(index) < holders.count else { return }
+        holders[Int(index)] = moved
+        withHolder(moved) { $0.holder = index }
+    }
+
+    private func withHolder(_ key: Int32, _ body: (inout Direction) -> Void) {
+        if key & 1 == 0 { body(&flows[Int(key >> 1)].toServer) } else { body(&flows[Int(key >> 1)].toClient) }
+    }
+
+    /// The store is full: when the requesting direction holds less than an equal share of
+    /// it, a direction holding more than that gives up its furthest-ahead bytes (they become
+    /// a gap when acknowledged, counted as evicted). Holders are sampled, not searched.
+    private func makeRoom(for requester: Int32, holding: Int, need: Int) -> Bool {
+        let sharers = holders.count + (holding == 0 ? 1 : 0)
+        guard sharers > 1 else { return false }
+        let share = store.totalBytes / sharers
+        guard holding + need <= share else { return false }
+        for _ in 0..<32 {
+            probe ^= probe << 13
+            probe ^= probe >> 7
+            probe ^= probe << 17
+            let victim = holders[Int(probe % UInt64(holders.count))]
+            guard victim != requester else { continue }
+            var freed = false
+            withHolder(victim) { d in
+                guard d.bufferedBytes > share else { return }
+                evictTail(&d, key: victim, keeping: share - need)
+                freed = true
+            }
+            if freed, store.freeBytes >= need { return true }
+        }
+        return false
+    }
+
+    /// Gives up a direction's last nodes (highest sequence numbers) until it holds at most
+    /// `keeping` bytes.
+    private func evictTail(_ d: inout Direction, key: Int32, keeping: Int) {
+        var nodes: [Int32] = []
+        var node = d.head
+        while node >= 0 {
+            nodes.append(node)
+            node = store.next(node)
+        }
+        var held = d.bufferedBytes
+        var cut = nodes.count
+        while cut > 0, held > max(0, keeping) {
+            cut -= 1
+            held -= store.capacity(nodes[cut])
+            counters.evictedBytes &+= UInt64(store.len(nodes[cut]))
+        }
+        guard cut < nodes.count else { return }
+        anomalies.insert(.reassemblyLimit)
+        if cut == 0 { d.head = -1 } else { store.setNext(nodes[cut - 1], -1) }
+        store.release(chain: nodes[cut])
+        charge(&d, key: key, held - d.bufferedBytes)
     }
 }
 

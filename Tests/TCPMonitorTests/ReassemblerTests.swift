@@ -67,7 +67,7 @@ struct ReassemblerTests {
             #expect(chunks.first?.bytes == buffer.baseAddress)
             #expect(chunks.first?.length == payload.count && chunks.first?.offset == 0)
         }
-        #expect(probe.reassembler.blocksInUse == 0)
+        #expect(probe.reassembler.bytesInUse == 0)
     }
 
     @Test("out-of-order segments wait for the hole and come out in order")
@@ -77,12 +77,12 @@ struct ReassemblerTests {
         probe.send(11, "klmno")
         probe.send(6, "fghij")
         #expect(probe.bytes.isEmpty)
-        #expect(probe.reassembler.bufferedBytes(slot: 1, direction: .toServer) == 2 * 2048)
+        #expect(probe.reassembler.bufferedBytes(slot: 1, direction: .toServer) == 2 * 256, "two small blocks")
         probe.send(1, "abcde")
         #expect(probe.text == "abcdefghijklmno")
         #expect(probe.reassembler.offset(slot: 1, direction: .toServer) == 15)
         probe.send(16, "p")
-        #expect(probe.reassembler.blocksInUse == 0)
+        #expect(probe.reassembler.bytesInUse == 0)
     }
 
     @Test("retransmissions are delivered once and counted")
@@ -165,7 +165,7 @@ struct ReassemblerTests {
         probe.send(3, "cd")
         #expect(probe.text == "abefij")
         #expect(probe.reassembler.counters.droppedAfterClose == 2)
-        #expect(probe.reassembler.blocksInUse == 0)
+        #expect(probe.reassembler.bytesInUse == 0)
     }
 
     @Test("the per-direction limit refuses and counts what does not fit")
@@ -174,7 +174,7 @@ struct ReassemblerTests {
         probe.start(at: 0)
         probe.send(100, String(repeating: "x", count: 200))  // needs 4 blocks, 2 allowed
         #expect(probe.reassembler.counters.droppedOverFlowLimit == 72)
-        #expect(probe.reassembler.blocksInUse == 2)
+        #expect(probe.reassembler.bytesInUse == 2 * 64)
         probe.ack(300)
         #expect(probe.text == String(repeating: "x", count: 128))
         #expect(probe.gaps.map(\.length) == [100, 72])
@@ -193,11 +193,11 @@ struct ReassemblerTests {
             reassembler.setInitialSequence(slot: slot, direction: .toClient, 0)
             payload.withUnsafeBytes { reassembler.accept(slot: slot, direction: .toClient, sequence: 1000, payload: $0) }
         }
-        #expect(reassembler.blocksInUse == 4)
+        #expect(reassembler.bytesInUse == 4 * 64)
         #expect(reassembler.counters.droppedOverGlobalLimit == 4 * 64)
         // Reopening a slot gives its blocks back.
         reassembler.open(slot: 0, flowID: 100)
-        #expect(reassembler.blocksInUse == 3)
+        #expect(reassembler.bytesInUse == 3 * 64)
     }
 
     @Test("a segment far beyond any window is refused")
@@ -206,6 +206,43 @@ struct ReassemblerTests {
         probe.start(at: 0)
         probe.send(0x7000_0000, "evil")
         #expect(probe.reassembler.counters.droppedOutOfReach == 4)
-        #expect(probe.reassembler.blocksInUse == 0)
+        #expect(probe.reassembler.bytesInUse == 0)
+    }
+
+    @Test("a flood of one-byte out-of-order segments over many flows neither fills the store nor starves a flow that comes later")
+    func junkFlood() {
+        var configuration = ReassemblyConfiguration()
+        configuration.perDirectionLimit = 64 * 1024
+        configuration.globalLimit = 4 * 1024 * 1024
+        let reassembler = StreamReassembler(capacity: 1200, configuration: configuration)
+        let junk: [UInt8] = [0x2A]
+        // 1,100 flows, 128 one-byte segments each, every other byte (so none joins another).
+        for slot in Int32(0)..<1100 {
+            reassembler.open(slot: slot, flowID: UInt64(slot))
+            reassembler.setInitialSequence(slot: slot, direction: .toServer, 0)
+            for index in 0..<128 {
+                reassembler.beginPacket()
+                junk.withUnsafeBytes { reassembler.accept(slot: slot, direction: .toServer, sequence: UInt32(10 + 2 * index), payload: $0) }
+            }
+        }
+        // Each byte holds a small block: 1,100 × 128 × 256 bytes would be 36 MB; the store
+        // (4 MiB) is full, and the junk flows hold more than an equal share.
+        #expect(reassembler.bytesInUse > reassembler.storeBytes / 2)
+        // The real attack, out of order, in a new flow: its bytes are buffered (junk gives
+        // way) and come out whole when the hole fills.
+        let attack = Array("GET /cgi-bin/../../etc/passwd HTTP/1.1\r\n\r\n".utf8)
+        reassembler.open(slot: 1150, flowID: 1150)
+        reassembler.setInitialSequence(slot: 1150, direction: .toServer, 0)
+        var delivered: [UInt8] = []
+        for (offset, length) in [(20, attack.count - 20), (0, 20)] {
+            reassembler.beginPacket()
+            attack[offset..<(offset + length)].withUnsafeBytes {
+                reassembler.accept(slot: 1150, direction: .toServer, sequence: UInt32(offset), payload: $0)
+            }
+            for chunk in reassembler.chunks where chunk.slot == 1150 { delivered += chunk.buffer }
+        }
+        #expect(String(decoding: delivered, as: UTF8.self) == String(decoding: attack, as: UTF8.self))
+        #expect(reassembler.counters.evictedBytes > 0 || reassembler.counters.droppedOverGlobalLimit == 0)
+        #expect(reassembler.bytesInUse <= reassembler.storeBytes)
     }
 }

@@ -29,7 +29,8 @@ struct Summary {
         if let r = dataPath.monitor.reassembler?.counters {
             lines.append("reassembly   \(r.deliveredBytes) bytes delivered, \(r.gaps) gaps (\(r.gapBytes) bytes), "
                 + "\(r.duplicateBytes) duplicate, \(r.conflictingBytes) conflicting overlap, "
-                + "dropped: \(r.droppedOverFlowLimit) over flow limit, \(r.droppedOverGlobalLimit) over global limit")
+                + "dropped: \(r.droppedOverFlowLimit) over flow limit, \(r.droppedOverGlobalLimit) over global limit, "
+                + "\(r.evictedBytes) given up for fair shares")
         }
         if let flowsWritten { lines.append("streams      \(flowsWritten) TCP flows written") }
         if let pipeline {
