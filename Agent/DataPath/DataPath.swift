@@ -142,7 +142,13 @@ public final class DataPath {
             startedFlow = true
             if parsed.pointee.tunnelDepth > 0 { rememberTunnel(of: flows.flowID(flow.slot), parsed.pointee) }
             if parsed.pointee.isTCP, configuration.tracksTCP {
-                monitor.open(slot: flow.slot, flowID: flows.flowID(flow.slot), reassemble: configuration.reassembly != nil)
+                var policies: (toServer: TargetPolicy, toClient: TargetPolicy)?
+                if let table = configuration.streamPolicies {
+                    let key = flows.key(flow.slot)
+                    policies = (table.policy(for: key.server), table.policy(for: key.client))
+                }
+                monitor.open(slot: flow.slot, flowID: flows.flowID(flow.slot), reassemble: configuration.reassembly != nil,
+                             policies: policies)
             }
         }
 

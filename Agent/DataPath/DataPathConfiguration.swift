@@ -15,6 +15,10 @@ public struct DataPathConfiguration: Sendable {
     /// capture on a host that offloads checksums).
     public enum ChecksumValidation: String, Sendable { case auto, yes, no }
     public var checksumValidation = ChecksumValidation.auto
+    /// Per receiving host, how overlapping TCP segments are resolved (nil: the reassembly
+    /// configuration's `overlapPolicy` for every host). By default Suricata's shipped table,
+    /// as for fragments, so out of the box the streams are Suricata's.
+    public var streamPolicies: HostPolicies? = DefragmentationConfiguration.shippedPolicies
     /// Tunnels opened to reach the inner packet (0: none; outer packets stand as they are).
     public var tunnelDepth: UInt8 = 4
     /// IP defragmentation: limits, timeout, and the overlap policy per destination.

@@ -47,6 +47,16 @@ public enum TargetPolicy: String, Sendable, CaseIterable, CustomStringConvertibl
     }
 }
 
+extension TargetPolicy {
+    /// The same for overlapping TCP segments held out of order. Suricata 7 resolves a
+    /// Windows host's segments with the BSD rule (a later segment wins where it starts
+    /// before), not its fragment rule; the agent does the same so their streams agree.
+    @inlinable
+    public func newerSegmentWins(newer: Range<Int64>, older: Range<Int64>) -> Bool {
+        self == .windows ? TargetPolicy.bsd.newerWins(newer: newer, older: older) : newerWins(newer: newer, older: older)
+    }
+}
+
 /// Target policies per destination prefix (longest prefix wins), with a default — so a
 /// sensor in front of Windows servers and Linux hosts reassembles for each as it will.
 public struct HostPolicies: Sendable {

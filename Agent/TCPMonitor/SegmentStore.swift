@@ -17,6 +17,9 @@ struct SegmentStore {
     private let sequence: UnsafeMutablePointer<UInt32>
     private let length: UnsafeMutablePointer<UInt16>
     private let nextNode: UnsafeMutablePointer<Int32>
+    /// The sequence range of the segment each node's bytes came from (target policies
+    /// compare whole segments).
+    private let segmentBounds: UnsafeMutablePointer<(UInt32, UInt32)>
     private let smallArena: UnsafeMutableRawPointer
     private let largeArena: UnsafeMutableRawPointer
     private var freeSmall: Int32
@@ -34,6 +37,8 @@ struct SegmentStore {
         sequence = .allocate(capacity: count)
         length = .allocate(capacity: count)
         nextNode = .allocate(capacity: count)
+        segmentBounds = .allocate(capacity: count)
+        segmentBounds.initialize(repeating: (0, 0), count: count)
         smallArena = .allocate(byteCount: smallCount * smallSize, alignment: 64)
         largeArena = .allocate(byteCount: largeCount * largeSize, alignment: 64)
         for node in 0..<count {
@@ -51,6 +56,7 @@ struct SegmentStore {
         sequence.deallocate()
         length.deallocate()
         nextNode.deallocate()
+        segmentBounds.deallocate()
         smallArena.deallocate()
         largeArena.deallocate()
     }
@@ -62,6 +68,8 @@ struct SegmentStore {
     @inline(__always) func len(_ node: Int32) -> Int { Int(length[Int(node)]) }
     @inline(__always) func next(_ node: Int32) -> Int32 { nextNode[Int(node)] }
     @inline(__always) func setNext(_ node: Int32, _ next: Int32) { nextNode[Int(node)] = next }
+    /// First and past-the-end sequence numbers of the segment the node's bytes came from.
+    @inline(__always) func segment(_ node: Int32) -> (UInt32, UInt32) { segmentBounds[Int(node)] }
     /// The bytes a node takes from the store (what its direction is charged).
     @inline(__always) func capacity(_ node: Int32) -> Int { Int(node) < smallCount ? smallSize : largeSize }
 
@@ -71,7 +79,7 @@ struct SegmentStore {
 
     /// Takes a node for `count` bytes (at most `largeSize`) — a small one when they fit and
     /// one is free — and fills it from `source`; nil when none fits.
-    mutating func allocate(seq: UInt32, from source: UnsafeRawPointer, count: Int) -> Int32? {
+    mutating func allocate(seq: UInt32, from source: UnsafeRawPointer, count: Int, segment: (UInt32, UInt32)) -> Int32? {
         let node: Int32
         if count <= smallSize, freeSmall >= 0 {
             node = freeSmall
@@ -86,6 +94,7 @@ struct SegmentStore {
         sequence[Int(node)] = seq
         length[Int(node)] = UInt16(count)
         nextNode[Int(node)] = -1
+        segmentBounds[Int(node)] = segment
         data(node).copyMemory(from: source, byteCount: count)
         return node
     }

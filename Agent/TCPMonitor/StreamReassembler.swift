@@ -1,15 +1,11 @@
-/// Which copy wins when segments overlap with different bytes.
-public enum OverlapPolicy: String, Sendable, CaseIterable {
-    /// Bytes already received are kept (the default; Linux and BSD receivers behave so
-    /// for data already queued, and it cannot be rewritten by a later evasive segment).
-    case first
-    /// Bytes not yet delivered are replaced by a later segment's (Windows-like targets).
-    case last
-}
+import MBoxPacket
 
 /// Reassembly limits and policy.
 public struct ReassemblyConfiguration: Sendable {
-    public var overlapPolicy: OverlapPolicy = .first
+    /// Which copy of out-of-order bytes wins when segments overlap with different bytes,
+    /// for receivers not given a policy of their own at `open` (bytes already delivered
+    /// are never rewritten).
+    public var overlapPolicy: TargetPolicy = .first
     /// Size of a large out-of-order block, and of a small one (for segments that fit it;
     /// an eighth of the store is small blocks).
     public var blockSize = 2048
@@ -70,6 +66,8 @@ public final class StreamReassembler {
         /// Bytes of the blocks it holds, and where it is in `holders` (-1: holds none).
         var bufferedBytes = 0
         var holder: Int32 = -1
+        /// How the receiving host resolves overlapping segments.
+        var policy = TargetPolicy.first
         var started = false
         var sawFIN = false
         var closed = false
@@ -132,12 +130,16 @@ public final class StreamReassembler {
         return anomalies
     }
 
-    /// Starts tracking a new flow in `slot`, dropping anything the slot held.
-    public func open(slot: Int32, flowID: UInt64) {
+    /// Starts tracking a new flow in `slot`, dropping anything the slot held. `policies`:
+    /// how the server (receiving `toServer`) and the client resolve overlapping segments
+    /// (the configuration's `overlapPolicy` for both when nil).
+    public func open(slot: Int32, flowID: UInt64, policies: (toServer: TargetPolicy, toClient: TargetPolicy)? = nil) {
         let flow = flows + Int(slot)
         release(&flow.pointee.toServer)
         release(&flow.pointee.toClient)
         flow.pointee = Flow(flowID: flowID)
+        flow.pointee.toServer.policy = policies?.toServer ?? configuration.overlapPolicy
+        flow.pointee.toClient.policy = policies?.toClient ?? configuration.overlapPolicy
     }
 
     /// The sequence number of the direction's first byte (ISN + 1 once the SYN is seen).
@@ -244,7 +246,7 @@ public final class StreamReassembler {
             // The common case: in order and clear of anything buffered. No copy.
             emit(&d, flowID, slot, direction, bytes.baseAddress!, bytes.count)
         } else {
-            insert(&d, key: slot &* 2 &+ (direction == .toServer ? 0 : 1), start, bytes)
+            insert(&d, key: slot &* 2 &+ (direction == .toServer ? 0 : 1), start, bytes, segmentStart: sequence)
         }
         drain(&d, flowID, slot, direction)
     }
@@ -285,8 +287,11 @@ public final class StreamReassembler {
 
     /// Puts `bytes` (starting at `start`, after the next expected byte or overlapping
     /// buffered nodes) into the sorted list; overlaps follow the policy.
-    private func insert(_ d: inout Direction, key: Int32, _ start: UInt32, _ bytes: UnsafeRawBufferPointer) {
+    private func insert(_ d: inout Direction, key: Int32, _ start: UInt32, _ bytes: UnsafeRawBufferPointer, segmentStart: UInt32) {
         let base = d.nextSequence
+        // The whole segment as sent (before what was already delivered was cut off), for
+        // the receiver's overlap policy.
+        let segment = Int64(SequenceNumber.distance(segmentStart, base))..<(Int64(SequenceNumber.distance(start, base)) + Int64(bytes.count))
         let end = Int64(SequenceNumber.distance(start, base)) + Int64(bytes.count)
         var cursor = Int64(SequenceNumber.distance(start, base))
         var previous: Int32 = -1
@@ -298,7 +303,8 @@ public final class StreamReassembler {
                 // Uncovered bytes before `node` (or at the tail): new blocks.
                 let pieceEnd = min(nodeStart, end)
                 guard let last = insertPieces(&d, key: key, after: previous, before: node, base: base,
-                                              from: cursor, to: pieceEnd, source: bytes, sourceStart: start)
+                                              from: cursor, to: pieceEnd, source: bytes, sourceStart: start,
+                                              segment: (segmentStart, start &+ UInt32(truncatingIfNeeded: bytes.count)))
                 else { return }
                 previous = last
                 cursor = pieceEnd
@@ -314,7 +320,11 @@ public final class StreamReassembler {
                 if memcmp(held, incoming, count) != 0 {
                     counters.conflictingBytes &+= UInt64(count)
                     anomalies.insert(.overlapDifferentData)
-                    if configuration.overlapPolicy == .last { held.copyMemory(from: incoming, byteCount: count) }
+                    if d.policy != .first {
+                        let (heldStart, heldEnd) = store.segment(node)
+                        let older = Int64(SequenceNumber.distance(heldStart, base))..<Int64(SequenceNumber.distance(heldEnd, base))
+                        if d.policy.newerSegmentWins(newer: segment, older: older) { held.copyMemory(from: incoming, byteCount: count) }
+                    }
                 } else {
                     counters.duplicateBytes &+= UInt64(count)
                 }
@@ -329,7 +339,8 @@ public final class StreamReassembler {
     /// links them between `previous` and `following`. Returns the last block linked, or
     /// nil when a limit refused the rest (counted).
     private func insertPieces(_ d: inout Direction, key: Int32, after previous: Int32, before following: Int32, base: UInt32,
-                              from: Int64, to: Int64, source: UnsafeRawBufferPointer, sourceStart: UInt32) -> Int32? {
+                              from: Int64, to: Int64, source: UnsafeRawBufferPointer, sourceStart: UInt32,
+                              segment: (UInt32, UInt32)) -> Int32? {
         var last = previous
         var cursor = from
         let sourceOffset = Int64(SequenceNumber.distance(sourceStart, base))
@@ -343,9 +354,9 @@ public final class StreamReassembler {
             }
             let sequence = base &+ UInt32(truncatingIfNeeded: cursor)
             let bytes = source.baseAddress! + Int(cursor - sourceOffset)
-            var allocated = store.allocate(seq: sequence, from: bytes, count: count)
+            var allocated = store.allocate(seq: sequence, from: bytes, count: count, segment: segment)
             if allocated == nil, makeRoom(for: key, holding: d.bufferedBytes, need: cost) {
-                allocated = store.allocate(seq: sequence, from: bytes, count: count)
+                allocated = store.allocate(seq: sequence, from: bytes, count: count, segment: segment)
             }
             guard let node = allocated else {
                 counters.droppedOverGlobalLimit &+= UInt64(to - cursor)

@@ -98,12 +98,15 @@ public final class TCPMonitor {
     public func beginPacket() { reassembler?.beginPacket() }
 
     /// Starts a flow in `slot`. `reassemble` is ignored when the monitor has no reassembler.
-    public func open(slot: Int32, flowID: UInt64, reassemble: Bool) {
+    /// `policies`: how the server and the client resolve overlapping segments (the
+    /// reassembly configuration's `overlapPolicy` when nil).
+    public func open(slot: Int32, flowID: UInt64, reassemble: Bool,
+                     policies: (toServer: TargetPolicy, toClient: TargetPolicy)? = nil) {
         endpoints[2 * Int(slot)] = TCPEndpointState()
         endpoints[2 * Int(slot) + 1] = TCPEndpointState()
         flows[Int(slot)] = FlowFlags()
         flows[Int(slot)].reassemble = reassemble && reassembler != nil
-        if flows[Int(slot)].reassemble { reassembler!.open(slot: slot, flowID: flowID) }
+        if flows[Int(slot)].reassemble { reassembler!.open(slot: slot, flowID: flowID, policies: policies) }
     }
 
     /// The flow in `slot` ended (closed, expired, evicted, end of input): buffered stream

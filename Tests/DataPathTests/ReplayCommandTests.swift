@@ -28,7 +28,7 @@ struct ReplayCommandTests {
     @Test("bad input gives a clear message and a non-zero exit", arguments: [
         (["--pcap", "/nonexistent/x.pcap"], "No such file"),
         (["--pcap", "/etc/os-release"], "not a pcap or pcapng file"),
-        (["--pcap", "/etc/os-release", "--overlap", "middle"], "--overlap must be 'first' or 'last'"),
+        (["--pcap", "/etc/os-release", "--overlap", "middle"], "--overlap must be first, last, bsd, linux, windows, solaris or host"),
         (["--pcap", "/etc/os-release", "--flow-capacity", "0"], "--flow-capacity"),
         (["--pcap", "/etc/os-release", "--reassembly-global-limit", "100000000000"], "more than half this machine's memory"),
         ([String](), "give exactly one source: --pcap FILE or --dpdk"),

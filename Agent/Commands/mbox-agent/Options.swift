@@ -12,8 +12,8 @@ import MBoxTCP
 
 /// How the data path is sized and how it reassembles.
 struct StackOptions: ParsableArguments {
-    @Option(help: "Overlapping segments with different bytes: 'first' (default) keeps the bytes received first, 'last' the latest.")
-    var overlap: String = OverlapPolicy.first.rawValue
+    @Option(help: "Overlapping TCP segments with different bytes held out of order: 'host' (default) as each receiving host's --host-os-policy says; or for every host 'first' (the bytes received first stay), 'last', 'bsd', 'linux', 'windows', 'solaris'.")
+    var overlap: String = "host"
 
     @Option(help: "Most flows tracked at once.")
     var flowCapacity: Int = 262_144
@@ -53,8 +53,8 @@ struct StackOptions: ParsableArguments {
         guard defragMemcap >= 65_535, defragMemcap <= Int(ProcessInfo.processInfo.physicalMemory) / 2 else {
             throw ValidationError("--defrag-memcap must be at least 65535 bytes and at most half this machine's memory")
         }
-        guard OverlapPolicy(rawValue: overlap) != nil else {
-            throw ValidationError("--overlap must be 'first' or 'last', not '\(overlap)'")
+        guard overlap == "host" || TargetPolicy(name: overlap) != nil else {
+            throw ValidationError("--overlap must be first, last, bsd, linux, windows, solaris or host, not '\(overlap)'")
         }
         guard flowCapacity > 0, flowCapacity <= 16_000_000 else {
             throw ValidationError("--flow-capacity must be between 1 and 16000000")
@@ -86,7 +86,8 @@ struct StackOptions: ParsableArguments {
             configuration.reassembly = nil
         } else {
             var reassembly = ReassemblyConfiguration()
-            reassembly.overlapPolicy = OverlapPolicy(rawValue: overlap)!
+            reassembly.overlapPolicy = TargetPolicy(name: overlap) ?? .first
+            configuration.streamPolicies = overlap == "host" ? (try? hostPolicies()) ?? DefragmentationConfiguration.shippedPolicies : nil
             reassembly.perDirectionLimit = reassemblyFlowLimit
             reassembly.globalLimit = reassemblyGlobalLimit
             configuration.reassembly = reassembly
