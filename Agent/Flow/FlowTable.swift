@@ -41,14 +41,15 @@ public final class FlowTable {
     public private(set) var counters = FlowTableCounters()
     public private(set) var count = 0
 
+    // The 4-byte fields fill the key's tail padding: 80 bytes an entry.
     private struct Entry {
         var key: FlowKey
-        var flowID: UInt64
-        var firstSeen: UInt64
-        var lastSeen: UInt64
         var hash: UInt32
         var newer: Int32   // LRU links; also the free-list link while unused
         var older: Int32
+        var flowID: UInt64
+        var firstSeen: UInt64
+        var lastSeen: UInt64
     }
 
     private let entries: UnsafeMutablePointer<Entry>
@@ -74,9 +75,9 @@ public final class FlowTable {
         let zero = IPAddress(high: 0, low: 0)
         for slot in 0..<configuration.capacity {
             (entries + slot).initialize(to: Entry(
-                key: FlowKey(client: zero, clientPort: 0, server: zero, serverPort: 0, ipProtocol: 0),
-                flowID: 0, firstSeen: 0, lastSeen: 0, hash: 0,
-                newer: slot + 1 < configuration.capacity ? Int32(slot + 1) : -1, older: -1))
+                key: FlowKey(client: zero, clientPort: 0, server: zero, serverPort: 0, ipProtocol: 0), hash: 0,
+                newer: slot + 1 < configuration.capacity ? Int32(slot + 1) : -1, older: -1,
+                flowID: 0, firstSeen: 0, lastSeen: 0))
         }
         freeHead = 0
     }
@@ -135,8 +136,8 @@ public final class FlowTable {
         let entry = entries + Int(slot)
         freeHead = entry.pointee.newer
         let key = sourceIsClient ? packet : packet.reversed
-        entry.pointee = Entry(key: key, flowID: nextFlowID, firstSeen: now, lastSeen: now, hash: hash,
-                              newer: -1, older: newest)
+        entry.pointee = Entry(key: key, hash: hash, newer: -1, older: newest,
+                              flowID: nextFlowID, firstSeen: now, lastSeen: now)
         nextFlowID += 1
         linkNewest(slot)
         var bucket = Int(hash) & bucketMask
