@@ -13,7 +13,7 @@ struct X509Names {
     ]
 
     init?(_ der: [UInt8]) {
-        var certificate = DER(der)
+        let certificate = DER(der)
         guard let tbsBody = certificate.enter(tag: 0x30)?.enter(tag: 0x30) else { return nil }
         var tbs = tbsBody
         if tbs.peekTag == 0xA0 { _ = tbs.next() }

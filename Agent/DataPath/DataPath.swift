@@ -37,6 +37,8 @@ public final class DataPath {
     let defragmenter: IPDefragmenter
     /// What was wrong with the last packet below TCP (empty for nearly every packet).
     public private(set) var anomalies = PacketAnomalies()
+    /// Per flow slot: the flow's packets had a damaged transport header (no TCP state).
+    private let transportless: UnsafeMutablePointer<Bool>
     /// Why the last packet was refused, when it was.
     public private(set) var malformed: MalformedReason?
     /// Tunneled flows' outer headers by flow ID (kept one packet past the flow's end, so
@@ -54,10 +56,15 @@ public final class DataPath {
         headers = .allocate(capacity: 1)
         headers.initialize(to: PacketHeaders())
         headers.pointee.tunnelLimit = configuration.tunnelDepth
+        transportless = .allocate(capacity: configuration.flowTable.capacity)
+        transportless.initialize(repeating: false, count: configuration.flowTable.capacity)
         endedFlows.reserveCapacity(16)
     }
 
-    deinit { headers.deallocate() }
+    deinit {
+        headers.deallocate()
+        transportless.deallocate()
+    }
 
     /// Reassembled chunks the last packet (or `finishAll()`) produced.
     public var chunks: UnsafeBufferPointer<StreamChunk> { monitor.chunks }
@@ -98,7 +105,8 @@ public final class DataPath {
             case let .malformed(reason):
                 counters.malformed.count(reason)
                 malformed = reason
-                return .malformed(reason)
+                guard reason.isTransportLevel else { return .malformed(reason) }
+                headers.pointee.dropTransport()
             }
         case .notIP:
             counters.notIP &+= 1
@@ -106,16 +114,21 @@ public final class DataPath {
         case let .malformed(reason):
             counters.malformed.count(reason)
             malformed = reason
-            return .malformed(reason)
+            // A damaged transport header behind a sound IP header: the packet stays visible
+            // to IP-level rules (Suricata's decoder keeps it without its transport layer).
+            guard reason.isTransportLevel else { return .malformed(reason) }
+            headers.pointee.dropTransport()
         }
         // Read in place (and passed on as a 5-tuple or by pointer): a copy of the headers
         // costs a 130-byte memcpy call per packet.
         let parsed = UnsafePointer(self.headers)
-        if parsed.pointee.ipVersion == 4 { counters.ipv4 &+= 1 } else { counters.ipv6 &+= 1 }
-        switch parsed.pointee.ipProtocol {
-        case IPProtocolNumber.tcp: counters.tcp &+= 1
-        case IPProtocolNumber.udp: counters.udp &+= 1
-        default: counters.otherTransport &+= 1
+        if malformed == nil {
+            if parsed.pointee.ipVersion == 4 { counters.ipv4 &+= 1 } else { counters.ipv6 &+= 1 }
+            switch parsed.pointee.ipProtocol {
+            case IPProtocolNumber.tcp: counters.tcp &+= 1
+            case IPProtocolNumber.udp: counters.udp &+= 1
+            default: counters.otherTransport &+= 1
+            }
         }
 
         // Flow table.
@@ -141,6 +154,8 @@ public final class DataPath {
             flow = flows.insert(tuple, hash: hash, sourceIsClient: sourceIsClient, now: now)
             startedFlow = true
             if parsed.pointee.tunnelDepth > 0 { rememberTunnel(of: flows.flowID(flow.slot), parsed.pointee) }
+            // A flow of packets whose TCP header was damaged has no TCP state.
+            transportless[Int(flow.slot)] = parsed.pointee.transportDamaged
             if parsed.pointee.isTCP, configuration.tracksTCP {
                 var policies: (toServer: TargetPolicy, toClient: TargetPolicy)?
                 if let table = configuration.streamPolicies {
@@ -219,7 +234,7 @@ public final class DataPath {
     private func end(_ slot: Int32, reason: FlowEndReason) {
         let key = flows.key(slot)
         var tcp: TCPMonitor.FlowState?
-        if key.ipProtocol == IPProtocolNumber.tcp, configuration.tracksTCP {
+        if key.ipProtocol == IPProtocolNumber.tcp, configuration.tracksTCP, !transportless[Int(slot)] {
             monitor.finish(slot: slot)
             tcp = monitor.state(slot)
         }

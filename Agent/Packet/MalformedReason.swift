@@ -18,6 +18,14 @@ public enum MalformedReason: Int, CaseIterable, Sendable, CustomStringConvertibl
     case badUDPLength
     case truncatedICMPHeader
 
+    /// Whether only the transport header is wrong (the IP header before it was sound).
+    public var isTransportLevel: Bool {
+        switch self {
+        case .truncatedTCPHeader, .badTCPDataOffset, .badTCPOption, .truncatedUDPHeader, .badUDPLength, .truncatedICMPHeader: return true
+        default: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case .truncatedLinkHeader: return "truncated_link_header"

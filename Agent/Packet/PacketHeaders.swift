@@ -67,6 +67,9 @@ public struct PacketHeaders: Sendable {
     public var payloadLength: Int = 0
     /// Bytes from the IP header to the end of the IP datagram (excluding link padding).
     public var ipLength: Int = 0
+    /// The IP header is sound but the TCP/UDP/ICMP header is not: the packet goes on for
+    /// IP-level rules without a transport layer (ports 0, no payload), as Suricata's does.
+    public var transportDamaged = false
 
     // TCP
     public var tcpFlags = TCPFlags(rawValue: 0)
@@ -111,8 +114,20 @@ public struct PacketHeaders: Sendable {
         return z ^ (z >> 31)
     }
 
-    @inlinable public var isTCP: Bool { ipProtocol == IPProtocolNumber.tcp }
-    @inlinable public var isUDP: Bool { ipProtocol == IPProtocolNumber.udp }
+    /// A TCP packet with a sound TCP header.
+    @inlinable public var isTCP: Bool { ipProtocol == IPProtocolNumber.tcp && !transportDamaged }
+    @inlinable public var isUDP: Bool { ipProtocol == IPProtocolNumber.udp && !transportDamaged }
+
+    /// Drops the transport layer of a packet whose transport header did not parse.
+    @inlinable
+    public mutating func dropTransport() {
+        transportDamaged = true
+        sourcePort = 0
+        destinationPort = 0
+        tcpFlags = TCPFlags(rawValue: 0)
+        payloadOffset = networkOffset + ipLength
+        payloadLength = 0
+    }
 }
 
 /// What the parser made of a packet.

@@ -14,6 +14,7 @@ public enum PacketParser {
         headers.vlanCount = 0
         headers.tunnelDepth = 0
         headers.encapsulation = 0
+        headers.transportDamaged = false
         switch linkType {
         case .ethernet:
             return parseEthernet(bytes, into: &headers)

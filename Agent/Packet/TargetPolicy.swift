@@ -48,12 +48,23 @@ public enum TargetPolicy: String, Sendable, CaseIterable, CustomStringConvertibl
 }
 
 extension TargetPolicy {
-    /// The same for overlapping TCP segments held out of order. Suricata 7 resolves a
-    /// Windows host's segments with the BSD rule (a later segment wins where it starts
-    /// before), not its fragment rule; the agent does the same so their streams agree.
+    /// The same for overlapping TCP segments held out of order, as Suricata 7's stream
+    /// engine decides it (its rules differ from its fragment ones): BSD and Windows hosts
+    /// take a later segment where it starts before; Linux also where it starts at the same
+    /// place and ends further; Solaris where it ends at or past the end of the earlier one,
+    /// starting before or at it, or where it starts inside and ends beyond it.
     @inlinable
     public func newerSegmentWins(newer: Range<Int64>, older: Range<Int64>) -> Bool {
-        self == .windows ? TargetPolicy.bsd.newerWins(newer: newer, older: older) : newerWins(newer: newer, older: older)
+        switch self {
+        case .first: return false
+        case .last: return true
+        case .bsd, .windows: return newer.lowerBound < older.lowerBound
+        case .linux:
+            return newer.lowerBound < older.lowerBound
+                || (newer.lowerBound == older.lowerBound && newer.upperBound > older.upperBound)
+        case .solaris:
+            return newer.lowerBound <= older.lowerBound ? newer.upperBound >= older.upperBound : newer.upperBound > older.upperBound
+        }
     }
 }
 
