@@ -164,7 +164,10 @@ public final class AppLayerFlow {
         if wanted.contains(.httpHost) || wanted.contains(.httpHostRaw), let host = message.header("Host") {
             put(&buffers, .httpHostRaw, host)
             var name = host.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
-            if let colon = name.lastIndex(of: UInt8(ascii: ":")), !name.contains(UInt8(ascii: "]")) || name[colon - 1] == UInt8(ascii: "]") {
+            // A port after the last colon, unless that colon is inside an IPv6 literal
+            // ("[::1]:80" keeps "[::1]"); a Host that starts with ":" has nothing before it.
+            if let colon = name.lastIndex(of: UInt8(ascii: ":")),
+               !name.contains(UInt8(ascii: "]")) || (colon > 0 && name[colon - 1] == UInt8(ascii: "]")) {
                 name = Array(name[..<colon])
             }
             while name.last == UInt8(ascii: ".") { name.removeLast() }

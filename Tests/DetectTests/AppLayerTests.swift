@@ -34,6 +34,15 @@ struct AppLayerTests {
         return found + flow.finish()
     }
 
+    @Test("http.host: the port goes, an IPv6 literal stays; a Host starting with ':' (found by fuzzing: it crashed) is kept as it is",
+          arguments: [("Example.COM:8080", "example.com"), ("[2001:db8::1]:80", "[2001:db8::1]"), ("[2001:db8::1]", "[2001:db8::1]"),
+                      (":]x", ":]x"), (":", ""), ("a.b.:", "a.b")])
+    func hostNormalised(raw: String, expected: String) {
+        let request = Array("GET / HTTP/1.1\r\nHost: \(raw)\r\n\r\n".utf8)
+        let found = transactions(request, [])
+        #expect(found.first?.buffers[.httpHost].first.map { String(decoding: $0, as: UTF8.self) } ?? "" == expected, "\(found)")
+    }
+
     @Test("a gzip body is inspected decompressed, also when chunked")
     func gzipBody() {
         let text = Array(String(repeating: "lorem ipsum ", count: 200).utf8) + Array("the marker".utf8)
