@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with libFuzzer and AddressSanitizer.
 #   bash scripts/fuzz.sh [TARGET|all] [SECONDS]      (default: all, 60 s each)
+#   bash scripts/fuzz.sh all ci                      CI's run: a fixed seed and a fixed number
+#                                                    of executions per target (about 30 s each),
+#                                                    so a run's outcome does not depend on luck
 #   FUZZ_MERGE=1 bash scripts/fuzz.sh …  also merges what the run found that adds coverage
 #                                        into Fuzz/corpus/TARGET (to commit)
 # Builds mbox-fuzz instrumented (release, ASan, libFuzzer coverage) in .build-fuzz, then runs
@@ -35,7 +38,20 @@ for name in "${targets[@]}"; do
     scratch=$(mktemp -d)
     log="fuzz-findings/$name.log"
     set +e
-    "$binary" "$name" "$scratch" "Fuzz/corpus/$name" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
+    if [ "$seconds" = ci ]; then
+        case "$name" in
+            capture) bound="-runs=3000000" ;;
+            packet-path) bound="-runs=300000" ;;
+            rules) bound="-runs=120000" ;;
+            chain) bound="-runs=80000" ;;
+            *) bound="-runs=300000" ;;
+        esac
+        bound="$bound -seed=1"
+    else
+        bound="-max_total_time=$seconds"
+    fi
+    # shellcheck disable=SC2086
+    "$binary" "$name" "$scratch" "Fuzz/corpus/$name" $bound -rss_limit_mb=2048 -max_len=65536 \
         -timeout=10 -artifact_prefix="fuzz-findings/$name-" -print_final_stats=1 >"$log" 2>&1
     code=$?
     set -e

@@ -252,7 +252,8 @@ public struct RuleParser {
             guard text.count > 2 else { throw problem("empty address list '[]'") }
             return .list(try splitList(String(text.dropFirst().dropLast())).map { try address($0, problem, depth: depth + 1) })
         }
-        let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
+        // Empty pieces kept: "" (from a lone "!") and "/8" are refused, not indexed past.
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let ip = IPAddress(parts[0]) else { throw problem("'\(text)' is not an address") }
         let bits = ip.isIPv4 ? 32 : 128
         var prefix = bits

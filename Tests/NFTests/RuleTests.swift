@@ -52,6 +52,8 @@ struct RuleTests {
         alert tcp !any any -> any any (msg:"no address"; sid:11;)
         alert http any any -> any any (msg:"capital host"; http.host; content:"Example.com"; sid:12;)
         alert tcp any any -> any any (msg:"states"; flow:established,not_established; sid:13;)
+        alert tcp any any -> ! any (msg:"empty negation (found by fuzzing: it crashed)"; sid:14;)
+        alert tcp any any -> /8 any (msg:"no address"; sid:15;)
         """
         let set = RuleParser().parse(text, file: "bad.rules")
         #expect(set.rules.map(\.sid) == [1, 9])
@@ -70,6 +72,8 @@ struct RuleTests {
             "bad.rules:15: '!any' matches no address",
             "bad.rules:16: sid 12: httpHost is lowercase",
             "bad.rules:17: sid 13: flow: 'established,not_established' contradicts itself",
+            "bad.rules:18: '' is not an address",
+            "bad.rules:19: '/8' is not an address",
         ]
         #expect(found.count == expected.count, "\(found)")
         for (message, prefix) in zip(found, expected) { #expect(message.hasPrefix(prefix), "\(message)") }
