@@ -93,7 +93,7 @@ public final class DataPath {
         case .fragment:
             counters.fragments &+= 1
             let whole = defragmenter.add(packet.data, headers: headers.pointee, timestamp: packet.timestamp)
-            if !defragmenter.findings.isEmpty { noteFindings(defragmenter.findings) }
+            anomalies.formUnion(defragmenter.findings)
             guard let whole else { return .fragment }
             // The datagram is whole: it goes on as a raw IP packet in the fragment's place.
             let datagram = CapturedPacket(timestamp: packet.timestamp, data: whole, originalLength: UInt32(whole.count),
@@ -178,13 +178,6 @@ public final class DataPath {
             }
         }
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
-    }
-
-    private func noteFindings(_ findings: IPDefragmenter.Findings) {
-        if findings.contains(.overlap) { anomalies.insert(.fragmentOverlap) }
-        if findings.contains(.tiny) { anomalies.insert(.fragmentTiny) }
-        if findings.contains(.invalid) { anomalies.insert(.fragmentInvalid) }
-        if findings.contains(.dropped) { anomalies.insert(.fragmentDropped) }
     }
 
     /// The outermost tunnel a flow travels in, nil for a flow in none.

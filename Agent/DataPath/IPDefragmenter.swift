@@ -84,20 +84,12 @@ final class IPDefragmenter {
         var policy: TargetPolicy
     }
 
-    /// What the last fragment added showed (for anomaly events).
-    struct Findings: OptionSet {
-        let rawValue: UInt8
-        static let overlap = Findings(rawValue: 1)
-        static let tiny = Findings(rawValue: 2)
-        static let invalid = Findings(rawValue: 4)
-        static let dropped = Findings(rawValue: 8)
-    }
-
     let configuration: DefragmentationConfiguration
     private var datagrams: [Key: Datagram] = [:]
     private var sinceSweep = 0
     private(set) var counters = DefragmentationCounters()
-    private(set) var findings = Findings()
+    /// What the last fragment added showed.
+    private(set) var findings = PacketAnomalies()
     /// The last reassembled datagram (raw IP), valid until the next one; and, per byte,
     /// which fragment supplies it (used only when fragments overlapped).
     private let output = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_535 + 1024, alignment: 64)
@@ -140,12 +132,12 @@ final class IPDefragmenter {
         let length = payload.count
         guard length > 0, offset + length <= 65_535, !more || length % 8 == 0 else {
             counters.invalid &+= 1
-            findings.insert(.invalid)
+            findings.insert(.fragmentInvalid)
             return nil
         }
         if isTiny(offset: offset, length: length, ipProtocol: headers.ipProtocol) {
             counters.tiny &+= 1
-            findings.insert(.tiny)
+            findings.insert(.fragmentTiny)
         }
         if datagrams[key] == nil {
             guard datagrams.count < configuration.maximumDatagrams else { return drop() }
@@ -168,7 +160,7 @@ final class IPDefragmenter {
             if datagram.fragments.contains(where: { $0.range.overlaps(range) }) {
                 datagram.overlapped = true
                 counters.overlaps &+= 1
-                findings.insert(.overlap)
+                findings.insert(.fragmentOverlap)
             }
             datagram.fragments.append(Fragment(range: range, stored: datagram.bytes.count))
             datagram.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[payload]))
@@ -192,7 +184,7 @@ final class IPDefragmenter {
 
     private func drop() -> UnsafeRawBufferPointer? {
         counters.dropped &+= 1
-        findings.insert(.dropped)
+        findings.insert(.fragmentDropped)
         return nil
     }
 

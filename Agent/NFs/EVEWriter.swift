@@ -144,9 +144,7 @@ public final class EVEWriter {
     /// as Suricata's anomaly logger writes them for its `decode` and `stream` types.
     public func writeAnomalies(of dataPath: DataPath, timestamp: UInt64) throws {
         let headers = dataPath.headers.pointee
-        let transportReasons: Set<MalformedReason> = [.truncatedTCPHeader, .badTCPDataOffset, .badTCPOption, .truncatedUDPHeader,
-                                                       .badUDPLength, .truncatedICMPHeader]
-        let addressed = headers.ipVersion != 0 && (dataPath.malformed.map(transportReasons.contains) ?? true)
+        let addressed = headers.ipVersion != 0 && (dataPath.malformed?.isTransportLevel ?? true)
         for anomaly in dataPath.lastPacketAnomalies {
             var fields = ["\"timestamp\":\"\(Self.timestamp(timestamp))\"", "\"event_type\":\"anomaly\""]
             if addressed {
