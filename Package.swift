@@ -56,16 +56,21 @@ let package = Package(
         .target(name: "MBoxPacket", dependencies: ["MBoxCapture"], path: "Agent/Packet", swiftSettings: fastPath),
         .target(name: "MBoxFlow", dependencies: ["MBoxPacket"], path: "Agent/Flow", swiftSettings: fastPath),
         .target(name: "MBoxTCP", dependencies: ["MBoxPacket"], path: "Agent/TCPMonitor", swiftSettings: fastPath),
+        // What stages emit (RSTs, handshake answers, ARP), framed and checksummed for the port.
+        .target(name: "MBoxTransmit", dependencies: ["MBoxCapture", "MBoxPacket"], path: "Agent/Transmit", swiftSettings: fastPath),
+        .target(name: "MBoxSplicer", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTransmit"],
+                path: "Agent/TCPSplicer", swiftSettings: fastPath),
         .target(
             name: "MBoxDataPath",
-            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTCP"],
+            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTCP", "MBoxSplicer", "MBoxTransmit"],
             path: "Agent/DataPath", swiftSettings: fastPath),
         // Events and network functions, in the order events travel.
         .target(name: "MBoxEvents", dependencies: ["MBoxDataPath", "MBoxTCP", "MBoxFlow", "MBoxPacket"],
                 path: "Agent/Events", swiftSettings: fastPath),
         .target(
             name: "MBoxNF",
-            dependencies: ["MBoxEvents", "MBoxDataPath", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["MBoxEvents", "MBoxDataPath", "MBoxSplicer", "MBoxTransmit", "MBoxPacket", "MBoxFlow",
+                           .product(name: "Atomics", package: "swift-atomics")],
             path: "Agent/NF", swiftSettings: fastPath),
         .systemLibrary(name: "CHyperscan", path: "Agent/CHyperscan", pkgConfig: "libhs",
                        providers: [.apt(["libhyperscan-dev"])]),
@@ -86,7 +91,8 @@ let package = Package(
             path: "Agent/NFs", swiftSettings: fastPath),
         .target(
             name: "MBoxChain",
-            dependencies: ["MBoxNF", "MBoxNFs", "MBoxEvents", "MBoxRules", "MBoxDetect", .product(name: "Yams", package: "Yams")],
+            dependencies: ["MBoxNF", "MBoxNFs", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxSplicer",
+                           "MBoxTransmit", "MBoxPacket", .product(name: "Yams", package: "Yams")],
             path: "Agent/Chain"),
         .target(name: "MBoxTrafficGen", dependencies: ["MBoxCapture"], path: "Agent/TrafficGen"),
 
@@ -129,7 +135,7 @@ let package = Package(
         .target(
             name: "MBoxAgentControl",
             dependencies: ["MBoxControl", "MBoxProto", "MBoxChain", "MBoxNF", "MBoxNFs", "MBoxFlow", "MBoxEvents",
-                           "MBoxRules", "MBoxDataPath", "MBoxCapture", "MBoxPacket",
+                           "MBoxRules", "MBoxDataPath", "MBoxCapture", "MBoxPacket", "MBoxTransmit",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                            .product(name: "X509", package: "swift-certificates"),
@@ -141,7 +147,7 @@ let package = Package(
         // Commands.
         .executableTarget(
             name: "mbox-agent",
-            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxDetect", "MBoxFlow", "MBoxPacket",
+            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxDetect", "MBoxFlow", "MBoxPacket", "MBoxTransmit",
                            "MBoxCapture", "MBoxAgentControl", "MBoxControl", .product(name: "Atomics", package: "swift-atomics"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Prometheus", package: "swift-prometheus"),

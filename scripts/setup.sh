@@ -7,6 +7,7 @@
 #                     before the first swift command, or the build keeps the stub)
 #   libsqlite3-dev    the controller's store (GRDB links the system SQLite)
 #   tshark            the reassembly oracle in the tests
+#   curl, nginx-light, haproxy, wrk   real clients and servers for the active μStacks
 #   suricata          the alert oracle in the tests and the baseline in benchmarks
 #                     (bookworm-backports, added for this install only)
 set -euo pipefail
@@ -23,6 +24,11 @@ need=()
   librte-net-pcap23 librte-net-af-packet23 librte-net-tap23)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+# Real clients and servers for the active stacks' tests and benchmarks.
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install "${APT_OPTS[@]}" "${need[@]}" >/dev/null

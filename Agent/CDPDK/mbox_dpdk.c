@@ -68,6 +68,18 @@ unsigned mbox_mempool_fill(void *pool, const uint8_t *const *frames, const uint1
     return rte_mempool_obj_iter((struct rte_mempool *)pool, mbox_fill_one, &fill);
 }
 
+void *mbox_mbuf_copy(void *pool, const uint8_t *data, uint16_t length) {
+    struct rte_mbuf *mbuf = rte_pktmbuf_alloc((struct rte_mempool *)pool);
+    if (mbuf == NULL) return NULL;
+    char *room = rte_pktmbuf_append(mbuf, length);
+    if (room == NULL) {
+        rte_pktmbuf_free(mbuf);
+        return NULL;
+    }
+    memcpy(room, data, length);
+    return mbuf;
+}
+
 uint16_t mbox_port_count(void) { return rte_eth_dev_count_avail(); }
 
 int mbox_port_name(uint16_t port, char *name, size_t length) {
@@ -243,6 +255,7 @@ unsigned mbox_mempool_fill(void *pool, const uint8_t *const *frames, const uint1
     (void)pool; (void)frames; (void)lengths; (void)count;
     return 0;
 }
+void *mbox_mbuf_copy(void *pool, const uint8_t *data, uint16_t length) { (void)pool; (void)data; (void)length; return NULL; }
 uint16_t mbox_port_count(void) { return 0; }
 int mbox_port_name(uint16_t port, char *name, size_t length) { (void)port; (void)name; (void)length; return MBOX_DPDK_UNAVAILABLE; }
 int mbox_port_start(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, uint16_t descriptors, void *pool,

@@ -2,6 +2,7 @@ import Foundation
 import MBoxDataPath
 import MBoxDetect
 import MBoxEvents
+import MBoxSplicer
 import MBoxNF
 import MBoxTCP
 
@@ -35,6 +36,9 @@ public final class CompiledChain: @unchecked Sendable {
                              launcher: HelperLauncher = .threads) throws -> Pipeline {
         var configuration = configuration
         configuration.tracksTCP = definition.stack == "tcp_monitor"
+        configuration.stackRules = definition.stackRules.map(\.rule)
+        let services = definition.stackRules.compactMap(\.service)
+        configuration.splicer = services.isEmpty ? nil : SplicerConfiguration(services: services)
         if !definition.reassembly || !configuration.tracksTCP { configuration.reassembly = nil } else if configuration.reassembly == nil {
             configuration.reassembly = ReassemblyConfiguration()
         }
@@ -56,6 +60,10 @@ public final class CompiledChain: @unchecked Sendable {
         if definition.stack == "tcp_monitor", !data.tracksTCP {
             throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
                                                   message: "the chain needs the tcp_monitor stack; this agent's data path tracks headers and flows only")])
+        }
+        if definition.usesSplicer, dataPath.splicer?.configuration.services != definition.stackRules.compactMap(\.service) {
+            throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
+                                                  message: "the chain's TCP Splicer services differ from this agent's data path (restart the agent with the chain)")])
         }
         let readers = subscriptions.filter { types.isA(.dataReady, $0.type) }
         let readsClient = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .client)).isEmpty }
@@ -184,7 +192,9 @@ public struct ChainCompiler {
             }
             return fail("unknown event '\(definition.event)' (stack events: PKT, PKT/TCP, FLOW, FLOW/TCP, DATA_RDY, FLOW_DEST, EVENT/DECODER_ANOMALY, EVENT/STREAM_ANOMALY; NF events go under EVENT/)")
         }
-        if type == .flowRequest { return fail("FLOW_REQ is published by the TCP Splicer stack, which tcp_monitor is not") }
+        if type == .flowRequest, !chain.usesSplicer {
+            return fail("FLOW_REQ is published by the TCP Splicer, which no 'select' rule of this chain uses")
+        }
         let stackPublished = type == .decoderAnomaly || type == .streamAnomaly
         if types.isA(type, .custom), type != .custom, !stackPublished, publishers[definition.event] == nil {
             return fail("no NF in this chain publishes '\(definition.event)'")

@@ -1,4 +1,6 @@
+import MBoxDataPath
 import MBoxEvents
+import MBoxSplicer
 import MBoxNF
 
 /// A place in a chain file, for error messages.
@@ -93,4 +95,15 @@ public struct ChainDefinition: Sendable {
     /// Detection NFs subscribe only to what their rules can use (`derive: true`, the
     /// default); `derive: false` delivers everything subscribed (the exhaustive chain).
     public var deriveFromRules = true
+    /// Flows that run on another stack than `stack`, by their first packet (`select:`).
+    public var stackRules: [StackRuleDefinition] = []
+
+    /// Whether some flows run on the TCP Splicer.
+    public var usesSplicer: Bool { stackRules.contains { $0.rule.stack == .tcpSplicer } }
+}
+
+/// One `select:` rule, and for the splicer the service it answers for.
+public struct StackRuleDefinition: Sendable {
+    public var rule: StackRule
+    public var service: SplicedService?
 }

@@ -1,4 +1,8 @@
 import Foundation
+import MBoxDataPath
+import MBoxPacket
+import MBoxSplicer
+import MBoxTransmit
 import Yams
 
 /// Reads a chain file (YAML) into a `ChainDefinition`, reporting every shape problem
@@ -59,6 +63,9 @@ public struct ChainParser {
                         fail(stackKey, "unknown stack key '\(stackKey.string ?? "")' (type, reassembly)")
                     }
                 }
+            case "select":
+                guard let rules = value.sequence else { fail(value, "'select' is a list of stack rules ({stack: …, service/protocol/destination/ports: …})"); continue }
+                for rule in rules { if let parsed = parseStackRule(rule, fail: fail) { chain.stackRules.append(parsed) } }
             case "placement":
                 guard let labels = value.mapping else { fail(value, "'placement' is a mapping of agent labels (role: edge)"); continue }
                 for (label, wanted) in labels {
@@ -88,13 +95,80 @@ public struct ChainParser {
                 guard let list = value.sequence else { fail(value, "'functions' is a list of NFs"); continue }
                 for item in list { if let function = parseFunction(item, at: at, fail: fail) { chain.functions.append(function) } }
             default:
-                fail(key, "unknown key '\(key.string ?? "")' (name, description, placement, stack, derive, mode, parallel, functions)")
+                fail(key, "unknown key '\(key.string ?? "")' (name, description, placement, stack, select, derive, mode, parallel, functions)")
             }
         }
         if chain.name.isEmpty { fail(root, "the chain has no 'name'") }
         if !sawFunctions || chain.functions.isEmpty { fail(root, "the chain has no 'functions'") }
         if !errors.isEmpty { throw ChainErrors(errors: errors) }
         return chain
+    }
+
+    /// One `select:` rule: `{stack: tcp_splicer, service: 10.0.0.100:80}` or
+    /// `{stack: l2l3|tcp_monitor, protocol: tcp|udp|icmp|N, destination: CIDR or list, ports: N, "a-b" or list}`.
+    private func parseStackRule(_ node: Node, fail: (Node?, String) -> Void) -> StackRuleDefinition? {
+        guard let fields = node.mapping else { fail(node, "a stack rule is a mapping with 'stack'"); return nil }
+        var rule = StackRule(stack: .l2l3)
+        var sawStack = false
+        var service: SplicedService?
+        var ok = true
+        func bad(_ at: Node?, _ message: String) { fail(at, message); ok = false }
+        for (key, value) in fields {
+            switch key.string ?? "" {
+            case "stack":
+                guard let kind = value.string.flatMap(StackKind.init(name:)) else {
+                    bad(value, "stack is \(StackKind.allCases.map(\.description).joined(separator: ", "))"); continue
+                }
+                rule.stack = kind
+                sawStack = true
+            case "protocol":
+                switch value.string ?? "" {
+                case "tcp": rule.ipProtocol = IPProtocolNumber.tcp
+                case "udp": rule.ipProtocol = IPProtocolNumber.udp
+                case "icmp": rule.ipProtocol = IPProtocolNumber.icmp
+                case let other:
+                    guard let number = UInt8(other) else { bad(value, "protocol is tcp, udp, icmp or a number 0-255"); continue }
+                    rule.ipProtocol = number
+                }
+            case "destination":
+                let texts = value.sequence?.map { $0.string ?? "" } ?? [value.string ?? ""]
+                for text in texts {
+                    guard let block = AddressBlock(cidr: text) else { bad(value, "'\(text)' is not an address or CIDR block"); continue }
+                    rule.destinations.append(block)
+                }
+            case "ports":
+                let texts = value.sequence?.map { $0.string ?? "" } ?? [value.string ?? ""]
+                for text in texts {
+                    let bounds = text.split(separator: "-", maxSplits: 1).map { UInt16($0) }
+                    guard !bounds.isEmpty, bounds.allSatisfy({ $0 != nil }), bounds.first!! <= bounds.last!! else {
+                        bad(value, "'\(text)' is not a port or a range a-b"); continue
+                    }
+                    rule.ports.append(bounds.first!!...bounds.last!!)
+                }
+            case "service":
+                guard let text = value.string, let colon = text.lastIndex(of: ":"),
+                      let address = IPAddress(String(text[..<colon])), address.isIPv4,
+                      let port = UInt16(text[text.index(after: colon)...]), port > 0 else {
+                    bad(value, "service is an IPv4 address:port the splicer answers for (IPv6 services are not supported yet)"); continue
+                }
+                service = SplicedService(address: address, port: port)
+            case "mac":
+                guard let text = value.string, let mac = MACAddress(text) else { bad(value, "mac is aa:bb:cc:dd:ee:ff"); continue }
+                if service != nil { service!.mac = mac } else { bad(value, "put 'mac' after 'service'") }
+            default:
+                bad(key, "unknown stack rule key '\(key.string ?? "")' (stack, service, mac, protocol, destination, ports)")
+            }
+        }
+        if !sawStack { bad(node, "the stack rule has no 'stack'") }
+        if rule.stack == .tcpSplicer {
+            guard let service else { bad(node, "a tcp_splicer rule names the 'service' (address:port) it answers for"); return nil }
+            rule.ipProtocol = IPProtocolNumber.tcp
+            rule.destinations = [AddressBlock(address: service.address, prefix: 128)]
+            rule.ports = [service.port...service.port]
+        } else if service != nil {
+            bad(node, "'service' belongs to tcp_splicer rules")
+        }
+        return ok ? StackRuleDefinition(rule: rule, service: service) : nil
     }
 
     private func parseFunction(_ node: Node, at: (Node?) -> SourceLocation,

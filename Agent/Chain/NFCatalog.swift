@@ -97,7 +97,7 @@ public struct NFKind: Sendable {
     /// Reads parameters (recording errors in them) and returns a factory for one worker's instance.
     let prepare: @Sendable (inout Parameters, BuildResources, _ chainDirectory: String) -> (@Sendable () throws -> any NetworkFunction)?
 
-    public static let all: [NFKind] = [firewall, dpi, signatureMatch, ips, flowStats, logger]
+    public static let all: [NFKind] = [firewall, dpi, signatureMatch, ips, flowStats, logger, loadBalancer]
 
     public static func named(_ type: String) -> NFKind? { all.first { $0.type == type } }
 
@@ -198,6 +198,75 @@ public struct NFKind: Sendable {
     static let logger = NFKind(type: "Logger", action: .readOnly, publishes: [], parameters: ["path"]) { parameters, _, _ in
         let path = parameters.string("path", default: "/dev/null") ?? "/dev/null"
         return { try Logger(path: path) }
+    }
+}
+
+extension NFKind {
+    /// The L7 load balancer: answers the TCP Splicer's FLOW_REQ with a backend.
+    static let loadBalancer = NFKind(type: "L7_LoadBalancer", action: .readOnly, publishes: [],
+                                     parameters: ["pools", "rules", "balance", "retry_after"]) { parameters, _, _ in
+        let methodName = parameters.string("balance", default: "round_robin") ?? "round_robin"
+        let method = BalancingMethod(rawValue: methodName)
+        if method == nil {
+            parameters.error(nil, "L7_LoadBalancer 'balance' is \(BalancingMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let retry = parameters.int("retry_after", default: 10, range: 0...86_400)
+        var names: [String] = []
+        var pools: [[Backend]] = []
+        if let (items, location) = parameters.map("pools") {
+            for (name, value) in items {
+                guard case let .list(entries) = value, !entries.isEmpty else {
+                    parameters.error(location, "pool '\(name)' is a non-empty list of backends (address:port)")
+                    continue
+                }
+                var backends: [Backend] = []
+                for entry in entries {
+                    guard case let .string(text) = entry.asString, let backend = Backend(text) else {
+                        parameters.error(location, "pool '\(name)': '\(entry)' is not an IPv4 address:port")
+                        continue
+                    }
+                    backends.append(backend)
+                }
+                names.append(name)
+                pools.append(backends)
+            }
+        } else {
+            parameters.error(nil, "L7_LoadBalancer needs 'pools' (name: [address:port, …])")
+        }
+        var rules: [BalancingRule] = []
+        if let (items, location) = parameters.list("rules") {
+            for item in items {
+                guard case let .map(fields) = item else {
+                    parameters.error(location, "each L7_LoadBalancer rule is a mapping (host, path, sni, pool)")
+                    continue
+                }
+                var rule = BalancingRule(pool: -1)
+                for (key, value) in fields {
+                    guard case let .string(text) = value.asString else {
+                        parameters.error(location, "rule field '\(key)' must be a string"); continue
+                    }
+                    switch key {
+                    case "host": rule.host = text.lowercased()
+                    case "path": rule.pathPrefix = text
+                    case "sni": rule.serverName = text.lowercased()
+                    case "pool":
+                        guard let index = names.firstIndex(of: text) else {
+                            parameters.error(location, "rule names pool '\(text)', which 'pools' does not define"); continue
+                        }
+                        rule.pool = index
+                    default: parameters.error(location, "unknown rule field '\(key)' (host, path, sni, pool)")
+                    }
+                }
+                if rule.pool < 0 { parameters.error(location, "each rule names its 'pool'") } else { rules.append(rule) }
+            }
+        } else if pools.count == 1 {
+            rules = [BalancingRule(pool: 0)]
+        } else if !pools.isEmpty {
+            parameters.error(nil, "with several pools, 'rules' say which requests go to which")
+        }
+        guard let method else { return nil }
+        let (frozenPools, frozenRules) = (pools, rules)
+        return { L7LoadBalancer(pools: frozenPools, rules: frozenRules, method: method, retryAfterSeconds: retry) }
     }
 }
 

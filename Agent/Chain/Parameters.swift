@@ -55,6 +55,15 @@ public struct Parameters {
         return (items, location)
     }
 
+    mutating func map(_ name: String) -> ([(String, ParameterValue)], SourceLocation)? {
+        guard let (value, location) = lookup(name) else { return nil }
+        guard case let .map(items) = value else {
+            error(location, "'\(name)' must be a mapping")
+            return nil
+        }
+        return (items, location)
+    }
+
     /// Reports parameters the NF does not know (a typo must not be silently ignored).
     mutating func rejectUnknown(kind: String, known: [String]) {
         for (name, _, location) in values where !used.contains(name) && !known.contains(name) {

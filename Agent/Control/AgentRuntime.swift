@@ -5,6 +5,7 @@ import MBoxDataPath
 import MBoxNF
 import MBoxNFs
 import MBoxProto
+import MBoxTransmit
 
 /// One worker's packet stages and what changes them: the data path, the chain (swapped
 /// between bursts when the controller pushes a config, flow state kept), and where alerts
@@ -70,6 +71,9 @@ public final class AgentRuntime {
             self.pipeline = pipeline
             unretained = pipeline.map(Unmanaged.passUnretained)
         }
+
+        /// Frames the stages emitted for the packet just processed, for the port to send.
+        public var outbox: FrameOutbox { runtime.dataPath.outbox }
 
         /// One packet through every stage; its verdict.
         @inline(__always)

@@ -190,6 +190,14 @@ public final class DPDKPort {
     @inlinable @inline(__always)
     public func drop(_ index: Int) { drops[index] = true }
 
+    /// Frees packet `index` of the last burst now: a stage took it (not a verdict drop).
+    @inline(__always)
+    public func consume(_ index: Int) {
+        guard mbufs[index] != nil else { return }
+        mbox_free_bulk(mbufs + index, 1)
+        mbufs[index] = nil
+    }
+
     /// Ends the burst, once for all its packets: those not dropped (nor taken) leave by
     /// `peer` (queued, sent in bursts; inline mode) or are consumed (passive mode); the
     /// rest are freed together, drops counted.
@@ -236,6 +244,25 @@ public final class DPDKPort {
         var pointer: UnsafeMutableRawPointer? = mbuf
         mbox_free_bulk(&pointer, 1)
         if dropped { LaneCounters.add(tally.droppedByVerdict, 1) }
+    }
+
+    /// Queues a copy of `frame` (a frame a stage emitted) for transmission on this port;
+    /// false (counted as refused) when the pool has no mbuf left.
+    @discardableResult
+    public func transmit(copying frame: UnsafeRawBufferPointer) -> Bool {
+        guard let mbuf = makeMbuf(copying: frame) else {
+            LaneCounters.add(tally.txRefused, 1)
+            return false
+        }
+        enqueue(mbuf)
+        return true
+    }
+
+    /// A new mbuf from this port's pool holding a copy of `frame` (safe from any thread;
+    /// it must then reach a port through `send(_:)` or be freed).
+    public func makeMbuf(copying frame: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
+        guard let base = frame.baseAddress, frame.count <= Int(UInt16.max) else { return nil }
+        return mbox_mbuf_copy(pool, base.assumingMemoryBound(to: UInt8.self), UInt16(frame.count))
     }
 
     @inline(__always)

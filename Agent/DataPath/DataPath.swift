@@ -1,7 +1,9 @@
 import MBoxCapture
 import MBoxFlow
 import MBoxPacket
+import MBoxSplicer
 import MBoxTCP
+import MBoxTransmit
 
 /// What happened to one packet.
 public enum PacketDisposition: Equatable, Sendable {
@@ -9,11 +11,14 @@ public enum PacketDisposition: Equatable, Sendable {
     case flow(slot: Int32, fromClient: Bool)
     case fragment
     case notIP
+    /// Taken by a μStack before any flow exists (a handshake answered by SYN cookie, ARP).
+    case answered
     case malformed(MalformedReason)
 }
 
 /// One worker's path for packets, stage by stage, in the order they travel:
-/// parse → flow table → TCP Monitor μStack (→ reassembly).
+/// parse → flow table → the flow's μStack (L2/L3, TCP Monitor (→ reassembly) or TCP
+/// Splicer, chosen per flow by the stack selector) → outbox of emitted frames.
 ///
 /// Each stage hands its result to the next by value; none reaches back. After
 /// `process(_:)`, the packet's outputs are in `chunks` (reassembled bytes and gaps) and
@@ -47,6 +52,15 @@ public final class DataPath {
     private var endedTunnels: [UInt64] = []
     /// What IP defragmentation counted.
     public var defragmentation: DefragmentationCounters { defragmenter.counters }
+    /// Picks each new flow's stack; `stackOf` records it per flow slot.
+    public let selector: StackSelector
+    private let stackOf: UnsafeMutablePointer<StackKind>
+    /// The TCP Splicer, when a selector rule uses it.
+    public let splicer: TCPSplicer?
+    /// Frames the stages emitted while processing the last packet, for the port to send.
+    public let outbox = FrameOutbox()
+    /// Whether the last packet's stack took it (it must not be forwarded as it is).
+    public private(set) var consumed = false
 
     public init(configuration: DataPathConfiguration = DataPathConfiguration()) {
         self.configuration = configuration
@@ -58,12 +72,22 @@ public final class DataPath {
         headers.pointee.tunnelLimit = configuration.tunnelDepth
         transportless = .allocate(capacity: configuration.flowTable.capacity)
         transportless.initialize(repeating: false, count: configuration.flowTable.capacity)
+        selector = configuration.selector
+        stackOf = .allocate(capacity: configuration.flowTable.capacity)
+        stackOf.initialize(repeating: selector.defaultStack, count: configuration.flowTable.capacity)
+        if selector.stacks.contains(.tcpSplicer) {
+            splicer = TCPSplicer(configuration: configuration.splicer ?? SplicerConfiguration(services: []), flows: flows,
+                                 outbox: outbox)
+        } else {
+            splicer = nil
+        }
         endedFlows.reserveCapacity(16)
     }
 
     deinit {
         headers.deallocate()
         transportless.deallocate()
+        stackOf.deallocate()
     }
 
     /// Reassembled chunks the last packet (or `finishAll()`) produced.
@@ -72,10 +96,17 @@ public final class DataPath {
     /// Bytes of state per flow without reassembly: flow table entry plus TCP Monitor.
     public var bytesPerFlow: Int { flows.bytesPerFlow + TCPMonitor.bytesPerFlow }
 
+    /// The μStack the flow in `slot` runs on.
+    @inline(__always)
+    public func stack(of slot: Int32) -> StackKind { stackOf[Int(slot)] }
+
     /// Runs one packet through every stage.
     @inline(__always)
     public func process(_ packet: CapturedPacket) -> PacketDisposition {
         monitor.beginPacket()
+        if outbox.count > 0 { outbox.removeAll() }
+        consumed = false
+        splicer?.beginPacket()
         if !endedFlows.isEmpty { endedFlows.removeAll(keepingCapacity: true) }
         if !endedTunnels.isEmpty { forgetEndedTunnels() }
         tcpResult = nil
@@ -110,6 +141,11 @@ public final class DataPath {
             }
         case .notIP:
             counters.notIP &+= 1
+            if let splicer, splicer.arp(packet) {
+                consumed = true
+                counters.consumedByStack &+= 1
+                return .answered
+            }
             return .notIP
         case let .malformed(reason):
             counters.malformed.count(reason)
@@ -139,8 +175,7 @@ public final class DataPath {
                                           ipProtocol: parsed.pointee.ipProtocol) ^ parsed.pointee.encapsulation
         let tuple = FlowKey(sourceOf: parsed)
         var match = flows.lookup(tuple, hash: hash, now: now)
-        if let existing = match, parsed.pointee.isTCP, configuration.tracksTCP,
-           monitor.isNewConnection(slot: existing.slot, headers: parsed.pointee, fromClient: existing.fromClient) {
+        if let existing = match, parsed.pointee.isTCP, isNewConnection(existing, parsed) {
             end(existing.slot, reason: .reused)
             match = nil
         }
@@ -148,15 +183,34 @@ public final class DataPath {
         if let match {
             flow = match
         } else {
+            // Stack selection, once per flow.
+            var stack = selector.rules.isEmpty ? selector.defaultStack : selector.select(parsed.pointee)
+            var service = 0
+            if stack == .tcpSplicer {
+                // Only a handshake completed by a valid cookie makes a flow: a SYN flood
+                // costs no flow entry.
+                guard let splicer, let found = splicer.service(for: parsed.pointee) else {
+                    stack = parsed.pointee.isTCP ? .tcpMonitor : .l2l3
+                    return startFlowless(packet, stack: stack)
+                }
+                service = found
+                guard case .open = splicer.unknown(packet, headers: parsed.pointee, service: found, seconds: now / 1_000_000_000)
+                else { return startFlowless(packet, stack: stack) }
+            }
             if flows.isFull, let oldest = flows.oldestSlot { end(oldest, reason: .evicted) }
             // A SYN-ACK seen first was sent by the server.
             let sourceIsClient = !(parsed.pointee.isTCP && parsed.pointee.tcpFlags.contains([.syn, .ack]))
             flow = flows.insert(tuple, hash: hash, sourceIsClient: sourceIsClient, now: now)
             startedFlow = true
+            if stack == .tcpMonitor, !parsed.pointee.isTCP { stack = .l2l3 }
+            stackOf[Int(flow.slot)] = stack
+            counters.countFlow(on: stack)
             if parsed.pointee.tunnelDepth > 0 { rememberTunnel(of: flows.flowID(flow.slot), parsed.pointee) }
             // A flow of packets whose TCP header was damaged has no TCP state.
             transportless[Int(flow.slot)] = parsed.pointee.transportDamaged
-            if parsed.pointee.isTCP, configuration.tracksTCP {
+            if stack == .tcpSplicer {
+                splicer!.open(slot: flow.slot, service: service, headers: parsed.pointee, packet: packet, seconds: now / 1_000_000_000)
+            } else if stack == .tcpMonitor {
                 var policies: (toServer: TargetPolicy, toClient: TargetPolicy)?
                 if let table = configuration.streamPolicies {
                     let key = flows.key(flow.slot)
@@ -168,7 +222,17 @@ public final class DataPath {
         }
 
         // μStack.
-        if parsed.pointee.isTCP, configuration.tracksTCP {
+        let stack = stackOf[Int(flow.slot)]
+        if stack == .tcpSplicer {
+            if case .consumed = splicer!.process(slot: flow.slot, packet: packet, headers: parsed.pointee, fromClient: flow.fromClient) {
+                consumed = true
+                counters.consumedByStack &+= 1
+            }
+            // NFs know a spliced connection as one flow, its client leg: a backend's packets
+            // are its server side.
+            if let client = splicer!.clientLeg(of: flow.slot) { return .flow(slot: client, fromClient: false) }
+            if splicer!.isBackendLeg(flow.slot) { return .answered }
+        } else if stack == .tcpMonitor, parsed.pointee.isTCP {
             let data = (reassembledPacket ?? packet).data
             if parsed.pointee.payloadLength > 0, !checksumHolds(data, parsed.pointee) {
                 counters.badChecksums &+= 1
@@ -178,6 +242,43 @@ public final class DataPath {
             }
         }
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
+    }
+
+    /// An NF picked a backend for the splicer's request: connect, and record the backend
+    /// leg the splicer opened as a splicer flow.
+    public func connect(_ choice: BackendChoice, now: UInt64) {
+        guard let splicer else { return }
+        splicer.connect(choice, now: now)
+        if let leg = splicer.backendLeg(of: choice.slot) { stackOf[Int(leg)] = .tcpSplicer }
+    }
+
+    /// No NF picked a backend for the splicer's request: the client is refused.
+    public func refuse(_ slot: Int32) { splicer?.refuse(slot) }
+
+    /// Whether a TCP packet for an existing flow starts a new connection on its 4-tuple
+    /// (the old flow then ends first).
+    @inline(__always)
+    private func isNewConnection(_ existing: FlowMatch, _ parsed: UnsafePointer<PacketHeaders>) -> Bool {
+        switch stackOf[Int(existing.slot)] {
+        case .tcpMonitor:
+            return monitor.isNewConnection(slot: existing.slot, headers: parsed.pointee, fromClient: existing.fromClient)
+        case .tcpSplicer:
+            // A client's fresh SYN on a tuple the splicer saw before.
+            return existing.fromClient && parsed.pointee.tcpFlags.contains(.syn) && !parsed.pointee.tcpFlags.contains(.ack)
+                && splicer?.isBackendLeg(existing.slot) == false
+        case .l2l3:
+            return false
+        }
+    }
+
+    /// A packet its stack took before a flow existed (or one for a splicer service that
+    /// cannot be spliced, which goes on flowless).
+    private func startFlowless(_ packet: CapturedPacket, stack: StackKind) -> PacketDisposition {
+        if stack == .tcpSplicer {
+            consumed = true
+            counters.consumedByStack &+= 1
+        }
+        return .answered
     }
 
     /// The outermost tunnel a flow travels in, nil for a flow in none.
@@ -226,8 +327,18 @@ public final class DataPath {
 
     private func end(_ slot: Int32, reason: FlowEndReason) {
         let key = flows.key(slot)
+        let stack = stackOf[Int(slot)]
+        if stack == .tcpSplicer, let splicer {
+            let internalLeg = splicer.isBackendLeg(slot)
+            splicer.close(slot)
+            // A backend leg is the splicer's own; NFs know the connection by its client leg.
+            if internalLeg {
+                flows.remove(slot, reason: reason == .evicted ? .evicted : .expired)
+                return
+            }
+        }
         var tcp: TCPMonitor.FlowState?
-        if key.ipProtocol == IPProtocolNumber.tcp, configuration.tracksTCP, !transportless[Int(slot)] {
+        if key.ipProtocol == IPProtocolNumber.tcp, stack == .tcpMonitor, !transportless[Int(slot)] {
             monitor.finish(slot: slot)
             tcp = monitor.state(slot)
         }

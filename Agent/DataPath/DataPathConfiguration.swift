@@ -1,5 +1,6 @@
 import MBoxFlow
 import MBoxPacket
+import MBoxSplicer
 import MBoxTCP
 
 /// How one worker's data path is set up.
@@ -7,8 +8,15 @@ public struct DataPathConfiguration: Sendable {
     public var flowTable = FlowTableConfiguration()
     /// Byte-stream reassembly for TCP flows; nil runs the TCP Monitor without it.
     public var reassembly: ReassemblyConfiguration? = ReassemblyConfiguration()
-    /// False for the L2/L3 μStack: flows are tracked, TCP state is not.
+    /// False for the L2/L3 μStack: flows are tracked, TCP state is not. (The default
+    /// stack of flows no `stackRules` rule takes.)
     public var tracksTCP = true
+    /// Rules that put flows on other stacks than the default, by their first packet.
+    public var stackRules: [StackRule] = []
+    /// The TCP Splicer's services (needed when a rule selects `tcp_splicer`).
+    public var splicer: SplicerConfiguration?
+    /// The selector these settings make.
+    public var selector: StackSelector { StackSelector(rules: stackRules, defaultStack: tracksTCP ? .tcpMonitor : .l2l3) }
     /// TCP segments with data and a wrong checksum are not taken by the TCP Monitor (the
     /// receiver drops them, so a decoy must not stand for real data). `auto`, as Suricata:
     /// checked from the start, given up when over a tenth of the first 1,000 are wrong (a
@@ -43,6 +51,27 @@ public struct DataPathCounters: Sendable {
     /// whether `auto` validation gave up (offloaded checksums).
     public var badChecksums: UInt64 = 0
     public var checksumValidationOff = false
+    /// Flows started, by the μStack they run on (`StackKind` raw value).
+    public var flowsByStack: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    /// Packets a μStack took (answered, held or of no use to the other side).
+    public var consumedByStack: UInt64 = 0
+
+    /// Flows started on `stack`.
+    public func flows(on stack: StackKind) -> UInt64 {
+        switch stack {
+        case .l2l3: return flowsByStack.0
+        case .tcpMonitor: return flowsByStack.1
+        case .tcpSplicer: return flowsByStack.2
+        }
+    }
+
+    mutating func countFlow(on stack: StackKind) {
+        switch stack {
+        case .l2l3: flowsByStack.0 &+= 1
+        case .tcpMonitor: flowsByStack.1 &+= 1
+        case .tcpSplicer: flowsByStack.2 &+= 1
+        }
+    }
 }
 
 /// A tunneled flow's outermost tunnel header, as EVE's `tunnel` object shows it.

@@ -94,6 +94,14 @@ public final class EventSource {
             append(Event(type: .packet, side: sender, cause: sender, slot: slot, flowID: flowID,
                          timestamp: packet.timestamp, packet: packet.data, headers: headers))
         }
+        if let request = dataPath.splicer?.request {
+            // Always built: without an NF's answer the splicer refuses the client.
+            let requestFlow = dataPath.flows.flowID(request.slot)
+            append(Event(type: .flowRequest, side: .server, cause: .client, slot: request.slot, flowID: requestFlow,
+                         timestamp: packet.timestamp, packet: packet.data, headers: headers,
+                         data: request.bytes.baseAddress.map { UnsafeRawPointer($0) }, dataOffset: 0, dataLength: request.bytes.count,
+                         detail: EventDetail(value: UInt64(request.attempt))))
+        }
         if !dataPath.anomalies.isEmpty, wants(.decoderAnomaly) {
             append(Event(type: .decoderAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
                          packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(dataPath.anomalies.rawValue))))

@@ -2,11 +2,16 @@ import MBoxCapture
 import MBoxDataPath
 import MBoxEvents
 import MBoxFlow
+import MBoxPacket
+import MBoxSplicer
 
 /// A packet's fate once every NF holding it is done.
 public enum Verdict: Sendable, Equatable {
     case forward
     case drop
+    /// Its μStack took it (answered it, held it, or it is of no use to the other side):
+    /// not forwarded, not counted as dropped.
+    case consumed
 }
 
 /// One NF as the chain knows it.
@@ -70,6 +75,10 @@ public final class ChainRunner {
     private let deliveredCounts: UnsafeMutablePointer<UInt64>
     private let perNFCounts: UnsafeMutablePointer<UInt64>
     public private(set) var verdict = Verdict.forward
+    /// Whether an NF asked for the packet to be answered as a `reject` rule does.
+    public private(set) var rejected = false
+    /// The backend an NF picked for the packet's `FLOW_REQ`.
+    public private(set) var backendChoice: BackendChoice?
     /// `IDS_ALERT` events published during the last packet, for outputs (EVE).
     public private(set) var alerts: ContiguousArray<Event> = []
     public private(set) var contexts: [NFContext] = []
@@ -158,6 +167,8 @@ public final class ChainRunner {
     @inline(__always)
     public func run(_ events: UnsafeBufferPointer<Event>) -> Verdict {
         verdict = .forward
+        rejected = false
+        backendChoice = nil
         if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
         for index in events.indices {
             dispatch(events[index])
@@ -360,6 +371,12 @@ public final class ChainRunner {
     func drop(by nf: Int) {
         if verdict != .drop { tallies.dropped &+= 1 }
         verdict = .drop
+    }
+
+    func reject() { rejected = true }
+
+    func choose(_ choice: BackendChoice) {
+        if backendChoice == nil { backendChoice = choice }
     }
 
     func currentFlowID(_ slot: Int32) -> UInt64 { dataPath.flows.flowID(slot) }

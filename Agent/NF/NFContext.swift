@@ -1,4 +1,6 @@
 import MBoxEvents
+import MBoxPacket
+import MBoxSplicer
 import MBoxFlow
 
 /// An NF's handle on the chain it runs in: publishing, per-flow subscriptions, verdicts.
@@ -70,6 +72,16 @@ public final class NFContext {
     public func drop() {
         precondition(action != .readOnly, "\(name) is read-only and cannot drop packets")
         withRunner { $0.drop(by: index) }
+    }
+
+    /// Answers the packet being processed as a `reject` rule does, once the chain is done
+    /// with it: a RST to a TCP packet's sender, an ICMP unreachable otherwise.
+    public func reject() { withRunner { $0.reject() } }
+
+    /// Picks the backend for the request of a `FLOW_REQ` event; the TCP Splicer connects
+    /// to it once the chain is done with the packet. Without a pick the client gets a RST.
+    public func chooseBackend(for event: Event, address: IPAddress, port: UInt16) {
+        withRunner { $0.choose(BackendChoice(slot: event.slot, flowID: event.flowID, address: address, port: port)) }
     }
 
     /// The event's flow, oriented client → server.

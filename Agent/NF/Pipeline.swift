@@ -2,6 +2,7 @@ import Dispatch
 import MBoxCapture
 import MBoxDataPath
 import MBoxEvents
+import MBoxTransmit
 
 /// One worker's whole path, stage by stage: data path (parse → flow → μStack) → event
 /// source → NF chain → verdict. Optionally records each packet's latency from arrival
@@ -12,6 +13,8 @@ public final class Pipeline {
     public let chain: ChainRunner
     public private(set) var forwarded: UInt64 = 0
     public private(set) var dropped: UInt64 = 0
+    /// Packets their μStack took (not forwarded, not dropped by a verdict).
+    public private(set) var consumed: UInt64 = 0
     /// Per-packet latency (arrival → verdict), when enabled.
     public var latency: LatencyRecorder?
 
@@ -28,8 +31,24 @@ public final class Pipeline {
         let disposition = dataPath.process(packet)
         // A packet that completed a fragmented datagram stands for the whole datagram.
         source.collect(dataPath, packet: dataPath.reassembledPacket ?? packet, disposition: disposition)
-        let verdict = chain.run(source.events)
-        if verdict == .drop { dropped &+= 1 } else { forwarded &+= 1 }
+        var verdict = chain.run(source.events)
+        // The stack's part after the NFs: a backend for a request, answers for rejects.
+        if let request = dataPath.splicer?.request {
+            if let choice = chain.backendChoice, choice.slot == request.slot {
+                dataPath.connect(choice, now: packet.timestamp)
+            } else {
+                dataPath.refuse(request.slot)
+            }
+        }
+        if chain.rejected, case .flow = disposition {
+            RejectResponder.reject(dataPath.reassembledPacket ?? packet, headers: dataPath.headers.pointee, into: dataPath.outbox)
+        }
+        if dataPath.consumed, verdict == .forward { verdict = .consumed }
+        switch verdict {
+        case .drop: dropped &+= 1
+        case .forward: forwarded &+= 1
+        case .consumed: consumed &+= 1
+        }
         if latency != nil { latency!.record(DispatchTime.now().uptimeNanoseconds - start) }
         return verdict
     }
@@ -44,6 +63,7 @@ public final class Pipeline {
         let next = Pipeline(dataPath: dataPath, source: source, chain: chain)
         next.forwarded = forwarded
         next.dropped = dropped
+        next.consumed = consumed
         next.latency = latency
         return next
     }

@@ -338,6 +338,8 @@ public final class SignatureMatch: NetworkFunction {
                 alertContext[AlertKey(flowID: event.flowID, rule: rule)] = EVEWriter.transactionFields(transaction)
             }
             context.publish(.idsAlert, about: event, detail: EventDetail(appProtocol: app, index: rule))
+            // Active response, inline or not (as Suricata's reject): the packet's sender is told.
+            if action == .reject, event.headers != nil { context.reject() }
             if prevents, action == .drop || action == .reject {
                 blocked[Int(event.slot)] = true
                 if event.headers != nil { context.drop() }

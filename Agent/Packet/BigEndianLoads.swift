@@ -1,13 +1,13 @@
 extension UnsafeRawBufferPointer {
     /// Network-order 16-bit field at `offset`; the caller has checked the bounds.
     @inlinable @inline(__always)
-    func be16(_ offset: Int) -> UInt16 {
+    public func be16(_ offset: Int) -> UInt16 {
         UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
     /// Network-order 32-bit field at `offset`; the caller has checked the bounds.
     @inlinable @inline(__always)
-    func be32(_ offset: Int) -> UInt32 {
+    public func be32(_ offset: Int) -> UInt32 {
         UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 

@@ -39,3 +39,40 @@ public enum TransportChecksum {
         return sum &+ tail
     }
 }
+
+extension TransportChecksum {
+    /// The checksum to store in the TCP/UDP header of the segment at `start..<end` (its
+    /// checksum field zero) for the pseudo-header of `addresses` (the IP header's source
+    /// and destination bytes) and `ipProtocol`.
+    public static func compute(_ bytes: UnsafeRawBufferPointer, segment: Range<Int>, addresses: Range<Int>,
+                               ipProtocol: UInt8) -> UInt16 {
+        var sum = words(bytes, addresses) &+ UInt64(ipProtocol) &+ UInt64(segment.count) &+ words(bytes, segment)
+        while sum >> 16 != 0 { sum = (sum & 0xFFFF) &+ (sum >> 16) }
+        return ~UInt16(sum)
+    }
+
+    /// The IPv4 header checksum of the header at `range` (its checksum field zero).
+    public static func ipv4Header(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> UInt16 {
+        var sum = words(bytes, range)
+        while sum >> 16 != 0 { sum = (sum & 0xFFFF) &+ (sum >> 16) }
+        return ~UInt16(sum)
+    }
+
+    /// A stored checksum after one 16-bit word it covers changed from `old` to `new`
+    /// (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')), so rewriting a header field costs no
+    /// pass over the packet.
+    @inlinable @inline(__always)
+    public static func adjusted(_ checksum: UInt16, old: UInt16, new: UInt16) -> UInt16 {
+        var sum = UInt32(~checksum) &+ UInt32(~old) &+ UInt32(new)
+        sum = (sum & 0xFFFF) &+ (sum >> 16)
+        sum = (sum & 0xFFFF) &+ (sum >> 16)
+        return ~UInt16(truncatingIfNeeded: sum)
+    }
+
+    /// A stored checksum after a 32-bit field it covers changed.
+    @inlinable @inline(__always)
+    public static func adjusted(_ checksum: UInt16, old: UInt32, new: UInt32) -> UInt16 {
+        let high = adjusted(checksum, old: UInt16(truncatingIfNeeded: old >> 16), new: UInt16(truncatingIfNeeded: new >> 16))
+        return adjusted(high, old: UInt16(truncatingIfNeeded: old), new: UInt16(truncatingIfNeeded: new))
+    }
+}

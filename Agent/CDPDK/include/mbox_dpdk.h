@@ -29,6 +29,9 @@ unsigned mbox_mempool_available(void *pool);
 unsigned mbox_mempool_fill(void *pool, const uint8_t *const *frames, const uint16_t *lengths, unsigned count);
 
 /// Number of ports EAL probed, and a port's device name ("net_pcap0", PCI address, ...).
+/// A new mbuf from `pool` holding a copy of `length` bytes (NULL when the pool is empty).
+void *mbox_mbuf_copy(void *pool, const uint8_t *data, uint16_t length);
+
 uint16_t mbox_port_count(void);
 int mbox_port_name(uint16_t port, char *name, size_t length);
 

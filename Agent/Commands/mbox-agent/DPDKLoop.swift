@@ -3,6 +3,7 @@ import Dispatch
 import MBoxCapture
 import MBoxDPDK
 import MBoxNF
+import MBoxTransmit
 
 /// Set by SIGINT/SIGTERM: the receive loops end after their current burst. An atomic (a
 /// lock-free store, safe in a signal handler), not a plain global: the handler runs on a
@@ -16,6 +17,8 @@ var stopRequested: Bool { stopRequest.load(ordering: .relaxed) }
 /// pushed config swaps them only between rounds), so the packet path holds constants.
 protocol BurstWork {
     func process(_ packet: CapturedPacket) throws -> Verdict
+    /// Frames the stages emitted for the packet just processed.
+    var outbox: FrameOutbox { get }
 }
 
 /// The DPDK receive loop: bursts from the input port through the agent; inline (with an
@@ -76,11 +79,31 @@ struct DPDKLoop {
         let received = port.receive()
         guard received > 0 else { return 0 }
         let now = Self.wallClock()
-        for index in 0..<received where try work.process(port.packet(index, timestamp: now)) == .drop {
-            port.drop(index)
+        let outbox = work.outbox
+        for index in 0..<received {
+            switch try work.process(port.packet(index, timestamp: now)) {
+            case .forward: break
+            case .drop: port.drop(index)
+            case .consumed: port.consume(index)
+            }
+            if outbox.count > 0 { Self.transmit(outbox, arrivedOn: port, peer: peer) }
         }
         port.endBurst(forwardingTo: peer)
+        port.flush()  // answers sent back out of the arrival port
         return received
+    }
+
+    /// Sends what the stages emitted for a packet that arrived on `port`: answers back out
+    /// of it, the rest out of `peer` (in passive mode, with no peer, those have nowhere to go).
+    static func transmit(_ outbox: FrameOutbox, arrivedOn port: DPDKPort, peer: DPDKPort?) {
+        for index in 0..<outbox.count {
+            let (bytes, egress) = outbox.frame(index)
+            switch egress {
+            case .back: port.transmit(copying: bytes)
+            case .onward: peer?.transmit(copying: bytes)
+            }
+        }
+        outbox.removeAll()
     }
 
     /// Whether the run should end now: a signal, or `stop`'s time since `started` is up.

@@ -5,6 +5,7 @@ import MBoxCapture
 import MBoxDataPath
 import MBoxDPDK
 import MBoxNF
+import MBoxTransmit
 import MBoxNFs
 
 /// `mbox-agent replay`: runs a capture (a file, or a finite DPDK source) through the agent.
@@ -131,6 +132,8 @@ struct ReplayWork: BurstWork {
     let agent: AgentRuntime.Burst
     let recorder: StreamRecorder?
     let dataPath: DataPath
+
+    var outbox: FrameOutbox { dataPath.outbox }
 
     @inline(__always)
     func process(_ packet: CapturedPacket) throws -> Verdict {

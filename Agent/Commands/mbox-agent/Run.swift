@@ -7,6 +7,7 @@ import MBoxControl
 import MBoxDataPath
 import MBoxDPDK
 import MBoxNF
+import MBoxTransmit
 import MBoxNFs
 
 /// `mbox-agent run`: the long-running agent on DPDK ports (or a capture file on machines

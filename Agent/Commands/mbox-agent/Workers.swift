@@ -10,6 +10,7 @@ import MBoxFlow
 import MBoxNF
 import MBoxNFs
 import MBoxPacket
+import MBoxTransmit
 
 /// Several workers behind one DPDK port pair: the thread that owns the ports receives
 /// bursts and hands each packet to a worker chosen by the symmetric flow hash (so both
@@ -28,6 +29,8 @@ final class WorkerPool: @unchecked Sendable {
         var mbuf: UnsafeMutableRawPointer
         var from: UInt8
         var verdict: Verdict
+        /// A frame a stage emitted, not a received packet.
+        var emitted = false
     }
 
     final class Worker: @unchecked Sendable {
@@ -42,6 +45,8 @@ final class WorkerPool: @unchecked Sendable {
         /// Packets the port thread found this worker's ring full for (and waited; nothing
         /// is dropped). Written by the port thread only.
         var ringFull: UInt64 = 0
+        /// Frames the worker's stages emitted (handed to the port thread as packets).
+        var emitted: UInt64 = 0
 
         init(runtime: AgentRuntime) {
             self.runtime = runtime
@@ -68,6 +73,7 @@ final class WorkerPool: @unchecked Sendable {
                     var verdict = Verdict.forward
                     do { verdict = try burst.process(job.packet) } catch { if failure == nil { failure = error } }
                     while !done.push(Done(mbuf: job.mbuf, from: job.from, verdict: verdict)) { sched_yield() }
+                    if burst.outbox.count > 0 { handOver(burst.outbox, arrivedFrom: job.from) }
                     inRound += 1
                     if inRound < DPDKPort.burstSize { continue }
                 }
@@ -79,6 +85,22 @@ final class WorkerPool: @unchecked Sendable {
             }
             do { try runtime.finish(timestamp: DPDKLoop.wallClock()) } catch { if failure == nil { failure = error } }
             stopped.store(true, ordering: .releasing)
+        }
+
+        /// The port mbufs for emitted frames come from (set before the first job).
+        var mbufSource: DPDKPort?
+
+        /// Emitted frames go to the port thread as forwarded packets: `from` names the port
+        /// a frame must not leave by (the port thread sends each out of the other one).
+        private func handOver(_ outbox: FrameOutbox, arrivedFrom: UInt8) {
+            for index in 0..<outbox.count {
+                let (bytes, egress) = outbox.frame(index)
+                guard let mbuf = mbufSource?.makeMbuf(copying: bytes) else { continue }
+                let from = egress == .back ? 1 - arrivedFrom : arrivedFrom
+                while !done.push(Done(mbuf: mbuf, from: from, verdict: .forward, emitted: true)) { sched_yield() }
+                emitted &+= 1
+            }
+            outbox.removeAll()
         }
     }
 
@@ -104,10 +126,11 @@ final class WorkerPool: @unchecked Sendable {
         var lastPacket = start
         var headers = PacketHeaders()
         var inFlight = 0
+        for worker in workers { worker.mbufSource = input }
         func collect() {
             for worker in workers {
                 while let done = worker.done.pop() {
-                    inFlight -= 1
+                    if !done.emitted { inFlight -= 1 }
                     let arrival = done.from == 0 ? input : output!
                     let departure = done.from == 0 ? output : input
                     if let departure, done.verdict == .forward {

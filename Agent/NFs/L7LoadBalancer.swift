@@ -1,0 +1,199 @@
+import MBoxAppLayer
+import MBoxEvents
+import MBoxNF
+import MBoxPacket
+
+/// A backend server.
+public struct Backend: Sendable, Hashable, CustomStringConvertible {
+    public var address: IPAddress
+    public var port: UInt16
+
+    public init(address: IPAddress, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    /// "a.b.c.d:port".
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0,
+              let address = IPAddress(String(text[..<colon])), address.isIPv4 else { return nil }
+        self.init(address: address, port: port)
+    }
+
+    public var description: String { "\(address):\(port)" }
+}
+
+/// How a pool spreads requests over its backends.
+public enum BalancingMethod: String, Sendable, CaseIterable {
+    case roundRobin = "round_robin"
+    case leastConnections = "least_connections"
+    /// Consistent hashing of the client's address (a ring of virtual nodes): a client
+    /// keeps its backend, and a backend leaving moves only its own clients.
+    case hash
+}
+
+/// Which pool a request goes to: the first rule whose every given field matches.
+public struct BalancingRule: Sendable {
+    /// HTTP Host (port stripped, case-insensitive).
+    public var host: String?
+    /// HTTP request path prefix.
+    public var pathPrefix: String?
+    /// TLS server name (SNI).
+    public var serverName: String?
+    public var pool: Int
+
+    public init(host: String? = nil, pathPrefix: String? = nil, serverName: String? = nil, pool: Int) {
+        self.host = host
+        self.pathPrefix = pathPrefix
+        self.serverName = serverName
+        self.pool = pool
+    }
+}
+
+/// L7 load balancer on the TCP Splicer: for each `FLOW_REQ` it reads the request's HTTP
+/// Host and path, or TLS SNI, picks a pool by the first matching rule, and a backend in it
+/// by the pool's method; a backend that refused a connection is left out for
+/// `retryAfter` seconds (the splicer asks again, and the balancer picks another).
+public final class L7LoadBalancer: NetworkFunction {
+    public let pools: [[Backend]]
+    public let rules: [BalancingRule]
+    public let method: BalancingMethod
+    public let retryAfter: UInt64
+    /// Requests per backend (pool, index), and requests no rule or backend took.
+    public private(set) var picks: [[UInt64]]
+    public private(set) var unmatched: UInt64 = 0
+    public private(set) var failuresSeen: UInt64 = 0
+    private var context: NFContext!
+    private var nextInPool: [Int]
+    private var active: [[Int]]
+    private var downUntil: [[UInt64]]
+    private var rings: [[(point: UInt64, backend: Int)]]
+    /// Per flow slot: the backend picked (pool << 16 | index), or -1.
+    private var chosen: [Int32] = []
+
+    public init(pools: [[Backend]], rules: [BalancingRule], method: BalancingMethod, retryAfterSeconds: Int = 10) {
+        self.pools = pools
+        self.rules = rules
+        self.method = method
+        retryAfter = UInt64(retryAfterSeconds) * 1_000_000_000
+        picks = pools.map { [UInt64](repeating: 0, count: $0.count) }
+        nextInPool = [Int](repeating: 0, count: pools.count)
+        active = pools.map { [Int](repeating: 0, count: $0.count) }
+        downUntil = pools.map { [UInt64](repeating: 0, count: $0.count) }
+        rings = pools.map { backends in
+            backends.enumerated().flatMap { index, backend in
+                (0..<64).map { replica in (Self.mix("\(backend)#\(replica)"), index) }
+            }.sorted { $0.point < $1.point }
+        }
+    }
+
+    public func attach(_ context: NFContext) {
+        self.context = context
+        chosen = [Int32](repeating: -1, count: context.capacity)
+    }
+
+    public func flowEnded(slot: Int32) {
+        let pick = chosen[Int(slot)]
+        guard pick >= 0 else { return }
+        active[Int(pick >> 16)][Int(pick & 0xFFFF)] -= 1
+        chosen[Int(slot)] = -1
+    }
+
+    public func handle(_ event: Event) {
+        guard event.type == .flowRequest else { return }
+        let slot = Int(event.slot)
+        if chosen[slot] >= 0 {
+            // The splicer asks again: the backend picked before refused.
+            let pick = chosen[slot]
+            let (pool, index) = (Int(pick >> 16), Int(pick & 0xFFFF))
+            downUntil[pool][index] = event.timestamp &+ retryAfter
+            active[pool][index] -= 1
+            chosen[slot] = -1
+            failuresSeen &+= 1
+        }
+        let request = event.data.map { UnsafeRawBufferPointer(start: $0, count: event.dataLength) }
+            ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        guard let pool = pool(for: Self.describe(request)),
+              let index = pick(in: pool, client: context.flowKey(of: event).client, now: event.timestamp) else {
+            unmatched &+= 1
+            return
+        }
+        chosen[slot] = Int32(pool << 16 | index)
+        active[pool][index] += 1
+        picks[pool][index] &+= 1
+        let backend = pools[pool][index]
+        context.chooseBackend(for: event, address: backend.address, port: backend.port)
+    }
+
+    /// What a request says about where it wants to go.
+    struct RequestFacts: Equatable {
+        var host: String?
+        var path: String?
+        var serverName: String?
+    }
+
+    static func describe(_ request: UnsafeRawBufferPointer) -> RequestFacts {
+        var facts = RequestFacts()
+        guard request.count > 0 else { return facts }
+        if request[0] == 0x16 {
+            var parser = TLSParser(toServer: true, wanted: TLSParser.Wanted(serverName: true, ja3: false, ja3s: false, certificates: false))
+            if let name = parser.feed(request).first?.serverName { facts.serverName = String(decoding: name, as: UTF8.self).lowercased() }
+            return facts
+        }
+        var parser = HTTPParser(isRequest: true, bodyLimit: 0, keepsBodies: false)
+        guard let message = parser.feed(request).first else { return facts }
+        facts.path = String(decoding: message.second, as: UTF8.self)
+        if let host = message.header("host") {
+            var name = String(decoding: host, as: UTF8.self).lowercased()
+            if let colon = name.lastIndex(of: ":"), !name.hasSuffix("]") { name = String(name[..<colon]) }
+            facts.host = name
+        }
+        return facts
+    }
+
+    func pool(for facts: RequestFacts) -> Int? {
+        for rule in rules {
+            if let host = rule.host, facts.host != host { continue }
+            if let prefix = rule.pathPrefix, !(facts.path ?? "").hasPrefix(prefix) { continue }
+            if let name = rule.serverName, facts.serverName != name { continue }
+            return rule.pool
+        }
+        return nil
+    }
+
+    /// A backend of `pool` that is not resting after a failure.
+    func pick(in pool: Int, client: IPAddress, now: UInt64) -> Int? {
+        let backends = pools[pool]
+        guard !backends.isEmpty else { return nil }
+        let up = { (index: Int) in self.downUntil[pool][index] <= now }
+        switch method {
+        case .roundRobin:
+            for step in 0..<backends.count {
+                let index = (nextInPool[pool] + step) % backends.count
+                if up(index) {
+                    nextInPool[pool] = (index + 1) % backends.count
+                    return index
+                }
+            }
+        case .leastConnections:
+            return backends.indices.filter(up).min { active[pool][$0] < active[pool][$1] }
+        case .hash:
+            let ring = rings[pool]
+            let point = Self.mix(client.description)
+            let start = ring.firstIndex { $0.point >= point } ?? 0
+            for step in 0..<ring.count where up(ring[(start + step) % ring.count].backend) {
+                return ring[(start + step) % ring.count].backend
+            }
+        }
+        return nil
+    }
+
+    /// FNV-1a, then a finaliser: stable across runs (Swift's Hasher is seeded per process).
+    static func mix(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        hash ^= hash >> 33
+        hash = hash &* 0xff51_afd7_ed55_8ccd
+        return hash ^ (hash >> 33)
+    }
+}

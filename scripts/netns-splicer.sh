@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The TCP Splicer as an L7 load balancer with real clients and servers: a client namespace
+# and a server namespace (three nginx backends on 10.199.0.11-13) joined only through the
+# agent (DPDK net_af_packet on two veth pairs). curl asks the service address
+# 10.199.0.100:80 that no host owns; every response must be byte-identical to the file
+# (sha256), spread over the backends as the balancer's rules say (nginx's access logs).
+# Needs root, nginx and curl.
+#   scripts/netns-splicer.sh [REQUESTS] [AGENT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests=${1:-200}
+agent=${2:-$(ls -t .build/release/mbox-agent .build/debug/mbox-agent 2>/dev/null | head -1)}
+[ -x "$agent" ] || { echo "build the agent first" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
+command -v nginx >/dev/null || { echo "needs nginx (apt-get install nginx-light)" >&2; exit 2; }
+work=$(mktemp -d)
+client=mbox-c$$ server=mbox-s$$ agent_pid=""
+cleanup() {
+  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  ip netns del "$client" 2>/dev/null || true
+  ip netns del "$server" 2>/dev/null || true
+  ip link del "vc$$" 2>/dev/null || true
+  ip link del "vs$$" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ip netns add "$client"
+ip netns add "$server"
+ip link add "vc$$" type veth peer name eth0 netns "$client"
+ip link add "vs$$" type veth peer name eth0 netns "$server"
+ip -n "$client" addr add 10.199.0.1/24 dev eth0
+for backend in 11 12 13; do ip -n "$server" addr add "10.199.0.$backend/24" dev eth0; done
+for ns in "$client" "$server"; do
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link set eth0 up
+  ip netns exec "$ns" ethtool -K eth0 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+done
+for dev in "vc$$" "vs$$"; do
+  ip link set "$dev" up
+  ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+done
+
+# Three backends serving the same files; each logs which requests it answered.
+mkdir -p "$work/www/static"
+head -c 100000 /dev/urandom > "$work/www/object.bin"
+head -c 1000 /dev/urandom > "$work/www/static/small.bin"
+chmod -R a+rX "$work"  # nginx's workers read as www-data
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server { listen 10.199.0.11:80; root $work/www; access_log $work/backend11.log; }
+  server { listen 10.199.0.12:80; root $work/www; access_log $work/backend12.log; }
+  server { listen 10.199.0.13:80; root $work/www; access_log $work/backend13.log; }
+}
+CONF
+ip netns exec "$server" nginx -c "$work/nginx.conf"
+
+ring="framecnt=8192,blocksz=4096,framesz=2048"
+"$agent" run --dpdk "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1) --vdev=net_af_packet0,iface=vc$$,$ring --vdev=net_af_packet1,iface=vs$$,$ring" \
+  --port net_af_packet0 --out-port net_af_packet1 --chain chains/l7-balancer.yaml > /dev/null 2> "$work/agent.log" &
+agent_pid=$!
+for _ in $(seq 1 100); do grep -q "SIGTERM stops" "$work/agent.log" 2>/dev/null && break; sleep 0.1; done
+
+if [ -n "${SPLICER_DEBUG:-}" ]; then
+  ip netns exec "$client" curl -sv --max-time 5 -o "$work/got.bin" "http://10.199.0.100/object.bin" 2>&1 | tail -15
+  cmp "$work/got.bin" "$work/www/object.bin" | head -3 || true
+  ls -l "$work/got.bin" "$work/www/object.bin"
+  ip netns exec "$client" timeout 3 tcpdump -nn -i eth0 -c 40 -w "$work/c.pcap" >/dev/null 2>&1 &
+  ip netns exec "$server" timeout 3 tcpdump -nn -i eth0 -c 40 -w "$work/s.pcap" >/dev/null 2>&1 &
+  sleep 0.5
+  ip netns exec "$client" curl -s --max-time 2 -o /dev/null "http://10.199.0.100/static/small.bin" || true
+  sleep 3
+  tshark -r "$work/c.pcap" -o tcp.check_checksum:TRUE -o tcp.relative_sequence_numbers:FALSE 2>/dev/null | head -20
+  echo ---
+  tshark -r "$work/s.pcap" -o tcp.check_checksum:TRUE -o tcp.relative_sequence_numbers:FALSE 2>/dev/null | head -20
+fi
+status=0
+want=$(sha256sum < "$work/www/object.bin" | cut -d' ' -f1)
+want_small=$(sha256sum < "$work/www/static/small.bin" | cut -d' ' -f1)
+good=0
+for i in $(seq 1 "$requests"); do
+  got=$( (ip netns exec "$client" curl -s --max-time 5 "http://10.199.0.100/object.bin" || true) | sha256sum | cut -d' ' -f1)
+  [ "$got" = "$want" ] && good=$((good + 1))
+done
+echo "object.bin: $good of $requests responses byte-identical (sha256)"
+[ "$good" -eq "$requests" ] || status=1
+small=0
+for i in 1 2 3 4 5 6; do
+  got=$( (ip netns exec "$client" curl -s --max-time 5 "http://10.199.0.100/static/small.bin" || true) | sha256sum | cut -d' ' -f1)
+  [ "$got" = "$want_small" ] && small=$((small + 1))
+done
+echo "static/small.bin: $small of 6 byte-identical"
+[ "$small" -eq 6 ] || status=1
+
+kill -TERM "$agent_pid"; wait "$agent_pid" || true; agent_pid=""
+for backend in 11 12 13; do
+  objects=$(grep -c "GET /object.bin" "$work/backend$backend.log" 2>/dev/null || true)
+  statics=$(grep -c "GET /static/" "$work/backend$backend.log" 2>/dev/null || true)
+  echo "backend 10.199.0.$backend: ${objects:-0} object requests, ${statics:-0} static requests"
+done
+# Round robin over three backends: each takes a third of the object requests; the
+# static pool is backend 13 alone.
+for backend in 11 12; do
+  [ "$(grep -c "GET /static/" "$work/backend$backend.log" 2>/dev/null || true)" = "0" ] || { echo "static request on backend $backend"; status=1; }
+  objects=$(grep -c "GET /object.bin" "$work/backend$backend.log" 2>/dev/null || echo 0)
+  [ $((objects * 3)) -ge $((requests - 3)) ] || { echo "backend $backend took $objects of $requests: not round robin"; status=1; }
+done
+grep -E "^splicer|^stacks|^port" "$work/agent.log" || true
+[ $status -eq 0 ] || tail -30 "$work/agent.log"
+exit $status
