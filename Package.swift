@@ -208,7 +208,8 @@ let package = Package(
             path: "Tests/ControlPlaneTests"),
         .testTarget(
             name: "DataPathTests",
-            dependencies: ["MBoxDataPath", "MBoxTrafficGen", "MBoxDPDK"],
+            dependencies: ["MBoxDataPath", "MBoxTrafficGen", "MBoxDPDK", "MBoxSplicer", "MBoxTransmit", "MBoxPacket", "MBoxCapture",
+                           "MBoxFlow"],
             path: "Tests/DataPathTests"),
     ]
 )

@@ -2,7 +2,8 @@
 # Real traffic through the agent inline on DPDK net_af_packet: a client and a server in two
 # network namespaces made here, joined only through the agent (veth pairs). A normal HTTP
 # request (curl -> python http.server) arrives intact; one carrying "UNION SELECT" is
-# dropped by the IPS chain and never answered. Needs root. Exit 0 when both hold.
+# dropped by the IPS chain and never answered; one for cmd.exe is rejected (the client gets a
+# RST at once). Needs root. Exit 0 when all hold.
 #   scripts/netns-inline.sh [AGENT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,8 +64,13 @@ else
 fi
 body=$(ip netns exec "$client" curl -s --max-time 5 http://10.199.0.2:8080/hello.txt || true)
 if [ "$body" = "hello through the agent" ]; then echo "normal request again: answered intact"; else echo "normal request again: FAILED"; status=1; fi
+# A reject rule: the client is told at once (a RST from the agent), not left to time out.
+code=0
+ip netns exec "$client" curl -s --max-time 3 http://10.199.0.2:8080/scripts/cmd.exe >/dev/null || code=$?
+if [ "$code" -eq 56 ]; then echo "rejected request: connection reset"; else echo "rejected request: FAILED (curl exit $code, 56 is a reset)"; status=1; fi
 
 kill -TERM "$agent_pid"; wait "$agent_pid" || true; agent_pid=""
 grep -E "^port|^verdicts|^alerts" "$work/agent.log" || true
 if grep -q '"signature_id":2000001' "$work/eve.json"; then echo "alert: sid 2000001 in EVE"; else echo "alert: MISSING"; status=1; fi
+if grep -q '"signature_id":2000002' "$work/eve.json"; then echo "alert: sid 2000002 in EVE"; else echo "alert: reject MISSING"; status=1; fi
 exit $status

@@ -224,14 +224,16 @@ public final class DataPath {
         // μStack.
         let stack = stackOf[Int(flow.slot)]
         if stack == .tcpSplicer {
+            // NFs know a spliced connection as one flow, its client leg: a backend's packets
+            // are its server side. (Read first: a refusal drops the backend leg.)
+            let client = splicer!.clientLeg(of: flow.slot)
+            let isBackendLeg = splicer!.isBackendLeg(flow.slot)
             if case .consumed = splicer!.process(slot: flow.slot, packet: packet, headers: parsed.pointee, fromClient: flow.fromClient) {
                 consumed = true
                 counters.consumedByStack &+= 1
             }
-            // NFs know a spliced connection as one flow, its client leg: a backend's packets
-            // are its server side.
-            if let client = splicer!.clientLeg(of: flow.slot) { return .flow(slot: client, fromClient: false) }
-            if splicer!.isBackendLeg(flow.slot) { return .answered }
+            if let client { return .flow(slot: client, fromClient: false) }
+            if isBackendLeg { return .answered }
         } else if stack == .tcpMonitor, parsed.pointee.isTCP {
             let data = (reassembledPacket ?? packet).data
             if parsed.pointee.payloadLength > 0, !checksumHolds(data, parsed.pointee) {

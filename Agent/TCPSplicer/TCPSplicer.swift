@@ -211,7 +211,7 @@ public final class TCPSplicer {
         switch splices[index].phase {
         case .connecting:
             if flags.contains(.rst) {
-                backendRefused(slot)
+                backendRefused(slot, backendReset: true)
                 return .consumed
             }
             guard flags.contains([.syn, .ack]), headers.acknowledgment == splices[index].clientISN &+ 1 else { return .consumed }
@@ -289,12 +289,14 @@ public final class TCPSplicer {
         splices[index].phase = .closed
     }
 
-    private func backendRefused(_ slot: Int32) {
+    /// The backend refused (`backendReset`: it sent a RST, so it keeps nothing) or did not
+    /// answer our SYNs.
+    private func backendRefused(_ slot: Int32, backendReset: Bool) {
         let index = Int(slot)
         counters.backendFailures &+= 1
         let attempt = Int(splices[index].backendsTried) + 1
         splices[index].backendsTried = UInt8(min(attempt, 255))
-        abandonBackend(slot)
+        abandonBackend(slot, tellBackend: !backendReset)
         if attempt >= configuration.backendsPerRequest { return refuse(slot) }
         // Ask the NFs again: they may pick another backend.
         splices[index].phase = .requested
@@ -302,11 +304,11 @@ public final class TCPSplicer {
     }
 
     /// Drops the backend leg of `slot` (refused, or the client gave up).
-    private func abandonBackend(_ slot: Int32) {
+    private func abandonBackend(_ slot: Int32, tellBackend: Bool = true) {
         let index = Int(slot)
         let leg = splices[index].backendLeg
         guard leg >= 0 else { return }
-        if splices[index].phase == .connecting || splices[index].phase == .spliced {
+        if tellBackend, splices[index].phase == .connecting || splices[index].phase == .spliced {
             // Tell a backend that may have answered to forget the connection.
             emitToBackend(slot, flags: .rst, sequence: splices[index].clientISN &+ 1, acknowledgment: 0, payload: false)
         }
@@ -324,7 +326,7 @@ public final class TCPSplicer {
     private func retrySYN(_ slot: Int32) {
         let index = Int(slot)
         if Int(splices[index].synAttempts) >= configuration.attemptsPerBackend {
-            backendRefused(slot)
+            backendRefused(slot, backendReset: false)
         } else {
             sendSYN(slot)
         }

@@ -293,6 +293,19 @@ struct DPDKReplayTests {
         #expect(output.contains("attack request: dropped (no answer)"))
         #expect(output.contains("normal request again: answered intact"))
         #expect(output.contains("alert: sid 2000001 in EVE"))
+        #expect(output.contains("rejected request: connection reset"))
+        #expect(output.contains("alert: sid 2000002 in EVE"))
+    }
+
+    @Test("the TCP Splicer balances real traffic: 1,000 curl downloads through three nginx backends, byte-identical",
+          .enabled(if: getuid() == 0 && installed("nginx") && installed("curl"), "network namespaces need root; nginx and curl"))
+    func splicerBalancesRealTraffic() throws {
+        let result = try run(["timeout", "300", "bash", packageRoot + "/scripts/netns-splicer.sh", "1000", try agentCommand()])
+        let output = String(decoding: result.stdout, as: UTF8.self)
+        #expect(result.status == 0, "\(output)\n\(result.stderr)")
+        #expect(output.contains("object.bin: 1000 of 1000 responses byte-identical (sha256)"))
+        #expect(output.contains("static/small.bin: 6 of 6 byte-identical"))
+        #expect(output.contains("backend 10.199.0.11: 334 object requests, 0 static requests"), "round robin from the first backend")
     }
 
     @Test("a clear error when EAL cannot start or the port does not exist")

@@ -66,6 +66,7 @@ struct DataPathTests {
             case .malformed: outcomes["malformed", default: 0] += 1
             case .notIP: outcomes["notIP", default: 0] += 1
             case .fragment: outcomes["fragment", default: 0] += 1
+            case .answered: outcomes["answered", default: 0] += 1
             }
         }
         dataPath.finishAll()

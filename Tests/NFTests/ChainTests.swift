@@ -171,6 +171,44 @@ struct ChainTests {
             subscribe: [PKT]
             publish: [EVENT/IDS_ALERT]
         """, "test.yaml:6:15: DPI does not publish 'EVENT/IDS_ALERT'"),
+        ("FLOW_REQ without the splicer", """
+        name: x
+        functions:
+          - name: lb
+            type: L7_LoadBalancer
+            parameters: {pools: {web: ["10.0.0.1:80"]}}
+            subscribe: [FLOW_REQ]
+        """, "test.yaml:6:17: FLOW_REQ is published by the TCP Splicer, which no 'select' rule of this chain uses"),
+        ("a splicer rule without its service", """
+        name: x
+        select:
+          - {stack: tcp_splicer, ports: 80}
+        functions:
+          - name: dpi
+            type: DPI
+            subscribe: [PKT]
+        """, "a tcp_splicer rule names the 'service' (address:port) it answers for"),
+        ("a balancer rule naming no pool it has", """
+        name: x
+        select:
+          - {stack: tcp_splicer, service: "10.0.0.100:80"}
+        functions:
+          - name: lb
+            type: L7_LoadBalancer
+            parameters:
+              pools: {web: ["10.0.0.1:80"]}
+              rules: [{host: a.example, pool: api}]
+            subscribe: [FLOW_REQ]
+        """, "rule names pool 'api', which 'pools' does not define"),
+        ("a service that is not address:port", """
+        name: x
+        select:
+          - {stack: tcp_splicer, service: "10.0.0.100"}
+        functions:
+          - name: dpi
+            type: DPI
+            subscribe: [PKT]
+        """, "service is an IPv4 address:port the splicer answers for"),
         ("YAML syntax", """
         name: x
         functions:
@@ -179,7 +217,7 @@ struct ChainTests {
         """, "test.yaml:5:0: not valid YAML"),
     ]
 
-    @Test("invalid chains are refused with file, line and what is wrong", arguments: 0..<10)
+    @Test("invalid chains are refused with file, line and what is wrong", arguments: 0..<14)
     func invalidChain(index: Int) throws {
         let (name, yaml, expected) = Self.invalidChains[index]
         do {

@@ -24,6 +24,9 @@ struct Summary {
                 + (c.checksumValidationOff ? " (validation given up: offloaded checksums)" : ""),
             "malformed    \(c.malformed.total)" + c.malformed.nonZero.map { "  \($0.0)=\($0.1)" }.joined(),
             "flows        \(f.created) created, \(f.expired) expired, \(f.evicted) evicted",
+            "stacks       flows on " + StackKind.allCases.map { "\($0)=\(c.flows(on: $0))" }.joined(separator: " ")
+                + ", \(c.consumedByStack) packets taken by their stack; \(dataPath.outbox.counters.emitted) frames emitted"
+                + (dataPath.outbox.counters.overflowed > 0 ? ", \(dataPath.outbox.counters.overflowed) outbox full" : ""),
             "tcp          \(m.closedFlows) closed, \(m.midStreamPickups) picked up mid-stream, \(m.invalidResets) invalid RSTs ignored",
         ]
         if let r = dataPath.monitor.reassembler?.counters {
@@ -31,6 +34,12 @@ struct Summary {
                 + "\(r.duplicateBytes) duplicate, \(r.conflictingBytes) conflicting overlap, "
                 + "dropped: \(r.droppedOverFlowLimit) over flow limit, \(r.droppedOverGlobalLimit) over global limit, "
                 + "\(r.evictedBytes) given up for fair shares")
+        }
+        if let splicer = dataPath.splicer?.counters {
+            lines.append("splicer      \(splicer.synCookiesSent) SYN cookies sent, \(splicer.cookiesAccepted) accepted, "
+                + "\(splicer.cookiesRejected) rejected; \(splicer.requests) requests, \(splicer.spliced) spliced, "
+                + "\(splicer.refused) refused, \(splicer.backendFailures) backend failures; \(splicer.packetsRewritten) packets translated; "
+                + "ARP \(splicer.arpAnswered) answered, \(splicer.arpRequested) asked")
         }
         if let flowsWritten { lines.append("streams      \(flowsWritten) TCP flows written") }
         if let pipeline {
@@ -44,7 +53,7 @@ struct Summary {
             lines.append("             delivered " + delivered.joined(separator: " "))
             lines.append("chain        " + zip(chain.members, chain.counters.perNF).map { "\($0.name)=\($1)" }.joined(separator: " ")
                 + "  stages " + chain.stages.map { $0.map { chain.members[$0].name }.joined(separator: "+") }.joined(separator: " > "))
-            lines.append("verdicts     \(pipeline.forwarded) forwarded, \(pipeline.dropped) dropped; "
+            lines.append("verdicts     \(pipeline.forwarded) forwarded, \(pipeline.dropped) dropped, \(pipeline.consumed) taken by the stack; "
                 + "\(chain.counters.published) events published by NFs")
         }
         if let alertsWritten { lines.append("alerts       \(alertsWritten) written (EVE)") }
