@@ -297,7 +297,7 @@ struct DPDKReplayTests {
         #expect(output.contains("alert: sid 2000002 in EVE"))
     }
 
-    @Test("the TCP Splicer balances real traffic: 1,000 curl downloads through three nginx backends, byte-identical",
+    @Test("one chain, three stacks: 1,000 curl downloads balanced by the splicer over three nginx backends, byte-identical; a backend killed; a direct request on the monitor; UDP on L2/L3",
           .enabled(if: getuid() == 0 && installed("nginx") && installed("curl"), "network namespaces need root; nginx and curl"))
     func splicerBalancesRealTraffic() throws {
         let result = try run(["timeout", "300", "bash", packageRoot + "/scripts/netns-splicer.sh", "1000", try agentCommand()])
@@ -305,7 +305,10 @@ struct DPDKReplayTests {
         #expect(result.status == 0, "\(output)\n\(result.stderr)")
         #expect(output.contains("object.bin: 1000 of 1000 responses byte-identical (sha256)"))
         #expect(output.contains("static/small.bin: 6 of 6 byte-identical"))
-        #expect(output.contains("backend 10.199.0.11: 334 object requests, 0 static requests"), "round robin from the first backend")
+        #expect(output.contains("direct request: answered (TCP Monitor)"))
+        #expect(output.contains("alert: sid 3000001"), "the IDS on the same chain's TCP Monitor flows")
+        #expect(output.contains("after backend 10.199.0.12 died: 30 of 30 byte-identical"))
+        #expect(output.contains("backend 10.199.0.12: 333 object requests, 0 static requests"), "round robin; none after it died")
     }
 
     @Test("a clear error when EAL cannot start or the port does not exist")

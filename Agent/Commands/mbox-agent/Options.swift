@@ -140,10 +140,20 @@ struct ChainOptions: ParsableArguments {
 
     var wanted: Bool { rules != nil || chain != nil }
 
-    /// The chain, parsed, checked and compiled into a pipeline; rule problems go to stderr.
+    /// The chain, parsed, checked and compiled into a pipeline for a replay; rule problems
+    /// go to stderr.
     func makePipeline(_ configuration: DataPathConfiguration, keepBothStreams: Bool,
                       launcher: HelperLauncher = .threads) throws -> Pipeline? {
-        try compile()?.makePipeline(configuration: configuration, keepBothStreams: keepBothStreams, launcher: launcher)
+        guard let compiled = try compile() else { return nil }
+        try Self.refuseSplicer(compiled)
+        return try compiled.makePipeline(configuration: configuration, keepBothStreams: keepBothStreams, launcher: launcher)
+    }
+
+    /// A replay cannot answer the recorded clients, nor rewrite a mapped capture.
+    static func refuseSplicer(_ compiled: CompiledChain) throws {
+        if compiled.definition.usesSplicer {
+            throw AgentError("the chain's TCP Splicer answers live clients; a replay cannot: use 'mbox-agent run --dpdk'")
+        }
     }
 
     /// The chain, parsed, checked and compiled once (each worker makes its pipeline from it).

@@ -147,6 +147,7 @@ extension Replay {
     /// A finite DPDK source through several workers.
     func replayWorkers(input: DPDKPort, output: DPDKPort?, rss: Bool) throws {
         let compiled = try chain.compile()!
+        try ChainOptions.refuseSplicer(compiled)
         let eve = try chain.openEVE()
         let run = rss ? QueueWorkers.runAndReport : WorkerPool.runAndReport
         try run(ports.workers, input, output, .idle(milliseconds: idleStop), false) { launcher in

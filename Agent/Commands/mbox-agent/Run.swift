@@ -72,6 +72,12 @@ struct Run: ParsableCommand {
         let counters = AgentCounters(workers: ports.workers, devices: portList.isEmpty ? nil : Self.losses(of: portList))
         let session = try control.makeSession(capabilities: capabilities, counters: counters)
         let compiled = try chain.compile()
+        if compiled?.definition.usesSplicer == true {
+            // The splicer answers clients and rewrites packets in place: live ports only, and
+            // both legs of a connection must meet one worker (their 5-tuples differ).
+            if pcap != nil { throw AgentError("the chain's TCP Splicer answers live clients: run it on DPDK ports (--dpdk), not --pcap") }
+            if ports.workers > 1 { throw AgentError("the TCP Splicer runs on one worker for now (a connection's two legs hash apart); drop --workers") }
+        }
         let eve = try chain.openEVE()
         let exporter = try serveMetrics(counters, ports: portList, session: session)
         defer { exporter?.closeNow() }
