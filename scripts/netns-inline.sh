@@ -9,48 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 agent=${1:-$(ls -t .build/release/mbox-agent .build/debug/mbox-agent 2>/dev/null | head -1)}
 [ -x "$agent" ] || { echo "build the agent first" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
-work=$(mktemp -d)
-client=mbox-c$$ server=mbox-s$$ agent_pid="" server_pid=""
-cleanup() {
-  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
-  [ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null || true
-  ip netns del "$client" 2>/dev/null || true
-  ip netns del "$server" 2>/dev/null || true
-  ip link del "vc$$" 2>/dev/null || true
-  ip link del "vs$$" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-ip netns add "$client"
-ip netns add "$server"
-ip link add "vc$$" type veth peer name eth0 netns "$client"
-ip link add "vs$$" type veth peer name eth0 netns "$server"
-ip -n "$client" addr add 10.199.0.1/24 dev eth0
-ip -n "$server" addr add 10.199.0.2/24 dev eth0
-for ns in "$client" "$server"; do
-  ip -n "$ns" link set lo up
-  ip -n "$ns" link set eth0 up
-  ip netns exec "$ns" ethtool -K eth0 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-done
-for dev in "vc$$" "vs$$"; do
-  ip link set "$dev" up
-  ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-done
+source scripts/netns-lib.sh
+netns_setup 10.199.0.1/24 10.199.0.2/24
 
 mkdir -p "$work/www"
 echo "hello through the agent" > "$work/www/hello.txt"
 ip netns exec "$server" python3 -m http.server 8080 --bind 10.199.0.2 --directory "$work/www" >/dev/null 2>&1 &
-server_pid=$!
-disown "$server_pid"  # killed at the end; no job report
+echo $! > "$work/http-server.pid"
+disown  # killed at the end; no job report
 
-ring="framecnt=8192,blocksz=4096,framesz=2048"
-"$agent" run --dpdk "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1) --vdev=net_af_packet0,iface=vc$$,$ring --vdev=net_af_packet1,iface=vs$$,$ring" \
-  --port net_af_packet0 --out-port net_af_packet1 --chain chains/ips-inline.yaml --rules rules/ips-demo.rules \
-  --eve "$work/eve.json" > /dev/null 2> "$work/agent.log" &
-agent_pid=$!
-for _ in $(seq 1 50); do grep -q "SIGTERM stops" "$work/agent.log" 2>/dev/null && break; sleep 0.1; done
+start_agent "$agent" --chain chains/ips-inline.yaml --rules rules/ips-demo.rules --eve "$work/eve.json"
 for _ in $(seq 1 50); do ip netns exec "$client" bash -c "exec 3<>/dev/tcp/10.199.0.2/8080" 2>/dev/null && break; sleep 0.1; done
 
 status=0
@@ -69,7 +37,7 @@ code=0
 ip netns exec "$client" curl -s --max-time 3 http://10.199.0.2:8080/scripts/cmd.exe >/dev/null || code=$?
 if [ "$code" -eq 56 ]; then echo "rejected request: connection reset"; else echo "rejected request: FAILED (curl exit $code, 56 is a reset)"; status=1; fi
 
-kill -TERM "$agent_pid"; wait "$agent_pid" || true; agent_pid=""
+stop_agent
 grep -E "^port|^verdicts|^alerts" "$work/agent.log" || true
 if grep -q '"signature_id":2000001' "$work/eve.json"; then echo "alert: sid 2000001 in EVE"; else echo "alert: MISSING"; status=1; fi
 if grep -q '"signature_id":2000002' "$work/eve.json"; then echo "alert: sid 2000002 in EVE"; else echo "alert: reject MISSING"; status=1; fi

@@ -13,77 +13,20 @@ cd "$(dirname "$0")/.."
 requests=${1:-200}
 agent=${2:-$(ls -t .build/release/mbox-agent .build/debug/mbox-agent 2>/dev/null | head -1)}
 [ -x "$agent" ] || { echo "build the agent first" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
 command -v nginx >/dev/null || { echo "needs nginx (apt-get install nginx-light)" >&2; exit 2; }
-work=$(mktemp -d)
-client=mbox-c$$ server=mbox-s$$ agent_pid=""
-cleanup() {
-  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
-  for pid in "$work"/nginx*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true; done
-  ip netns del "$client" 2>/dev/null || true
-  ip netns del "$server" 2>/dev/null || true
-  ip link del "vc$$" 2>/dev/null || true
-  ip link del "vs$$" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-ip netns add "$client"
-ip netns add "$server"
-ip link add "vc$$" type veth peer name eth0 netns "$client"
-ip link add "vs$$" type veth peer name eth0 netns "$server"
-ip -n "$client" addr add 10.199.0.1/24 dev eth0
-for backend in 11 12 13; do ip -n "$server" addr add "10.199.0.$backend/24" dev eth0; done
-for ns in "$client" "$server"; do
-  ip -n "$ns" link set lo up
-  ip -n "$ns" link set eth0 up
-  ip netns exec "$ns" ethtool -K eth0 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-done
-for dev in "vc$$" "vs$$"; do
-  ip link set "$dev" up
-  ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-done
+source scripts/netns-lib.sh
+netns_setup 10.199.0.1/24 10.199.0.11/24 10.199.0.12/24 10.199.0.13/24
 
 # Three backends serving the same files; each logs which requests it answered.
 mkdir -p "$work/www/static" "$work/www/direct"
 echo "straight to a backend" > "$work/www/direct/page.txt"
 head -c 100000 /dev/urandom > "$work/www/object.bin"
 head -c 1000 /dev/urandom > "$work/www/static/small.bin"
-chmod -R a+rX "$work"  # nginx's workers read as www-data
 # One nginx per backend, so one can be killed mid-test.
-for backend in 11 12 13; do
-  cat > "$work/nginx$backend.conf" <<CONF
-worker_processes 1;
-pid $work/nginx$backend.pid;
-error_log $work/nginx-error$backend.log;
-events { worker_connections 4096; }
-http {
-  access_log $work/backend$backend.log;
-  server { listen 10.199.0.$backend:80; root $work/www; }
-}
-CONF
-  ip netns exec "$server" nginx -c "$work/nginx$backend.conf"
-done
+start_backends "$work/www" 10.199.0.11 10.199.0.12 10.199.0.13
 
-ring="framecnt=8192,blocksz=4096,framesz=2048"
-"$agent" run --dpdk "--no-huge -m 512 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1) --vdev=net_af_packet0,iface=vc$$,$ring --vdev=net_af_packet1,iface=vs$$,$ring" \
-  --port net_af_packet0 --out-port net_af_packet1 --chain chains/l7-balancer.yaml --eve "$work/eve.json" > /dev/null 2> "$work/agent.log" &
-agent_pid=$!
-for _ in $(seq 1 100); do grep -q "SIGTERM stops" "$work/agent.log" 2>/dev/null && break; sleep 0.1; done
+start_agent "$agent" --chain chains/l7-balancer.yaml --eve "$work/eve.json"
 
-if [ -n "${SPLICER_DEBUG:-}" ]; then
-  ip netns exec "$client" curl -sv --max-time 5 -o "$work/got.bin" "http://10.199.0.100/object.bin" 2>&1 | tail -15
-  cmp "$work/got.bin" "$work/www/object.bin" | head -3 || true
-  ls -l "$work/got.bin" "$work/www/object.bin"
-  ip netns exec "$client" timeout 3 tcpdump -nn -i eth0 -c 40 -w "$work/c.pcap" >/dev/null 2>&1 &
-  ip netns exec "$server" timeout 3 tcpdump -nn -i eth0 -c 40 -w "$work/s.pcap" >/dev/null 2>&1 &
-  sleep 0.5
-  ip netns exec "$client" curl -s --max-time 2 -o /dev/null "http://10.199.0.100/static/small.bin" || true
-  sleep 3
-  tshark -r "$work/c.pcap" -o tcp.check_checksum:TRUE -o tcp.relative_sequence_numbers:FALSE 2>/dev/null | head -20
-  echo ---
-  tshark -r "$work/s.pcap" -o tcp.check_checksum:TRUE -o tcp.relative_sequence_numbers:FALSE 2>/dev/null | head -20
-fi
 status=0
 want=$(sha256sum < "$work/www/object.bin" | cut -d' ' -f1)
 want_small=$(sha256sum < "$work/www/static/small.bin" | cut -d' ' -f1)
@@ -120,7 +63,7 @@ done
 echo "after backend 10.199.0.12 died: $after of 30 byte-identical"
 [ "$after" -eq 30 ] || status=1
 
-kill -TERM "$agent_pid"; wait "$agent_pid" || true; agent_pid=""
+stop_agent
 if grep -q '"signature_id":3000001' "$work/eve.json"; then echo "alert: sid 3000001 (the IDS on the monitor's flow)"; else echo "alert: MISSING"; status=1; fi
 stacks=$(grep "^stacks" "$work/agent.log" || true)
 # (IPv6 neighbour discovery in the namespaces also makes l2l3 flows.)

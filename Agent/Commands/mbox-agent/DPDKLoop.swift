@@ -52,24 +52,31 @@ struct DPDKLoop {
     /// Bursts until the stop condition. `nextBurst` runs once per round of bursts (config
     /// changes, counters) and returns the stages for that round, which are then constants
     /// for every packet in it.
-    func run<Work: BurstWork>(_ nextBurst: () -> Work) throws {
+    /// Returns the nanoseconds spent on rounds that had packets (the loop's work, without
+    /// its empty polls: what a busy-polling agent really spends on traffic).
+    @discardableResult
+    func run<Work: BurstWork>(_ nextBurst: () -> Work) throws -> UInt64 {
         let start = DispatchTime.now().uptimeNanoseconds
         var lastPacket = start
+        var busy: UInt64 = 0
         while !stopRequested {
             let work = nextBurst()
+            let roundStart = DispatchTime.now().uptimeNanoseconds
             var received = try bridge(from: input, to: output, work)
             if let output { received += try bridge(from: output, to: input, work) }
             let now = DispatchTime.now().uptimeNanoseconds
+            if received > 0 { busy &+= now &- roundStart }
             if received == 0 {
                 switch stop {
-                case let .idle(milliseconds) where now - lastPacket > UInt64(milliseconds) * 1_000_000: return
-                case let .after(seconds) where seconds > 0 && Double(now - start) / 1e9 > seconds: return
+                case let .idle(milliseconds) where now - lastPacket > UInt64(milliseconds) * 1_000_000: return busy
+                case let .after(seconds) where seconds > 0 && Double(now - start) / 1e9 > seconds: return busy
                 default: continue
                 }
             }
             lastPacket = now
-            if case let .after(seconds) = stop, seconds > 0, Double(now - start) / 1e9 > seconds { return }
+            if case let .after(seconds) = stop, seconds > 0, Double(now - start) / 1e9 > seconds { return busy }
         }
+        return busy
     }
 
     /// One burst from `port`, each packet through the stages, then the whole burst out of

@@ -105,7 +105,10 @@ struct Run: ParsableCommand {
             lastTimestamp = try replay(reader, through: agent, stop: stop, started: started)
             idle(agent, stop: stop, started: started)
         } else if let (input, output) = dpdk {
-            try DPDKLoop(input: input, output: output, stop: stop).run(agent.nextBurst)
+            let busy = try DPDKLoop(input: input, output: output, stop: stop).run(agent.nextBurst)
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            FileHandle.standardError.write(Data(String(format: "busy         %.3f s of %.3f s on rounds with packets (the rest polled empty ports)\n",
+                                                       Double(busy) / 1e9, elapsed).utf8))
         }
         try agent.finish(timestamp: reader == nil ? DPDKLoop.wallClock() : lastTimestamp)
         end(session, sessionTask)

@@ -1,0 +1,75 @@
+# Shared by the network-namespace scripts (sourced): a client namespace and a server
+# namespace, each with an eth0 whose peer (vc$$, vs$$) stays in this namespace for the
+# agent's DPDK net_af_packet ports, offloads off (the agent sees real checksums); nginx
+# backends; cleanup on exit. Needs root.
+set -euo pipefail
+[ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
+work=$(mktemp -d)
+client=mbox-c$$ server=mbox-s$$ proxy=mbox-p$$ agent_pid=""
+chmod 755 "$work"  # nginx's workers read the files as www-data
+
+netns_cleanup() {
+  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
+  for pid in "$work"/*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true; done
+  for ns in "$client" "$server" "$proxy"; do ip netns del "$ns" 2>/dev/null || true; done
+  ip link del "vc$$" 2>/dev/null || true
+  ip link del "vs$$" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap netns_cleanup EXIT
+
+# netns_setup CLIENT_CIDR SERVER_CIDR...: the two namespaces and their links.
+netns_setup() {
+  local client_address=$1; shift
+  ip netns add "$client"
+  ip netns add "$server"
+  ip link add "vc$$" type veth peer name eth0 netns "$client"
+  ip link add "vs$$" type veth peer name eth0 netns "$server"
+  ip -n "$client" addr add "$client_address" dev eth0
+  for address in "$@"; do ip -n "$server" addr add "$address" dev eth0; done
+  for ns in "$client" "$server"; do
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set eth0 up
+    ip netns exec "$ns" ethtool -K eth0 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+  done
+  for dev in "vc$$" "vs$$"; do
+    ip link set "$dev" up
+    ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+  done
+}
+
+# start_backends ROOT ADDRESS...: one nginx per address (port 80) serving ROOT, each
+# logging to $work/backendLAST_OCTET.log, pid in $work/nginxLAST_OCTET.pid.
+start_backends() {
+  local root=$1; shift
+  for address in "$@"; do
+    local id=${address##*.}
+    cat > "$work/nginx$id.conf" <<CONF
+worker_processes 1;
+pid $work/nginx$id.pid;
+error_log $work/nginx-error$id.log;
+events { worker_connections 4096; }
+http {
+  access_log $work/backend$id.log;
+  keepalive_requests 1000000;
+  server { listen $address:80 backlog=4096; root $root; }
+}
+CONF
+    ip netns exec "$server" ${BACKEND_PREFIX:-} nginx -c "$work/nginx$id.conf"
+  done
+}
+
+# start_agent AGENT ARGS...: the agent inline between the two links (DPDK net_af_packet),
+# stderr in $work/agent.log; returns once it runs.
+start_agent() {
+  local agent=$1; shift
+  local ring="framecnt=8192,blocksz=4096,framesz=2048"
+  ${AGENT_PREFIX:-} "$agent" run --dpdk "--no-huge -m 512 --no-pci --no-shconf --no-telemetry ${AGENT_LCORES:---lcores=0@(0-1)} --vdev=net_af_packet0,iface=vc$$,$ring --vdev=net_af_packet1,iface=vs$$,$ring" \
+    --port net_af_packet0 --out-port net_af_packet1 "$@" > /dev/null 2> "$work/agent.log" &
+  agent_pid=$!
+  for _ in $(seq 1 100); do grep -q "SIGTERM stops" "$work/agent.log" 2>/dev/null && break; sleep 0.1; done
+}
+
+stop_agent() {
+  kill -TERM "$agent_pid"; wait "$agent_pid" || true; agent_pid=""
+}
