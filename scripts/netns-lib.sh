@@ -10,7 +10,15 @@ chmod 755 "$work"  # nginx's workers read the files as www-data
 
 netns_cleanup() {
   [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
-  for pid in "$work"/*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true; done
+  # TERM first (nginx stops its workers); then KILL: a server started by a parent that
+  # blocks SIGTERM (a test runner) inherits the block and would outlive us.
+  local pids=""
+  for pid in "$work"/*.pid; do [ -f "$pid" ] && pids="$pids $(cat "$pid")"; done
+  if [ -n "$pids" ]; then
+    kill $pids 2>/dev/null || true
+    sleep 0.3
+    kill -KILL $pids 2>/dev/null || true
+  fi
   for ns in "$client" "$server" "$proxy"; do ip netns del "$ns" 2>/dev/null || true; done
   ip link del "vc$$" 2>/dev/null || true
   ip link del "vs$$" 2>/dev/null || true

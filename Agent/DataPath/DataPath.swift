@@ -183,57 +183,14 @@ public final class DataPath {
         if let match {
             flow = match
         } else {
-            // Stack selection, once per flow.
-            var stack = selector.rules.isEmpty ? selector.defaultStack : selector.select(parsed.pointee)
-            var service = 0
-            if stack == .tcpSplicer {
-                // Only a handshake completed by a valid cookie makes a flow: a SYN flood
-                // costs no flow entry.
-                guard let splicer, let found = splicer.service(for: parsed.pointee) else {
-                    stack = parsed.pointee.isTCP ? .tcpMonitor : .l2l3
-                    return startFlowless(packet, stack: stack)
-                }
-                service = found
-                guard case .open = splicer.unknown(packet, headers: parsed.pointee, service: found, seconds: now / 1_000_000_000)
-                else { return startFlowless(packet, stack: stack) }
-            }
-            if flows.isFull, let oldest = flows.oldestSlot { end(oldest, reason: .evicted) }
-            // A SYN-ACK seen first was sent by the server.
-            let sourceIsClient = !(parsed.pointee.isTCP && parsed.pointee.tcpFlags.contains([.syn, .ack]))
-            flow = flows.insert(tuple, hash: hash, sourceIsClient: sourceIsClient, now: now)
-            startedFlow = true
-            if stack == .tcpMonitor, !parsed.pointee.isTCP { stack = .l2l3 }
-            stackOf[Int(flow.slot)] = stack
-            counters.countFlow(on: stack)
-            if parsed.pointee.tunnelDepth > 0 { rememberTunnel(of: flows.flowID(flow.slot), parsed.pointee) }
-            // A flow of packets whose TCP header was damaged has no TCP state.
-            transportless[Int(flow.slot)] = parsed.pointee.transportDamaged
-            if stack == .tcpSplicer {
-                splicer!.open(slot: flow.slot, service: service, headers: parsed.pointee, packet: packet, seconds: now / 1_000_000_000)
-            } else if stack == .tcpMonitor {
-                var policies: (toServer: TargetPolicy, toClient: TargetPolicy)?
-                if let table = configuration.streamPolicies {
-                    let key = flows.key(flow.slot)
-                    policies = (table.policy(for: key.server), table.policy(for: key.client))
-                }
-                monitor.open(slot: flow.slot, flowID: flows.flowID(flow.slot), reassemble: configuration.reassembly != nil,
-                             policies: policies)
-            }
+            guard let opened = openFlow(packet, parsed, tuple: tuple, hash: hash, now: now) else { return .answered }
+            flow = opened
         }
 
         // μStack.
         let stack = stackOf[Int(flow.slot)]
         if stack == .tcpSplicer {
-            // NFs know a spliced connection as one flow, its client leg: a backend's packets
-            // are its server side. (Read first: a refusal drops the backend leg.)
-            let client = splicer!.clientLeg(of: flow.slot)
-            let isBackendLeg = splicer!.isBackendLeg(flow.slot)
-            if case .consumed = splicer!.process(slot: flow.slot, packet: packet, headers: parsed.pointee, fromClient: flow.fromClient) {
-                consumed = true
-                counters.consumedByStack &+= 1
-            }
-            if let client { return .flow(slot: client, fromClient: false) }
-            if isBackendLeg { return .answered }
+            return throughSplicer(packet, parsed, flow)
         } else if stack == .tcpMonitor, parsed.pointee.isTCP {
             let data = (reassembledPacket ?? packet).data
             if parsed.pointee.payloadLength > 0, !checksumHolds(data, parsed.pointee) {
@@ -243,6 +200,67 @@ public final class DataPath {
                 tcpResult = monitor.process(slot: flow.slot, headers: parsed.pointee, packet: data, fromClient: flow.fromClient)
             }
         }
+        return .flow(slot: flow.slot, fromClient: flow.fromClient)
+    }
+
+    /// A packet that matched no flow: picks its stack and opens its flow there (nil when its
+    /// stack took it without one). Once per flow, so kept out of the per-packet path.
+    @inline(never)
+    private func openFlow(_ packet: CapturedPacket, _ parsed: UnsafePointer<PacketHeaders>, tuple: FlowKey, hash: UInt32,
+                          now: UInt64) -> FlowMatch? {
+        // Stack selection, once per flow.
+        var stack = selector.rules.isEmpty ? selector.defaultStack : selector.select(parsed.pointee)
+        var service = 0
+        if stack == .tcpSplicer {
+            // Only a handshake completed by a valid cookie makes a flow: a SYN flood
+            // costs no flow entry.
+            guard let splicer, let found = splicer.service(for: parsed.pointee) else {
+                stack = parsed.pointee.isTCP ? .tcpMonitor : .l2l3
+                return startFlowless(stack: stack)
+            }
+            service = found
+            guard case .open = splicer.unknown(packet, headers: parsed.pointee, service: found, seconds: now / 1_000_000_000)
+            else { return startFlowless(stack: stack) }
+        }
+        if flows.isFull, let oldest = flows.oldestSlot { end(oldest, reason: .evicted) }
+        // A SYN-ACK seen first was sent by the server.
+        let sourceIsClient = !(parsed.pointee.isTCP && parsed.pointee.tcpFlags.contains([.syn, .ack]))
+        let flow = flows.insert(tuple, hash: hash, sourceIsClient: sourceIsClient, now: now)
+        startedFlow = true
+        if stack == .tcpMonitor, !parsed.pointee.isTCP { stack = .l2l3 }
+        stackOf[Int(flow.slot)] = stack
+        counters.countFlow(on: stack)
+        if parsed.pointee.tunnelDepth > 0 { rememberTunnel(of: flows.flowID(flow.slot), parsed.pointee) }
+        // A flow of packets whose TCP header was damaged has no TCP state.
+        transportless[Int(flow.slot)] = parsed.pointee.transportDamaged
+        if stack == .tcpSplicer {
+            splicer!.open(slot: flow.slot, service: service, headers: parsed.pointee, packet: packet, seconds: now / 1_000_000_000)
+        } else if stack == .tcpMonitor {
+            var policies: (toServer: TargetPolicy, toClient: TargetPolicy)?
+            if let table = configuration.streamPolicies {
+                let key = flows.key(flow.slot)
+                policies = (table.policy(for: key.server), table.policy(for: key.client))
+            }
+            monitor.open(slot: flow.slot, flowID: flows.flowID(flow.slot), reassemble: configuration.reassembly != nil,
+                         policies: policies)
+        }
+        return flow
+    }
+
+    /// A packet of a spliced connection. NFs know it as one flow, its client leg: a
+    /// backend's packets are its server side.
+    @inline(never)
+    private func throughSplicer(_ packet: CapturedPacket, _ parsed: UnsafePointer<PacketHeaders>, _ flow: FlowMatch) -> PacketDisposition {
+        guard let splicer else { return .flow(slot: flow.slot, fromClient: flow.fromClient) }
+        // Read first: a refusal drops the backend leg.
+        let client = splicer.clientLeg(of: flow.slot)
+        let isBackendLeg = splicer.isBackendLeg(flow.slot)
+        if case .consumed = splicer.process(slot: flow.slot, packet: packet, headers: parsed.pointee, fromClient: flow.fromClient) {
+            consumed = true
+            counters.consumedByStack &+= 1
+        }
+        if let client { return .flow(slot: client, fromClient: false) }
+        if isBackendLeg { return .answered }
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
     }
 
@@ -275,12 +293,12 @@ public final class DataPath {
 
     /// A packet its stack took before a flow existed (or one for a splicer service that
     /// cannot be spliced, which goes on flowless).
-    private func startFlowless(_ packet: CapturedPacket, stack: StackKind) -> PacketDisposition {
+    private func startFlowless(stack: StackKind) -> FlowMatch? {
         if stack == .tcpSplicer {
             consumed = true
             counters.consumedByStack &+= 1
         }
-        return .answered
+        return nil
     }
 
     /// The outermost tunnel a flow travels in, nil for a flow in none.
