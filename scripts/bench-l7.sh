@@ -7,7 +7,8 @@
 #   nginx    nginx as a reverse proxy (upstream round robin), on the same bridge.
 # Each balancer gets core 0 (the agent's lcore, HAProxy with one thread, one nginx
 # worker); wrk (one thread) and the backends share core 1. Per balancer: 1 KB and 100 KB
-# objects over keep-alive connections, and 1 KB with a new connection per request.
+# objects over keep-alive connections, and 1 KB with a new connection per request; then the
+# splicer alone with 10,000 concurrent connections.
 # Printed: requests/s, p99 latency, and the balancer's CPU time per request (the agent
 # busy-polls its core: its figure is the time it spent on rounds that had packets).
 # Needs root, nginx, haproxy, wrk and a release build of the agent.
@@ -89,6 +90,20 @@ for workload in "1k:/1k.bin:" "100k:/100k.bin:" "conn:/1k.bin:close"; do
   printf "  %-8s %-5s %10s req/s  p99 %8s ms  %8s µs CPU/request\n" splicer "$label" "$rps" "$p99" "$per"
   grep -E "^splicer" "$work/agent.log" | sed 's/^/    /' >&2 || true
 done
+
+# The splicer alone with 10,000 concurrent connections (HAProxy and nginx would need more
+# descriptors than this machine's hard limit of 20,000 allows: two per proxied connection).
+if [ "$(ulimit -Hn)" -ge 12000 ]; then
+  ulimit -n "$(ulimit -Hn)"
+  AGENT_LCORES="--lcores=0@0" start_agent "$agent" --chain chains/l7-balancer.yaml
+  ip netns exec "$client" taskset -c "$backend_core" wrk -t1 -c10000 -d"${seconds}s" --timeout 10s --latency \
+    "http://10.199.0.100/1k.bin" > "$work/wrk.out" 2>&1 || true
+  stop_agent
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out")
+  errors=$(awk '/Socket errors|Non-2xx/ {print}' "$work/wrk.out" | tr '\n' ' ')
+  spliced=$(awk '/^splicer/ {for (i = 1; i < NF; i++) if ($(i + 1) == "spliced,") print $i}' "$work/agent.log")
+  printf "  %-8s %-5s %10s req/s  %s connections spliced; errors: %s\n" splicer c10k "${rps:-0}" "${spliced:-0}" "${errors:-none}"
+fi
 
 # 2./3. HAProxy and nginx on a bridge in a proxy namespace, owning 10.199.0.100.
 ip netns add "$proxy"

@@ -283,9 +283,10 @@ public final class DataPath {
         case .tcpMonitor:
             return monitor.isNewConnection(slot: existing.slot, headers: parsed.pointee, fromClient: existing.fromClient)
         case .tcpSplicer:
-            // A client's fresh SYN on a tuple the splicer saw before.
-            return existing.fromClient && parsed.pointee.tcpFlags.contains(.syn) && !parsed.pointee.tcpFlags.contains(.ack)
-                && splicer?.isBackendLeg(existing.slot) == false
+            // A client's fresh SYN (not a retransmission) on a tuple the splicer saw before.
+            guard existing.fromClient, parsed.pointee.tcpFlags.contains(.syn), !parsed.pointee.tcpFlags.contains(.ack),
+                  let splicer, !splicer.isBackendLeg(existing.slot) else { return false }
+            return !splicer.isRetransmittedSYN(existing.slot, sequence: parsed.pointee.sequence)
         case .l2l3:
             return false
         }

@@ -64,6 +64,13 @@ public final class TCPSplicer {
         return configuration.services.firstIndex { $0.address == headers.destination && $0.port == headers.destinationPort }
     }
 
+    /// Whether a client's SYN on client leg `slot` repeats the one that opened it (same
+    /// ISN): a retransmission, not a new connection on the same 4-tuple.
+    public func isRetransmittedSYN(_ slot: Int32, sequence: UInt32) -> Bool {
+        let splice = splices[Int(slot)]
+        return !splice.isBackendLeg && splice.phase != .idle && splice.clientISN == sequence
+    }
+
     /// Whether `slot` is a backend leg (an internal flow NFs do not see).
     public func isBackendLeg(_ slot: Int32) -> Bool { splices[Int(slot)].isBackendLeg }
 
@@ -160,6 +167,14 @@ public final class TCPSplicer {
     private func fromClientSide(_ slot: Int32, packet: CapturedPacket, headers: PacketHeaders) -> Outcome {
         let index = Int(slot)
         let flags = headers.tcpFlags
+        if flags.contains(.syn) {
+            // A retransmitted SYN: the client may have missed our SYN-ACK, so it gets it again
+            // (the cookie is the same within its period); later it is of no use.
+            if splices[index].phase == .awaitingRequest, !flags.contains(.ack) {
+                _ = unknown(packet, headers: headers, service: Int(splices[index].service), seconds: packet.timestamp / 1_000_000_000)
+            }
+            return .consumed
+        }
         splices[index].clientWindow = headers.window
         if headers.tcpOptions.hasTimestamps { splices[index].clientTimestamp = headers.tcpOptions.timestampValue }
         switch splices[index].phase {

@@ -180,6 +180,29 @@ import Testing
         #expect(rows.contains { $0.count > 11 && $0[11] == "1" }, "tshark read the ARP request")
     }
 
+    @Test("a retransmitted SYN is answered again while the request is awaited, and never ends the connection; a new ISN on the tuple is a new connection")
+    func retransmittedSYN() throws {
+        let dataPath = makeDataPath()
+        let wire = Wire(dataPath)
+        let syn = builder.tcp(from: client, to: service, .init(flags: 0x02, sequence: 500, acknowledgment: 0))
+        wire.send(syn)
+        let cookie = headers(of: wire.emitted[0]).sequence
+        let opened = wire.send(builder.tcp(from: client, to: service, .init(flags: 0x10, sequence: 501, acknowledgment: cookie + 1)))
+        guard case let .flow(slot, _) = opened.disposition else { Issue.record("no flow"); return }
+        let flowID = dataPath.flows.flowID(slot)
+        wire.send(syn)
+        #expect(wire.emitted.count == 1 && headers(of: wire.emitted[0]).sequence == cookie, "the same SYN-ACK again")
+        #expect(dataPath.flows.flowID(slot) == flowID && dataPath.splicer?.phase(slot) == "awaitingRequest")
+        wire.send(builder.tcp(from: client, to: service, .init(flags: 0x18, sequence: 501, acknowledgment: cookie + 1,
+                                                               payload: Array("GET / HTTP/1.0\r\n\r\n".utf8))))
+        wire.send(syn)
+        #expect(wire.emitted.isEmpty && dataPath.splicer?.phase(slot) == "requested", "a late duplicate SYN is of no use")
+        // The client reuses the port with a new ISN: the old connection ends, the new one gets its own cookie.
+        wire.send(builder.tcp(from: client, to: service, .init(flags: 0x02, sequence: 90_000, acknowledgment: 0)))
+        #expect(dataPath.flows.count == 0)
+        #expect(headers(of: wire.emitted[0]).acknowledgment == 90_001)
+    }
+
     @Test("a SYN flood costs no flow and no memory; ACKs with forged cookies are refused with a RST")
     func synFlood() throws {
         let dataPath = makeDataPath()
