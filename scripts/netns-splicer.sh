@@ -4,9 +4,10 @@
 # agent (DPDK net_af_packet on two veth pairs). curl asks the service address
 # 10.199.0.100:80 that no host owns; every response must be byte-identical to the file
 # (sha256), spread over the backends as the balancer's rules say (nginx's access logs).
-# Then a request straight to a backend (TCP Monitor + IDS) and a UDP datagram (L2/L3) in
-# the same chain, and a backend killed: later requests go to the others, all intact.
-# Needs root, nginx and curl.
+# Then HTTPS to the service's port 443, routed by SNI to two TLS backends; a request
+# straight to a backend (TCP Monitor + IDS) and a UDP datagram (L2/L3) in the same chain;
+# and a backend killed: later requests go to the others, all intact.
+# Needs root, nginx, curl and openssl.
 #   scripts/netns-splicer.sh [REQUESTS] [AGENT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,36 @@ done
 echo "static/small.bin: $small of 6 byte-identical"
 [ "$small" -eq 6 ] || status=1
 
+# TLS through the splicer, routed by SNI (the ClientHello is the request it holds): each
+# name reaches its own backend, whose certificate curl then sees.
+for name in a b; do
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$name.example" -addext "subjectAltName=DNS:$name.example" \
+    -keyout "$work/$name.key" -out "$work/$name.crt" 2>/dev/null
+done
+cat > "$work/tls.conf" <<CONF
+worker_processes 1;
+pid $work/nginx-tls.pid;
+error_log $work/nginx-tls-error.log;
+events { worker_connections 1024; }
+http {
+  server { listen 10.199.0.11:443 ssl; ssl_certificate $work/a.crt; ssl_certificate_key $work/a.key; root $work/www; access_log $work/tls11.log; }
+  server { listen 10.199.0.12:443 ssl; ssl_certificate $work/b.crt; ssl_certificate_key $work/b.key; root $work/www; access_log $work/tls12.log; }
+}
+CONF
+chmod a+r "$work"/*.key
+ip netns exec "$server" nginx -c "$work/tls.conf"
+for pair in a:11 b:12; do
+  name=${pair%:*} backend=${pair#*:}
+  got=$( (ip netns exec "$client" curl -s --max-time 5 --cacert "$work/$name.crt" --resolve "$name.example:443:10.199.0.100" \
+    "https://$name.example/object.bin" || true) | sha256sum | cut -d' ' -f1)
+  served=$(grep -c "GET /object.bin" "$work/tls$backend.log" 2>/dev/null || true)
+  if [ "$got" = "$want" ] && [ "${served:-0}" -eq 1 ]; then
+    echo "tls $name.example: routed by SNI to 10.199.0.$backend, certificate verified, byte-identical"
+  else
+    echo "tls $name.example: FAILED (sha256 ${got:0:12}, backend 10.199.0.$backend served ${served:-0})"; status=1
+  fi
+done
+
 # Other stacks in the same chain: a request straight to a backend (TCP Monitor, the IDS
 # alerts on it) and a UDP datagram (L2/L3).
 direct=$(ip netns exec "$client" curl -s --max-time 5 "http://10.199.0.11/direct/page.txt" || true)
@@ -67,7 +98,7 @@ stop_agent
 if grep -q '"signature_id":3000001' "$work/eve.json"; then echo "alert: sid 3000001 (the IDS on the monitor's flow)"; else echo "alert: MISSING"; status=1; fi
 stacks=$(grep "^stacks" "$work/agent.log" || true)
 # (IPv6 neighbour discovery in the namespaces also makes l2l3 flows.)
-for expected in "l2l3=" "tcp_monitor=1 " "tcp_splicer=$((requests + 6 + 30))"; do
+for expected in "l2l3=" "tcp_monitor=1 " "tcp_splicer=$((requests + 6 + 2 + 30))"; do
   case "$stacks" in *"$expected"*) ;; *) echo "stacks: expected $expected in '$stacks'"; status=1 ;; esac
 done
 for backend in 11 12 13; do

@@ -7,7 +7,7 @@
 #                     before the first swift command, or the build keeps the stub)
 #   libsqlite3-dev    the controller's store (GRDB links the system SQLite)
 #   tshark            the reassembly oracle in the tests
-#   curl, nginx-light, haproxy, wrk   real clients and servers for the active μStacks
+#   curl, nginx-light, haproxy, wrk, openssl   real clients and servers for the active μStacks
 #   suricata          the alert oracle in the tests and the baseline in benchmarks
 #                     (bookworm-backports, added for this install only)
 set -euo pipefail
@@ -29,6 +29,7 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install "${APT_OPTS[@]}" "${need[@]}" >/dev/null

@@ -298,13 +298,15 @@ struct DPDKReplayTests {
     }
 
     @Test("one chain, three stacks: 1,000 curl downloads balanced by the splicer over three nginx backends, byte-identical; a backend killed; a direct request on the monitor; UDP on L2/L3",
-          .enabled(if: getuid() == 0 && installed("nginx") && installed("curl"), "network namespaces need root; nginx and curl"))
+          .enabled(if: getuid() == 0 && installed("nginx") && installed("curl") && installed("openssl"), "network namespaces need root; nginx, curl and openssl"))
     func splicerBalancesRealTraffic() throws {
         let result = try run(["timeout", "300", "bash", packageRoot + "/scripts/netns-splicer.sh", "1000", try agentCommand()])
         let output = String(decoding: result.stdout, as: UTF8.self)
         #expect(result.status == 0, "\(output)\n\(result.stderr)")
         #expect(output.contains("object.bin: 1000 of 1000 responses byte-identical (sha256)"))
         #expect(output.contains("static/small.bin: 6 of 6 byte-identical"))
+        #expect(output.contains("tls a.example: routed by SNI to 10.199.0.11, certificate verified, byte-identical"))
+        #expect(output.contains("tls b.example: routed by SNI to 10.199.0.12, certificate verified, byte-identical"))
         #expect(output.contains("direct request: answered (TCP Monitor)"))
         #expect(output.contains("alert: sid 3000001"), "the IDS on the same chain's TCP Monitor flows")
         #expect(output.contains("after backend 10.199.0.12 died: 30 of 30 byte-identical"))
