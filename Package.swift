@@ -54,8 +54,8 @@ let package = Package(
         // Agent data path, in the order packets travel.
         .target(name: "MBoxCapture", path: "Agent/Capture", swiftSettings: fastPath),
         .target(name: "MBoxPacket", dependencies: ["MBoxCapture"], path: "Agent/Packet", swiftSettings: fastPath),
-        .target(name: "MBoxFlow", dependencies: ["MBoxPacket"], path: "Agent/Flow", swiftSettings: fastPath),
-        .target(name: "MBoxTCP", dependencies: ["MBoxPacket"], path: "Agent/TCPMonitor", swiftSettings: fastPath),
+        .target(name: "MBoxFlow", dependencies: ["MBoxCapture", "MBoxPacket"], path: "Agent/Flow", swiftSettings: fastPath),
+        .target(name: "MBoxTCP", dependencies: ["MBoxPacket", "MBoxFlow"], path: "Agent/TCPMonitor", swiftSettings: fastPath),
         // What stages emit (RSTs, handshake answers, ARP), framed and checksummed for the port.
         .target(name: "MBoxTransmit", dependencies: ["MBoxCapture", "MBoxPacket"], path: "Agent/Transmit", swiftSettings: fastPath),
         .target(name: "MBoxSplicer", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTransmit"],
@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "MBoxChain",
             dependencies: ["MBoxNF", "MBoxNFs", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxSplicer",
-                           "MBoxTransmit", "MBoxPacket", .product(name: "Yams", package: "Yams")],
+                           "MBoxTransmit", "MBoxPacket", "MBoxFlow", .product(name: "Yams", package: "Yams")],
             path: "Agent/Chain"),
         .target(name: "MBoxTrafficGen", dependencies: ["MBoxCapture"], path: "Agent/TrafficGen"),
 

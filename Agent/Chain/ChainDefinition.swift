@@ -1,4 +1,5 @@
 import MBoxDataPath
+import MBoxFlow
 import MBoxEvents
 import MBoxSplicer
 import MBoxNF

@@ -1,5 +1,6 @@
 import Foundation
 import MBoxDataPath
+import MBoxFlow
 import MBoxPacket
 import MBoxSplicer
 import MBoxTransmit

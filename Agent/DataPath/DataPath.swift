@@ -255,7 +255,7 @@ public final class DataPath {
         // Read first: a refusal drops the backend leg.
         let client = splicer.clientLeg(of: flow.slot)
         let isBackendLeg = splicer.isBackendLeg(flow.slot)
-        if case .consumed = splicer.process(slot: flow.slot, packet: packet, headers: parsed.pointee, fromClient: flow.fromClient) {
+        if case .consumed = splicer.process(slot: flow.slot, headers: parsed.pointee, packet: packet, fromClient: flow.fromClient) {
             consumed = true
             counters.consumedByStack &+= 1
         }
@@ -351,7 +351,7 @@ public final class DataPath {
         let stack = stackOf[Int(slot)]
         if stack == .tcpSplicer, let splicer {
             let internalLeg = splicer.isBackendLeg(slot)
-            splicer.close(slot)
+            splicer.close(slot: slot)
             // A backend leg is the splicer's own; NFs know the connection by its client leg.
             if internalLeg {
                 flows.remove(slot, reason: reason == .evicted ? .evicted : .expired)
@@ -360,7 +360,7 @@ public final class DataPath {
         }
         var tcp: TCPMonitor.FlowState?
         if key.ipProtocol == IPProtocolNumber.tcp, stack == .tcpMonitor, !transportless[Int(slot)] {
-            monitor.finish(slot: slot)
+            monitor.close(slot: slot)
             tcp = monitor.state(slot)
         }
         if !tunnels.isEmpty, tunnels[flows.flowID(slot)] != nil { endedTunnels.append(flows.flowID(slot)) }

@@ -1,29 +1,5 @@
+import MBoxFlow
 import MBoxPacket
-
-/// The μStacks a flow can run on, cheapest first (Microboxes' spectrum). The flow table
-/// records each flow's stack when the flow starts.
-public enum StackKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    /// Headers and flows only.
-    case l2l3
-    /// TCP state of both ends, optionally byte streams: watches, never answers.
-    case tcpMonitor
-    /// Answers clients' handshakes, asks NFs for a backend, then splices the two connections.
-    case tcpSplicer
-
-    /// The name chain files use.
-    public var description: String {
-        switch self {
-        case .l2l3: return "l2l3"
-        case .tcpMonitor: return "tcp_monitor"
-        case .tcpSplicer: return "tcp_splicer"
-        }
-    }
-
-    public init?(name: String) {
-        guard let kind = Self.allCases.first(where: { $0.description == name }) else { return nil }
-        self = kind
-    }
-}
 
 /// One rule of a stack selector: flows whose first packet matches every given field run
 /// on `stack`.

@@ -15,7 +15,9 @@ import MBoxTransmit
 /// and the backend's leg (client → backend), which the splicer registers when it
 /// connects. Client sequence numbers pass unchanged (the backend sees the client's ISN);
 /// the backend's are shifted by `delta` so the client sees the cookie's.
-public final class TCPSplicer {
+public final class TCPSplicer: MicroStack {
+    public static var kind: StackKind { .tcpSplicer }
+
     public let configuration: SplicerConfiguration
     public private(set) var counters = SplicerCounters()
     /// Where emitted frames go until the port sends them.
@@ -154,7 +156,7 @@ public final class TCPSplicer {
     }
 
     /// A packet of a connection the splicer owns (`slot` is either leg).
-    public func process(slot: Int32, packet: CapturedPacket, headers: PacketHeaders, fromClient: Bool) -> Outcome {
+    public func process(slot: Int32, headers: PacketHeaders, packet: CapturedPacket, fromClient: Bool) -> Outcome {
         let index = Int(slot)
         if splices[index].isBackendLeg {
             packetFromClientSide = false
@@ -510,7 +512,7 @@ public final class TCPSplicer {
     // MARK: Flow ends
 
     /// The flow in `slot` ended (either leg): its buffers are freed and its peer unlinked.
-    public func close(_ slot: Int32) { unlink(slot) }
+    public func close(slot: Int32) { unlink(slot) }
 
     private func unlink(_ slot: Int32) {
         let index = Int(slot)
