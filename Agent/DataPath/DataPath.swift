@@ -211,6 +211,7 @@ public final class DataPath {
         // Stack selection, once per flow.
         var stack = selector.rules.isEmpty ? selector.defaultStack : selector.select(parsed.pointee)
         var service = 0
+        var cookie: SynCookies.Facts?
         if stack == .tcpSplicer {
             // Only a handshake completed by a valid cookie makes a flow: a SYN flood
             // costs no flow entry.
@@ -219,8 +220,9 @@ public final class DataPath {
                 return startFlowless(stack: stack)
             }
             service = found
-            guard case .open = splicer.unknown(packet, headers: parsed.pointee, service: found, seconds: now / 1_000_000_000)
+            guard case let .open(facts) = splicer.unknown(packet, headers: parsed.pointee, service: found, seconds: now / 1_000_000_000)
             else { return startFlowless(stack: stack) }
+            cookie = facts
         }
         if flows.isFull, let oldest = flows.oldestSlot { end(oldest, reason: .evicted) }
         // A SYN-ACK seen first was sent by the server.
@@ -234,7 +236,7 @@ public final class DataPath {
         // A flow of packets whose TCP header was damaged has no TCP state.
         transportless[Int(flow.slot)] = parsed.pointee.transportDamaged
         if stack == .tcpSplicer {
-            splicer!.open(slot: flow.slot, service: service, headers: parsed.pointee, packet: packet, seconds: now / 1_000_000_000)
+            splicer!.open(slot: flow.slot, service: service, headers: parsed.pointee, packet: packet, facts: cookie!)
         } else if stack == .tcpMonitor {
             var policies: (toServer: TargetPolicy, toClient: TargetPolicy)?
             if let table = configuration.streamPolicies {

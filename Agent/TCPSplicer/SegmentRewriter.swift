@@ -22,6 +22,15 @@ struct SegmentRewriter {
         bytes.storeBytes(of: TransportChecksum.adjusted(sum, old: old, new: new).bigEndian, toByteOffset: tcp + 16, as: UInt16.self)
     }
 
+    /// Stores a 16-bit TCP field and adjusts the TCP checksum for it.
+    private func set16(_ offset: Int, _ value: UInt16) {
+        let old = load16(offset)
+        guard old != value else { return }
+        bytes.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt16.self)
+        let sum = load16(tcp + 16)
+        bytes.storeBytes(of: TransportChecksum.adjusted(sum, old: old, new: value).bigEndian, toByteOffset: tcp + 16, as: UInt16.self)
+    }
+
     private func set32(_ offset: Int, _ value: UInt32) {
         let old = load32(offset)
         guard old != value else { return }
@@ -41,13 +50,7 @@ struct SegmentRewriter {
 
     var window: UInt16 {
         get { load16(tcp + 14) }
-        nonmutating set {
-            let old = load16(tcp + 14)
-            guard old != newValue else { return }
-            bytes.storeBytes(of: newValue.bigEndian, toByteOffset: tcp + 14, as: UInt16.self)
-            let sum = load16(tcp + 16)
-            bytes.storeBytes(of: TransportChecksum.adjusted(sum, old: old, new: newValue).bigEndian, toByteOffset: tcp + 16, as: UInt16.self)
-        }
+        nonmutating set { set16(tcp + 14, newValue) }
     }
 
     /// Source (`source`) or destination address and port, IPv4 only.
@@ -62,13 +65,7 @@ struct SegmentRewriter {
                              toByteOffset: network + 10, as: UInt16.self)
             adjustTCP(old: oldAddress, new: newAddress)
         }
-        let portOffset = tcp + (source ? 0 : 2)
-        let oldPort = load16(portOffset)
-        if oldPort != port {
-            bytes.storeBytes(of: port.bigEndian, toByteOffset: portOffset, as: UInt16.self)
-            let sum = load16(tcp + 16)
-            bytes.storeBytes(of: TransportChecksum.adjusted(sum, old: oldPort, new: port).bigEndian, toByteOffset: tcp + 16, as: UInt16.self)
-        }
+        set16(tcp + (source ? 0 : 2), port)
     }
 
     /// Shifts timestamps (TSval by `valueDelta`, TSecr by `echoDelta`) and SACK block

@@ -7,7 +7,7 @@ import MBoxPacket
 /// ISN = counter (6 bits, 64-second steps) ‖ (keyed hash of the 4-tuple, client ISN and
 /// counter + MSS index) mod 2²⁶. TSval (when the client sends timestamps) carries the
 /// client's window scale (4 bits, 15 = none) and SACK-permitted (1 bit) in its low bits.
-struct SynCookies {
+public struct SynCookies {
     static let mssTable: [UInt16] = [536, 1220, 1440, 1460]
     private let secret: (UInt64, UInt64)
 
@@ -17,7 +17,7 @@ struct SynCookies {
     }
 
     /// What a valid cookie says about the client's SYN.
-    struct Facts: Equatable {
+    public struct Facts: Equatable, Sendable {
         var mss: UInt16
         var mssIndex: UInt8
         /// 15: the client offered no window scaling.

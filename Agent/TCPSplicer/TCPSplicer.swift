@@ -84,8 +84,9 @@ public final class TCPSplicer: MicroStack {
     public enum Unknown {
         /// Answered (or ignored); the packet goes no further.
         case consumed
-        /// A valid cookie: open a client leg for it, then `process` the packet.
-        case open
+        /// A valid cookie, saying what the client's SYN offered: open a client leg with
+        /// it, then `process` the packet.
+        case open(SynCookies.Facts)
     }
 
     /// A packet for service `service` that matched no flow: a SYN gets a cookie SYN-ACK, an
@@ -113,8 +114,8 @@ public final class TCPSplicer: MicroStack {
             if outbox.emit(.back, { SegmentWriter.tcp(answer, link: link, into: $0) }) { counters.synCookiesSent &+= 1 }
             return .consumed
         }
-        if flags.contains(.ack), !flags.contains(.syn), cookies.check(ack: headers, seconds: seconds) != nil {
-            return .open
+        if flags.contains(.ack), !flags.contains(.syn), let facts = cookies.check(ack: headers, seconds: seconds) {
+            return .open(facts)
         }
         if flags.contains(.ack) {
             counters.cookiesRejected &+= 1
@@ -126,9 +127,8 @@ public final class TCPSplicer: MicroStack {
         return .consumed
     }
 
-    /// Opens the client leg in `slot` for the ACK (checked by `unknown`) in `headers`.
-    public func open(slot: Int32, service: Int, headers: PacketHeaders, packet: CapturedPacket, seconds: UInt64) {
-        let facts = cookies.check(ack: headers, seconds: seconds)!
+    /// Opens the client leg in `slot` for the ACK in `headers`, whose cookie `unknown` checked.
+    public func open(slot: Int32, service: Int, headers: PacketHeaders, packet: CapturedPacket, facts: SynCookies.Facts) {
         var splice = Splice()
         splice.phase = .awaitingRequest
         splice.service = UInt8(service)
@@ -181,7 +181,6 @@ public final class TCPSplicer: MicroStack {
         if headers.tcpOptions.hasTimestamps { splices[index].clientTimestamp = headers.tcpOptions.timestampValue }
         switch splices[index].phase {
         case .spliced:
-            if flags.contains(.fin) { splices[index].finFromClient = true }
             if flags.contains(.rst) { splices[index].phase = .closed }
             translateTowardBackend(slot, packet: packet, headers: headers)
             return .forward
@@ -241,7 +240,6 @@ public final class TCPSplicer: MicroStack {
                 if splices[index].phase == .spliced, flags.contains(.ack) { resendHandshakeACK(slot, packet: packet, headers: headers) }
                 return .consumed
             }
-            if flags.contains(.fin) { splices[index].finFromBackend = true }
             if flags.contains(.rst) { splices[index].phase = .closed }
             translateTowardClient(slot, packet: packet, headers: headers)
             return .forward
@@ -352,7 +350,6 @@ public final class TCPSplicer: MicroStack {
     private func completeBackendHandshake(_ slot: Int32, packet: CapturedPacket, headers: PacketHeaders) {
         let index = Int(slot)
         splices[index].delta = headers.sequence &- splices[index].cookieISN
-        splices[index].backendISN = headers.sequence
         splices[index].backendScale = headers.tcpOptions.hasWindowScale && splices[index].clientScale != 15
             ? headers.tcpOptions.windowScale : 0
         if headers.tcpOptions.hasTimestamps, splices[index].timestamps {
@@ -554,8 +551,6 @@ struct Splice {
     var backendScale: UInt8 = 0
     var sackPermitted = false
     var timestamps = false
-    var finFromClient = false
-    var finFromBackend = false
     var mss: UInt16 = 536
     var clientWindow: UInt16 = 0
     var holdLength: UInt16 = 0
@@ -566,7 +561,6 @@ struct Splice {
     var hold: Int32 = -1
     var cookieISN: UInt32 = 0
     var clientISN: UInt32 = 0
-    var backendISN: UInt32 = 0
     /// Backend sequence − client-facing sequence.
     var delta: UInt32 = 0
     var ourTimestamp: UInt32 = 0
