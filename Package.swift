@@ -60,6 +60,9 @@ let package = Package(
         .target(name: "MBoxTransmit", dependencies: ["MBoxCapture", "MBoxPacket"], path: "Agent/Transmit", swiftSettings: fastPath),
         .target(name: "MBoxSplicer", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTransmit"],
                 path: "Agent/TCPSplicer", swiftSettings: fastPath),
+        // A TCP end the agent runs itself (sender and receiver), for the stacks that terminate connections.
+        .target(name: "MBoxTCPEndpoint", dependencies: ["MBoxPacket", "MBoxTransmit"], path: "Agent/TCPEndpoint",
+                swiftSettings: fastPath),
         .target(
             name: "MBoxDataPath",
             dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTCP", "MBoxSplicer", "MBoxTransmit"],
@@ -191,6 +194,8 @@ let package = Package(
         .testTarget(name: "CaptureTests", dependencies: ["MBoxCapture"], path: "Tests/CaptureTests"),
         .testTarget(name: "PacketTests", dependencies: ["MBoxPacket", "MBoxTrafficGen"], path: "Tests/PacketTests"),
         .testTarget(name: "FlowTests", dependencies: ["MBoxFlow"], path: "Tests/FlowTests"),
+        .testTarget(name: "TCPEndpointTests", dependencies: ["MBoxTCPEndpoint", "MBoxTransmit", "MBoxPacket", "MBoxCapture"],
+                    path: "Tests/TCPEndpointTests"),
         .testTarget(name: "TCPMonitorTests", dependencies: ["MBoxTCP", "MBoxPacket", "MBoxTrafficGen"], path: "Tests/TCPMonitorTests"),
         .testTarget(
             name: "NFTests",

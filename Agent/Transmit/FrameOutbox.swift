@@ -1,8 +1,11 @@
-/// Which way an emitted frame leaves, relative to the packet that caused it: back out of
-/// the port it arrived on (toward its sender), or onward out of the other one.
-public enum Egress: UInt8, Sendable {
+/// Which way an emitted frame leaves: relative to the packet that caused it (back out of
+/// the port it arrived on, toward its sender, or onward out of the other one), or out of a
+/// named port (frames a timer emits, which no packet caused).
+public enum Egress: Equatable, Sendable {
     case back
     case onward
+    /// The port whose packets carry this interface ID.
+    case port(UInt32)
 }
 
 /// What the outbox counted.

@@ -8,6 +8,9 @@ public struct EmittedOptions: Sendable {
     public var sackPermitted = false
     /// TSval and TSecr.
     public var timestamps: (value: UInt32, echo: UInt32)?
+    /// SACK blocks (RFC 2018), the first `sackCount` of them; three fit beside timestamps.
+    public var sackBlocks: ((UInt32, UInt32), (UInt32, UInt32), (UInt32, UInt32)) = ((0, 0), (0, 0), (0, 0))
+    public var sackCount = 0
     public init() {}
 
     /// Bytes of options, padded to a multiple of four.
@@ -17,7 +20,28 @@ public struct EmittedOptions: Sendable {
         if windowScale != nil { total += 4 }  // NOP + 3
         // Timestamps take 10 bytes behind two NOPs or behind SACK-permitted (2 bytes).
         if timestamps != nil { total += 12 } else if sackPermitted { total += 4 }
+        if sackCount > 0 { total += 4 + 8 * sackCount }  // NOP NOP kind length, blocks
         return total
+    }
+
+    /// SACK block `index`.
+    func sackBlock(_ index: Int) -> (UInt32, UInt32) {
+        switch index {
+        case 0: return sackBlocks.0
+        case 1: return sackBlocks.1
+        default: return sackBlocks.2
+        }
+    }
+
+    /// Appends a SACK block (beyond three, ignored).
+    public mutating func addSACK(_ start: UInt32, _ end: UInt32) {
+        switch sackCount {
+        case 0: sackBlocks.0 = (start, end)
+        case 1: sackBlocks.1 = (start, end)
+        case 2: sackBlocks.2 = (start, end)
+        default: return
+        }
+        sackCount += 1
     }
 }
 
@@ -52,11 +76,13 @@ public struct EmittedSegment: Sendable {
 public enum SegmentWriter {
     /// Writes `segment` with `payload` framed by `link` into `frame`; returns the frame's
     /// length, 0 when it does not fit.
+    /// A payload in two parts (`tail` follows `payload`) comes from a ring buffer's wrap.
     public static func tcp(_ segment: EmittedSegment, payload: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+                           tail: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                            link: LinkFraming, into frame: UnsafeMutableRawBufferPointer) -> Int {
         let isV4 = segment.source.isIPv4
         let optionsLength = segment.options.length
-        let tcpLength = 20 + optionsLength + payload.count
+        let tcpLength = 20 + optionsLength + payload.count + tail.count
         let ipHeader = isV4 ? 20 : 40
         let network = link.length
         let total = network + ipHeader + tcpLength
@@ -76,6 +102,9 @@ public enum SegmentWriter {
         writeOptions(segment.options, frame, at: tcp + 20)
         if payload.count > 0 {
             UnsafeMutableRawBufferPointer(rebasing: frame[(tcp + 20 + optionsLength)...]).copyMemory(from: payload)
+        }
+        if tail.count > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: frame[(tcp + 20 + optionsLength + payload.count)...]).copyMemory(from: tail)
         }
         finishTransport(frame, network: network, isV4: isV4, transport: tcp, end: total, checksumAt: 16, ipProtocol: IPProtocolNumber.tcp)
         return total
@@ -132,5 +161,14 @@ public enum SegmentWriter {
             offset += 8
         }
         if let scale = options.windowScale { put(1, 3, 3, scale) }
+        if options.sackCount > 0 {
+            put(1, 1, 5, UInt8(2 + 8 * options.sackCount))
+            for index in 0..<options.sackCount {
+                let (start, end) = options.sackBlock(index)
+                frame.storeBytes(of: start.bigEndian, toByteOffset: offset, as: UInt32.self)
+                frame.storeBytes(of: end.bigEndian, toByteOffset: offset + 4, as: UInt32.self)
+                offset += 8
+            }
+        }
     }
 }

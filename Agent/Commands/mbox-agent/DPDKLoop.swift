@@ -108,6 +108,7 @@ struct DPDKLoop {
             switch egress {
             case .back: port.transmit(copying: bytes)
             case .onward: peer?.transmit(copying: bytes)
+            case let .port(id): (UInt32(port.id) == id ? port : peer)?.transmit(copying: bytes)
             }
         }
         outbox.removeAll()

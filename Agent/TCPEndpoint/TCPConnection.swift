@@ -1,0 +1,313 @@
+import MBoxPacket
+import MBoxTransmit
+
+/// One end of an established TCP connection, run by the agent: a receiver that
+/// reassembles into a bounded buffer and advertises what is left of it (so a slow reader
+/// closes the window: back-pressure), and a sender with RFC 6298 retransmission timer,
+/// NewReno congestion control (RFC 5681/6582, initial window of ten segments, RFC 6928),
+/// SACK (RFC 2018) both ways — holes are resent first during recovery — window scaling
+/// and timestamps (RFC 7323), and a persist timer for closed windows.
+///
+/// The owner feeds it the peer's segments (`receive`), moves bytes in (`write`) and out
+/// (`read`/`consume`), and calls `transmit` after either and `tick` on a timer; segments
+/// go to the outbox. Buffers are allocated when the connection starts, never per segment.
+public final class TCPConnection {
+    public let setup: ConnectionSetup
+    public internal(set) var counters = ConnectionCounters()
+    let outbox: FrameOutbox
+
+    // Send side: `sendBuffer` holds bytes from `sendUnacknowledged` on.
+    var sendBuffer: ByteRing
+    var sendUnacknowledged: UInt32
+    var sendNext: UInt32
+    /// The highest sequence number sent (above `sendNext` after a timeout's go-back).
+    var sendHighest: UInt32
+    var peerWindow: UInt32
+    var windowUpdateSequence: UInt32
+    var windowUpdateAcknowledgment: UInt32
+    let segmentSize: Int
+    var congestionWindow: UInt32
+    var slowStartThreshold: UInt32 = .max
+    var duplicateAcks = 0
+    var inRecovery = false
+    var recoveryPoint: UInt32
+    /// During recovery, where resending holes has reached.
+    var retransmittedUpTo: UInt32
+    var sacked = SequenceRanges()
+    var timeout = RetransmissionTimeout()
+    /// When the retransmission (or persist) timer fires; 0 when stopped.
+    var retransmitDeadline: UInt64 = 0
+    /// A segment timed for an RTT sample without timestamps (Karn: never a resent one).
+    var timedSequence: UInt32 = 0
+    var timedAt: UInt64 = 0
+    /// The FIN's sequence number once `shutdown()` queued it.
+    var finSequence: UInt32?
+    public internal(set) var finAcknowledged = false
+
+    // Receive side: `receiveBuffer` holds in-order bytes not yet read; segments beyond a
+    // gap wait in its free space at their offset from `receiveNext`.
+    var receiveBuffer: ByteRing
+    var receiveNext: UInt32
+    var outOfOrder = SequenceRanges()
+    var peerFinSequence: UInt32?
+    public internal(set) var finReceived = false
+    public internal(set) var wasReset = false
+    var peerTimestamp: UInt32
+    /// Segments received since our last ACK, and when a delayed ACK is due (0: none).
+    var unacknowledgedSegments = 0
+    var delayedAckDeadline: UInt64 = 0
+    var ackNow = false
+    /// The window last advertised, in bytes.
+    var advertisedWindow: UInt32 = 0
+
+    /// Segments longer than this never leave (the outbox's frame size bounds them too).
+    static let largestSegment = 1448
+    /// Delayed ACK (RFC 1122 allows up to 500 ms; Linux waits 40 ms).
+    static let ackDelay: UInt64 = 40_000_000
+    /// Timer expiries without progress before the connection is given up (reset).
+    static let giveUpAfter = 12
+
+    public init(_ setup: ConnectionSetup, outbox: FrameOutbox) {
+        self.setup = setup
+        self.outbox = outbox
+        sendBuffer = ByteRing(capacity: setup.sendCapacity)
+        receiveBuffer = ByteRing(capacity: setup.receiveCapacity)
+        sendUnacknowledged = setup.sendNext
+        sendNext = setup.sendNext
+        sendHighest = setup.sendNext
+        recoveryPoint = setup.sendNext
+        retransmittedUpTo = setup.sendNext
+        peerWindow = setup.peerWindow
+        windowUpdateSequence = setup.receiveNext
+        windowUpdateAcknowledgment = setup.sendNext
+        receiveNext = setup.receiveNext
+        peerTimestamp = setup.peerTimestamp
+        let optionBytes = setup.timestamps ? 12 : 0
+        segmentSize = max(64, min(Int(setup.peerMSS), 1460) - optionBytes, 0)
+        congestionWindow = UInt32(10 * segmentSize)
+    }
+
+    deinit {
+        sendBuffer.deallocate()
+        receiveBuffer.deallocate()
+    }
+
+    // MARK: The application's side
+
+    /// Bytes that can be written now.
+    public var writable: Int { finSequence == nil && !wasReset ? sendBuffer.free : 0 }
+
+    /// Queues bytes to send; returns how many fit.
+    @discardableResult
+    public func write(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard finSequence == nil, !wasReset else { return 0 }
+        return sendBuffer.append(bytes)
+    }
+
+    /// In-order bytes received and not yet consumed.
+    public var readable: Int { receiveBuffer.count }
+
+    /// Received bytes `offset..<offset + length` (up to two parts: the buffer wraps).
+    public func read(from offset: Int, length: Int) -> (UnsafeRawBufferPointer, UnsafeRawBufferPointer) {
+        receiveBuffer.parts(from: offset, length: length)
+    }
+
+    /// Copies received bytes to `destination`.
+    public func copyReceived(from offset: Int, length: Int, to destination: UnsafeMutableRawPointer) {
+        receiveBuffer.copy(from: offset, length: length, to: destination)
+    }
+
+    /// Frees `length` received bytes; the window reopens (announced when it had shrunk).
+    public func consume(_ length: Int) {
+        receiveBuffer.consume(length)
+        let window = receiveWindow
+        if advertisedWindow < UInt32(receiveBuffer.capacity / 4), window >= UInt32(receiveBuffer.capacity / 2) { ackNow = true }
+    }
+
+    /// No more bytes will be written: a FIN follows the queued ones.
+    public func shutdown() {
+        guard finSequence == nil, !wasReset else { return }
+        finSequence = sendUnacknowledged &+ UInt32(sendBuffer.count)
+    }
+
+    /// Everything we sent is acknowledged (FIN included, once queued).
+    public var sendDone: Bool { finAcknowledged }
+
+    /// Both directions finished, or reset.
+    public var isFinished: Bool { wasReset || (finAcknowledged && finReceived) }
+
+    /// Sends a RST and gives the connection up.
+    public func abort() {
+        guard !wasReset else { return }
+        emit(sequence: sendNext, flags: [.rst, .ack], length: 0)
+        stop()
+    }
+
+    func stop() {
+        wasReset = true
+        retransmitDeadline = 0
+        delayedAckDeadline = 0
+    }
+
+    /// Bytes buffered to send, not yet acknowledged.
+    public var unacknowledged: Int { sendBuffer.count }
+
+    // MARK: Clocks
+
+    @inline(__always) func timestampValue(_ now: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: now / 1_000_000) &+ setup.timestampOffset }
+
+    /// The next deadline this connection has (0: none), for the owner's timer.
+    public var nextDeadline: UInt64 {
+        switch (retransmitDeadline, delayedAckDeadline) {
+        case (0, let ack): return ack
+        case (let retransmit, 0): return retransmit
+        case let (retransmit, ack): return min(retransmit, ack)
+        }
+    }
+
+    /// Runs the timers due at `now`.
+    public func tick(now: UInt64) {
+        guard !wasReset else { return }
+        if delayedAckDeadline != 0, now >= delayedAckDeadline {
+            delayedAckDeadline = 0
+            ackNow = true
+        }
+        if retransmitDeadline != 0, now >= retransmitDeadline { retransmitTimerFired(now) }
+        transmit(now: now)
+    }
+
+    private func retransmitTimerFired(_ now: UInt64) {
+        retransmitDeadline = 0
+        let outstanding = sendHighest != sendUnacknowledged
+        if outstanding {
+            timeout.expired()
+            if timeout.backoff > Self.giveUpAfter { return abort() }
+            counters.timeoutRetransmits &+= 1
+            // RFC 5681 §3.1: one segment's window, and resend from the first unacknowledged.
+            slowStartThreshold = max(flightSize / 2, UInt32(2 * segmentSize))
+            congestionWindow = UInt32(segmentSize)
+            inRecovery = false
+            duplicateAcks = 0
+            recoveryPoint = sendHighest
+            sendNext = sendUnacknowledged
+            timedSequence = 0
+            sendSegment(at: sendUnacknowledged, now: now, retransmission: true)
+            armRetransmit(now)
+        } else if unsent > 0, peerWindow == 0 {
+            // Persist: probe the closed window with one byte.
+            timeout.expired()
+            sendSegment(at: sendNext, limit: 1, now: now, retransmission: false)
+            armRetransmit(now)
+        }
+    }
+
+    func armRetransmit(_ now: UInt64) { retransmitDeadline = now + timeout.current }
+
+    // MARK: Sending
+
+    /// Bytes sent and not acknowledged, less those the peer reported by SACK.
+    var flightSize: UInt32 { (sendHighest &- sendUnacknowledged) &- sacked.bytes(above: sendUnacknowledged) }
+
+    /// Bytes queued beyond `sendNext`.
+    var unsent: Int { max(0, Int(Int32(bitPattern: (sendUnacknowledged &+ UInt32(sendBuffer.count)) &- sendNext))) }
+
+    /// Sends what the windows allow, the FIN when due, and an ACK when one is owed.
+    public func transmit(now: UInt64) {
+        guard !wasReset else { return }
+        var sentAny = false
+        while outbox.count < outbox.capacity {
+            let window = min(congestionWindow, peerWindow)
+            let inFlight = sendNext &- sendUnacknowledged
+            let pending = unsent
+            if pending == 0 {
+                if let fin = finSequence, sendNext == fin {
+                    // The FIN on its own, once.
+                    emit(sequence: fin, flags: [.fin, .ack], length: 0, now: now)
+                    sendNext = fin &+ 1
+                    sendHighest = seqMax(sendHighest, sendNext)
+                    if retransmitDeadline == 0 { armRetransmit(now) }
+                    sentAny = true
+                }
+                break
+            }
+            // Skip what the peer already holds (resending after a timeout).
+            if let held = sacked.range(containing: sendNext) {
+                sendNext = held.end
+                continue
+            }
+            guard window > inFlight else {
+                if peerWindow == 0, retransmitDeadline == 0 { armRetransmit(now) }
+                break
+            }
+            let usable = Int(window - inFlight)
+            let length = min(segmentSize, pending, usable)
+            // Avoid silly segments while data is in flight (the ACK will open more room).
+            if length < segmentSize, length < pending, inFlight > 0 { break }
+            sendSegment(at: sendNext, limit: length, now: now, retransmission: seqLess(sendNext, sendHighest))
+            sentAny = true
+        }
+        if ackNow, !sentAny { sendAck(now: now) }
+    }
+
+    /// Sends the data segment at `sequence` (up to `limit` bytes, a segment at most; up to
+    /// the next SACKed range when resending) and advances `sendNext` past it when it starts there.
+    @discardableResult
+    func sendSegment(at sequence: UInt32, limit: Int = .max, now: UInt64, retransmission: Bool) -> Int {
+        let offset = Int(sequence &- sendUnacknowledged)
+        var length = min(limit, segmentSize, max(0, sendBuffer.count - offset))
+        if let next = sacked.first(after: sequence) { length = min(length, Int(next.start &- sequence)) }
+        var flags: TCPFlags = [.ack]
+        if let fin = finSequence, sequence &+ UInt32(length) == fin { flags.insert(.fin) }
+        if length == 0, !flags.contains(.fin) { return 0 }
+        if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
+        emit(sequence: sequence, flags: flags, length: length, now: now)
+        let end = sequence &+ UInt32(length) &+ (flags.contains(.fin) ? 1 : 0)
+        if sequence == sendNext { sendNext = end }
+        if seqLess(sendHighest, end) { sendHighest = end }
+        if !retransmission, timedSequence == 0, !setup.timestamps {
+            timedSequence = end
+            timedAt = now
+        }
+        if retransmitDeadline == 0 { armRetransmit(now) }
+        return length
+    }
+
+    func sendAck(now: UInt64) { emit(sequence: sendNext, flags: .ack, length: 0, now: now) }
+
+    /// The window to advertise, in bytes.
+    var receiveWindow: UInt32 {
+        let limit = UInt32(65535) << UInt32(setup.ourScale)
+        return min(UInt32(receiveBuffer.free), limit)
+    }
+
+    /// Writes one segment: our data at `sequence` (`length` bytes from the send buffer),
+    /// with our ACK, window, timestamps and SACK blocks.
+    func emit(sequence: UInt32, flags: TCPFlags, length: Int, now: UInt64 = 0) {
+        let window = receiveWindow
+        var segment = EmittedSegment(source: setup.local, destination: setup.remote, sourcePort: setup.localPort,
+                                     destinationPort: setup.remotePort, sequence: sequence,
+                                     acknowledgment: flags.contains(.ack) ? receiveNext : 0, flags: flags,
+                                     window: UInt16(window >> UInt32(setup.ourScale)))
+        if setup.timestamps { segment.options.timestamps = (timestampValue(now), peerTimestamp) }
+        if setup.sackPermitted, !outOfOrder.isEmpty {
+            // The block holding the latest segment first, then the others (RFC 2018 §4).
+            let latest = outOfOrder.latest
+            let first = outOfOrder[latest]
+            segment.options.addSACK(first.start, first.end)
+            for index in 0..<outOfOrder.count where index != latest { segment.options.addSACK(outOfOrder[index].start, outOfOrder[index].end) }
+        }
+        var payload = (UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(start: nil, count: 0))
+        if length > 0 { payload = sendBuffer.parts(from: Int(sequence &- sendUnacknowledged), length: length) }
+        let link = setup.link
+        guard outbox.emit(setup.egress, { SegmentWriter.tcp(segment, payload: payload.0, tail: payload.1, link: link, into: $0) })
+        else { return }
+        counters.segmentsSent &+= 1
+        counters.bytesSent &+= UInt64(length)
+        if flags.contains(.ack) {
+            advertisedWindow = window
+            ackNow = false
+            unacknowledgedSegments = 0
+            delayedAckDeadline = 0
+        }
+    }
+}
