@@ -63,16 +63,19 @@ let package = Package(
         // A TCP end the agent runs itself (sender and receiver), for the stacks that terminate connections.
         .target(name: "MBoxTCPEndpoint", dependencies: ["MBoxPacket", "MBoxTransmit"], path: "Agent/TCPEndpoint",
                 swiftSettings: fastPath),
+        .target(name: "MBoxSplitProxy", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxSplicer", "MBoxTCPEndpoint", "MBoxTransmit"],
+                path: "Agent/TCPSplitProxy", swiftSettings: fastPath),
         .target(
             name: "MBoxDataPath",
-            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTCP", "MBoxSplicer", "MBoxTransmit"],
+            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTCP", "MBoxSplicer", "MBoxSplitProxy", "MBoxTCPEndpoint",
+                           "MBoxTransmit"],
             path: "Agent/DataPath", swiftSettings: fastPath),
         // Events and network functions, in the order events travel.
         .target(name: "MBoxEvents", dependencies: ["MBoxDataPath", "MBoxTCP", "MBoxFlow", "MBoxPacket"],
                 path: "Agent/Events", swiftSettings: fastPath),
         .target(
             name: "MBoxNF",
-            dependencies: ["MBoxEvents", "MBoxDataPath", "MBoxSplicer", "MBoxTransmit", "MBoxPacket", "MBoxFlow",
+            dependencies: ["MBoxEvents", "MBoxDataPath", "MBoxSplicer", "MBoxSplitProxy", "MBoxTransmit", "MBoxPacket", "MBoxFlow",
                            .product(name: "Atomics", package: "swift-atomics")],
             path: "Agent/NF", swiftSettings: fastPath),
         .systemLibrary(name: "CHyperscan", path: "Agent/CHyperscan", pkgConfig: "libhs",

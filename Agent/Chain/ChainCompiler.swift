@@ -77,7 +77,10 @@ public final class CompiledChain: @unchecked Sendable {
         }
         let runner = try ChainRunner(types: types, subscriptions: subscriptions, members: members, dataPath: dataPath,
                                      stages: stages, offloaded: offloaded, launcher: launcher)
-        return (EventSource(types: types, wantedTypes: runner.table.wantedTypes(types)), runner)
+        let wanted = runner.table.wantedTypes(types)
+        // Byte streams wait for NFs' edits only when some NF reads them.
+        dataPath.splitProxy?.rewriting = wanted & (1 << UInt64(EventTypeID.byteStream.rawValue)) != 0
+        return (EventSource(types: types, wantedTypes: wanted), runner)
     }
 }
 
@@ -190,7 +193,10 @@ public struct ChainCompiler {
             if definition.event.hasPrefix("EVENT/") {
                 return fail("no NF in this chain publishes '\(definition.event)'")
             }
-            return fail("unknown event '\(definition.event)' (stack events: PKT, PKT/TCP, FLOW, FLOW/TCP, DATA_RDY, FLOW_DEST, EVENT/DECODER_ANOMALY, EVENT/STREAM_ANOMALY; NF events go under EVENT/)")
+            return fail("unknown event '\(definition.event)' (stack events: PKT, PKT/TCP, FLOW, FLOW/TCP, DATA_RDY, FLOW_DEST, EVENT/DECODER_ANOMALY, EVENT/STREAM_ANOMALY, FLOW_REQ, BYTESTREAM; NF events go under EVENT/)")
+        }
+        if type == .byteStream, !chain.stackRules.contains(where: { $0.rule.stack == .tcpSplitProxy }) {
+            return fail("BYTESTREAM is published by the TCP Split Proxy, which no 'select' rule of this chain uses")
         }
         if type == .flowRequest, !chain.usesSplicer {
             return fail("FLOW_REQ is published by the TCP Splicer, which no 'select' rule of this chain uses")

@@ -100,7 +100,7 @@ public struct ChainDefinition: Sendable {
     public var stackRules: [StackRuleDefinition] = []
 
     /// Whether some flows run on the TCP Splicer.
-    public var usesSplicer: Bool { stackRules.contains { $0.rule.stack == .tcpSplicer } }
+    public var usesSplicer: Bool { stackRules.contains { $0.rule.stack.answersClients } }
 }
 
 /// One `select:` rule, and for the splicer the service it answers for.

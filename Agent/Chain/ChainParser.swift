@@ -161,13 +161,15 @@ public struct ChainParser {
             }
         }
         if !sawStack { bad(node, "the stack rule has no 'stack'") }
-        if rule.stack == .tcpSplicer {
-            guard let service else { bad(node, "a tcp_splicer rule names the 'service' (address:port) it answers for"); return nil }
+        if rule.stack.answersClients {
+            guard var answered = service else { bad(node, "a \(rule.stack) rule names the 'service' (address:port) it answers for"); return nil }
+            answered.split = rule.stack == .tcpSplitProxy
+            service = answered
             rule.ipProtocol = IPProtocolNumber.tcp
-            rule.destinations = [AddressBlock(address: service.address, prefix: 128)]
-            rule.ports = [service.port...service.port]
+            rule.destinations = [AddressBlock(address: answered.address, prefix: 128)]
+            rule.ports = [answered.port...answered.port]
         } else if service != nil {
-            bad(node, "'service' belongs to tcp_splicer rules")
+            bad(node, "'service' belongs to tcp_splicer and tcp_split_proxy rules")
         }
         return ok ? StackRuleDefinition(rule: rule, service: service) : nil
     }

@@ -75,6 +75,9 @@ public final class AgentRuntime {
         /// Frames the stages emitted for the packet just processed, for the port to send.
         public var outbox: FrameOutbox { runtime.dataPath.outbox }
 
+        /// Runs the stacks' timers (frames they send land in `outbox`).
+        public func tick(now: UInt64) { runtime.dataPath.tick(now: now) }
+
         /// One packet through every stage; its verdict.
         @inline(__always)
         public func process(_ packet: CapturedPacket) throws -> Verdict {

@@ -179,7 +179,7 @@ public final class DPDKPort {
     @inlinable @inline(__always)
     public func packet(_ index: Int, timestamp: UInt64) -> CapturedPacket {
         CapturedPacket(timestamp: timestamp, data: UnsafeRawBufferPointer(start: data[index], count: Int(lengths[index])),
-                       originalLength: UInt32(lengths[index]), linkType: .ethernet)
+                       originalLength: UInt32(lengths[index]), linkType: .ethernet, interfaceID: UInt32(id))
     }
 
     /// The device's RSS hash of packet `index` (0 when it gave none).

@@ -2,6 +2,7 @@ import MBoxCapture
 import MBoxFlow
 import MBoxPacket
 import MBoxSplicer
+import MBoxSplitProxy
 import MBoxTCP
 import MBoxTransmit
 
@@ -55,8 +56,11 @@ public final class DataPath {
     /// Picks each new flow's stack; `stackOf` records it per flow slot.
     public let selector: StackSelector
     private let stackOf: UnsafeMutablePointer<StackKind>
-    /// The TCP Splicer, when a selector rule uses it.
+    /// The TCP Splicer, when a selector rule uses it (or the Split Proxy, whose
+    /// connections it sets up).
     public let splicer: TCPSplicer?
+    /// The TCP Split Proxy, when a selector rule uses it.
+    public let splitProxy: TCPSplitProxy?
     /// Frames the stages emitted while processing the last packet, for the port to send.
     public let outbox = FrameOutbox()
     /// Whether the last packet's stack took it (it must not be forwarded as it is).
@@ -75,12 +79,15 @@ public final class DataPath {
         selector = configuration.selector
         stackOf = .allocate(capacity: configuration.flowTable.capacity)
         stackOf.initialize(repeating: selector.defaultStack, count: configuration.flowTable.capacity)
-        if selector.stacks.contains(.tcpSplicer) {
+        if selector.stacks.contains(where: \.answersClients) {
             splicer = TCPSplicer(configuration: configuration.splicer ?? SplicerConfiguration(services: []), flows: flows,
                                  outbox: outbox)
         } else {
             splicer = nil
         }
+        splitProxy = selector.stacks.contains(.tcpSplitProxy)
+            ? TCPSplitProxy(configuration: configuration.splitProxy, flowCapacity: configuration.flowTable.capacity, outbox: outbox)
+            : nil
         endedFlows.reserveCapacity(16)
     }
 
@@ -189,8 +196,8 @@ public final class DataPath {
 
         // μStack.
         let stack = stackOf[Int(flow.slot)]
-        if stack == .tcpSplicer {
-            return throughSplicer(packet, parsed, flow)
+        if stack.answersClients {
+            return throughSplicer(packet, parsed, flow, stack: stack)
         } else if stack == .tcpMonitor, parsed.pointee.isTCP {
             let data = (reassembledPacket ?? packet).data
             if parsed.pointee.payloadLength > 0, !checksumHolds(data, parsed.pointee) {
@@ -212,7 +219,7 @@ public final class DataPath {
         var stack = selector.rules.isEmpty ? selector.defaultStack : selector.select(parsed.pointee)
         var service = 0
         var cookie: SynCookies.Facts?
-        if stack == .tcpSplicer {
+        if stack.answersClients {
             // Only a handshake completed by a valid cookie makes a flow: a SYN flood
             // costs no flow entry.
             guard let splicer, let found = splicer.service(for: parsed.pointee) else {
@@ -235,7 +242,7 @@ public final class DataPath {
         if parsed.pointee.tunnelDepth > 0 { rememberTunnel(of: flows.flowID(flow.slot), parsed.pointee) }
         // A flow of packets whose TCP header was damaged has no TCP state.
         transportless[Int(flow.slot)] = parsed.pointee.transportDamaged
-        if stack == .tcpSplicer {
+        if stack.answersClients {
             splicer!.open(slot: flow.slot, service: service, headers: parsed.pointee, packet: packet, facts: cookie!)
         } else if stack == .tcpMonitor {
             var policies: (toServer: TargetPolicy, toClient: TargetPolicy)?
@@ -252,14 +259,31 @@ public final class DataPath {
     /// A packet of a spliced connection. NFs know it as one flow, its client leg: a
     /// backend's packets are its server side.
     @inline(never)
-    private func throughSplicer(_ packet: CapturedPacket, _ parsed: UnsafePointer<PacketHeaders>, _ flow: FlowMatch) -> PacketDisposition {
+    private func throughSplicer(_ packet: CapturedPacket, _ parsed: UnsafePointer<PacketHeaders>, _ flow: FlowMatch,
+                                stack: StackKind) -> PacketDisposition {
         guard let splicer else { return .flow(slot: flow.slot, fromClient: flow.fromClient) }
         // Read first: a refusal drops the backend leg.
         let client = splicer.clientLeg(of: flow.slot)
         let isBackendLeg = splicer.isBackendLeg(flow.slot)
+        if stack == .tcpSplitProxy, let splitProxy, splitProxy.owns(flow.slot) {
+            consumed = true
+            counters.consumedByStack &+= 1
+            guard checksumHolds(packet.data, parsed.pointee) else {
+                counters.badChecksums &+= 1
+                anomalies.insert(.invalidChecksum)
+                return .answered
+            }
+            guard let clientLeg = splitProxy.process(slot: flow.slot, headers: parsed.pointee, packet: packet, now: packet.timestamp)
+            else { return .answered }
+            return .flow(slot: clientLeg, fromClient: !isBackendLeg)
+        }
         if case .consumed = splicer.process(slot: flow.slot, headers: parsed.pointee, packet: packet, fromClient: flow.fromClient) {
             consumed = true
             counters.consumedByStack &+= 1
+        }
+        if let handoff = splicer.handoff, let splitProxy {
+            splitProxy.adopt(handoff, flowID: flows.flowID(handoff.clientLeg), now: packet.timestamp)
+            splicer.handedOff(handoff.clientLeg)
         }
         if let client { return .flow(slot: client, fromClient: false) }
         if isBackendLeg { return .answered }
@@ -271,7 +295,15 @@ public final class DataPath {
     public func connect(_ choice: BackendChoice, now: UInt64) {
         guard let splicer else { return }
         splicer.connect(choice, now: now)
-        if let leg = splicer.backendLeg(of: choice.slot) { stackOf[Int(leg)] = .tcpSplicer }
+        if let leg = splicer.backendLeg(of: choice.slot) { stackOf[Int(leg)] = stackOf[Int(choice.slot)] }
+    }
+
+    /// Runs the stacks' timers (the Split Proxy's retransmissions, persist probes and
+    /// delayed ACKs); what they send is in `outbox` afterwards, with absolute egress.
+    public func tick(now: UInt64) {
+        guard let splitProxy else { return }
+        if outbox.count > 0 { outbox.removeAll() }
+        splitProxy.tick(now: now)
     }
 
     /// No NF picked a backend for the splicer's request: the client is refused.
@@ -284,7 +316,7 @@ public final class DataPath {
         switch stackOf[Int(existing.slot)] {
         case .tcpMonitor:
             return monitor.isNewConnection(slot: existing.slot, headers: parsed.pointee, fromClient: existing.fromClient)
-        case .tcpSplicer:
+        case .tcpSplicer, .tcpSplitProxy:
             // A client's fresh SYN (not a retransmission) on a tuple the splicer saw before.
             guard existing.fromClient, parsed.pointee.tcpFlags.contains(.syn), !parsed.pointee.tcpFlags.contains(.ack),
                   let splicer, !splicer.isBackendLeg(existing.slot) else { return false }
@@ -297,7 +329,7 @@ public final class DataPath {
     /// A packet its stack took before a flow existed (or one for a splicer service that
     /// cannot be spliced, which goes on flowless).
     private func startFlowless(stack: StackKind) -> FlowMatch? {
-        if stack == .tcpSplicer {
+        if stack.answersClients {
             consumed = true
             counters.consumedByStack &+= 1
         }
@@ -351,8 +383,9 @@ public final class DataPath {
     private func end(_ slot: Int32, reason: FlowEndReason) {
         let key = flows.key(slot)
         let stack = stackOf[Int(slot)]
-        if stack == .tcpSplicer, let splicer {
+        if stack.answersClients, let splicer {
             let internalLeg = splicer.isBackendLeg(slot)
+            splitProxy?.close(slot: slot)
             splicer.close(slot: slot)
             // A backend leg is the splicer's own; NFs know the connection by its client leg.
             if internalLeg {

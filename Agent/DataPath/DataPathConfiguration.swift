@@ -1,6 +1,7 @@
 import MBoxFlow
 import MBoxPacket
 import MBoxSplicer
+import MBoxSplitProxy
 import MBoxTCP
 
 /// How one worker's data path is set up.
@@ -15,6 +16,8 @@ public struct DataPathConfiguration: Sendable {
     public var stackRules: [StackRule] = []
     /// The TCP Splicer's services (needed when a rule selects `tcp_splicer`).
     public var splicer: SplicerConfiguration?
+    /// The TCP Split Proxy's limits (used when a rule selects `tcp_split_proxy`).
+    public var splitProxy = SplitProxyConfiguration()
     /// The selector these settings make.
     public var selector: StackSelector { StackSelector(rules: stackRules, defaultStack: tracksTCP ? .tcpMonitor : .l2l3) }
     /// TCP segments with data and a wrong checksum are not taken by the TCP Monitor (the
@@ -52,7 +55,7 @@ public struct DataPathCounters: Sendable {
     public var badChecksums: UInt64 = 0
     public var checksumValidationOff = false
     /// Flows started, by the μStack they run on (`StackKind` raw value).
-    public var flowsByStack: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    public var flowsByStack: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     /// Packets a μStack took (answered, held or of no use to the other side).
     public var consumedByStack: UInt64 = 0
 
@@ -62,6 +65,7 @@ public struct DataPathCounters: Sendable {
         case .l2l3: return flowsByStack.0
         case .tcpMonitor: return flowsByStack.1
         case .tcpSplicer: return flowsByStack.2
+        case .tcpSplitProxy: return flowsByStack.3
         }
     }
 
@@ -70,6 +74,7 @@ public struct DataPathCounters: Sendable {
         case .l2l3: flowsByStack.0 &+= 1
         case .tcpMonitor: flowsByStack.1 &+= 1
         case .tcpSplicer: flowsByStack.2 &+= 1
+        case .tcpSplitProxy: flowsByStack.3 &+= 1
         }
     }
 }

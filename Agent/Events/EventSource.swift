@@ -102,6 +102,15 @@ public final class EventSource {
                          data: request.bytes.baseAddress.map { UnsafeRawPointer($0) }, dataOffset: 0, dataLength: request.bytes.count,
                          detail: EventDetail(value: UInt64(request.attempt))))
         }
+        if let proxy = dataPath.splitProxy, !proxy.staged.isEmpty {
+            for (index, chunk) in proxy.staged.enumerated() {
+                let cause: FlowSide = chunk.direction == .toServer ? .client : .server
+                append(Event(type: .byteStream, side: cause.peer, cause: cause, slot: chunk.slot, flowID: chunk.flowID,
+                             timestamp: packet.timestamp, packet: packet.data, headers: headers,
+                             data: chunk.bytes.baseAddress, dataOffset: chunk.offset, dataLength: chunk.bytes.count,
+                             detail: EventDetail(index: Int32(index), value: chunk.final ? 1 : 0)))
+            }
+        }
         if !dataPath.anomalies.isEmpty, wants(.decoderAnomaly) {
             append(Event(type: .decoderAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
                          packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(dataPath.anomalies.rawValue))))

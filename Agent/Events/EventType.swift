@@ -27,6 +27,9 @@ public struct EventTypeID: Hashable, Sendable, Comparable {
     public static let decoderAnomaly = EventTypeID(11)
     /// Something wrong in a flow's TCP conversation (`detail.value`: `TCPAnomalies` bits).
     public static let streamAnomaly = EventTypeID(12)
+    /// Bytes on their way through the Split Proxy, which NFs may rewrite
+    /// (`detail.index`: the chunk; `detail.value`: 1 when the sender finished after them).
+    public static let byteStream = EventTypeID(13)
 }
 
 /// The event type hierarchy. A name's parent is its prefix before the last `/`
@@ -35,7 +38,7 @@ public struct EventTypeID: Hashable, Sendable, Comparable {
 public struct EventTypes: Sendable {
     public static let builtIn = ["PKT", "PKT/TCP", "FLOW", "FLOW/TCP", "DATA_RDY", "FLOW_REQ", "FLOW_DEST",
                                  "EVENT", "EVENT/DPI_DETECT", "EVENT/IDS_ALERT", "EVENT/LONG_FLOW",
-                                 "EVENT/DECODER_ANOMALY", "EVENT/STREAM_ANOMALY"]
+                                 "EVENT/DECODER_ANOMALY", "EVENT/STREAM_ANOMALY", "BYTESTREAM"]
     public static let maximumCount = 64
 
     public private(set) var names: [String] = []

@@ -10,6 +10,9 @@ public enum StackKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case tcpMonitor
     /// Answers clients' handshakes, asks NFs for a backend, then splices the two connections.
     case tcpSplicer
+    /// Two connections of its own per flow (the Splicer's handshake and backend choice, then
+    /// a TCP endpoint each way); NFs read and rewrite the byte streams between them.
+    case tcpSplitProxy
 
     /// The name chain files use.
     public var description: String {
@@ -17,8 +20,13 @@ public enum StackKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .l2l3: return "l2l3"
         case .tcpMonitor: return "tcp_monitor"
         case .tcpSplicer: return "tcp_splicer"
+        case .tcpSplitProxy: return "tcp_split_proxy"
         }
     }
+
+    /// Whether flows on this stack start with the Splicer's handshake (SYN cookies, a held
+    /// request, a backend chosen by an NF).
+    public var answersClients: Bool { self == .tcpSplicer || self == .tcpSplitProxy }
 
     public init?(name: String) {
         guard let kind = Self.allCases.first(where: { $0.description == name }) else { return nil }

@@ -4,6 +4,7 @@ import MBoxEvents
 import MBoxFlow
 import MBoxPacket
 import MBoxSplicer
+import MBoxSplitProxy
 
 /// A packet's fate once every NF holding it is done.
 public enum Verdict: Sendable, Equatable {
@@ -79,6 +80,8 @@ public final class ChainRunner {
     public private(set) var rejected = false
     /// The backend an NF picked for the packet's `FLOW_REQ`.
     public private(set) var backendChoice: BackendChoice?
+    /// What NFs did to the Split Proxy's byte-stream chunks of the current packet.
+    public var streamEdits = StreamEdits()
     /// `IDS_ALERT` events published during the last packet, for outputs (EVE).
     public private(set) var alerts: ContiguousArray<Event> = []
     public private(set) var contexts: [NFContext] = []
@@ -374,6 +377,12 @@ public final class ChainRunner {
     }
 
     func reject() { rejected = true }
+
+    func editStream(chunk: Int, length: Int, range: Range<Int>, with bytes: some Collection<UInt8>) {
+        streamEdits.replace(chunk: chunk, length: length, range: range, with: bytes)
+    }
+
+    func holdStream(chunk: Int, from offset: Int) { streamEdits.hold(chunk: chunk, from: offset) }
 
     func choose(_ choice: BackendChoice) {
         if backendChoice == nil { backendChoice = choice }

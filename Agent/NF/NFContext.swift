@@ -1,6 +1,7 @@
 import MBoxEvents
 import MBoxPacket
 import MBoxSplicer
+import MBoxSplitProxy
 import MBoxFlow
 
 /// An NF's handle on the chain it runs in: publishing, per-flow subscriptions, verdicts.
@@ -82,6 +83,19 @@ public final class NFContext {
     /// to it once the chain is done with the packet. Without a pick the client gets a RST.
     public func chooseBackend(for event: Event, address: IPAddress, port: UInt16) {
         withRunner { $0.choose(BackendChoice(slot: event.slot, flowID: event.flowID, address: address, port: port)) }
+    }
+
+    /// Replaces bytes `range` of a `BYTESTREAM` event's chunk (offsets within the chunk)
+    /// with `bytes` — an empty range inserts, empty `bytes` delete. The Split Proxy sends
+    /// the chunk on rewritten; edits that overlap another are refused (counted).
+    public func replaceStream(_ event: Event, range: Range<Int>, with bytes: some Collection<UInt8>) {
+        withRunner { $0.editStream(chunk: Int(event.detail.index), length: event.dataLength, range: range, with: bytes) }
+    }
+
+    /// Keeps a `BYTESTREAM` chunk's bytes from `offset` on: they come again, with the bytes
+    /// that follow, in the next event (ignored once the sender finished).
+    public func holdStream(_ event: Event, from offset: Int) {
+        withRunner { $0.holdStream(chunk: Int(event.detail.index), from: offset) }
     }
 
     /// The event's flow, oriented client → server.

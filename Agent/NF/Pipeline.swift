@@ -40,6 +40,10 @@ public final class Pipeline {
                 dataPath.refuse(request.slot)
             }
         }
+        if let proxy = dataPath.splitProxy, !proxy.staged.isEmpty {
+            proxy.commit(chain.streamEdits, now: packet.timestamp)
+            chain.streamEdits.removeAll()
+        }
         if chain.rejected, case .flow = disposition {
             RejectResponder.reject(dataPath.reassembledPacket ?? packet, headers: dataPath.headers.pointee, into: dataPath.outbox)
         }

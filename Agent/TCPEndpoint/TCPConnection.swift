@@ -124,6 +124,16 @@ public final class TCPConnection {
         if advertisedWindow < UInt32(receiveBuffer.capacity / 4), window >= UInt32(receiveBuffer.capacity / 2) { ackNow = true }
     }
 
+    /// Bytes the peer sent before this connection existed (held by whoever ran its
+    /// handshake), taken as received in order and acknowledged with the next segment.
+    public func deliver(_ bytes: UnsafeRawBufferPointer) {
+        receiveNext &+= UInt32(receiveBuffer.append(bytes))
+        ackNow = true
+    }
+
+    /// Sends an ACK with the next `transmit` (the peer's SYN-ACK awaits one).
+    public func acknowledgeSoon() { ackNow = true }
+
     /// No more bytes will be written: a FIN follows the queued ones.
     public func shutdown() {
         guard finSequence == nil, !wasReset else { return }

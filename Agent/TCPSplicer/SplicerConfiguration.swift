@@ -7,11 +7,15 @@ public struct SplicedService: Sendable, Equatable {
     public var address: IPAddress
     public var port: UInt16
     public var mac: MACAddress
+    /// The connection is split (handed to the Split Proxy once the backend answers)
+    /// rather than spliced.
+    public var split: Bool
 
-    public init(address: IPAddress, port: UInt16, mac: MACAddress? = nil) {
+    public init(address: IPAddress, port: UInt16, mac: MACAddress? = nil, split: Bool = false) {
         self.address = address
         self.port = port
         self.mac = mac ?? MACAddress(locallyAdministeredFor: address)
+        self.split = split
     }
 }
 
@@ -48,6 +52,8 @@ public struct SplicerCounters: Sendable {
     /// Request bytes dropped for want of a hold buffer or out of order (the client resends).
     public var requestBytesDeferred: UInt64 = 0
     public var packetsRewritten: UInt64 = 0
+    /// Connections handed to the Split Proxy.
+    public var handedOff: UInt64 = 0
     public var arpAnswered: UInt64 = 0
     public var arpRequested: UInt64 = 0
     public init() {}

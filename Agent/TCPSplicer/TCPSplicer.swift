@@ -76,7 +76,14 @@ public final class TCPSplicer: MicroStack {
     /// Whether `slot` is a backend leg (an internal flow NFs do not see).
     public func isBackendLeg(_ slot: Int32) -> Bool { splices[Int(slot)].isBackendLeg }
 
-    public func beginPacket() { request = nil }
+    /// A split connection whose backend answered during the last packet, for the Split
+    /// Proxy to take over (valid until the next packet).
+    public private(set) var handoff: SplitHandoff?
+
+    public func beginPacket() {
+        request = nil
+        handoff = nil
+    }
 
     // MARK: Before the handshake completes (no flow)
 
@@ -141,6 +148,7 @@ public final class TCPSplicer: MicroStack {
         splice.ourTimestamp = headers.tcpOptions.timestampEcho
         splice.ourScale = facts.windowScale == 15 ? 0 : Self.ourWindowScale
         if packet.linkType == .ethernet, packet.data.count >= 14 { splice.clientMAC = MACAddress(packet.data, at: 6) }
+        splice.clientInterface = packet.interfaceID
         splices[Int(slot)] = splice
         counters.cookiesAccepted &+= 1
     }
@@ -215,7 +223,7 @@ public final class TCPSplicer: MicroStack {
                 askARP(for: splices[index].backend, service: Int(splices[index].service))
             }
             return .consumed
-        case .idle:
+        case .idle, .handedOff:
             return .consumed
         }
     }
@@ -232,7 +240,13 @@ public final class TCPSplicer: MicroStack {
             }
             guard flags.contains([.syn, .ack]), headers.acknowledgment == splices[index].clientISN &+ 1 else { return .consumed }
             if packet.linkType == .ethernet { neighbours.learn(headers.source, at: MACAddress(packet.data, at: 6)) }
-            completeBackendHandshake(slot, packet: packet, headers: headers)
+            if configuration.services[Int(splices[index].service)].split {
+                handOff(slot, packet: packet, headers: headers)
+            } else {
+                completeBackendHandshake(slot, packet: packet, headers: headers)
+            }
+            return .consumed
+        case .handedOff:
             return .consumed
         case .spliced, .closed:
             if flags.contains(.syn) {
@@ -362,6 +376,48 @@ public final class TCPSplicer: MicroStack {
         splices[index].phase = .spliced
         counters.spliced &+= 1
     }
+
+    /// The backend of a split connection answered: everything both handshakes settled goes
+    /// to the Split Proxy, which runs the two connections from here on.
+    private func handOff(_ slot: Int32, packet: CapturedPacket, headers: PacketHeaders) {
+        let index = Int(slot)
+        let splice = splices[index]
+        let key = flows.key(slot)
+        let options = headers.tcpOptions
+        var handoff = SplitHandoff(clientLeg: slot, backendLeg: splice.backendLeg, service: configuration.services[Int(splice.service)],
+                                   client: key.client, clientPort: key.clientPort, backend: splice.backend, backendPort: splice.backendPort)
+        handoff.clientMAC = splice.clientMAC
+        handoff.clientInterface = splice.clientInterface
+        handoff.backendMAC = splice.backendMAC
+        handoff.backendInterface = packet.interfaceID
+        handoff.cookieISN = splice.cookieISN
+        handoff.clientISN = splice.clientISN
+        handoff.clientMSS = splice.mss
+        handoff.clientScale = splice.clientScale == 15 ? 0 : splice.clientScale
+        handoff.ourScale = splice.ourScale
+        handoff.clientSACK = splice.sackPermitted
+        handoff.clientTimestamps = splice.timestamps
+        handoff.clientTimestamp = splice.clientTimestamp
+        handoff.ourTimestamp = splice.ourTimestamp
+        handoff.clientWindow = splice.clientWindow
+        handoff.backendISN = headers.sequence
+        handoff.backendMSS = options.mss == 0 ? 536 : options.mss
+        // Our SYN offered the client's scale, SACK and timestamps; what the backend took holds.
+        let scaled = options.hasWindowScale && splice.clientScale != 15
+        handoff.backendScale = scaled ? options.windowScale : 0
+        handoff.backendSideScale = scaled ? splice.clientScale : 0
+        handoff.backendSACK = options.sackPermitted && splice.sackPermitted
+        handoff.backendTimestamps = options.hasTimestamps && splice.timestamps
+        handoff.backendTimestamp = options.timestampValue
+        handoff.backendWindow = headers.window
+        handoff.request = heldBytes(slot)
+        splices[index].phase = .handedOff
+        counters.handedOff &+= 1
+        self.handoff = handoff
+    }
+
+    /// The Split Proxy took the connection of `slot` (and copied its request bytes).
+    public func handedOff(_ slot: Int32) { release(slot) }
 
     private func resendHandshakeACK(_ slot: Int32, packet: CapturedPacket, headers: PacketHeaders) {
         emitToBackend(slot, flags: .ack, sequence: splices[Int(slot)].clientISN &+ 1, acknowledgment: headers.sequence &+ 1,
@@ -540,7 +596,7 @@ public final class TCPSplicer: MicroStack {
 
 /// Per-flow splicer state (client legs; a backend leg only points at its client leg).
 struct Splice {
-    enum Phase: UInt8 { case idle, awaitingRequest, requested, resolving, connecting, spliced, closed }
+    enum Phase: UInt8 { case idle, awaitingRequest, requested, resolving, connecting, spliced, handedOff, closed }
     var phase = Phase.idle
     var isBackendLeg = false
     var service: UInt8 = 0
@@ -570,4 +626,6 @@ struct Splice {
     var backend = IPAddress(high: 0, low: 0)
     var backendMAC = MACAddress.zero
     var clientMAC = MACAddress.zero
+    /// The port the client's packets arrive by.
+    var clientInterface: UInt32 = 0
 }

@@ -19,6 +19,8 @@ protocol BurstWork {
     func process(_ packet: CapturedPacket) throws -> Verdict
     /// Frames the stages emitted for the packet just processed.
     var outbox: FrameOutbox { get }
+    /// Runs the stacks' timers; what they send is then in `outbox`.
+    func tick(now: UInt64)
 }
 
 /// The DPDK receive loop: bursts from the input port through the agent; inline (with an
@@ -58,6 +60,7 @@ struct DPDKLoop {
     func run<Work: BurstWork>(_ nextBurst: () -> Work) throws -> UInt64 {
         let start = DispatchTime.now().uptimeNanoseconds
         var lastPacket = start
+        var lastTick = start
         var busy: UInt64 = 0
         while !stopRequested {
             let work = nextBurst()
@@ -65,6 +68,12 @@ struct DPDKLoop {
             var received = try bridge(from: input, to: output, work)
             if let output { received += try bridge(from: output, to: input, work) }
             let now = DispatchTime.now().uptimeNanoseconds
+            if now &- lastTick >= Self.tickInterval {
+                // Stacks' timers (retransmissions no packet triggers), once a millisecond.
+                lastTick = now
+                work.tick(now: Self.wallClock())
+                if work.outbox.count > 0 { Self.transmitTimed(work.outbox, ports: input, output) }
+            }
             if received > 0 { busy &+= now &- roundStart }
             if received == 0 {
                 switch stop {
@@ -112,6 +121,20 @@ struct DPDKLoop {
             }
         }
         outbox.removeAll()
+    }
+
+    static let tickInterval: UInt64 = 1_000_000
+
+    /// Sends frames a timer emitted, each out of the port it names, and flushes both ports.
+    static func transmitTimed(_ outbox: FrameOutbox, ports input: DPDKPort, _ output: DPDKPort?) {
+        for index in 0..<outbox.count {
+            let (bytes, egress) = outbox.frame(index)
+            guard case let .port(id) = egress else { continue }
+            (UInt32(input.id) == id ? input : output)?.transmit(copying: bytes)
+        }
+        outbox.removeAll()
+        input.flush()
+        output?.flush()
     }
 
     /// Whether the run should end now: a signal, or `stop`'s time since `started` is up.

@@ -135,6 +135,8 @@ struct ReplayWork: BurstWork {
 
     var outbox: FrameOutbox { dataPath.outbox }
 
+    func tick(now: UInt64) { agent.tick(now: now) }
+
     @inline(__always)
     func process(_ packet: CapturedPacket) throws -> Verdict {
         let verdict = try agent.process(packet)

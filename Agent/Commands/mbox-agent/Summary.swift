@@ -39,8 +39,17 @@ struct Summary {
         if let splicer = dataPath.splicer?.counters {
             lines.append("splicer      \(splicer.synCookiesSent) SYN cookies sent, \(splicer.cookiesAccepted) accepted, "
                 + "\(splicer.cookiesRejected) rejected; \(splicer.requests) requests, \(splicer.spliced) spliced, "
-                + "\(splicer.refused) refused, \(splicer.backendFailures) backend failures; \(splicer.packetsRewritten) packets translated; "
+                + "\(splicer.refused) refused, \(splicer.backendFailures) backend failures, \(splicer.handedOff) handed to the split proxy; "
+                + "\(splicer.packetsRewritten) packets translated; "
                 + "ARP \(splicer.arpAnswered) answered, \(splicer.arpRequested) asked")
+        }
+        if let proxy = dataPath.splitProxy {
+            let c = proxy.counters, tcp = proxy.endpointCounters
+            lines.append("split proxy  \(c.connections) connections (\(c.finished) finished, \(c.resets) reset, \(c.refused) refused, "
+                + "\(c.active) open); \(c.bytesToServer) bytes to servers, \(c.bytesToClient) to clients; \(c.chunksEdited) chunks edited, "
+                + "\(c.editsRefused) edits refused; TCP: \(tcp.segmentsSent) segments sent, \(tcp.fastRetransmits) fast and "
+                + "\(tcp.timeoutRetransmits) timeout retransmissions, \(tcp.recoveries) recoveries, \(tcp.outOfOrder) out of order, "
+                + "\(tcp.dropped) dropped")
         }
         if let flowsWritten { lines.append("streams      \(flowsWritten) TCP flows written") }
         if let pipeline {
