@@ -19,20 +19,43 @@ netns_cleanup() {
     sleep 0.3
     kill -KILL $pids 2>/dev/null || true
   fi
-  for ns in "$client" "$server" "$proxy"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "$client" "$server" "$proxy" ${hops:-}; do ip netns del "$ns" 2>/dev/null || true; done
   ip link del "vc$$" 2>/dev/null || true
   ip link del "vs$$" 2>/dev/null || true
   rm -rf "$work"
 }
 trap netns_cleanup EXIT
 
+# link_namespace NS DEV: NS's eth0 joined to DEV in this namespace. With IMPAIR set
+# (scripts/impair.py's options, e.g. "--loss 1 --delay 2 --jitter 2 --reorder 5"), the
+# link passes through impair.py in a namespace of its own (tc netem's stand-in: this
+# kernel has no sch_netem), which impairs both directions.
+link_namespace() {
+  local ns=$1 dev=$2
+  if [ -z "${IMPAIR:-}" ]; then
+    ip link add "$dev" type veth peer name eth0 netns "$ns"
+    return
+  fi
+  local hop=$ns-hop
+  ip netns add "$hop"
+  hops="${hops:-} $hop"
+  ip link add "$dev" type veth peer name near netns "$hop"
+  ip -n "$hop" link add far type veth peer name eth0 netns "$ns"
+  for end in near far; do
+    ip -n "$hop" link set "$end" up promisc on
+    ip netns exec "$hop" ethtool -K "$end" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+  done
+  ip netns exec "$hop" python3 scripts/impair.py near far $IMPAIR --seed "${IMPAIR_SEED:-$RANDOM}" \
+    --pid "$work/impair-$ns.pid" --stats "$work/impair-$ns.stats" &
+}
+
 # netns_setup CLIENT_CIDR SERVER_CIDR...: the two namespaces and their links.
 netns_setup() {
   local client_address=$1; shift
   ip netns add "$client"
   ip netns add "$server"
-  ip link add "vc$$" type veth peer name eth0 netns "$client"
-  ip link add "vs$$" type veth peer name eth0 netns "$server"
+  link_namespace "$client" "vc$$"
+  link_namespace "$server" "vs$$"
   ip -n "$client" addr add "$client_address" dev eth0
   for address in "$@"; do ip -n "$server" addr add "$address" dev eth0; done
   for ns in "$client" "$server"; do
@@ -73,11 +96,29 @@ start_agent() {
   local agent=$1; shift
   local ring="framecnt=8192,blocksz=4096,framesz=2048"
   ${AGENT_PREFIX:-} "$agent" run --dpdk "--no-huge -m 512 --no-pci --no-shconf --no-telemetry ${AGENT_LCORES:---lcores=0@(0-1)} --vdev=net_af_packet0,iface=vc$$,$ring --vdev=net_af_packet1,iface=vs$$,$ring" \
-    --port net_af_packet0 --out-port net_af_packet1 "$@" > /dev/null 2> "$work/agent.log" &
+    --port net_af_packet0 --out-port net_af_packet1 "$@" > "${AGENT_STDOUT:-/dev/null}" 2> "$work/agent.log" &
   agent_pid=$!
   for _ in $(seq 1 100); do grep -q "SIGTERM stops" "$work/agent.log" 2>/dev/null && break; sleep 0.1; done
 }
 
 stop_agent() {
   kill -TERM "$agent_pid"; wait "$agent_pid" || true; agent_pid=""
+}
+
+# impairment_report: stops impair.py on every link and prints what it did.
+impairment_report() {
+  local pids=""
+  for pid in "$work"/impair-*.pid; do [ -f "$pid" ] && pids="$pids $(cat "$pid")"; done
+  [ -n "$pids" ] || return 0
+  kill -TERM $pids 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    local alive=0
+    for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && break
+    sleep 0.1
+  done
+  for stats in "$work"/impair-*.stats; do
+    [ -f "$stats" ] && echo "impairment ${stats##*/impair-}: $(cat "$stats")"
+  done
+  rm -f "$work"/impair-*.pid
 }

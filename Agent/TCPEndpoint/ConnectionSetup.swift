@@ -57,6 +57,12 @@ public struct ConnectionCounters: Sendable {
     public var fastRetransmits: UInt64 = 0
     /// Recoveries entered (three duplicate ACKs or SACK).
     public var recoveries: UInt64 = 0
+    /// Tail loss probes sent.
+    public var probes: UInt64 = 0
+    /// Recoveries undone: the ACK showed the original segment had arrived (reordering).
+    public var spuriousRecoveries: UInt64 = 0
+    /// Resent segments found lost again (and resent once more) during a recovery.
+    public var lostRetransmits: UInt64 = 0
     /// Segments received beyond a gap, and those dropped for want of room or of a range slot.
     public var outOfOrder: UInt64 = 0
     public var dropped: UInt64 = 0
@@ -70,6 +76,9 @@ public struct ConnectionCounters: Sendable {
         timeoutRetransmits &+= other.timeoutRetransmits
         fastRetransmits &+= other.fastRetransmits
         recoveries &+= other.recoveries
+        probes &+= other.probes
+        spuriousRecoveries &+= other.spuriousRecoveries
+        lostRetransmits &+= other.lostRetransmits
         outOfOrder &+= other.outOfOrder
         dropped &+= other.dropped
     }

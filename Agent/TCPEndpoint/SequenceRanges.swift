@@ -8,9 +8,11 @@
 /// receiver holds beyond a gap, or those a sender's peer reported by SACK. Fixed capacity
 /// (a range that would need another slot is refused), so nothing is allocated.
 public struct SequenceRanges {
-    public static let capacity = 8
-    private var starts: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0, 0, 0, 0)
-    private var ends: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0, 0, 0, 0)
+    public static let capacity = 16
+    /// Start and end of each range, interleaved.
+    private var bounds: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     public private(set) var count = 0
     /// The range the last `insert` touched (reported first in SACK blocks, RFC 2018 §4).
     public private(set) var latest = 0
@@ -20,16 +22,13 @@ public struct SequenceRanges {
     public var isEmpty: Bool { count == 0 }
 
     public subscript(index: Int) -> (start: UInt32, end: UInt32) {
-        withUnsafeBytes(of: starts) { s in
-            withUnsafeBytes(of: ends) { e in
-                (s.load(fromByteOffset: index * 4, as: UInt32.self), e.load(fromByteOffset: index * 4, as: UInt32.self))
-            }
-        }
+        let packed = withUnsafeBytes(of: bounds) { $0.load(fromByteOffset: index * 8, as: UInt64.self) }
+        return (UInt32(truncatingIfNeeded: packed >> 32), UInt32(truncatingIfNeeded: packed))
     }
 
     private mutating func set(_ index: Int, _ range: (start: UInt32, end: UInt32)) {
-        withUnsafeMutableBytes(of: &starts) { $0.storeBytes(of: range.start, toByteOffset: index * 4, as: UInt32.self) }
-        withUnsafeMutableBytes(of: &ends) { $0.storeBytes(of: range.end, toByteOffset: index * 4, as: UInt32.self) }
+        let packed = UInt64(range.start) << 32 | UInt64(range.end)
+        withUnsafeMutableBytes(of: &bounds) { $0.storeBytes(of: packed, toByteOffset: index * 8, as: UInt64.self) }
     }
 
     private mutating func remove(at index: Int) {

@@ -69,6 +69,26 @@ extension TCPConnection {
             return false
         }
         let acked = ack &- sendUnacknowledged
+        let segment = UInt32(segmentSize)
+        if !inRecovery, seqLessOrEqual(retransmittedUpTo, sendUnacknowledged), !sacked.isEmpty {
+            // Holes below `ack` that were never resent arrived late: the path reorders by
+            // as many segments as were SACKed above them.
+            let ahead = sacked.bytes(above: sendUnacknowledged) &- sacked.bytes(above: ack)
+            if ahead > 0 { duplicateThreshold = min(max(duplicateThreshold, Int(ahead / segment) + 1), 64) }
+        }
+        if recoveryTimestamp != 0 {
+            // The first new ACK after a fast retransmit: caused by the original segment?
+            if setup.timestamps, headers.tcpOptions.hasTimestamps, headers.tcpOptions.timestampEcho != 0,
+               seqLess(headers.tcpOptions.timestampEcho, recoveryTimestamp) {
+                counters.spuriousRecoveries &+= 1
+                congestionWindow = max(congestionWindow, priorCongestionWindow)
+                slowStartThreshold = max(slowStartThreshold, priorThreshold)
+                inRecovery = false
+                duplicateThreshold = min(duplicateThreshold * 2, 64)
+            }
+            recoveryTimestamp = 0
+        }
+        limitedTransmit = 0
         let dataAcked = min(Int(acked), sendBuffer.count)
         sendBuffer.consume(dataAcked)
         if let fin = finSequence, seqLess(fin, ack) { finAcknowledged = true }
@@ -86,21 +106,23 @@ extension TCPConnection {
         }
         timeout.acknowledged()
         retransmitDeadline = sendHighest == ack ? 0 : now + timeout.current
-        let segment = UInt32(segmentSize)
+        probeOutstanding = false
+        armProbe(now)
         if inRecovery {
             if seqLessOrEqual(recoveryPoint, ack) {
                 // Full acknowledgment: recovery ends (RFC 6582 §3.2 step 3).
                 inRecovery = false
-                congestionWindow = max(min(slowStartThreshold, flightSize + segment), segment)
+                congestionWindow = slowStartThreshold
             } else {
                 // Partial: the next hole was lost too; resend it, deflate the window.
                 congestionWindow = congestionWindow > acked ? congestionWindow - acked + segment : segment
-                resendHole(now)
+                if !resendLostRetransmission(now) { resendHole(now) }
             }
         } else if congestionWindow < slowStartThreshold {
-            congestionWindow &+= min(acked, segment)
+            // Appropriate byte counting (RFC 3465, L = 2): delayed ACKs do not halve growth.
+            congestionWindow &+= min(acked, 2 * segment)
         } else {
-            congestionWindow &+= max(1, segment * segment / congestionWindow)
+            congestionWindow &+= max(1, UInt32(UInt64(segment) * UInt64(acked) / UInt64(congestionWindow)))
         }
         duplicateAcks = 0
         return dataAcked > 0 || finAcknowledged
@@ -111,19 +133,45 @@ extension TCPConnection {
         let segment = UInt32(segmentSize)
         if inRecovery {
             congestionWindow &+= segment
-            resendHole(now)
+            if !resendLostRetransmission(now) { resendHole(now) }
             return
         }
-        let sackSaysLost = sacked.bytes(above: sendUnacknowledged) >= 3 * segment
-        guard duplicateAcks >= 3 || sackSaysLost, seqLessOrEqual(recoveryPoint, sendUnacknowledged) else { return }
+        // Few segments out and nothing new to send: fewer duplicates will ever come
+        // (early retransmit, RFC 5827).
+        let outstanding = Int((sendHighest &- sendUnacknowledged + segment - 1) / segment)
+        let threshold = unsent == 0 && outstanding < 4 ? max(1, outstanding - 1) : duplicateThreshold
+        let sackSaysLost = sacked.bytes(above: sendUnacknowledged) >= UInt32(threshold) * segment
+        guard duplicateAcks >= threshold || sackSaysLost, seqLessOrEqual(recoveryPoint, sendUnacknowledged) else {
+            // The first duplicates each let one new segment out (RFC 3042).
+            limitedTransmit = UInt32(min(duplicateAcks, 2))
+            return
+        }
         // Fast retransmit, then fast recovery (RFC 5681 §3.2, RFC 6582).
         counters.recoveries &+= 1
+        priorCongestionWindow = congestionWindow
+        priorThreshold = slowStartThreshold
+        recoveryTimestamp = setup.timestamps ? timestampValue(now) : 0
+        limitedTransmit = 0
         slowStartThreshold = max(flightSize / 2, 2 * segment)
         recoveryPoint = sendHighest
         inRecovery = true
         retransmittedUpTo = sendUnacknowledged
         congestionWindow = slowStartThreshold + 3 * segment
+        resent.removeAll(keepingCapacity: true)
         resendHole(now)
+    }
+
+    /// Resends the first unacknowledged segment when it was resent in this recovery and
+    /// data sent after that resend has been SACKed since: the resend was lost.
+    private func resendLostRetransmission(_ now: UInt64) -> Bool {
+        guard let highest = sacked.highest,
+              let index = resent.firstIndex(where: { $0.sequence == sendUnacknowledged }),
+              seqLess(resent[index].highWater, highest) else { return false }
+        resent[index].highWater = sendHighest
+        sendSegment(at: sendUnacknowledged, now: now, retransmission: true)
+        counters.fastRetransmits &+= 1
+        counters.lostRetransmits &+= 1
+        return true
     }
 
     /// Resends the first byte range neither acknowledged, SACKed nor resent in this
@@ -135,8 +183,10 @@ extension TCPConnection {
             guard let highest = sacked.highest, seqLess(sequence, highest) else { return }
         }
         guard seqLess(sequence, sendHighest) else { return }
+        let highWater = sendHighest
         let length = sendSegment(at: sequence, now: now, retransmission: true)
         retransmittedUpTo = sequence &+ UInt32(max(length, 1))
+        if resent.count < Self.resentLog { resent.append((sequence, highWater)) }
         counters.fastRetransmits &+= 1
     }
 
@@ -173,7 +223,12 @@ extension TCPConnection {
         var length = headers.payloadLength
         var start = headers.payloadOffset
         var fin = headers.tcpFlags.contains(.fin)
-        guard length > 0 || fin else { return [] }
+        guard length > 0 || fin else {
+            // A segment below the window (a zero-window probe, a keep-alive) is answered
+            // with an ACK, which carries the window (RFC 793 §3.9).
+            if seqLess(sequence, receiveNext) { ackNow = true }
+            return []
+        }
         guard peerFinSequence == nil || !finReceived else {
             ackNow = true  // a retransmitted FIN: our ACK was lost
             return []

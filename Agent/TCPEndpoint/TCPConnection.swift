@@ -29,6 +29,22 @@ public final class TCPConnection {
     var congestionWindow: UInt32
     var slowStartThreshold: UInt32 = .max
     var duplicateAcks = 0
+    /// Duplicate ACKs that mean a loss: 3, raised when the path is seen to reorder
+    /// (a hole filled without a retransmission, or a recovery found spurious).
+    var duplicateThreshold = 3
+    /// New segments allowed beyond the congestion window by the first duplicate ACKs
+    /// (limited transmit, RFC 3042).
+    var limitedTransmit: UInt32 = 0
+    /// The window before the last recovery, and our TSval when it began: an ACK echoing an
+    /// older one was caused by the original segment, so the recovery was spurious and is
+    /// undone (Eifel, RFC 3522).
+    var priorCongestionWindow: UInt32 = 0
+    var priorThreshold: UInt32 = 0
+    var recoveryTimestamp: UInt32 = 0
+    /// Segments resent in this recovery, each with the highest sequence sent at the time:
+    /// when data sent after a resend is SACKed while the resent segment is still missing,
+    /// the resend was lost too (as RACK infers, RFC 8985) and goes again.
+    var resent: [(sequence: UInt32, highWater: UInt32)] = []
     var inRecovery = false
     var recoveryPoint: UInt32
     /// During recovery, where resending holes has reached.
@@ -37,6 +53,11 @@ public final class TCPConnection {
     var timeout = RetransmissionTimeout()
     /// When the retransmission (or persist) timer fires; 0 when stopped.
     var retransmitDeadline: UInt64 = 0
+    /// When a tail loss probe goes out (0: none armed), and whether one is out unanswered:
+    /// a flight whose last segments or ACKs were lost gets no duplicate ACKs, and without
+    /// a probe would wait for the timeout (RFC 8985 §7).
+    var probeDeadline: UInt64 = 0
+    var probeOutstanding = false
     /// A segment timed for an RTT sample without timestamps (Karn: never a resent one).
     var timedSequence: UInt32 = 0
     var timedAt: UInt64 = 0
@@ -85,7 +106,10 @@ public final class TCPConnection {
         let optionBytes = setup.timestamps ? 12 : 0
         segmentSize = max(64, min(Int(setup.peerMSS), 1460) - optionBytes, 0)
         congestionWindow = UInt32(10 * segmentSize)
+        resent.reserveCapacity(Self.resentLog)
     }
+
+    static let resentLog = 64
 
     deinit {
         sendBuffer.deallocate()
@@ -120,8 +144,10 @@ public final class TCPConnection {
     /// Frees `length` received bytes; the window reopens (announced when it had shrunk).
     public func consume(_ length: Int) {
         receiveBuffer.consume(length)
-        let window = receiveWindow
-        if advertisedWindow < UInt32(receiveBuffer.capacity / 4), window >= UInt32(receiveBuffer.capacity / 2) { ackNow = true }
+        // Announce a window that at least doubled (as Linux does; the peer may be waiting
+        // on a closed one).
+        let window = visibleWindow(receiveWindow)
+        if window > 0, window >= 2 * advertisedWindow { ackNow = true }
     }
 
     /// Bytes the peer sent before this connection existed (held by whoever ran its
@@ -162,17 +188,25 @@ public final class TCPConnection {
     /// Bytes buffered to send, not yet acknowledged.
     public var unacknowledged: Int { sendBuffer.count }
 
+    /// The sender's and receiver's variables, for diagnostics.
+    public var stateDescription: String {
+        "una \(sendUnacknowledged) nxt +\(sendNext &- sendUnacknowledged) high +\(sendHighest &- sendUnacknowledged) "
+            + "cwnd \(congestionWindow) ssthresh \(slowStartThreshold) peerWindow \(peerWindow) queued \(sendBuffer.count) "
+            + "fin \(finSequence.map { String($0 &- sendUnacknowledged) } ?? "-") acked \(finAcknowledged) "
+            + "rto \(retransmitDeadline) backoff \(timeout.backoff) recovery \(inRecovery) dup \(duplicateAcks)/\(duplicateThreshold) "
+            + "sacked \(sacked.count); rcvNext \(receiveNext) readable \(receiveBuffer.count) ooo \(outOfOrder.count) "
+            + "finReceived \(finReceived) reset \(wasReset) adv \(advertisedWindow)"
+    }
+
     // MARK: Clocks
 
     @inline(__always) func timestampValue(_ now: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: now / 1_000_000) &+ setup.timestampOffset }
 
     /// The next deadline this connection has (0: none), for the owner's timer.
     public var nextDeadline: UInt64 {
-        switch (retransmitDeadline, delayedAckDeadline) {
-        case (0, let ack): return ack
-        case (let retransmit, 0): return retransmit
-        case let (retransmit, ack): return min(retransmit, ack)
-        }
+        var next: UInt64 = .max
+        for deadline in [retransmitDeadline, delayedAckDeadline, probeDeadline] where deadline != 0 { next = min(next, deadline) }
+        return next == .max ? 0 : next
     }
 
     /// Runs the timers due at `now`.
@@ -182,8 +216,41 @@ public final class TCPConnection {
             delayedAckDeadline = 0
             ackNow = true
         }
-        if retransmitDeadline != 0, now >= retransmitDeadline { retransmitTimerFired(now) }
+        if retransmitDeadline != 0, now >= retransmitDeadline {
+            probeDeadline = 0
+            retransmitTimerFired(now)
+        } else if probeDeadline != 0, now >= probeDeadline {
+            probeDeadline = 0
+            sendTailLossProbe(now)
+        }
         transmit(now: now)
+    }
+
+    /// Arms the probe timer for a flight in the open state: two smoothed RTTs (plus a
+    /// delayed ACK's wait when one segment is out), never past the retransmission timer.
+    func armProbe(_ now: UInt64) {
+        guard !inRecovery, !probeOutstanding, sendHighest != sendUnacknowledged, timeout.smoothed > 0 else {
+            probeDeadline = 0
+            return
+        }
+        var wait = max(2 * timeout.smoothed, 10_000_000)
+        if sendHighest &- sendUnacknowledged <= UInt32(segmentSize) { wait += Self.ackDelay }
+        probeDeadline = now + wait
+        if retransmitDeadline != 0, probeDeadline >= retransmitDeadline { probeDeadline = 0 }
+    }
+
+    /// One segment to draw an ACK: new data when some may go, else the last one sent again.
+    private func sendTailLossProbe(_ now: UInt64) {
+        guard sendHighest != sendUnacknowledged, !inRecovery else { return }
+        probeOutstanding = true
+        counters.probes &+= 1
+        if unsent > 0, peerWindow > sendNext &- sendUnacknowledged {
+            sendSegment(at: sendNext, now: now, retransmission: false)
+        } else {
+            let last = sendHighest &- UInt32(min(segmentSize, Int(sendHighest &- sendUnacknowledged)))
+            sendSegment(at: seqMax(last, sendUnacknowledged), now: now, retransmission: true)
+        }
+        armRetransmit(now)
     }
 
     private func retransmitTimerFired(_ now: UInt64) {
@@ -198,7 +265,11 @@ public final class TCPConnection {
             congestionWindow = UInt32(segmentSize)
             inRecovery = false
             duplicateAcks = 0
+            limitedTransmit = 0
+            recoveryTimestamp = 0
             recoveryPoint = sendHighest
+            // What follows resends from the first unacknowledged byte: not reordering.
+            retransmittedUpTo = sendHighest
             sendNext = sendUnacknowledged
             timedSequence = 0
             sendSegment(at: sendUnacknowledged, now: now, retransmission: true)
@@ -215,8 +286,9 @@ public final class TCPConnection {
 
     // MARK: Sending
 
-    /// Bytes sent and not acknowledged, less those the peer reported by SACK.
-    var flightSize: UInt32 { (sendHighest &- sendUnacknowledged) &- sacked.bytes(above: sendUnacknowledged) }
+    /// Bytes sent and not cumulatively acknowledged (RFC 5681's FlightSize: SACKed bytes
+    /// count, or a recovery amid many SACKs would shrink the window to nothing).
+    var flightSize: UInt32 { sendHighest &- sendUnacknowledged }
 
     /// Bytes queued beyond `sendNext`.
     var unsent: Int { max(0, Int(Int32(bitPattern: (sendUnacknowledged &+ UInt32(sendBuffer.count)) &- sendNext))) }
@@ -226,7 +298,7 @@ public final class TCPConnection {
         guard !wasReset else { return }
         var sentAny = false
         while outbox.count < outbox.capacity {
-            let window = min(congestionWindow, peerWindow)
+            let window = min(congestionWindow &+ limitedTransmit * UInt32(segmentSize), peerWindow)
             let inFlight = sendNext &- sendUnacknowledged
             let pending = unsent
             if pending == 0 {
@@ -279,10 +351,16 @@ public final class TCPConnection {
             timedAt = now
         }
         if retransmitDeadline == 0 { armRetransmit(now) }
+        if probeDeadline == 0 { armProbe(now) }
         return length
     }
 
     func sendAck(now: UInt64) { emit(sequence: sendNext, flags: .ack, length: 0, now: now) }
+
+    /// `window` as the peer sees it (our scale drops its low bits).
+    @inline(__always) func visibleWindow(_ window: UInt32) -> UInt32 {
+        (window >> UInt32(setup.ourScale)) << UInt32(setup.ourScale)
+    }
 
     /// The window to advertise, in bytes.
     var receiveWindow: UInt32 {
@@ -314,7 +392,7 @@ public final class TCPConnection {
         counters.segmentsSent &+= 1
         counters.bytesSent &+= UInt64(length)
         if flags.contains(.ack) {
-            advertisedWindow = window
+            advertisedWindow = visibleWindow(window)
             ackNow = false
             unacknowledgedSegments = 0
             delayedAckDeadline = 0

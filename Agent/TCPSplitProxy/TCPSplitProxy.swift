@@ -67,6 +67,12 @@ public final class TCPSplitProxy {
         return total
     }
 
+    /// Each live connection's endpoints, for diagnostics.
+    public var stateDescription: String {
+        live.compactMap { connections[Int($0)] }.map { "client: \($0.client.stateDescription)\nbackend: \($0.backend.stateDescription)" }
+            .joined(separator: "\n")
+    }
+
     // MARK: Taking over
 
     /// Takes over a connection whose handshakes the splicer completed (`flowID`: its client
@@ -288,11 +294,11 @@ public final class TCPSplitProxy {
     /// both ways.
     public func close(slot: Int32) {
         let index = indexOf[Int(slot)]
-        indexOf[Int(slot)] = Self.none
-        guard index >= 0, let connection = connections[Int(index)] else { return }
-        connection.client.abort()
-        connection.backend.abort()
-        retire(connection)
+        if index >= 0, let connection = connections[Int(index)] {
+            connection.client.abort()
+            connection.backend.abort()
+            retire(connection)
+        }
         indexOf[Int(slot)] = Self.none
     }
 }

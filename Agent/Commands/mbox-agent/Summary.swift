@@ -48,7 +48,7 @@ struct Summary {
             lines.append("split proxy  \(c.connections) connections (\(c.finished) finished, \(c.resets) reset, \(c.refused) refused, "
                 + "\(c.active) open); \(c.bytesToServer) bytes to servers, \(c.bytesToClient) to clients; \(c.chunksEdited) chunks edited, "
                 + "\(c.editsRefused) edits refused; TCP: \(tcp.segmentsSent) segments sent, \(tcp.fastRetransmits) fast and "
-                + "\(tcp.timeoutRetransmits) timeout retransmissions, \(tcp.recoveries) recoveries, \(tcp.outOfOrder) out of order, "
+                + "\(tcp.timeoutRetransmits) timeout retransmissions (\(tcp.lostRetransmits) resent twice), \(tcp.recoveries) recoveries (\(tcp.spuriousRecoveries) undone), \(tcp.probes) tail probes, \(tcp.outOfOrder) out of order, "
                 + "\(tcp.dropped) dropped")
         }
         if let flowsWritten { lines.append("streams      \(flowsWritten) TCP flows written") }
