@@ -3,6 +3,8 @@
 # balancer: a client namespace and a server namespace (three nginx backends) joined by
 #   splicer  the agent inline on DPDK net_af_packet, chains/l7-balancer.yaml (TCP Splicer
 #            + L7_LoadBalancer, round robin);
+#   split    the same agent with chains/split-proxy.yaml (TCP Split Proxy + L7_LoadBalancer
+#            + HTTP_Rewriter on every header block);
 #   haproxy  HAProxy 2.6, mode http, roundrobin, on a Linux bridge between the two links;
 #   nginx    nginx as a reverse proxy (upstream round robin), on the same bridge.
 # Each balancer gets core 0 (the agent's lcore, HAProxy with one thread, one nginx
@@ -77,19 +79,28 @@ measure() {
 
 echo "L7 balancing, $seconds s per workload, $connections connections, wrk and backends on core $backend_core, balancer on core 0"
 
-# 1. The Splicer: one agent per workload (its busy time is reported at exit).
-for workload in "1k:/1k.bin:" "100k:/100k.bin:" "conn:/1k.bin:close"; do
-  IFS=: read -r label path close <<< "$workload"
-  AGENT_LCORES="--lcores=0@0" start_agent "$agent" --chain chains/l7-balancer.yaml
-  ip netns exec "$client" curl -s -o /dev/null --max-time 5 http://10.199.0.100/1k.bin || true
-  read -r rps p99 total <<< "$(run_wrk "$path" "$close")"
-  stop_agent
-  busy=$(awk '/^busy/ {print $2}' "$work/agent.log")
-  per=$(awk -v b="${busy:-0}" -v n="${total:-0}" 'BEGIN { if (n > 0) printf "%.1f", b * 1e6 / n; else print 0 }')
-  results[splicer,$label]="$rps $p99 $per"
-  printf "  %-8s %-5s %10s req/s  p99 %8s ms  %8s µs CPU/request\n" splicer "$label" "$rps" "$p99" "$per"
-  grep -E "^splicer" "$work/agent.log" | sed 's/^/    /' >&2 || true
-done
+# 1. The agent's stacks, one agent per workload (its busy time is reported at exit): the
+# Splicer (chains/l7-balancer.yaml), and the Split Proxy with the HTTP rewriter on every
+# header block (chains/split-proxy.yaml).
+agent_measure() {
+  local name=$1 chain=$2
+  for workload in "1k:/1k.bin:" "100k:/100k.bin:" "conn:/1k.bin:close"; do
+    IFS=: read -r label path close <<< "$workload"
+    AGENT_LCORES="--lcores=0@0" start_agent "$agent" --chain "$chain"
+    ip netns exec "$client" curl -s -o /dev/null --max-time 5 http://10.199.0.100/1k.bin || true
+    read -r rps p99 total <<< "$(run_wrk "$path" "$close")"
+    stop_agent
+    busy=$(awk '/^busy/ {print $2}' "$work/agent.log")
+    per=$(awk -v b="${busy:-0}" -v n="${total:-0}" 'BEGIN { if (n > 0) printf "%.1f", b * 1e6 / n; else print 0 }')
+    results[$name,$label]="$rps $p99 $per"
+    printf "  %-8s %-5s %10s req/s  p99 %8s ms  %8s µs CPU/request\n" "$name" "$label" "$rps" "$p99" "$per"
+    grep -E "^(splicer|split proxy)" "$work/agent.log" | sed 's/^/    /' >&2 || true
+  done
+}
+# ONLY=splicer|split|others runs one part (for quick checks; the table needs all).
+[ -z "${ONLY:-}" ] || [ "$ONLY" = splicer ] && agent_measure splicer chains/l7-balancer.yaml
+[ -z "${ONLY:-}" ] || [ "$ONLY" = split ] && agent_measure split chains/split-proxy.yaml
+[ -z "${ONLY:-}" ] || [ "$ONLY" = others ] || exit 0
 
 # The splicer alone with 10,000 concurrent connections (HAProxy and nginx would need more
 # descriptors than this machine's hard limit of 20,000 allows: two per proxied connection).
@@ -163,13 +174,15 @@ measure nginx "$master" $(pgrep -P "$master" | tr '\n' ' ')
 kill "$(cat "$work/proxy-nginx.pid")"; rm -f "$work/proxy-nginx.pid"
 
 echo
-echo "| workload | Splicer req/s | HAProxy req/s | nginx req/s | Splicer ÷ HAProxy | p99 ms (Splicer / HAProxy / nginx) | µs CPU per request (Splicer / HAProxy / nginx) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| workload | Splicer req/s | Split Proxy req/s | HAProxy req/s | nginx req/s | Splicer ÷ HAProxy | Split ÷ HAProxy | p99 ms (Splicer / Split / HAProxy / nginx) | µs CPU per request (Splicer / Split / HAProxy / nginx) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for label in 1k 100k conn; do
   read -r s_rps s_p99 s_cpu <<< "${results[splicer,$label]}"
+  read -r p_rps p_p99 p_cpu <<< "${results[split,$label]}"
   read -r h_rps h_p99 h_cpu <<< "${results[haproxy,$label]}"
   read -r n_rps n_p99 n_cpu <<< "${results[nginx,$label]}"
   ratio=$(awk -v s="$s_rps" -v h="$h_rps" 'BEGIN { if (h > 0) printf "%.2f", s / h; else print "-" }')
+  split_ratio=$(awk -v s="$p_rps" -v h="$h_rps" 'BEGIN { if (h > 0) printf "%.2f", s / h; else print "-" }')
   name=$label; [ "$label" = 1k ] && name="1 KB, keep-alive"; [ "$label" = 100k ] && name="100 KB, keep-alive"; [ "$label" = conn ] && name="1 KB, new connection each"
-  echo "| $name | $s_rps | $h_rps | $n_rps | $ratio | $s_p99 / $h_p99 / $n_p99 | $s_cpu / $h_cpu / $n_cpu |"
+  echo "| $name | $s_rps | $p_rps | $h_rps | $n_rps | $ratio | $split_ratio | $s_p99 / $p_p99 / $h_p99 / $n_p99 | $s_cpu / $p_cpu / $h_cpu / $n_cpu |"
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The TCP Split Proxy with real clients and servers: a client namespace and a server
-# namespace (two nginx backends, 10.199.0.11-12) joined only through the agent (DPDK
+# namespace (three nginx backends, 10.199.0.11-13) joined only through the agent (DPDK
 # net_af_packet on two veth pairs), each link impaired both ways by scripts/impair.py
 # (tc netem's stand-in: loss, delay, jitter, reordering). curl asks the service address
 # 10.199.0.100:80; the agent terminates the client's connection, opens its own to the
@@ -21,7 +21,7 @@ command -v nginx >/dev/null || { echo "needs nginx (apt-get install nginx-light)
 export IMPAIR=${IMPAIR:---loss 1 --delay 2 --reorder 1}
 export IMPAIR_SEED=${IMPAIR_SEED:-7}
 source scripts/netns-lib.sh
-netns_setup 10.199.0.1/24 10.199.0.11/24 10.199.0.12/24
+netns_setup 10.199.0.1/24 10.199.0.11/24 10.199.0.12/24 10.199.0.13/24
 
 mkdir -p "$work/www/dir"
 head -c $((megabytes * 1000000)) /dev/urandom > "$work/www/large.bin"
@@ -29,7 +29,7 @@ head -c 20000 /dev/urandom > "$work/www/small.bin"
 # Text that compresses: nginx sends it gzip'd and chunked (its length unknown up front).
 for i in $(seq 1 4000); do echo "line $i of a text that gzip shrinks and nginx sends in chunks"; done > "$work/www/text.txt"
 echo "inside" > "$work/www/dir/index.html"
-for id in 11 12; do
+for id in 11 12 13; do
   cat > "$work/nginx$id.conf" <<CONF
 worker_processes 1;
 pid $work/nginx$id.pid;

@@ -243,6 +243,8 @@ public final class DataPath {
         // A flow of packets whose TCP header was damaged has no TCP state.
         transportless[Int(flow.slot)] = parsed.pointee.transportDamaged
         if stack.answersClients {
+            // A slot the Split Proxy ran a connection in before is free again.
+            splitProxy?.close(slot: flow.slot)
             splicer!.open(slot: flow.slot, service: service, headers: parsed.pointee, packet: packet, facts: cookie!)
         } else if stack == .tcpMonitor {
             var policies: (toServer: TargetPolicy, toClient: TargetPolicy)?
@@ -295,7 +297,10 @@ public final class DataPath {
     public func connect(_ choice: BackendChoice, now: UInt64) {
         guard let splicer else { return }
         splicer.connect(choice, now: now)
-        if let leg = splicer.backendLeg(of: choice.slot) { stackOf[Int(leg)] = stackOf[Int(choice.slot)] }
+        if let leg = splicer.backendLeg(of: choice.slot) {
+            stackOf[Int(leg)] = stackOf[Int(choice.slot)]
+            splitProxy?.close(slot: leg)
+        }
     }
 
     /// Runs the stacks' timers (the Split Proxy's retransmissions, persist probes and
