@@ -202,7 +202,7 @@ let package = Package(
         .testTarget(name: "TCPMonitorTests", dependencies: ["MBoxTCP", "MBoxPacket", "MBoxTrafficGen"], path: "Tests/TCPMonitorTests"),
         .testTarget(
             name: "NFTests",
-            dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxTCP",
+            dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxTCP", "MBoxSplitProxy",
                            "MBoxPacket", "MBoxTrafficGen"],
             path: "Tests/NFTests"),
         .testTarget(name: "DetectTests", dependencies: ["MBoxDetect", "MBoxRules", "MBoxAppLayer", "MBoxPacket", "CZlib"],

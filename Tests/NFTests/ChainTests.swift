@@ -80,7 +80,7 @@ struct ChainTests {
     @Test("every shipped chain file compiles; the built-in IDS chain is chains/ids.yaml")
     func shippedChains() throws {
         let directory = packageRoot + "/chains"
-        var files = ["ids.yaml", "l7-balancer.yaml", "ips-inline.yaml", "l2l3-forward.yaml"]
+        var files = ["ids.yaml", "l7-balancer.yaml", "split-proxy.yaml", "ips-inline.yaml", "l2l3-forward.yaml"]
         files += try FileManager.default.contentsOfDirectory(atPath: directory + "/seed").filter { $0.hasSuffix(".yaml") }.map { "seed/" + $0 }
         #expect(files.count >= 10)
         for file in files {
@@ -209,6 +209,26 @@ struct ChainTests {
             type: DPI
             subscribe: [PKT]
         """, "service is an IPv4 address:port the splicer answers for"),
+        ("byte streams without the split proxy", """
+        name: x
+        select:
+          - {stack: tcp_splicer, service: "10.0.0.100:80"}
+        functions:
+          - name: rw
+            type: HTTP_Rewriter
+            subscribe: [BYTESTREAM]
+        """, "BYTESTREAM is published by the TCP Split Proxy, which no 'select' rule of this chain uses"),
+        ("a Location rule without its target", """
+        name: x
+        select:
+          - {stack: tcp_split_proxy, service: "10.0.0.100:80"}
+        functions:
+          - name: rw
+            type: HTTP_Rewriter
+            subscribe: [BYTESTREAM]
+            parameters:
+              location: {from: "http://a/"}
+        """, "'location' is {from: PREFIX, to: REPLACEMENT}"),
         ("YAML syntax", """
         name: x
         functions:
@@ -217,7 +237,7 @@ struct ChainTests {
         """, "test.yaml:5:0: not valid YAML"),
     ]
 
-    @Test("invalid chains are refused with file, line and what is wrong", arguments: 0..<14)
+    @Test("invalid chains are refused with file, line and what is wrong", arguments: 0..<16)
     func invalidChain(index: Int) throws {
         let (name, yaml, expected) = Self.invalidChains[index]
         do {
