@@ -102,7 +102,7 @@ start_agent() {
 }
 
 stop_agent() {
-  kill -TERM "$agent_pid"; wait "$agent_pid" || true; agent_pid=""
+  kill -TERM "$agent_pid" 2>/dev/null || echo "the agent had already exited: $(grep -v EAL "$work/agent.log" | tail -3)"; wait "$agent_pid" || true; agent_pid=""
 }
 
 # impairment_report: stops impair.py on every link and prints what it did.

@@ -9,7 +9,9 @@
 #  - the backend logs the client's address in X-Forwarded-For, and never the header the
 #    rewriter strips; responses lose `Server`, gain `Via`, get `Location` rewritten;
 #  - several requests on one kept-alive connection, with Content-Length and chunked
-#    (gzip) bodies mixed, all arrive intact and rewritten: the framing stayed valid.
+#    (gzip) bodies mixed, all arrive intact and rewritten: the framing stayed valid;
+#  - with chains/http-cache.yaml, a cached object is answered by the agent itself (the
+#    TCP Endpoint): the origins see only the first request.
 # Needs root, nginx and curl.
 #   scripts/netns-split-proxy.sh [MEGABYTES] [AGENT]
 set -euo pipefail
@@ -96,6 +98,25 @@ else
   fail "keep-alive: $intact of 4 intact, $chunked chunked, $vias rewritten"
 fi
 
+stop_agent
+grep -E "^(split proxy|splicer|stacks)" "$work/agent.log" || true
+
+# 4. The cache: the first request for an object goes to an origin and fills the cache;
+# later ones are answered by the agent itself (TCP Endpoint), no origin sees them.
+start_agent "$agent" --chain chains/http-cache.yaml
+for i in 1 2 3; do fetch -D "$work/c$i" -o "$work/cached$i" "http://10.199.0.100/small.bin" || true; done
+origin=$(cat "$work"/backend1*.log | grep -c "GET /small.bin" || true)
+cached=0 hits=0
+for i in 1 2 3; do
+  [ -f "$work/cached$i" ] && [ "$(sha256sum < "$work/cached$i" | cut -d' ' -f1)" = "$want_small" ] && cached=$((cached + 1))
+  grep -qi "^x-cache: hit" "$work/c$i" && hits=$((hits + 1))
+done
+# Requests for small.bin before this part: 1 (rewriting check) + 2 (keep-alive).
+if [ "$cached" -eq 3 ] && [ "$hits" -eq 2 ] && [ "$origin" -eq 4 ]; then
+  echo "cache: 3 of 3 responses byte-identical, 2 answered by the agent (X-Cache: HIT), the origins saw only the first"
+else
+  fail "cache: $cached of 3 intact, $hits hits, origins saw $origin requests for small.bin (3 expected before, 1 now)"
+fi
 stop_agent
 impairment_report
 grep -E "^(split proxy|splicer|stacks)" "$work/agent.log" || true

@@ -210,9 +210,9 @@ public struct ChainCompiler {
         }
         if type == .streamAnomaly, chain.stack == "l2l3" { return fail("EVENT/STREAM_ANOMALY comes from the TCP Monitor") }
         if type == .packetTCP, chain.stack == "l2l3" { return fail("PKT/TCP comes from the TCP Monitor; the l2l3 stack publishes PKT") }
-        let stackEvent = type == .packetTCP || type == .packet || type == .dataReady
+        let stackEvent = type == .packetTCP || type == .packet || type == .dataReady || type == .byteStream
         if !stackEvent, definition.stack != "any" || definition.from != "any" {
-            return fail("'stack' and 'from' filter stack events (PKT, PKT/TCP, DATA_RDY), not \(definition.event)")
+            return fail("'stack' and 'from' filter stack events (PKT, PKT/TCP, DATA_RDY, BYTESTREAM), not \(definition.event)")
         }
         var condition: EventCondition?
         if let name = definition.appProtocol {

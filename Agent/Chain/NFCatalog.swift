@@ -97,7 +97,7 @@ public struct NFKind: Sendable {
     /// Reads parameters (recording errors in them) and returns a factory for one worker's instance.
     let prepare: @Sendable (inout Parameters, BuildResources, _ chainDirectory: String) -> (@Sendable () throws -> any NetworkFunction)?
 
-    public static let all: [NFKind] = [firewall, dpi, signatureMatch, ips, flowStats, logger, loadBalancer, httpRewriter]
+    public static let all: [NFKind] = [firewall, dpi, signatureMatch, ips, flowStats, logger, loadBalancer, httpRewriter, httpCache]
 
     public static func named(_ type: String) -> NFKind? { all.first { $0.type == type } }
 
@@ -315,6 +315,17 @@ extension NFKind {
         }
         let frozen = rules
         return { HTTPRewriter(rules: frozen) }
+    }
+}
+
+extension NFKind {
+    /// The HTTP cache: answers hits itself on the TCP Split Proxy (the TCP Endpoint).
+    static let httpCache = NFKind(type: "HTTP_Cache", action: .readOnly, publishes: [],
+                                  parameters: ["max_object", "capacity"]) { parameters, _, _ in
+        let maximum = parameters.int("max_object", default: 1 << 20, range: 1...(64 << 20))
+        let capacity = parameters.int("capacity", default: 64 << 20, range: 1...(4 << 30))
+        if capacity < maximum { parameters.error(nil, "HTTP_Cache 'capacity' must hold at least one object of 'max_object' bytes") }
+        return { HTTPCache(maximumObject: maximum, capacity: capacity) }
     }
 }
 

@@ -311,6 +311,17 @@ public final class DataPath {
         splitProxy.tick(now: now)
     }
 
+    /// An NF answered the splicer's request itself (`response`, then a FIN when `close`):
+    /// on a split service the connection becomes a TCP Endpoint — the Split Proxy takes
+    /// the client's side and no backend is connected. False when the service splices (the
+    /// request then needs a backend).
+    public func answer(_ slot: Int32, response: [UInt8], close: Bool, now: UInt64) -> Bool {
+        guard let splicer, let splitProxy, let handoff = splicer.handOffAnswered(slot) else { return false }
+        splitProxy.adopt(handoff, flowID: flows.flowID(slot), now: now, response: (response, close))
+        splicer.handedOff(slot)
+        return true
+    }
+
     /// No NF picked a backend for the splicer's request: the client is refused.
     public func refuse(_ slot: Int32) { splicer?.refuse(slot) }
 

@@ -80,6 +80,8 @@ public final class ChainRunner {
     public private(set) var rejected = false
     /// The backend an NF picked for the packet's `FLOW_REQ`.
     public private(set) var backendChoice: BackendChoice?
+    /// An NF's own answer to a `FLOW_REQ` (the TCP Endpoint), when one gave it.
+    public private(set) var response: StackResponse?
     /// What NFs did to the Split Proxy's byte-stream chunks of the current packet.
     public var streamEdits = StreamEdits()
     /// `IDS_ALERT` events published during the last packet, for outputs (EVE).
@@ -172,6 +174,7 @@ public final class ChainRunner {
         verdict = .forward
         rejected = false
         backendChoice = nil
+        response = nil
         if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
         for index in events.indices {
             dispatch(events[index])
@@ -383,6 +386,10 @@ public final class ChainRunner {
     }
 
     func holdStream(chunk: Int, from offset: Int) { streamEdits.hold(chunk: chunk, from: offset) }
+
+    func respond(_ answer: StackResponse) {
+        if response == nil { response = answer }
+    }
 
     func choose(_ choice: BackendChoice) {
         if backendChoice == nil { backendChoice = choice }

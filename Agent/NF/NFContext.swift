@@ -98,6 +98,13 @@ public final class NFContext {
         withRunner { $0.holdStream(chunk: Int(event.detail.index), from: offset) }
     }
 
+    /// Answers the request of a `FLOW_REQ` event itself: on a `tcp_split_proxy` service the
+    /// agent becomes the server (the TCP Endpoint) — the client gets `bytes`, then a FIN
+    /// when `close`; no backend is connected. Takes precedence over `chooseBackend`.
+    public func respond(to event: Event, with bytes: [UInt8], close: Bool = true) {
+        withRunner { $0.respond(StackResponse(slot: event.slot, flowID: event.flowID, bytes: bytes, close: close)) }
+    }
+
     /// The event's flow, oriented client → server.
     public func flowKey(of event: Event) -> FlowKey { withRunner { $0.flowKey(slot: event.slot, flowID: event.flowID) } }
 
@@ -105,4 +112,12 @@ public final class NFContext {
     public func flowKey(slot: Int32) -> FlowKey {
         withRunner { runner in runner.flowKey(slot: slot, flowID: runner.currentFlowID(slot)) }
     }
+}
+
+/// An NF's own answer to a request (`NFContext.respond`).
+public struct StackResponse: Sendable {
+    public var slot: Int32
+    public var flowID: UInt64
+    public var bytes: [UInt8]
+    public var close: Bool
 }

@@ -34,7 +34,10 @@ public final class Pipeline {
         var verdict = chain.run(source.events)
         // The stack's part after the NFs: a backend for a request, answers for rejects.
         if let request = dataPath.splicer?.request {
-            if let choice = chain.backendChoice, choice.slot == request.slot {
+            if let response = chain.response, response.slot == request.slot,
+               dataPath.answer(request.slot, response: response.bytes, close: response.close, now: packet.timestamp) {
+                // Answered by an NF: the TCP Endpoint.
+            } else if let choice = chain.backendChoice, choice.slot == request.slot {
                 dataPath.connect(choice, now: packet.timestamp)
             } else {
                 dataPath.refuse(request.slot)

@@ -382,24 +382,10 @@ public final class TCPSplicer: MicroStack {
     private func handOff(_ slot: Int32, packet: CapturedPacket, headers: PacketHeaders) {
         let index = Int(slot)
         let splice = splices[index]
-        let key = flows.key(slot)
         let options = headers.tcpOptions
-        var handoff = SplitHandoff(clientLeg: slot, backendLeg: splice.backendLeg, service: configuration.services[Int(splice.service)],
-                                   client: key.client, clientPort: key.clientPort, backend: splice.backend, backendPort: splice.backendPort)
-        handoff.clientMAC = splice.clientMAC
-        handoff.clientInterface = splice.clientInterface
+        var handoff = clientSide(slot)
         handoff.backendMAC = splice.backendMAC
         handoff.backendInterface = packet.interfaceID
-        handoff.cookieISN = splice.cookieISN
-        handoff.clientISN = splice.clientISN
-        handoff.clientMSS = splice.mss
-        handoff.clientScale = splice.clientScale == 15 ? 0 : splice.clientScale
-        handoff.ourScale = splice.ourScale
-        handoff.clientSACK = splice.sackPermitted
-        handoff.clientTimestamps = splice.timestamps
-        handoff.clientTimestamp = splice.clientTimestamp
-        handoff.ourTimestamp = splice.ourTimestamp
-        handoff.clientWindow = splice.clientWindow
         handoff.backendISN = headers.sequence
         handoff.backendMSS = options.mss == 0 ? 536 : options.mss
         // Our SYN offered the client's scale, SACK and timestamps; what the backend took holds.
@@ -418,6 +404,40 @@ public final class TCPSplicer: MicroStack {
 
     /// The Split Proxy took the connection of `slot` (and copied its request bytes).
     public func handedOff(_ slot: Int32) { release(slot) }
+
+    /// An NF answered the request of client leg `slot` itself (a split service's connection
+    /// becomes a TCP Endpoint: no backend is connected): the connection as the Split Proxy
+    /// takes it, its request held until `handedOff`. Nil unless the request awaits a backend.
+    public func handOffAnswered(_ slot: Int32) -> SplitHandoff? {
+        let index = Int(slot)
+        guard splices[index].phase == .requested, configuration.services[Int(splices[index].service)].split else { return nil }
+        let handoff = clientSide(slot)
+        splices[index].phase = .handedOff
+        counters.handedOff &+= 1
+        return handoff
+    }
+
+    /// What the client's handshake settled (and its held request), for the Split Proxy.
+    private func clientSide(_ slot: Int32) -> SplitHandoff {
+        let splice = splices[Int(slot)]
+        let key = flows.key(slot)
+        var handoff = SplitHandoff(clientLeg: slot, backendLeg: splice.backendLeg, service: configuration.services[Int(splice.service)],
+                                   client: key.client, clientPort: key.clientPort, backend: splice.backend, backendPort: splice.backendPort)
+        handoff.clientMAC = splice.clientMAC
+        handoff.clientInterface = splice.clientInterface
+        handoff.cookieISN = splice.cookieISN
+        handoff.clientISN = splice.clientISN
+        handoff.clientMSS = splice.mss
+        handoff.clientScale = splice.clientScale == 15 ? 0 : splice.clientScale
+        handoff.ourScale = splice.ourScale
+        handoff.clientSACK = splice.sackPermitted
+        handoff.clientTimestamps = splice.timestamps
+        handoff.clientTimestamp = splice.clientTimestamp
+        handoff.ourTimestamp = splice.ourTimestamp
+        handoff.clientWindow = splice.clientWindow
+        handoff.request = heldBytes(slot)
+        return handoff
+    }
 
     private func resendHandshakeACK(_ slot: Int32, packet: CapturedPacket, headers: PacketHeaders) {
         emitToBackend(slot, flags: .ack, sequence: splices[Int(slot)].clientISN &+ 1, acknowledgment: headers.sequence &+ 1,

@@ -13,6 +13,10 @@ public struct SplitProxyConfiguration: Sendable, Equatable {
 /// What the Split Proxy counted.
 public struct SplitProxyCounters: Sendable {
     public var connections: UInt64 = 0
+    /// Connections an NF answered itself (the TCP Endpoint: no backend).
+    public var answered: UInt64 = 0
+    /// Bytes clients sent to an NF-answered connection after their request (no reader).
+    public var bytesDiscarded: UInt64 = 0
     public var active: Int = 0
     public var finished: UInt64 = 0
     public var resets: UInt64 = 0

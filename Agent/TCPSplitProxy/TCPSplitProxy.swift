@@ -61,7 +61,7 @@ public final class TCPSplitProxy {
         for index in live {
             if let connection = connections[Int(index)] {
                 total.add(connection.client.counters)
-                total.add(connection.backend.counters)
+                if let backend = connection.backend { total.add(backend.counters) }
             }
         }
         return total
@@ -69,7 +69,7 @@ public final class TCPSplitProxy {
 
     /// Each live connection's endpoints, for diagnostics.
     public var stateDescription: String {
-        live.compactMap { connections[Int($0)] }.map { "client: \($0.client.stateDescription)\nbackend: \($0.backend.stateDescription)" }
+        live.compactMap { connections[Int($0)] }.map { "client: \($0.client.stateDescription)\nbackend: \($0.backend?.stateDescription ?? "none")" }
             .joined(separator: "\n")
     }
 
@@ -77,8 +77,12 @@ public final class TCPSplitProxy {
 
     /// Takes over a connection whose handshakes the splicer completed (`flowID`: its client
     /// leg's flow). False when no room is left: both ends then get a RST.
+    ///
+    /// With `response`, an NF answered the request itself (the TCP Endpoint): there is no
+    /// backend; the client gets `response`, then a FIN when `close`.
     @discardableResult
-    public func adopt(_ handoff: SplitHandoff, flowID: UInt64, now: UInt64) -> Bool {
+    public func adopt(_ handoff: SplitHandoff, flowID: UInt64, now: UInt64,
+                      response: (bytes: [UInt8], close: Bool)? = nil) -> Bool {
         let milliseconds = UInt32(truncatingIfNeeded: now / 1_000_000)
         var toClient = ConnectionSetup(local: handoff.service.address, localPort: handoff.service.port, remote: handoff.client,
                                        remotePort: handoff.clientPort,
@@ -109,11 +113,11 @@ public final class TCPSplitProxy {
         toBackend.sendCapacity = configuration.bufferSize
         toBackend.receiveCapacity = configuration.bufferSize
         let client = TCPConnection(toClient, outbox: outbox)
-        let backend = TCPConnection(toBackend, outbox: outbox)
+        let backend = response == nil ? TCPConnection(toBackend, outbox: outbox) : nil
         guard connections.count - freeIndices.count < configuration.maximumConnections else {
             counters.refused &+= 1
             client.abort()
-            backend.abort()
+            backend?.abort()
             indexOf[Int(handoff.clientLeg)] = Self.closed
             if handoff.backendLeg >= 0 { indexOf[Int(handoff.backendLeg)] = Self.closed }
             return false
@@ -129,14 +133,19 @@ public final class TCPSplitProxy {
             connections.append(connection)
         }
         indexOf[Int(handoff.clientLeg)] = index
-        indexOf[Int(handoff.backendLeg)] = index
+        if handoff.backendLeg >= 0 { indexOf[Int(handoff.backendLeg)] = index }
         live.append(index)
         counters.connections &+= 1
         counters.active += 1
         // The request the splicer held is the first of the client's stream; the backend's
         // SYN-ACK still awaits our ACK (it goes with the request).
         client.deliver(handoff.request)
-        backend.acknowledgeSoon()
+        backend?.acknowledgeSoon()
+        if let response {
+            counters.answered &+= 1
+            response.bytes.withUnsafeBytes { _ = client.write($0) }
+            if response.close { client.shutdown() }
+        }
         stagedConnection = nil
         staged.removeAll(keepingCapacity: true)
         relay(connection, now: now)
@@ -157,11 +166,11 @@ public final class TCPSplitProxy {
             return nil
         }
         let fromBackend = slot == connection.backendLeg
-        let endpoint = fromBackend ? connection.backend : connection.client
+        let endpoint = fromBackend ? connection.backend! : connection.client
         let arrival = endpoint.receive(headers, packet: packet.data, now: now)
         if arrival.contains(.reset) {
             counters.resets &+= 1
-            (fromBackend ? connection.client : connection.backend).abort()
+            if fromBackend { connection.client.abort() } else { connection.backend?.abort() }
         }
         relay(connection, now: now)
         return connection.clientLeg
@@ -170,6 +179,12 @@ public final class TCPSplitProxy {
     /// Moves what each side received toward the other, as far as the other's send buffer
     /// allows; with NFs rewriting, stages it for them instead (`commit` finishes).
     private func relay(_ connection: ProxiedConnection, now: UInt64) {
+        guard connection.backend != nil else {
+            // Answered by an NF: what the client sends after its request has no reader.
+            counters.bytesDiscarded &+= UInt64(connection.client.readable)
+            connection.client.consume(connection.client.readable)
+            return finishRelay(connection, now: now)
+        }
         for direction in [StreamDirection.toServer, .toClient] {
             let (source, destination) = connection.ends(direction)
             let available = source.readable
@@ -242,10 +257,14 @@ public final class TCPSplitProxy {
     /// A side that finished and whose bytes all moved on: its FIN goes on too. Then both
     /// endpoints send what they can.
     private func finishRelay(_ connection: ProxiedConnection, now: UInt64) {
-        if connection.client.finReceived, connection.client.readable == 0 { connection.backend.shutdown() }
-        if connection.backend.finReceived, connection.backend.readable == 0 { connection.client.shutdown() }
+        if let backend = connection.backend {
+            if connection.client.finReceived, connection.client.readable == 0 { backend.shutdown() }
+            if backend.finReceived, backend.readable == 0 { connection.client.shutdown() }
+        } else if connection.client.finReceived {
+            connection.client.shutdown()
+        }
         connection.client.transmit(now: now)
-        connection.backend.transmit(now: now)
+        connection.backend?.transmit(now: now)
         if connection.isFinished { retire(connection) }
     }
 
@@ -260,12 +279,14 @@ public final class TCPSplitProxy {
                 continue
             }
             if connection.client.nextDeadline != 0, connection.client.nextDeadline <= now { connection.client.tick(now: now) }
-            if connection.backend.nextDeadline != 0, connection.backend.nextDeadline <= now { connection.backend.tick(now: now) }
-            if connection.client.wasReset != connection.backend.wasReset {
-                // One side gave up after its retransmissions: the other is told.
-                counters.resets &+= 1
-                connection.client.abort()
-                connection.backend.abort()
+            if let backend = connection.backend {
+                if backend.nextDeadline != 0, backend.nextDeadline <= now { backend.tick(now: now) }
+                if connection.client.wasReset != backend.wasReset {
+                    // One side gave up after its retransmissions: the other is told.
+                    counters.resets &+= 1
+                    connection.client.abort()
+                    backend.abort()
+                }
             }
             if connection.isFinished {
                 retire(connection)
@@ -280,13 +301,13 @@ public final class TCPSplitProxy {
         let index = indexOf[Int(connection.clientLeg)]
         guard index >= 0 else { return }
         finishedTotals.add(connection.client.counters)
-        finishedTotals.add(connection.backend.counters)
-        if !connection.client.wasReset, !connection.backend.wasReset { counters.finished &+= 1 }
+        if let backend = connection.backend { finishedTotals.add(backend.counters) }
+        if !connection.client.wasReset, connection.backend?.wasReset != true { counters.finished &+= 1 }
         connections[Int(index)] = nil
         freeIndices.append(index)
         if let position = live.firstIndex(of: index) { live.swapAt(position, live.count - 1); live.removeLast() }
         indexOf[Int(connection.clientLeg)] = Self.closed
-        indexOf[Int(connection.backendLeg)] = Self.closed
+        if connection.backendLeg >= 0 { indexOf[Int(connection.backendLeg)] = Self.closed }
         counters.active -= 1
     }
 
@@ -296,7 +317,7 @@ public final class TCPSplitProxy {
         let index = indexOf[Int(slot)]
         if index >= 0, let connection = connections[Int(index)] {
             connection.client.abort()
-            connection.backend.abort()
+            connection.backend?.abort()
             retire(connection)
         }
         indexOf[Int(slot)] = Self.none

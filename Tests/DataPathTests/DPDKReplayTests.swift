@@ -313,7 +313,7 @@ struct DPDKReplayTests {
         #expect(output.contains("backend 10.199.0.12: 333 object requests, 0 static requests"), "round robin; none after it died")
     }
 
-    @Test("the split proxy: 100 MB through links with 1 % loss, delay and reordering arrive byte-identical; the HTTP rewriter's headers reach the server and the client, keep-alive framing (length and chunked) stays valid",
+    @Test("the split proxy: 100 MB through links with 1 % loss, delay and reordering arrive byte-identical; the HTTP rewriter's headers reach the server and the client, keep-alive framing (length and chunked) stays valid; the cache answers hits itself (TCP Endpoint)",
           .enabled(if: getuid() == 0 && installed("nginx") && installed("curl") && installed("python3"), "network namespaces need root; nginx, curl and python3"))
     func splitProxyRewritesRealTraffic() throws {
         let result = try run(["timeout", "400", "bash", packageRoot + "/scripts/netns-split-proxy.sh", "100", try agentCommand()])
@@ -324,6 +324,7 @@ struct DPDKReplayTests {
         #expect(output.contains("response: Server stripped, Via added"))
         #expect(output.contains("redirect: Location rewritten to https://www.example.org/dir/"))
         #expect(output.contains("keep-alive: 4 of 4 responses intact on one connection (2 chunked), each rewritten"))
+        #expect(output.contains("cache: 3 of 3 responses byte-identical, 2 answered by the agent (X-Cache: HIT), the origins saw only the first"))
         // The links really were impaired, and the proxy's own TCP repaired it.
         #expect(output.contains("impairment") && !output.contains("dropped=0 "), "\(output)")
         #expect(output.contains("4 connections (4 finished"), "\(output)")
