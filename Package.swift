@@ -190,7 +190,8 @@ let package = Package(
         // Fuzz targets (scripts/fuzz.sh builds them with libFuzzer; plainly built, they replay corpora).
         .executableTarget(
             name: "mbox-fuzz",
-            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxDataPath", "MBoxTCP", "MBoxRules", "MBoxDetect", "MBoxChain", "MBoxAppLayer"],
+            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxDataPath", "MBoxTCP", "MBoxRules", "MBoxDetect", "MBoxChain", "MBoxAppLayer",
+                           "MBoxTCPEndpoint", "MBoxTransmit"],
             path: "Fuzz", exclude: ["corpus"]),
 
         // Tests.

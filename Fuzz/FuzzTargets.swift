@@ -5,7 +5,7 @@ enum FuzzTargets {
 
     nonisolated(unsafe) static var selected: Target = { _ in }
 
-    static let names = ["capture", "packet-path", "rules", "chain", "app-layer"]
+    static let names = ["capture", "packet-path", "rules", "chain", "app-layer", "tcp-endpoint"]
 
     static func named(_ name: String) -> Target? {
         switch name {
@@ -14,6 +14,7 @@ enum FuzzTargets {
         case "rules": return RulesFuzzTarget.run
         case "chain": return ChainFuzzTarget.run
         case "app-layer": return AppLayerFuzzTarget.run
+        case "tcp-endpoint": return TCPEndpointFuzzTarget.run
         default: return nil
         }
     }
