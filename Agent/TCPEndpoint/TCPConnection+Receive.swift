@@ -85,6 +85,8 @@ extension TCPConnection {
                 slowStartThreshold = max(slowStartThreshold, priorThreshold)
                 inRecovery = false
                 duplicateThreshold = min(duplicateThreshold * 2, 64)
+                reorderingQuarters = min(reorderingQuarters + 1, 16)
+                recoveriesSinceSpurious = 0
             }
             recoveryTimestamp = 0
         }
@@ -108,29 +110,44 @@ extension TCPConnection {
         retransmitDeadline = sendHighest == ack ? 0 : now + timeout.current
         probeOutstanding = false
         armProbe(now)
+        duplicateAcks = 0
+        let newLoss = setup.sackPermitted && detectLosses(now: now)
         if inRecovery {
             if seqLessOrEqual(recoveryPoint, ack) {
                 // Full acknowledgment: recovery ends (RFC 6582 §3.2 step 3).
                 inRecovery = false
                 congestionWindow = slowStartThreshold
+                if newLoss { enterRecovery(now) }
+            } else if setup.sackPermitted {
+                // Lost segments go out as the pipe drains (`transmit`).
             } else {
                 // Partial: the next hole was lost too; resend it, deflate the window.
                 congestionWindow = congestionWindow > acked ? congestionWindow - acked + segment : segment
                 if !resendLostRetransmission(now) { resendHole(now) }
             }
+        } else if newLoss {
+            enterRecovery(now)
         } else if congestionWindow < slowStartThreshold {
             // Appropriate byte counting (RFC 3465, L = 2): delayed ACKs do not halve growth.
             congestionWindow &+= min(acked, 2 * segment)
         } else {
             congestionWindow &+= max(1, UInt32(UInt64(segment) * UInt64(acked) / UInt64(congestionWindow)))
         }
-        duplicateAcks = 0
         return dataAcked > 0 || finAcknowledged
     }
 
     private func duplicateAck(_ now: UInt64) {
         duplicateAcks += 1
         let segment = UInt32(segmentSize)
+        if setup.sackPermitted {
+            // SACK: losses are found by time (RACK); the first duplicates let new data out.
+            if detectLosses(now: now), !inRecovery {
+                enterRecovery(now)
+            } else if !inRecovery {
+                limitedTransmit = UInt32(min(duplicateAcks, 2))
+            }
+            return
+        }
         if inRecovery {
             congestionWindow &+= segment
             if !resendLostRetransmission(now) { resendHole(now) }
@@ -147,7 +164,19 @@ extension TCPConnection {
             return
         }
         // Fast retransmit, then fast recovery (RFC 5681 §3.2, RFC 6582).
+        enterRecovery(now)
+    }
+
+    /// A loss found: the window halves once for everything sent so far. Without SACK the
+    /// first hole is resent at once (NewReno); with SACK the segments marked lost are.
+    func enterRecovery(_ now: UInt64) {
+        let segment = UInt32(segmentSize)
         counters.recoveries &+= 1
+        recoveriesSinceSpurious += 1
+        if recoveriesSinceSpurious >= 16 {
+            reorderingQuarters = 1
+            recoveriesSinceSpurious = 0
+        }
         priorCongestionWindow = congestionWindow
         priorThreshold = slowStartThreshold
         recoveryTimestamp = setup.timestamps ? timestampValue(now) : 0
@@ -156,9 +185,14 @@ extension TCPConnection {
         recoveryPoint = sendHighest
         inRecovery = true
         retransmittedUpTo = sendUnacknowledged
-        congestionWindow = slowStartThreshold + 3 * segment
-        resent.removeAll(keepingCapacity: true)
-        resendHole(now)
+        if setup.sackPermitted {
+            congestionWindow = slowStartThreshold
+            resendLost(now: now)
+        } else {
+            congestionWindow = slowStartThreshold + 3 * segment
+            resent.removeAll(keepingCapacity: true)
+            resendHole(now)
+        }
     }
 
     /// Resends the first unacknowledged segment when it was resent in this recovery and

@@ -46,6 +46,24 @@ public final class TCPConnection {
     /// the resend was lost too (as RACK infers, RFC 8985) and goes again.
     var resent: [(sequence: UInt32, highWater: UInt32)] = []
     var inRecovery = false
+    /// With SACK: what was sent and is not acknowledged, by sequence (RACK's records), and
+    /// the bytes of it marked lost and not yet resent.
+    let records: UnsafeMutablePointer<SentSegment>
+    let recordCapacity: Int
+    var recordHead = 0
+    var recordCount = 0
+    var lostBytes: UInt32 = 0
+    /// The delivered segment sent last: when, its end, its round trip; the least RTT seen.
+    var rackSentAt: UInt64 = 0
+    var rackEnd: UInt32 = 0
+    var rackRTT: UInt64 = 0
+    var minimumRTT: UInt64 = .max
+    /// When segments not yet judged lost will be (0: none waiting).
+    var reorderDeadline: UInt64 = 0
+    /// The reordering window in quarters of the minimum RTT: grows each time a recovery
+    /// proves spurious, back to 1 after 16 recoveries that were not (RFC 8985 §6.2.4).
+    var reorderingQuarters: UInt64 = 1
+    var recoveriesSinceSpurious = 0
     var recoveryPoint: UInt32
     /// During recovery, where resending holes has reached.
     var retransmittedUpTo: UInt32
@@ -107,6 +125,9 @@ public final class TCPConnection {
         segmentSize = max(64, min(Int(setup.peerMSS), 1460) - optionBytes, 0)
         congestionWindow = UInt32(10 * segmentSize)
         resent.reserveCapacity(Self.resentLog)
+        // One record per segment in flight; small segments pause sending when they run out.
+        recordCapacity = setup.sackPermitted ? setup.sendCapacity / 256 + 64 : 1
+        records = .allocate(capacity: recordCapacity)
     }
 
     static let resentLog = 64
@@ -114,6 +135,7 @@ public final class TCPConnection {
     deinit {
         sendBuffer.deallocate()
         receiveBuffer.deallocate()
+        records.deallocate()
     }
 
     // MARK: The application's side
@@ -195,7 +217,8 @@ public final class TCPConnection {
             + "fin \(finSequence.map { String($0 &- sendUnacknowledged) } ?? "-") acked \(finAcknowledged) "
             + "rto \(retransmitDeadline) backoff \(timeout.backoff) recovery \(inRecovery) dup \(duplicateAcks)/\(duplicateThreshold) "
             + "sacked \(sacked.count); rcvNext \(receiveNext) readable \(receiveBuffer.count) ooo \(outOfOrder.count) "
-            + "finReceived \(finReceived) reset \(wasReset) adv \(advertisedWindow)"
+            + "finReceived \(finReceived) reset \(wasReset) adv \(advertisedWindow) records \(recordCount) lost \(lostBytes) "
+            + "rack \(rackSentAt)/\(rackRTT) minRTT \(minimumRTT) reorder \(reorderDeadline) pipe \(setup.sackPermitted ? pipe : 0)"
     }
 
     // MARK: Clocks
@@ -205,7 +228,9 @@ public final class TCPConnection {
     /// The next deadline this connection has (0: none), for the owner's timer.
     public var nextDeadline: UInt64 {
         var next: UInt64 = .max
-        for deadline in [retransmitDeadline, delayedAckDeadline, probeDeadline] where deadline != 0 { next = min(next, deadline) }
+        for deadline in [retransmitDeadline, delayedAckDeadline, probeDeadline, reorderDeadline] where deadline != 0 {
+            next = min(next, deadline)
+        }
         return next == .max ? 0 : next
     }
 
@@ -215,6 +240,10 @@ public final class TCPConnection {
         if delayedAckDeadline != 0, now >= delayedAckDeadline {
             delayedAckDeadline = 0
             ackNow = true
+        }
+        if reorderDeadline != 0, now >= reorderDeadline {
+            reorderDeadline = 0
+            if detectLosses(now: now), !inRecovery { enterRecovery(now) }
         }
         if retransmitDeadline != 0, now >= retransmitDeadline {
             probeDeadline = 0
@@ -270,9 +299,15 @@ public final class TCPConnection {
             recoveryPoint = sendHighest
             // What follows resends from the first unacknowledged byte: not reordering.
             retransmittedUpTo = sendHighest
-            sendNext = sendUnacknowledged
             timedSequence = 0
-            sendSegment(at: sendUnacknowledged, now: now, retransmission: true)
+            if setup.sackPermitted {
+                // Everything not SACKed is lost; resent as the window regrows.
+                markAllLost()
+                resendLost(now: now)
+            } else {
+                sendNext = sendUnacknowledged
+                sendSegment(at: sendUnacknowledged, now: now, retransmission: true)
+            }
             armRetransmit(now)
         } else if unsent > 0, peerWindow == 0 {
             // Persist: probe the closed window with one byte.
@@ -297,14 +332,24 @@ public final class TCPConnection {
     public func transmit(now: UInt64) {
         guard !wasReset else { return }
         var sentAny = false
+        if lostBytes > 0 {
+            let before = outbox.count
+            resendLost(now: now)
+            sentAny = outbox.count > before
+        }
         while outbox.count < outbox.capacity {
-            let window = min(congestionWindow &+ limitedTransmit * UInt32(segmentSize), peerWindow)
             let inFlight = sendNext &- sendUnacknowledged
+            // The congestion window counts the pipe with SACK (what is in the network), the
+            // bytes sent past the acknowledgment without; the peer's window, the latter.
+            let inNetwork = setup.sackPermitted ? pipe : inFlight
+            let congestionRoom = Int64(congestionWindow &+ limitedTransmit * UInt32(segmentSize)) - Int64(inNetwork)
+            let peerRoom = Int64(peerWindow) - Int64(inFlight)
             let pending = unsent
             if pending == 0 {
                 if let fin = finSequence, sendNext == fin {
                     // The FIN on its own, once.
                     emit(sequence: fin, flags: [.fin, .ack], length: 0, now: now)
+                    noteTransmission(fin, fin &+ 1, now: now, isNew: true)
                     sendNext = fin &+ 1
                     sendHighest = seqMax(sendHighest, sendNext)
                     if retransmitDeadline == 0 { armRetransmit(now) }
@@ -317,11 +362,11 @@ public final class TCPConnection {
                 sendNext = held.end
                 continue
             }
-            guard window > inFlight else {
+            guard congestionRoom > 0, peerRoom > 0, !setup.sackPermitted || canRecord else {
                 if peerWindow == 0, retransmitDeadline == 0 { armRetransmit(now) }
                 break
             }
-            let usable = Int(window - inFlight)
+            let usable = Int(min(congestionRoom, peerRoom))
             let length = min(segmentSize, pending, usable)
             // Avoid silly segments while data is in flight (the ACK will open more room).
             if length < segmentSize, length < pending, inFlight > 0 { break }
@@ -344,6 +389,7 @@ public final class TCPConnection {
         if length > 0, offset + length == sendBuffer.count { flags.insert(.psh) }
         emit(sequence: sequence, flags: flags, length: length, now: now)
         let end = sequence &+ UInt32(length) &+ (flags.contains(.fin) ? 1 : 0)
+        noteTransmission(sequence, end, now: now, isNew: !seqLess(sequence, sendHighest))
         if sequence == sendNext { sendNext = end }
         if seqLess(sendHighest, end) { sendHighest = end }
         if !retransmission, timedSequence == 0, !setup.timestamps {

@@ -21,12 +21,13 @@ struct ConnectionTests {
         /// Whether exactly `bytes` arrived (a Bool, so a failure does not print megabytes).
         func intact(_ bytes: [UInt8]) -> Bool { received == bytes }
         var description: String {
-            "finished \(finished) after \(milliseconds) ms; sender \(sender); receiver \(receiver)"
+            "finished \(finished) after \(milliseconds) ms; sender \(sender); receiver \(receiver); \(states)"
         }
         var sender = ConnectionCounters()
         var receiver = ConnectionCounters()
         var finished = false
         var milliseconds = 0
+        var states = ""
     }
 
     /// Sends `bytes` from one connection to the other over `conditions`.
@@ -36,8 +37,10 @@ struct ConnectionTests {
         var setupA = ConnectionSetup(local: a, localPort: 40000, remote: b, remotePort: 80,
                                      link: LinkFraming(destination: macB, source: macA), egress: .back,
                                      sendNext: 1_000_001, receiveNext: 4_000_000_001, peerMSS: 1460, peerWindow: 65535)
+        // Seeds choose the options: both, timestamps without SACK (NewReno's duplicate ACKs
+        // find losses), SACK without timestamps (RACK finds them).
         setupA.timestamps = seed % 2 == 1
-        setupA.sackPermitted = true
+        setupA.sackPermitted = seed % 4 < 2 || seed % 4 == 0
         setupA.peerScale = 7
         setupA.ourScale = 7
         setupA.sendCapacity = bufferSize
@@ -47,7 +50,7 @@ struct ConnectionTests {
                                      sendNext: 4_000_000_001, receiveNext: 1_000_001, peerMSS: 1460, peerWindow: 65535)
         setupB.timestamps = setupA.timestamps
         setupB.timestampOffset = 77_777
-        setupB.sackPermitted = true
+        setupB.sackPermitted = setupA.sackPermitted
         setupB.peerScale = 7
         setupB.ourScale = 7
         setupB.sendCapacity = bufferSize
@@ -109,6 +112,7 @@ struct ConnectionTests {
             }
             if sender.wasReset || receiver.wasReset { break }
         }
+        outcome.states = "sender: \(sender.stateDescription) receiver: \(receiver.stateDescription)"
         outcome.sender = sender.counters
         outcome.receiver = receiver.counters
         return outcome
