@@ -195,17 +195,20 @@ public final class DataPath {
         }
 
         // μStack.
+        // The Monitor's flows first: they are the many, and the active stacks' work is out of line.
         let stack = stackOf[Int(flow.slot)]
-        if stack.answersClients {
-            return throughSplicer(packet, parsed, flow, stack: stack)
-        } else if stack == .tcpMonitor, parsed.pointee.isTCP {
-            let data = (reassembledPacket ?? packet).data
-            if parsed.pointee.payloadLength > 0, !checksumHolds(data, parsed.pointee) {
-                counters.badChecksums &+= 1
-                anomalies.insert(.invalidChecksum)
-            } else {
-                tcpResult = monitor.process(slot: flow.slot, headers: parsed.pointee, packet: data, fromClient: flow.fromClient)
+        if stack == .tcpMonitor {
+            if parsed.pointee.isTCP {
+                let data = (reassembledPacket ?? packet).data
+                if parsed.pointee.payloadLength > 0, !checksumHolds(data, parsed.pointee) {
+                    counters.badChecksums &+= 1
+                    anomalies.insert(.invalidChecksum)
+                } else {
+                    tcpResult = monitor.process(slot: flow.slot, headers: parsed.pointee, packet: data, fromClient: flow.fromClient)
+                }
             }
+        } else if stack != .l2l3 {
+            return throughSplicer(packet, parsed, flow, stack: stack)
         }
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
     }

@@ -26,7 +26,7 @@ public enum StackKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
 
     /// Whether flows on this stack start with the Splicer's handshake (SYN cookies, a held
     /// request, a backend chosen by an NF).
-    public var answersClients: Bool { self == .tcpSplicer || self == .tcpSplitProxy }
+    @inlinable public var answersClients: Bool { self == .tcpSplicer || self == .tcpSplitProxy }
 
     public init?(name: String) {
         guard let kind = Self.allCases.first(where: { $0.description == name }) else { return nil }
