@@ -9,7 +9,7 @@ which="${1:-all}"
 # alert spool's writer and compaction, faults between agent and controller.
 thread_suites='ChainTests|HotSwapTests|SpoolTests|FaultTests'
 # Everything that reads packet, stream and rule bytes in process.
-address_suites='DataPathTests\.DataPathTests|DefragmentationOracleTests|LinkTypeOracleTests|TunnelOracleTests|ReassemblyOracleTests|TunnelFlowKeyTests|HostileTunnelTests|ReassemblerTests|TCPMonitorTests|ParserTests|HostileInputTests|RuleEvaluationTests|AppLayerTests|DefragmentationPolicyOracleTests|EventTests'
+address_suites='ConnectionTests|SequenceRangesTests|HTTPFramingTests|DataPathTests\.DataPathTests|DefragmentationOracleTests|LinkTypeOracleTests|TunnelOracleTests|ReassemblyOracleTests|TunnelFlowKeyTests|HostileTunnelTests|ReassemblerTests|TCPMonitorTests|ParserTests|HostileInputTests|RuleEvaluationTests|AppLayerTests|DefragmentationPolicyOracleTests|EventTests'
 if [ "$which" = thread ] || [ "$which" = all ]; then
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan-suppressions.txt" \
         swift test --sanitize=thread --build-path .build-tsan --filter "$thread_suites"
