@@ -63,7 +63,7 @@ let package = Package(
         // A TCP end the agent runs itself (sender and receiver), for the stacks that terminate connections.
         .target(name: "MBoxTCPEndpoint", dependencies: ["MBoxPacket", "MBoxTransmit"], path: "Agent/TCPEndpoint",
                 swiftSettings: fastPath),
-        .target(name: "MBoxSplitProxy", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxSplicer", "MBoxTCPEndpoint", "MBoxTransmit"],
+        .target(name: "MBoxSplitProxy", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxSplicer", "MBoxTCPEndpoint", "MBoxTransmit"],
                 path: "Agent/TCPSplitProxy", swiftSettings: fastPath),
         .target(
             name: "MBoxDataPath",

@@ -36,12 +36,14 @@ public enum StackKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
 
 /// A μStack: the transport layer a flow runs on, below the events NFs see. The data path
 /// records each flow's stack (`StackKind`) in its flow slot and dispatches on it with a
-/// switch over concrete stacks, so the per-packet path holds no existential.
+/// switch over concrete stacks, so the per-packet path holds no existential. The TCP
+/// Monitor, the TCP Splicer and the TCP Split Proxy implement it.
 ///
 /// A stack keeps its per-flow state in storage indexed by flow slot. How a flow is opened
 /// differs by stack (the TCP Monitor takes the receivers' overlap policies, the Splicer the
-/// service and the checked cookie), so opening is each stack's own call; processing and
-/// closing are common. L2/L3 is the absence of one: headers and flows, no transport state.
+/// service and the checked cookie, the Split Proxy what the Splicer handed over), so opening
+/// is each stack's own call; processing and closing are common. L2/L3 is the absence of
+/// one: headers and flows, no transport state.
 public protocol MicroStack: AnyObject {
     /// What processing one packet produced (the TCP Monitor: which endpoint's state changed
     /// and whose packet did it; the Splicer: whether the packet goes on, translated).
