@@ -98,6 +98,7 @@ else
   fail "keep-alive: $intact of 4 intact, $chunked chunked, $vias rewritten"
 fi
 
+sleep 1  # closing handshakes finish through the impaired links
 stop_agent
 grep -E "^(split proxy|splicer|stacks)" "$work/agent.log" || true
 
@@ -117,6 +118,7 @@ if [ "$cached" -eq 3 ] && [ "$hits" -eq 2 ] && [ "$origin" -eq 4 ]; then
 else
   fail "cache: $cached of 3 intact, $hits hits, origins saw $origin requests for small.bin (3 expected before, 1 now)"
 fi
+sleep 1  # closing handshakes finish through the impaired links
 stop_agent
 impairment_report
 grep -E "^(split proxy|splicer|stacks)" "$work/agent.log" || true

@@ -20,6 +20,9 @@ public struct SplitProxyCounters: Sendable {
     public var active: Int = 0
     public var finished: UInt64 = 0
     public var resets: UInt64 = 0
+    /// Connections still open when their flow ended (idle, evicted, the agent stopping):
+    /// reset both ways.
+    public var cutOff: UInt64 = 0
     /// Connections refused (no slot left).
     public var refused: UInt64 = 0
     /// Bytes relayed each way, as sent on after NFs' edits.

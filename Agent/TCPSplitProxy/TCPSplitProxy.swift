@@ -316,6 +316,7 @@ public final class TCPSplitProxy {
     public func close(slot: Int32) {
         let index = indexOf[Int(slot)]
         if index >= 0, let connection = connections[Int(index)] {
+            counters.cutOff &+= 1
             connection.client.abort()
             connection.backend?.abort()
             retire(connection)

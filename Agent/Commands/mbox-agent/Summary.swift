@@ -45,7 +45,7 @@ struct Summary {
         }
         if let proxy = dataPath.splitProxy {
             let c = proxy.counters, tcp = proxy.endpointCounters
-            lines.append("split proxy  \(c.connections) connections (\(c.finished) finished, \(c.resets) reset, \(c.refused) refused, "
+            lines.append("split proxy  \(c.connections) connections (\(c.finished) finished, \(c.resets) reset, \(c.cutOff) cut off at their flow's end, \(c.refused) refused, "
                 + "\(c.active) open); \(c.bytesToServer) bytes to servers, \(c.bytesToClient) to clients; \(c.chunksEdited) chunks edited, "
                 + "\(c.editsRefused) edits refused; TCP: \(tcp.segmentsSent) segments sent, \(tcp.fastRetransmits) fast and "
                 + "\(tcp.timeoutRetransmits) timeout retransmissions (\(tcp.lostRetransmits) resent twice), \(tcp.recoveries) recoveries (\(tcp.spuriousRecoveries) undone), \(tcp.probes) tail probes, \(tcp.outOfOrder) out of order, "
