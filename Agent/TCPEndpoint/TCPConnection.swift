@@ -227,11 +227,9 @@ public final class TCPConnection {
 
     /// The next deadline this connection has (0: none), for the owner's timer.
     public var nextDeadline: UInt64 {
-        var next: UInt64 = .max
-        for deadline in [retransmitDeadline, delayedAckDeadline, probeDeadline, reorderDeadline] where deadline != 0 {
-            next = min(next, deadline)
-        }
-        return next == .max ? 0 : next
+        // (0 means none: wrapping it to the largest value leaves it out of the minimum.)
+        let next = min(retransmitDeadline &- 1, delayedAckDeadline &- 1, probeDeadline &- 1, reorderDeadline &- 1)
+        return next == .max ? 0 : next &+ 1
     }
 
     /// Runs the timers due at `now`.

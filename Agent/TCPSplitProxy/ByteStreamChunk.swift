@@ -4,6 +4,9 @@ public enum StreamDirection: UInt8, Sendable {
     case toServer
     /// Backend → client (responses).
     case toClient
+
+    /// Both, client's first (a constant: no array built per relay).
+    static let both: [StreamDirection] = [.toServer, .toClient]
 }
 
 /// Bytes one side sent, on their way to the other: what NFs see in a `BYTESTREAM` event

@@ -185,7 +185,7 @@ public final class TCPSplitProxy {
             connection.client.consume(connection.client.readable)
             return finishRelay(connection, now: now)
         }
-        for direction in [StreamDirection.toServer, .toClient] {
+        for direction in StreamDirection.both {
             let (source, destination) = connection.ends(direction)
             let available = source.readable
             guard available > 0 else { continue }
