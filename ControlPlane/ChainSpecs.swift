@@ -37,7 +37,13 @@ extension Mbox_V1_ChainSpec {
 /// parameters, subscriptions, and every rule (a rule the agent would skip is an error
 /// here: a pushed policy loads whole or not at all).
 public struct ChainSpecCompiler {
-    public init() {}
+    public var maximumRules: Int
+    public var maximumCompiledBytes: Int
+
+    public init(maximumRules: Int = ControlLimits.maximumRules, maximumCompiledBytes: Int = ControlLimits.maximumCompiledBytes) {
+        self.maximumRules = maximumRules
+        self.maximumCompiledBytes = maximumCompiledBytes
+    }
 
     public func compile(_ spec: Mbox_V1_ChainSpec) throws -> CompiledChain {
         let file = spec.file.isEmpty ? "\(spec.name).yaml" : spec.file
@@ -52,8 +58,17 @@ public struct ChainSpecCompiler {
         }
         let resources = BuildResources(ruleSets: Dictionary(spec.ruleSets.map { ($0.name, $0.text) }, uniquingKeysWith: { a, _ in a }))
         let compiled = try ChainCompiler().compile(definition, resources: resources)
-        let problems = resources.loadedEngines.flatMap { $0.1.problems }
+        let engines = resources.loadedEngines
+        let problems = engines.flatMap { $0.1.problems }
         guard problems.isEmpty else { throw RuleErrors(problems: problems) }
+        let rules = engines.reduce(0) { $0 + $1.1.rules.count }
+        let compiledBytes = engines.reduce(0) { $0 + $1.1.prefilterBytes }
+        guard rules <= maximumRules, compiledBytes <= maximumCompiledBytes else {
+            throw ChainErrors(errors: [ChainError(location: SourceLocation(file: file, line: 1, column: 1), message: """
+                the chain compiles to \(rules) rules and \(compiledBytes) bytes of pattern databases; a chain may hold at most \
+                \(maximumRules) rules and \(maximumCompiledBytes) bytes
+                """)])
+        }
         return compiled
     }
 }
@@ -76,4 +91,9 @@ public enum ControlLimits {
     /// Largest message the controller accepts (a chain with its rule files, an alert
     /// batch); the transport resets a stream that sends more.
     public static let maximumMessageBytes = 16 << 20
+    /// Most rules one chain may load, and most bytes its compiled pattern databases may
+    /// take (each agent holds them once, shared by its workers). The largest public rule
+    /// sets hold about 50,000 rules.
+    public static let maximumRules = 200_000
+    public static let maximumCompiledBytes = 256 << 20
 }

@@ -96,6 +96,11 @@ extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
     /// A client of the controller at `endpoint`, authenticated by `tls`.
     public static func controller(_ endpoint: ControlEndpoint, tls: TLSFiles) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
         try tls.check()
+        // One message limit for every party, both ways (the transport reads a response's
+        // limit from the request setting, so both are set).
+        let limits = MethodConfig(names: [MethodConfig.Name(service: "")],
+                                  maxRequestMessageBytes: ControlLimits.maximumMessageBytes,
+                                  maxResponseMessageBytes: ControlLimits.maximumMessageBytes)
         let transport = try HTTP2ClientTransport.Posix(
             target: endpoint.target, transportSecurity: tls.clientSecurity(),
             config: .defaults { config in
@@ -103,7 +108,7 @@ extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
                 config.connection.maxIdleTime = nil
                 // A controller gone without a word (cable cut) is noticed within ~15 s.
                 config.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5), allowWithoutCalls: true)
-            })
+            }, serviceConfig: ServiceConfig(methodConfig: [limits]))
         return GRPCClient(transport: transport)
     }
 }

@@ -22,7 +22,7 @@ public final class ControlSession: Sendable {
         /// Holds the last good config (`config.pb`), applied at start before the controller answers.
         public var stateDirectory: String
         public var statsInterval: Duration = .seconds(2)
-        public var softwareVersion = "dev"
+        public var softwareVersion = MBoxVersion.release
 
         public init(controller: ControlEndpoint, tls: TLSFiles, stateDirectory: String) {
             self.controller = controller

@@ -43,6 +43,9 @@ public final class DetectEngine: @unchecked Sendable {
     /// Header-only rules by address.
     let headerOnlyIndex: AddressIndex
 
+    /// Bytes of the compiled prefilter databases.
+    public var prefilterBytes: Int { prefilters.reduce(0) { $0 + $1.database.bytes } }
+
     /// Compiles `set`; rules whose regular expressions PCRE2 refuses are reported, not loaded.
     public init(_ set: RuleSet) throws {
         var problems = set.problems

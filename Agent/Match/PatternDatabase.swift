@@ -53,6 +53,8 @@ public final class PatternDatabase: @unchecked Sendable {
     let database: OpaquePointer
     /// Bytes of state each open stream needs.
     public let streamSize: Int
+    /// The compiled database's size.
+    public let bytes: Int
 
     /// Checks one pattern alone; the error says why Hyperscan refuses it.
     public static func validate(_ pattern: Pattern) throws {
@@ -84,6 +86,9 @@ public final class PatternDatabase: @unchecked Sendable {
         var size = 0
         if mode == .stream { _ = hs_stream_size(database, &size) }
         streamSize = size
+        var databaseSize = 0
+        _ = hs_database_size(database, &databaseSize)
+        bytes = databaseSize
     }
 
     deinit { hs_free_database(database) }

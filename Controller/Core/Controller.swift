@@ -19,6 +19,8 @@ public actor Controller {
     private var unsaved: Set<String> = []
     private var flushScheduled = false
     static let flushDelay = Duration.milliseconds(100)
+    /// The gate's counters as last reported (its counters go to Prometheus as increments).
+    private var reportedConnections = ConnectionGateCounters()
 
     /// Prometheus metrics: the controller's own counters, and each agent's latest report.
     public nonisolated let metrics = PrometheusCollectorRegistry()
@@ -34,8 +36,28 @@ public actor Controller {
         configsPushed = metrics.makeCounter(name: "mbox_configs_pushed_total", help: "Config versions pushed to connected agents.")
     }
 
-    /// The metrics in Prometheus' text format, agents' gauges refreshed from their records.
-    public func metricsText() throws -> String {
+    /// The metrics in Prometheus' text format, agents' gauges refreshed from their records,
+    /// and the connection gate's counters when given.
+    public func metricsText(connections: ConnectionGateCounters? = nil) throws -> String {
+        if let connections {
+            func gauge(_ name: String, _ help: String, _ value: Int) {
+                metrics.makeGauge(name: name, labels: [], help: help).set(to: Double(value))
+            }
+            func counter(_ name: String, _ help: String, _ path: KeyPath<ConnectionGateCounters, UInt64>) {
+                let delta = connections[keyPath: path] - reportedConnections[keyPath: path]
+                metrics.makeCounter(name: name, labels: [], help: help).increment(by: Int64(delta))
+            }
+            gauge("mbox_connections_open", "Connections open now.", connections.open)
+            gauge("mbox_connections_handshaking", "Connections open now that have not finished their TLS handshake.",
+                  connections.unauthenticated)
+            gauge("mbox_connections_peak", "The most connections open at once.", connections.peak)
+            counter("mbox_connections_accepted_total", "Connections accepted.", \.accepted)
+            counter("mbox_connections_refused_total", "Connections closed at accept: the connection limit was reached.", \.refused)
+            counter("mbox_connections_evicted_total", "Handshaking connections closed to make way for newer ones.", \.evicted)
+            counter("mbox_connections_handshake_timeouts_total", "Connections closed for not finishing the TLS handshake in time.",
+                    \.handshakeTimeouts)
+            reportedConnections = connections
+        }
         for agent in try agentRecords().values {
             let labels = [("agent", agent.name)]
             func gauge(_ name: String, _ help: String, _ value: Double) {
@@ -64,17 +86,46 @@ public actor Controller {
 
     // MARK: Operators
 
-    /// Validates `spec` with the agent's own compiler, stores it and pushes every agent
-    /// whose config changes. Invalid specs throw `invalidArgument` with every problem.
-    public func apply(_ spec: Mbox_V1_ChainSpec) throws -> Mbox_V1_ApplyChainResponse {
-        let compiled: CompiledChain
+    /// Validates `spec` with the agent's own compiler, checks that the config carrying it
+    /// fits the message limit every party shares, stores it and pushes every agent whose
+    /// config changes. Invalid or oversized specs throw `invalidArgument` with every
+    /// problem, before anything is stored. Compiling (seconds for a large rule set) runs
+    /// off the actor, so agents are served meanwhile; a caller that gave up by then (its
+    /// deadline passed) stores nothing.
+    /// `abandoned` tells whether the caller has given up (its RPC was cancelled).
+    public nonisolated func apply(_ spec: Mbox_V1_ChainSpec,
+                                  abandoned: @Sendable () -> Bool = { false }) async throws -> Mbox_V1_ApplyChainResponse {
+        let checked = try Self.check(spec)
+        defer { ControllerServer.trimHeap() }
+        guard !abandoned(), !Task.isCancelled else {
+            throw RPCError(code: .cancelled, message: "the caller gave up before chain '\(checked.name)' was checked; nothing was stored")
+        }
+        return try await store(checked)
+    }
+
+    /// The spec as it will be stored (named, rule sizes filled), or why not.
+    static func check(_ spec: Mbox_V1_ChainSpec) throws -> Mbox_V1_ChainSpec {
+        var spec = spec
+        for index in spec.ruleSets.indices { spec.ruleSets[index].bytes = UInt64(spec.ruleSets[index].text.utf8.count) }
+        var carried = Mbox_V1_AgentConfig()
+        carried.version = UInt64.max
+        carried.chain = spec
+        let size = try (carried.serializedBytes() as [UInt8]).count
+        guard size <= ControlLimits.maximumMessageBytes else {
+            throw RPCError(code: .invalidArgument, message: """
+                chain '\(spec.name)' with its rule files is \(size) bytes as an agent's config; controller, agents \
+                and mboxctl take at most \(ControlLimits.maximumMessageBytes) bytes a message
+                """)
+        }
         do {
-            compiled = try ChainSpecCompiler().compile(spec)
+            spec.name = try ChainSpecCompiler().compile(spec).definition.name
         } catch {
             throw RPCError(code: .invalidArgument, message: "\(error)")
         }
-        var spec = spec
-        spec.name = compiled.definition.name
+        return spec
+    }
+
+    private func store(_ spec: Mbox_V1_ChainSpec) throws -> Mbox_V1_ApplyChainResponse {
         var response = Mbox_V1_ApplyChainResponse()
         let existing = try store.chains().first { $0.spec.name == spec.name }
         if let existing, existing.spec.yaml == spec.yaml, existing.spec.ruleSets == spec.ruleSets,
@@ -106,6 +157,25 @@ public actor Controller {
 
     public func chains() throws -> [Mbox_V1_ChainRecord] { try store.chains() }
 
+    /// Chains for a listing: one (`name`) or all; rule files' text only when asked for
+    /// one chain (each chain fits a message; all of them together may not).
+    public func chains(_ request: Mbox_V1_ListChainsRequest) throws -> [Mbox_V1_ChainRecord] {
+        if request.withRules, request.name.isEmpty {
+            throw RPCError(code: .invalidArgument, message: "rule files come with one chain at a time: name the chain")
+        }
+        var chains = try store.chains().filter { request.name.isEmpty || $0.spec.name == request.name }
+        if !request.name.isEmpty, chains.isEmpty { throw RPCError(code: .notFound, message: "no chain named '\(request.name)'") }
+        if !request.withRules {
+            for chain in chains.indices {
+                for set in chains[chain].spec.ruleSets.indices {
+                    chains[chain].spec.ruleSets[set].bytes = UInt64(chains[chain].spec.ruleSets[set].text.utf8.count)
+                    chains[chain].spec.ruleSets[set].text = ""
+                }
+            }
+        }
+        return chains
+    }
+
     public func agents() throws -> [Mbox_V1_AgentInfo] {
         try agentRecords().values.sorted { $0.name < $1.name }.map { agent in
             var info = Mbox_V1_AgentInfo()
@@ -124,7 +194,22 @@ public actor Controller {
         }
     }
 
-    public func alerts(_ query: Mbox_V1_AlertQuery) throws -> [Mbox_V1_Alert] { try store.alerts(matching: query) }
+    /// Up to 100,000 of the newest alerts matching `query`, oldest first (a follow's backlog).
+    public func alerts(_ query: Mbox_V1_AlertQuery) throws -> [Mbox_V1_Alert] {
+        var query = query
+        query.limit = min(query.limit == 0 ? 1000 : query.limit, 100_000)
+        return try store.allAlerts(matching: query)
+    }
+
+    /// One page of a query: at most `AlertPage.maximumAlerts` alerts and half the message
+    /// limit, the newest first chosen; `next_page` continues with older ones.
+    public func alertPage(_ query: Mbox_V1_AlertQuery) throws -> Mbox_V1_QueryAlertsResponse {
+        let page = try store.alerts(matching: query)
+        var response = Mbox_V1_QueryAlertsResponse()
+        response.alerts = page.alerts
+        response.nextPage = page.next?.token ?? ""
+        return response
+    }
 
     /// New alerts matching `query` as they are stored. The stream ends if its reader falls
     /// more than `buffer` alerts behind (said, not silent: the caller sees the end).

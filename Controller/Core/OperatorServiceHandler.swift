@@ -10,7 +10,7 @@ public struct OperatorServiceHandler: Mbox_V1_OperatorService.SimpleServiceProto
 
     public func applyChain(request: Mbox_V1_ApplyChainRequest, context: ServerContext) async throws -> Mbox_V1_ApplyChainResponse {
         _ = try PeerIdentity.require(.operator, context)
-        return try await controller.apply(request.spec)
+        return try await controller.apply(request.spec) { context.cancellation.isCancelled }
     }
 
     public func deleteChain(request: Mbox_V1_DeleteChainRequest, context: ServerContext) async throws -> Mbox_V1_DeleteChainResponse {
@@ -21,7 +21,7 @@ public struct OperatorServiceHandler: Mbox_V1_OperatorService.SimpleServiceProto
     public func listChains(request: Mbox_V1_ListChainsRequest, context: ServerContext) async throws -> Mbox_V1_ListChainsResponse {
         _ = try PeerIdentity.require(.operator, context)
         var response = Mbox_V1_ListChainsResponse()
-        response.chains = try await controller.chains()
+        response.chains = try await controller.chains(request)
         return response
     }
 
@@ -34,9 +34,11 @@ public struct OperatorServiceHandler: Mbox_V1_OperatorService.SimpleServiceProto
 
     public func queryAlerts(request: Mbox_V1_AlertQuery, context: ServerContext) async throws -> Mbox_V1_QueryAlertsResponse {
         _ = try PeerIdentity.require(.operator, context)
-        var response = Mbox_V1_QueryAlertsResponse()
-        response.alerts = try await controller.alerts(request)
-        return response
+        do {
+            return try await controller.alertPage(request)
+        } catch let error as StoreError {
+            throw RPCError(code: .invalidArgument, message: error.description)
+        }
     }
 
     public func followAlerts(request: Mbox_V1_AlertQuery, response: RPCWriter<Mbox_V1_Alert>, context: ServerContext) async throws {

@@ -140,7 +140,7 @@ public final class SQLiteStore: ControlStore {
         }
     }
 
-    public func alerts(matching query: Mbox_V1_AlertQuery) throws -> [Mbox_V1_Alert] {
+    public func alerts(matching query: Mbox_V1_AlertQuery) throws -> AlertPage {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if !query.agent.isEmpty { conditions.append("agent = ?"); arguments += [query.agent] }
@@ -148,11 +148,21 @@ public final class SQLiteStore: ControlStore {
         if query.sinceUnixUs != 0 { conditions.append("timestamp_us >= ?"); arguments += [query.sinceUnixUs] }
         if query.untilUnixUs != 0 { conditions.append("timestamp_us <= ?"); arguments += [query.untilUnixUs] }
         if !query.ip.isEmpty { conditions.append("(src_ip = ? OR dest_ip = ?)"); arguments += [query.ip, query.ip] }
+        if !query.page.isEmpty {
+            guard let cursor = AlertCursor(token: query.page) else {
+                throw StoreError("the page token '\(query.page)' is not one this controller gave")
+            }
+            conditions.append("(timestamp_us < ? OR (timestamp_us = ? AND id < ?))")
+            arguments += [cursor.timestampUs, cursor.timestampUs, cursor.id]
+        }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let limit = query.limit == 0 ? 1000 : Int(min(query.limit, 100_000))
-        // The newest `limit` matches, returned oldest first.
-        let sql = "SELECT * FROM (SELECT * FROM alerts \(filter) ORDER BY timestamp_us DESC, id DESC LIMIT \(limit)) ORDER BY timestamp_us, id"
-        return try database.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.alert) }
+        let plan = AlertPage.Plan(query)
+        // Newest first, so a page cut short keeps the newest and the next page goes older.
+        let sql = "SELECT * FROM alerts \(filter) ORDER BY timestamp_us DESC, id DESC LIMIT \(plan.fetch)"
+        let rows = try database.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { (Self.alert($0), AlertCursor(timestampUs: $0["timestamp_us"], id: $0["id"])) }
+        }
+        return plan.page(newestFirst: rows)
     }
 
     public func alertCount() throws -> Int {

@@ -1,3 +1,4 @@
+import MBoxControl
 import MBoxProto
 
 /// What the controller knows of an agent.
@@ -46,9 +47,27 @@ public protocol ControlStore: Sendable {
     /// Stores a batch in one transaction; an alert whose (agent, sequence) is already
     /// stored is skipped, so a batch resent after a cut is stored once.
     func insertAlerts(_ alerts: [Mbox_V1_Alert], agent: String) throws -> AlertInsertion
-    /// Alerts matching the query, oldest first.
-    func alerts(matching query: Mbox_V1_AlertQuery) throws -> [Mbox_V1_Alert]
+    /// One page of the newest alerts matching the query (see `AlertPage`).
+    func alerts(matching query: Mbox_V1_AlertQuery) throws -> AlertPage
     func alertCount() throws -> Int
+}
+
+extension ControlStore {
+    /// Every alert the query's limit asks for, page after page, oldest first.
+    public func allAlerts(matching query: Mbox_V1_AlertQuery) throws -> [Mbox_V1_Alert] {
+        var query = query
+        var remaining = AlertPage.Plan(query).wanted
+        var pages: [[Mbox_V1_Alert]] = []
+        while remaining > 0 {
+            query.limit = UInt32(remaining)
+            let page = try alerts(matching: query)
+            pages.append(page.alerts)
+            remaining -= page.alerts.count
+            guard let next = page.next, !page.alerts.isEmpty else { break }
+            query.page = next.token
+        }
+        return pages.reversed().flatMap { $0 }
+    }
 }
 
 extension Mbox_V1_AlertQuery {
@@ -61,4 +80,81 @@ extension Mbox_V1_AlertQuery {
         if !ip.isEmpty, alert.flow.srcIp != ip, alert.flow.destIp != ip { return false }
         return true
     }
+}
+
+/// Where a page of alerts ended: the oldest alert it holds, by (timestamp, store id).
+public struct AlertCursor: Sendable, Equatable {
+    public var timestampUs: Int64
+    public var id: Int64
+
+    public init(timestampUs: Int64, id: Int64) {
+        self.timestampUs = timestampUs
+        self.id = id
+    }
+
+    /// The opaque `page` token operators pass back.
+    public var token: String { "\(timestampUs).\(id)" }
+
+    public init?(token: String) {
+        let parts = token.split(separator: ".")
+        guard parts.count == 2, let timestamp = Int64(parts[0]), let id = Int64(parts[1]) else { return nil }
+        self.init(timestampUs: timestamp, id: id)
+    }
+}
+
+/// A page of an alert query: the newest matches below the query's page cursor, at most
+/// `maximumAlerts` and `maximumBytes`, returned oldest first; `next` set when the query's
+/// limit asks for more than came back and older matches may remain.
+public struct AlertPage: Sendable {
+    public var alerts: [Mbox_V1_Alert] = []
+    public var next: AlertCursor?
+
+    public static let maximumAlerts = 10_000
+    /// Half the message limit: the rest of a response stays far from it.
+    public static let maximumBytes = ControlLimits.maximumMessageBytes / 2
+
+    /// How many rows a store fetches for a query, and how it cuts them into a page.
+    public struct Plan: Sendable {
+        /// What the query's limit asks for (1,000 by default; at most 1,000,000).
+        public let wanted: Int
+        public let fetch: Int
+
+        public init(_ query: Mbox_V1_AlertQuery) {
+            wanted = query.limit == 0 ? 1000 : Int(min(query.limit, 1_000_000))
+            fetch = min(wanted, AlertPage.maximumAlerts)
+        }
+
+        /// The page from rows fetched newest first.
+        public func page(newestFirst rows: [(Mbox_V1_Alert, AlertCursor)]) -> AlertPage {
+            var page = AlertPage()
+            var bytes = 0
+            var cut = false
+            for (alert, cursor) in rows {
+                bytes += alert.estimatedBytes
+                if bytes > AlertPage.maximumBytes, !page.alerts.isEmpty {
+                    cut = true
+                    break
+                }
+                page.alerts.append(alert)
+                page.next = cursor
+            }
+            if !cut, !(rows.count == fetch && fetch < wanted) { page.next = nil }
+            page.alerts.reverse()
+            return page
+        }
+    }
+}
+
+extension Mbox_V1_Alert {
+    /// About its encoded size, without encoding it.
+    var estimatedBytes: Int {
+        48 + signature.utf8.count + category.utf8.count + agent.utf8.count + chain.utf8.count + action.utf8.count
+            + flow.srcIp.utf8.count + flow.destIp.utf8.count + flow.proto.utf8.count
+    }
+}
+
+/// A store that cannot do what was asked, in words for the operator.
+public struct StoreError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

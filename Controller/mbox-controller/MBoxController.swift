@@ -8,6 +8,7 @@ struct MBoxControllerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mbox-controller",
         abstract: "The Microboxes controller: chains, placement, agents' configs and alerts, over gRPC with mutual TLS.",
+        version: MBoxVersion.description,
         subcommands: [Serve.self])
 }
 
@@ -37,7 +38,25 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var certificates: CertificateOptions
 
+    @Option(help: "Seconds a connection may take to finish its TLS handshake.")
+    var handshakeTimeout = 10
+
+    @Option(help: "Seconds a connection may stay without any RPC (agents always hold one).")
+    var idleTimeout = 300
+
+    @Option(help: "Connections at once (default: the open-file limit less 256).")
+    var maxConnections: Int?
+
+    @Option(help: "Connections still in their TLS handshake at once, from one address.")
+    var maxHandshakesPerSource = 64
+
+    @Option(help: "Connections still in their TLS handshake at once, in all.")
+    var maxHandshakes = 1024
+
     func validate() throws {
+        guard handshakeTimeout > 0, idleTimeout > 0, maxHandshakesPerSource > 0, maxHandshakes > 0, (maxConnections ?? 1) > 0 else {
+            throw ValidationError("timeouts and connection limits are numbers above zero")
+        }
         guard pki != nil || certificates.complete else {
             throw ValidationError("give --pki DIR, or all of --cert, --key and --ca")
         }
@@ -57,14 +76,22 @@ struct Serve: AsyncParsableCommand {
         do { store = try SQLiteStore(path: db) } catch { throw ControllerFailure("cannot open the database \(db): \(error)") }
         let controller = Controller(store: store)
         let server: ControllerServer
-        do { server = try ControllerServer(controller: controller, listen: try endpoint(), tls: tls) } catch {
+        var limits = ConnectionLimits()
+        limits.handshakeTimeout = .seconds(Int64(handshakeTimeout))
+        limits.idleTimeout = .seconds(idleTimeout)
+        if let maxConnections { limits.connections = maxConnections }
+        limits.unauthenticatedPerSource = maxHandshakesPerSource
+        limits.unauthenticated = maxHandshakes
+        do { server = try ControllerServer(controller: controller, listen: try endpoint(), tls: tls, limits: limits) } catch {
             throw ControllerFailure("\(error)")
         }
         var exporter: MetricsServer?
         if let metrics {
             let address = try ControlEndpoint(parsing: metrics)
             do {
-                exporter = try await MetricsServer(host: address.host, port: address.port) { (try? await controller.metricsText()) ?? "" }
+                exporter = try await MetricsServer(host: address.host, port: address.port) { [gate = server.gate] in
+                    (try? await controller.metricsText(connections: gate.counters)) ?? ""
+                }
             } catch {
                 throw ControllerFailure("cannot serve metrics on \(address): \(error)")
             }

@@ -92,6 +92,13 @@ public nonisolated struct Mbox_V1_ListChainsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Only this chain (empty: all of them).
+  public var name: String = String()
+
+  /// Include the rule files' text; needs `name` (one chain always fits in a message,
+  /// all of them may not). Without it each rule set carries its name and size only.
+  public var withRules: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -221,7 +228,12 @@ public nonisolated struct Mbox_V1_AlertQuery: Sendable {
   /// Matches either endpoint of the flow.
   public var ip: String = String()
 
+  /// At most this many of the newest matches (1,000 when zero), returned oldest first.
+  /// The controller answers at most `page` worth per call; see `next_page`.
   public var limit: UInt32 = 0
+
+  /// Continue below the oldest alert of a previous answer: its `next_page`.
+  public var page: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -234,6 +246,10 @@ public nonisolated struct Mbox_V1_QueryAlertsResponse: Sendable {
   // methods supported on all messages.
 
   public var alerts: [Mbox_V1_Alert] = []
+
+  /// Set when older matches remain within the asked limit: pass it as `page` (and the
+  /// limit less what came back) for the next, older, page.
+  public var nextPage: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -385,18 +401,34 @@ nonisolated extension Mbox_V1_DeleteChainResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Mbox_V1_ListChainsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListChainsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}with_rules\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.withRules) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.withRules != false {
+      try visitor.visitSingularBoolField(value: self.withRules, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Mbox_V1_ListChainsRequest, rhs: Mbox_V1_ListChainsRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.withRules != rhs.withRules {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -623,7 +655,7 @@ nonisolated extension Mbox_V1_ListAgentsResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Mbox_V1_AlertQuery: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AlertQuery"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}agent\0\u{1}sid\0\u{3}since_unix_us\0\u{3}until_unix_us\0\u{1}ip\0\u{1}limit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}agent\0\u{1}sid\0\u{3}since_unix_us\0\u{3}until_unix_us\0\u{1}ip\0\u{1}limit\0\u{1}page\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -637,6 +669,7 @@ nonisolated extension Mbox_V1_AlertQuery: SwiftProtobuf.Message, SwiftProtobuf._
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.untilUnixUs) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.ip) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.page) }()
       default: break
       }
     }
@@ -661,6 +694,9 @@ nonisolated extension Mbox_V1_AlertQuery: SwiftProtobuf.Message, SwiftProtobuf._
     if self.limit != 0 {
       try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 6)
     }
+    if !self.page.isEmpty {
+      try visitor.visitSingularStringField(value: self.page, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -671,6 +707,7 @@ nonisolated extension Mbox_V1_AlertQuery: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.untilUnixUs != rhs.untilUnixUs {return false}
     if lhs.ip != rhs.ip {return false}
     if lhs.limit != rhs.limit {return false}
+    if lhs.page != rhs.page {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -678,7 +715,7 @@ nonisolated extension Mbox_V1_AlertQuery: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Mbox_V1_QueryAlertsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".QueryAlertsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}alerts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}alerts\0\u{3}next_page\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -687,6 +724,7 @@ nonisolated extension Mbox_V1_QueryAlertsResponse: SwiftProtobuf.Message, SwiftP
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.alerts) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPage) }()
       default: break
       }
     }
@@ -696,11 +734,15 @@ nonisolated extension Mbox_V1_QueryAlertsResponse: SwiftProtobuf.Message, SwiftP
     if !self.alerts.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.alerts, fieldNumber: 1)
     }
+    if !self.nextPage.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPage, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Mbox_V1_QueryAlertsResponse, rhs: Mbox_V1_QueryAlertsResponse) -> Bool {
     if lhs.alerts != rhs.alerts {return false}
+    if lhs.nextPage != rhs.nextPage {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

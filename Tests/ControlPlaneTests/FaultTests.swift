@@ -47,7 +47,7 @@ struct FaultTests {
         #expect(try store.alertCount() == total)
         var query = Mbox_V1_AlertQuery()
         query.limit = 100_000
-        let stored = try store.alerts(matching: query)
+        let stored = try store.allAlerts(matching: query)
         #expect(Set(stored.map(\.sequence)) == Set((1...total).map(UInt64.init)))
         #expect(Set(stored.map(\.flowID)) == Set((0..<total).map(UInt64.init)))
         #expect(stored.allSatisfy { $0.agent == "edge-1" && $0.spoolID == session.spool.spoolID })

@@ -29,21 +29,21 @@ struct StoreTests {
 
         var query = Mbox_V1_AlertQuery()
         query.agent = "edge-2"
-        #expect(try store.alerts(matching: query).count == 5)
+        #expect(try store.allAlerts(matching: query).count == 5)
         query = Mbox_V1_AlertQuery()
         query.sid = 1_000_003
-        let bySID = try store.alerts(matching: query)
+        let bySID = try store.allAlerts(matching: query)
         #expect(!bySID.isEmpty && bySID.allSatisfy { $0.sid == 1_000_003 })
         query = Mbox_V1_AlertQuery()
         query.ip = "10.0.3.3"
-        #expect(try store.alerts(matching: query).allSatisfy { $0.flow.srcIp == "10.0.3.3" })
+        #expect(try store.allAlerts(matching: query).allSatisfy { $0.flow.srcIp == "10.0.3.3" })
         query = Mbox_V1_AlertQuery()
         query.sinceUnixUs = 1_700_000_000_000_000 + 140
         query.agent = "edge-1"
-        #expect(try store.alerts(matching: query).map(\.sequence) == Array(140...150))
+        #expect(try store.allAlerts(matching: query).map(\.sequence) == Array(140...150))
         query = Mbox_V1_AlertQuery()
         query.limit = 3
-        let newest = try store.alerts(matching: query)
+        let newest = try store.allAlerts(matching: query)
         #expect(newest.map(\.timestampUs) == newest.map(\.timestampUs).sorted() && newest.count == 3)
         #expect(newest.last?.sequence == 150)
     }

@@ -55,18 +55,18 @@ final class RunningController: @unchecked Sendable {
     let task: Task<Void, any Error>
     let port: Int
 
-    init(store: any ControlStore, pki: TestPKI, port: Int = 0) async throws {
+    init(store: any ControlStore, pki: TestPKI, port: Int = 0, limits: ConnectionLimits = ConnectionLimits()) async throws {
         controller = Controller(store: store)
         server = try ControllerServer(controller: controller, listen: ControlEndpoint(host: "127.0.0.1", port: port),
-                                      tls: pki.files("controller"))
+                                      tls: pki.files("controller"), limits: limits)
         let server = self.server
         task = Task { try await server.serve() }
         self.port = try await server.listeningPort()
     }
 
     /// A controller on SQLite in `scratch` (c.db), with certificates from `pki`.
-    convenience init(in scratch: ScratchDirectory, pki: TestPKI) async throws {
-        try await self.init(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki)
+    convenience init(in scratch: ScratchDirectory, pki: TestPKI, limits: ConnectionLimits = ConnectionLimits()) async throws {
+        try await self.init(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki, limits: limits)
     }
 
     var endpoint: ControlEndpoint { ControlEndpoint(host: "127.0.0.1", port: port) }

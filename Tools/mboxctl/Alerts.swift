@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import MBoxProto
 
 struct Alerts: AsyncParsableCommand {
@@ -36,6 +37,25 @@ struct Alerts: AsyncParsableCommand {
         if let since { _ = try Self.parseSince(since) }
     }
 
+    /// Every alert the query's limit asks for, page by page (each answer stays far below
+    /// the message limit), oldest first.
+    static func query(_ request: Mbox_V1_AlertQuery,
+                      _ service: Mbox_V1_OperatorService.Client<HTTP2ClientTransport.Posix>) async throws -> [Mbox_V1_Alert] {
+        var pages: [[Mbox_V1_Alert]] = []
+        var request = request
+        var remaining = Int(request.limit == 0 ? 1000 : request.limit)
+        while remaining > 0 {
+            request.limit = UInt32(remaining)
+            let response = try await service.queryAlerts(request, options: ConnectionOptions.deadline)
+            pages.append(response.alerts)
+            remaining -= response.alerts.count
+            guard !response.nextPage.isEmpty, !response.alerts.isEmpty else { break }
+            request.page = response.nextPage
+        }
+        // Each page is older than the one before it.
+        return pages.reversed().flatMap { $0 }
+    }
+
     static func parseSince(_ text: String) throws -> Int64 {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         if let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0 {
@@ -66,7 +86,7 @@ struct Alerts: AsyncParsableCommand {
             }
             return
         }
-        let alerts = try await connection.withOperator { try await $0.queryAlerts(request, options: ConnectionOptions.deadline).alerts }
+        let alerts = try await connection.withOperator { try await Self.query(request, $0) }
         if json {
             alerts.forEach { print(AlertFormat.eve($0)) }
         } else {
@@ -90,16 +110,28 @@ enum AlertFormat {
         return pad([time(alert.timestampUs), alert.agent, "\(alert.sid)", alert.action, flow, alert.signature])
     }
 
+    /// Suricata's EVE timestamp (UTC, microseconds): 2026-11-29T16:05:46.123456+0000.
+    /// Made by hand: a date formatter per alert cost 0.35 ms of CPU each.
     static func time(_ microseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(microseconds) / 1_000_000))
+        var seconds = time_t(microseconds.floorDivided(by: 1_000_000))
+        let fraction = Int(microseconds - Int64(seconds) * 1_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        return "\(digits(Int(parts.tm_year) + 1900, 4))-\(digits(Int(parts.tm_mon) + 1, 2))-\(digits(Int(parts.tm_mday), 2))T"
+            + "\(digits(Int(parts.tm_hour), 2)):\(digits(Int(parts.tm_min), 2)):\(digits(Int(parts.tm_sec), 2)).\(digits(fraction, 6))+0000"
     }
 
-    /// A Suricata EVE alert line; `host` names the agent.
+    /// A Suricata EVE alert line; `host` names the agent, and `mbox` where the alert was
+    /// stored from (agent, its spool, the sequence in it: unique together).
     static func eve(_ alert: Mbox_V1_Alert) -> String {
         let object: [String: Any] = [
             "timestamp": time(alert.timestampUs), "host": alert.agent, "event_type": "alert", "flow_id": alert.flowID,
+            "mbox": ["agent": alert.agent, "spool_id": alert.spoolID, "sequence": alert.sequence, "chain": alert.chain,
+                     "config_version": alert.configVersion] as [String: Any],
             "src_ip": alert.flow.srcIp, "src_port": alert.flow.srcPort, "dest_ip": alert.flow.destIp,
             "dest_port": alert.flow.destPort, "proto": alert.flow.proto,
             "alert": ["action": alert.action, "gid": alert.gid, "signature_id": alert.sid, "rev": alert.rev,
@@ -107,5 +139,13 @@ enum AlertFormat {
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension Int64 {
+    /// Division rounding toward negative infinity (times before 1970 stay well formed).
+    func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
     }
 }

@@ -15,6 +15,7 @@ struct MBoxCtl: AsyncParsableCommand {
         a `mboxctl pki` directory (MBOX_PKI or --pki, ./pki by default) under the operator name \
         (MBOX_OPERATOR or --as, 'operator').
         """,
+        version: MBoxVersion.description,
         subcommands: [Apply.self, Get.self, Delete.self, Alerts.self, PKI.self, Version.self])
 }
 
@@ -48,15 +49,46 @@ struct ConnectionOptions: ParsableArguments {
                 return try await body(Mbox_V1_OperatorService.Client(wrapping: client))
             }
         } catch let error as RPCError {
-            throw CtlError(error.code == .unavailable ? "cannot reach the controller at \(endpoint): \(error.message)"
-                                                      : "\(error.code): \(error.message)")
+            throw CtlError(Self.explain(error, endpoint: endpoint, tls: tls))
         }
     }
 
+    /// An RPC failure in the operator's words. A refused certificate shows up as a broken
+    /// connection (TLS 1.3 clients learn of it after their handshake), so the TLS alert in
+    /// the error's causes is looked for and named.
+    static func explain(_ error: RPCError, endpoint: ControlEndpoint, tls: TLSFiles) -> String {
+        guard error.code == .unavailable || error.code == .deadlineExceeded else { return "\(error.code): \(error.message)" }
+        let causes = describeCauses(error)
+        let refusals = ["CERTIFICATE_REQUIRED", "UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN", "CERTIFICATE_REVOKED",
+                        "CERTIFICATE_EXPIRED", "ACCESS_DENIED", "HANDSHAKE_FAILURE"]
+        if let alert = refusals.first(where: { causes.uppercased().contains($0) }) {
+            return "the controller at \(endpoint) refused our certificate \(tls.certificate) (TLS alert \(alert.lowercased())): "
+                + "is it issued by the controller's CA, for an operator?"
+        }
+        if causes.contains("CERTIFICATE_VERIFY_FAILED") || causes.contains("certificate verify failed") {
+            return "the controller at \(endpoint) presented a certificate that \(tls.ca) does not vouch for (or not for that address)"
+        }
+        return "cannot reach the controller at \(endpoint): \(error.message)"
+    }
+
+    static func describeCauses(_ error: any Error) -> String {
+        var text = String(reflecting: error)
+        var cause = (error as? RPCError)?.cause
+        var depth = 0
+        while let next = cause, depth < 8 {
+            text += " | " + String(reflecting: next)
+            cause = (next as? RPCError)?.cause ?? (next as? RuntimeError)?.cause
+            depth += 1
+        }
+        return text
+    }
+
     /// Call options with a deadline, so an unreachable controller fails instead of hanging.
-    static var deadline: CallOptions {
+    static var deadline: CallOptions { deadline(seconds: 10) }
+
+    static func deadline(seconds: Int) -> CallOptions {
         var options = CallOptions.defaults
-        options.timeout = .seconds(10)
+        options.timeout = .seconds(seconds)
         return options
     }
 }
@@ -68,9 +100,8 @@ struct CtlError: Error, CustomStringConvertible {
 
 struct Version: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print mboxctl's version and API.")
-    static let version = "0.5.0"
 
     func run() {
-        print("mboxctl \(Self.version) (API mbox.v1)")
+        print("mboxctl \(MBoxVersion.description)")
     }
 }

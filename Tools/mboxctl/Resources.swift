@@ -16,10 +16,14 @@ struct Apply: AsyncParsableCommand {
     @Option(help: "Override the file's placement: agents whose labels include these (k=v,k=v).")
     var selector: String?
 
+    @Option(help: "Seconds to wait for the controller to check and store each chain (large rule sets compile for a while).")
+    var timeout = 120
+
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
         guard !file.isEmpty else { throw ValidationError("give at least one -f FILE") }
+        guard timeout > 0 else { throw ValidationError("--timeout is a number of seconds above zero") }
         if let selector {
             do { _ = try Labels.parse(selector) } catch { throw ValidationError("--selector: \(error)") }
         }
@@ -31,20 +35,25 @@ struct Apply: AsyncParsableCommand {
             do {
                 var spec = try Mbox_V1_ChainSpec.load(file: path)
                 if let selector { spec.selector = try Labels.parse(selector) }
-                let size = try (spec.serializedBytes() as [UInt8]).count
-                guard size < ControlLimits.maximumMessageBytes else {
-                    throw CtlError("\(path) with its rule files is \(size) bytes; the controller takes at most \(ControlLimits.maximumMessageBytes)")
+                var carried = Mbox_V1_AgentConfig()
+                carried.version = UInt64.max
+                carried.chain = spec
+                let size = try (carried.serializedBytes() as [UInt8]).count
+                guard size <= ControlLimits.maximumMessageBytes else {
+                    throw CtlError("\(path) with its rule files is \(size) bytes as an agent's config; controller, agents and mboxctl "
+                                   + "take at most \(ControlLimits.maximumMessageBytes) bytes a message")
                 }
                 specs.append(spec)
             } catch { throw CtlError("\(error)") }
         }
         let requests = specs
+        let options = ConnectionOptions.deadline(seconds: timeout)
         let outcomes = try await connection.withOperator { service in
             var outcomes: [String] = []
             for spec in requests {
                 var request = Mbox_V1_ApplyChainRequest()
                 request.spec = spec
-                let response = try await service.applyChain(request, options: ConnectionOptions.deadline)
+                let response = try await service.applyChain(request, options: options)
                 let placed = response.agents.isEmpty ? "" : " (pushed to \(response.agents.joined(separator: ", ")))"
                 outcomes.append("chain/\(spec.name) \(response.outcome), revision \(response.revision)\(placed)")
             }
@@ -80,10 +89,18 @@ struct Delete: AsyncParsableCommand {
 }
 
 struct Get: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List agents or chains: get agents|chains [-o table|json].")
+    static let configuration = CommandConfiguration(
+        abstract: "List agents or chains: get agents|chains [NAME] [-o table|json].",
+        discussion: "`get chain NAME -o json --with-rules` includes the rule files' text; listings give their names and sizes.")
 
     @Argument(help: "agents or chains")
     var kind: String
+
+    @Argument(help: "Only this chain.")
+    var name: String?
+
+    @Flag(help: "With -o json and a chain NAME: include the rule files' text.")
+    var withRules = false
 
     @Option(name: .shortAndLong, help: "table or json.")
     var output = "table"
@@ -93,12 +110,14 @@ struct Get: AsyncParsableCommand {
     func validate() throws {
         guard ["agents", "agent", "chains", "chain"].contains(kind) else { throw ValidationError("get agents or get chains, not '\(kind)'") }
         guard output == "table" || output == "json" else { throw ValidationError("-o is table or json") }
+        if kind.hasPrefix("agent"), name != nil { throw ValidationError("get agents takes no NAME") }
+        if withRules, name == nil || output != "json" { throw ValidationError("--with-rules needs a chain NAME and -o json") }
     }
 
     func run() async throws {
         if kind.hasPrefix("agent") {
             let agents = try await connection.withOperator { try await $0.listAgents(.init(), options: ConnectionOptions.deadline).agents }
-            if output == "json" { agents.forEach { print((try? $0.jsonString()) ?? "{}") }; return }
+            if output == "json" { agents.forEach { print(AgentJSON.line($0)) }; return }
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             print(Table.render(["NAME", "LABELS", "CONNECTED", "CHAIN", "DESIRED", "APPLIED", "PACKETS", "MISSED", "ALERTS", "SPOOLED", "LAST SEEN",
                                 "ERROR"],
@@ -109,7 +128,11 @@ struct Get: AsyncParsableCommand {
                  "\(agent.stats.spoolPending)", Table.age(milliseconds: now - agent.lastSeenUnixMs), agent.applyError]
             }))
         } else {
-            let chains = try await connection.withOperator { try await $0.listChains(.init(), options: ConnectionOptions.deadline).chains }
+            var request = Mbox_V1_ListChainsRequest()
+            request.name = name ?? ""
+            request.withRules = withRules
+            let listing = request
+            let chains = try await connection.withOperator { try await $0.listChains(listing, options: ConnectionOptions.deadline).chains }
             if output == "json" { chains.forEach { print((try? $0.jsonString()) ?? "{}") }; return }
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             print(Table.render(["NAME", "PLACEMENT", "RULE FILES", "REVISION", "UPDATED"], chains.map { chain in
@@ -137,5 +160,24 @@ enum Table {
         if seconds < 7200 { return "\(seconds / 60)m" }
         if seconds < 172_800 { return "\(seconds / 3600)h" }
         return "\(seconds / 86400)d"
+    }
+}
+
+/// `get agents -o json`: one object per agent, every field present, counters as numbers
+/// (protobuf's JSON mapping writes 64-bit integers as strings and leaves zeros out).
+enum AgentJSON {
+    static func line(_ agent: Mbox_V1_AgentInfo) -> String {
+        let stats = agent.stats
+        let object: [String: Any] = [
+            "name": agent.name, "labels": agent.labels, "capabilities": agent.capabilities, "connected": agent.connected,
+            "last_seen_unix_ms": agent.lastSeenUnixMs, "chain": agent.chain, "desired_version": agent.desiredVersion,
+            "applied_version": agent.appliedVersion, "apply_error": agent.applyError, "software_version": agent.softwareVersion,
+            "stats": ["packets": stats.packets, "bytes": stats.bytes, "flows": stats.flows, "alerts": stats.alerts,
+                      "dropped": stats.dropped, "malformed": stats.malformed, "spool_pending": stats.spoolPending,
+                      "running_version": stats.runningVersion, "port_missed": stats.portMissed,
+                      "port_no_mbuf": stats.portNoMbuf] as [String: Any],
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 }
