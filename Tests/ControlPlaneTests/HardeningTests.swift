@@ -29,6 +29,28 @@ struct HardeningTests {
         return (process, port, metrics)
     }
 
+    /// `total` stalled connections in waves, each accepted before the next (a burst beyond
+    /// the listen backlog leaves connections to the client's retransmission timers, for
+    /// minutes); `metrics` is the last scrape.
+    static func flood(port: Int, total: Int, wave: Int, sources: Int, metricsPort: Int,
+                      metrics: inout String) async throws -> [IdleConnections] {
+        var waves: [IdleConnections] = []
+        var opened = 0
+        while opened < total {
+            let flood = IdleConnections(port: port, count: min(wave, total - opened), sources: sources)
+            try #require(flood.sendStalledHello() == flood.descriptors.count, "the test could not open its connections")
+            waves.append(flood)
+            opened += flood.descriptors.count
+            var scraped = ""
+            try #require(try await eventually(seconds: 30) {
+                scraped = try await scrapeMetrics(port: metricsPort)
+                return metricValue(scraped, "mbox_connections_accepted_total") >= Double(opened)
+            }, "\(scraped)")
+            metrics = scraped
+        }
+        return waves
+    }
+
     static func listAgents(port: Int, _ pki: TestPKI) async throws -> [Mbox_V1_AgentInfo] {
         try await withClient(ControlEndpoint(host: "127.0.0.1", port: port), tls: pki.files("alice")) { client in
             try await Mbox_V1_OperatorService.Client(wrapping: client).listAgents(.init(), options: shortDeadline).agents
@@ -43,20 +65,8 @@ struct HardeningTests {
         defer { controller.stop() }
         let before = processFootprint(controller.process.processIdentifier)
 
-        // In waves of 1,000, each accepted before the next (a burst beyond the listen
-        // backlog leaves connections to the client's retransmission timers, for minutes).
-        var waves: [IdleConnections] = []
         var metrics = ""
-        for wave in 1...20 {
-            let flood = IdleConnections(port: port, count: wave == 20 ? 500 : 1_000)
-            try #require(flood.sendStalledHello() == flood.descriptors.count, "the test could not open its connections")
-            waves.append(flood)
-            let opened = Double(waves.reduce(0) { $0 + $1.descriptors.count })
-            try #require(try await eventually(seconds: 30) {
-                metrics = try await scrapeMetrics(port: metricsPort)
-                return metricValue(metrics, "mbox_connections_accepted_total") >= opened
-            }, "\(metrics)")
-        }
+        let waves = try await Self.flood(port: port, total: 19_500, wave: 1_000, sources: 1, metricsPort: metricsPort, metrics: &metrics)
         // Before: 5,000 such connections took 42 → 306 MB and ~20,000 crashed it.
         #expect(controller.process.isRunning, "\(controller.log)")
         #expect(try await Self.listAgents(port: port, pki).isEmpty)
@@ -82,20 +92,15 @@ struct HardeningTests {
         let pki = try TestPKI(in: scratch)
         let (controller, port, metricsPort) = try await Self.launchController(scratch, pki, descriptorLimit: 1024)
         defer { controller.stop() }
-        let flood = IdleConnections(port: port, count: 3_000, sources: 300)
-        #expect(flood.sendStalledHello() > 2_900)
         var metrics = ""
-        #expect(try await eventually(seconds: 60) {
-            metrics = try await scrapeMetrics(port: metricsPort)
-            return metricValue(metrics, "mbox_connections_accepted_total") >= 3_000
-        }, "\(metrics)")
+        let waves = try await Self.flood(port: port, total: 3_000, wave: 300, sources: 300, metricsPort: metricsPort, metrics: &metrics)
         // Before: 1,100 of them crashed it (SIGILL once descriptors ran out).
         #expect(controller.process.isRunning, "\(controller.log)")
         #expect(processFootprint(controller.process.processIdentifier).descriptors < 1024)
         #expect(try await Self.listAgents(port: port, pki).isEmpty)
         #expect(metricValue(metrics, "mbox_connections_evicted_total") > 0, "\(metrics)")
         #expect(metricValue(metrics, "mbox_connections_peak") <= 1024 - 256)
-        flood.close()
+        waves.forEach { $0.close() }
         #expect(controller.stop() == 0, "\(controller.log)")
     }
 

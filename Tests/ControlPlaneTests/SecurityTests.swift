@@ -148,7 +148,12 @@ struct SecurityTests {
 
             let chains = try await service.listChains(.init(), options: shortDeadline).chains
             #expect(chains.count == 1 && chains[0].revision == applied.revision)
-            #expect(chains[0].spec.ruleSets.first?.text == sqlRule)
+            #expect(chains[0].spec.ruleSets.first?.bytes == UInt64(sqlRule.utf8.count))
+            var named = Mbox_V1_ListChainsRequest()
+            named.name = chains[0].spec.name
+            named.withRules = true
+            let whole = try await service.listChains(named, options: shortDeadline).chains
+            #expect(whole.first?.spec.ruleSets.first?.text == sqlRule)
         }
         await running.stop()
     }

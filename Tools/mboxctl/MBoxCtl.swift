@@ -59,14 +59,14 @@ struct ConnectionOptions: ParsableArguments {
     static func explain(_ error: RPCError, endpoint: ControlEndpoint, tls: TLSFiles) -> String {
         guard error.code == .unavailable || error.code == .deadlineExceeded else { return "\(error.code): \(error.message)" }
         let causes = describeCauses(error)
-        let refusals = ["CERTIFICATE_REQUIRED", "UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN", "CERTIFICATE_REVOKED",
-                        "CERTIFICATE_EXPIRED", "ACCESS_DENIED", "HANDSHAKE_FAILURE"]
-        if let alert = refusals.first(where: { causes.uppercased().contains($0) }) {
-            return "the controller at \(endpoint) refused our certificate \(tls.certificate) (TLS alert \(alert.lowercased())): "
-                + "is it issued by the controller's CA, for an operator?"
-        }
-        if causes.contains("CERTIFICATE_VERIFY_FAILED") || causes.contains("certificate verify failed") {
+        if ProcessInfo.processInfo.environment["MBOXCTL_DEBUG"] != nil { FileHandle.standardError.write(Data((causes + "\n").utf8)) }
+        if causes.contains("CERTIFICATE_VERIFY_FAILED") {
             return "the controller at \(endpoint) presented a certificate that \(tls.ca) does not vouch for (or not for that address)"
+        }
+        // An alert the controller sent during or right after the handshake: it refused us.
+        if let alert = causes.firstMatch(of: /(?:TLSV1|SSLV3)_ALERT_([A-Z_]+)/) {
+            return "the controller at \(endpoint) refused our certificate \(tls.certificate) (TLS alert \(alert.1.lowercased())): "
+                + "is it issued by the controller's CA, and for an operator?"
         }
         return "cannot reach the controller at \(endpoint): \(error.message)"
     }
