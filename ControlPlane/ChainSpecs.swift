@@ -45,7 +45,9 @@ public struct ChainSpecCompiler {
         self.maximumCompiledBytes = maximumCompiledBytes
     }
 
-    public func compile(_ spec: Mbox_V1_ChainSpec) throws -> CompiledChain {
+    /// `outputDirectory`: where the agent lets the chain's NFs write files (its state
+    /// directory's `output/`); every path in a pushed chain must stay under it.
+    public func compile(_ spec: Mbox_V1_ChainSpec, outputDirectory: String = "output") throws -> CompiledChain {
         let file = spec.file.isEmpty ? "\(spec.name).yaml" : spec.file
         let definition = try ChainParser().parse(spec.yaml, file: file)
         guard DevelopmentCA.isValidName(definition.name) else {
@@ -56,7 +58,8 @@ public struct ChainSpecCompiler {
             throw ChainErrors(errors: [ChainError(location: SourceLocation(file: file, line: 1, column: 1),
                                                   message: "the request names chain '\(spec.name)' but the file names '\(definition.name)'")])
         }
-        let resources = BuildResources(ruleSets: Dictionary(spec.ruleSets.map { ($0.name, $0.text) }, uniquingKeysWith: { a, _ in a }))
+        let resources = BuildResources(ruleSets: Dictionary(spec.ruleSets.map { ($0.name, $0.text) }, uniquingKeysWith: { a, _ in a }),
+                                       confinedOutput: outputDirectory)
         let compiled = try ChainCompiler().compile(definition, resources: resources)
         let engines = resources.loadedEngines
         let problems = engines.flatMap { $0.1.problems }

@@ -56,6 +56,15 @@ public final class CompiledChain: @unchecked Sendable {
     /// The event source and fresh NF instances on an existing data path (a chain swapped
     /// into a running agent). Throws when that data path lacks what the chain needs.
     public func makeStages(on dataPath: DataPath, launcher: HelperLauncher = .threads) throws -> (EventSource, ChainRunner) {
+        let prepared = try prepareStages(on: dataPath, launcher: launcher)
+        prepared.attach()
+        return (prepared.source, prepared.runner)
+    }
+
+    /// Everything `makeStages` does that may run off the data path's thread: checks, NF
+    /// instances, the runner and its helpers. The data path's own thread then calls
+    /// `attach()` and swaps the stages in (a pointer's work).
+    public func prepareStages(on dataPath: DataPath, launcher: HelperLauncher = .threads) throws -> PreparedStages {
         let data = dataPath.configuration
         if definition.stack == "tcp_monitor", !data.tracksTCP {
             throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
@@ -79,8 +88,23 @@ public final class CompiledChain: @unchecked Sendable {
                                      stages: stages, offloaded: offloaded, launcher: launcher)
         let wanted = runner.table.wantedTypes(types)
         // Byte streams wait for NFs' edits only when some NF reads them.
-        dataPath.splitProxy?.rewriting = wanted & (1 << UInt64(EventTypeID.byteStream.rawValue)) != 0
-        return (EventSource(types: types, wantedTypes: wanted), runner)
+        let rewrites = wanted & (1 << UInt64(EventTypeID.byteStream.rawValue)) != 0
+        return PreparedStages(dataPath: dataPath, source: EventSource(types: types, wantedTypes: wanted), runner: runner,
+                              rewritesStreams: rewrites)
+    }
+}
+
+/// A chain's stages built for one data path, not yet in use.
+public struct PreparedStages: @unchecked Sendable {
+    let dataPath: DataPath
+    public let source: EventSource
+    public let runner: ChainRunner
+    let rewritesStreams: Bool
+
+    /// Sets what the data path must do for these stages; call on the data path's thread,
+    /// right before the stages take over.
+    public func attach() {
+        dataPath.splitProxy?.rewriting = rewritesStreams
     }
 }
 

@@ -15,6 +15,10 @@ public final class BuildResources: @unchecked Sendable {
     public let ruleSets: [String: String]?
     /// A threshold.config applied to every rule set (the command's `--threshold-config`).
     public let thresholdConfig: String?
+    /// Set for chains pushed by a controller: NFs may write files only under this
+    /// directory (the agent's state directory), named by relative paths. nil: no confinement
+    /// (a chain file the operator starts the agent with).
+    public let confinedOutput: String?
     private var engines: [String: DetectEngine] = [:]
     private let lock = NSLock()
     /// What the rules of the NF prepared last need delivered (read by the chain compiler).
@@ -32,10 +36,24 @@ public final class BuildResources: @unchecked Sendable {
         return preparedNeeds
     }
 
-    public init(rulesOverride: String? = nil, ruleSets: [String: String]? = nil, thresholdConfig: String? = nil) {
+    public init(rulesOverride: String? = nil, ruleSets: [String: String]? = nil, thresholdConfig: String? = nil,
+                confinedOutput: String? = nil) {
         self.rulesOverride = rulesOverride
         self.ruleSets = ruleSets
         self.thresholdConfig = thresholdConfig
+        self.confinedOutput = confinedOutput
+    }
+
+    /// Where an NF's output file `path` goes: as given, or for a confined chain under
+    /// `confinedOutput` — nil (with `problem` set) when the path would leave it.
+    func outputPath(_ path: String, problem: inout String?) -> String? {
+        guard let directory = confinedOutput, path != "/dev/null" else { return path }
+        let components = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard !path.isEmpty, !path.hasPrefix("/"), !components.contains(".."), !components.contains("") else {
+            problem = "a pushed chain writes only under the agent's state directory: give a relative path without '..' (not '\(path)')"
+            return nil
+        }
+        return directory + "/" + path
     }
 
     /// The compiled rules of `path` (or of the rule set so named); parse problems are kept
@@ -195,9 +213,17 @@ public struct NFKind: Sendable {
         return { FlowStats(averageThreshold: threshold, minimumPackets: minimum) }
     }
 
-    static let logger = NFKind(type: "Logger", action: .readOnly, publishes: [], parameters: ["path"]) { parameters, _, _ in
-        let path = parameters.string("path", default: "/dev/null") ?? "/dev/null"
-        return { try Logger(path: path) }
+    static let logger = NFKind(type: "Logger", action: .readOnly, publishes: [], parameters: ["path"]) { parameters, resources, _ in
+        let given = parameters.string("path", default: "/dev/null") ?? "/dev/null"
+        var problem: String?
+        guard let path = resources.outputPath(given, problem: &problem) else {
+            parameters.error(nil, "Logger 'path': \(problem ?? "")")
+            return nil
+        }
+        return {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            return try Logger(path: path)
+        }
     }
 }
 

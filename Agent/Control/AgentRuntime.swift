@@ -20,6 +20,8 @@ public final class AgentRuntime {
     public let worker: Int
     private let config: ConfigSlot.Reader?
     private let eveLock: NSLock
+    /// This worker's way to the spool (pushes only; the session's writer thread writes).
+    private let alertRing: AlertRing?
     /// EVE `anomaly` records are written (checked per packet, so kept here as a constant).
     let logsAnomalies: Bool
     private var chainName: String
@@ -46,7 +48,9 @@ public final class AgentRuntime {
         self.worker = worker
         self.eveLock = eveLock
         logsAnomalies = eve?.logsAnomalies ?? false
-        config = session?.slot.makeReader()
+        let target = PreparationTarget(dataPath: dataPath)
+        alertRing = session?.alerts.ring(worker)
+        config = session?.slot.makeReader { [launcher] chain in try chain.prepareStages(on: target.dataPath, launcher: launcher) }
         self.counters = counters ?? session?.counters
     }
 
@@ -120,9 +124,11 @@ public final class AgentRuntime {
     private func adopt(_ update: ConfigSlot.Update, _ config: ConfigSlot.Reader) {
         do {
             if let chain = update.chain {
-                let (source, runner) = try chain.makeStages(on: dataPath, launcher: launcher)
-                pipeline = pipeline?.replacingChain(source: source, chain: runner)
-                    ?? Pipeline(dataPath: dataPath, source: source, chain: runner)
+                // Built off this thread when the session posted the update; here only swapped in.
+                let stages = try config.preparedStages(for: update.version)?.get() ?? chain.prepareStages(on: dataPath, launcher: launcher)
+                stages.attach()
+                pipeline = pipeline?.replacingChain(source: stages.source, chain: stages.runner)
+                    ?? Pipeline(dataPath: dataPath, source: stages.source, chain: stages.runner)
             } else {
                 pipeline?.chain.finish()
                 pipeline = nil
@@ -146,7 +152,7 @@ public final class AgentRuntime {
                 let tunnel = dataPath.tunnel(ofFlow: alert.flowID)
                 try eveLock.withLock { try eve.write(alert: alert, rule: rule, key: key, transaction: transaction, tunnel: tunnel) }
             }
-            session?.spool.append(Mbox_V1_Alert(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))
+            alertRing?.push(Mbox_V1_Alert(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))
         }
     }
 
@@ -159,7 +165,15 @@ public final class AgentRuntime {
             dataPath.finishAll()
         }
         if let eve { try eveLock.withLock { try eve.flush() } }
+        session?.alerts.flush()
         session?.spool.sync()
         publishCounters()
     }
+}
+
+/// The data path a session-side preparation builds stages for. Preparing reads only what
+/// does not change while packets flow (the configuration, the flow table's identity);
+/// `PreparedStages.attach()` does the rest on the data path's thread.
+private struct PreparationTarget: @unchecked Sendable {
+    let dataPath: DataPath
 }

@@ -79,31 +79,43 @@ public final class AlertSpool: @unchecked Sendable {
     /// Appends an alert, giving it the next sequence and this spool's id. Returns false
     /// (and counts it) when the spool is full.
     @discardableResult
-    public func append(_ alert: Mbox_V1_Alert) -> Bool {
-        var alert = alert
+    public func append(_ alert: Mbox_V1_Alert) -> Bool { append(contentsOf: [alert]) == 1 }
+
+    /// Appends alerts in order with one write (group commit), each given the next sequence
+    /// and this spool's id; returns how many were taken. Past `maximumBytes` the rest are
+    /// refused and counted; so is a batch the disk refused.
+    @discardableResult
+    public func append(contentsOf alerts: [Mbox_V1_Alert]) -> Int {
         lock.lock()
         defer { lock.unlock() }
-        alert.sequence = nextSequence
-        alert.spoolID = spoolID
-        guard let payload: [UInt8] = try? alert.serializedBytes(),
-              pendingBytesLocked + Self.headerBytes + payload.count <= maximumBytes else {
-            refusedCount += 1
-            return false
+        var records: [UInt8] = []
+        var entries: [(sequence: UInt64, offset: Int, length: Int)] = []
+        var sequence = nextSequence
+        var pending = pendingBytesLocked
+        for var alert in alerts {
+            alert.sequence = sequence
+            alert.spoolID = spoolID
+            guard let payload: [UInt8] = try? alert.serializedBytes(), pending + Self.headerBytes + payload.count <= maximumBytes else {
+                break
+            }
+            entries.append((sequence, fileSize + records.count, Self.headerBytes + payload.count))
+            withUnsafeBytes(of: UInt32(payload.count).littleEndian) { records.append(contentsOf: $0) }
+            withUnsafeBytes(of: sequence.littleEndian) { records.append(contentsOf: $0) }
+            records += payload
+            pending += Self.headerBytes + payload.count
+            sequence += 1
         }
-        var record = [UInt8](repeating: 0, count: Self.headerBytes)
-        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { record.replaceSubrange(0..<4, with: $0) }
-        withUnsafeBytes(of: nextSequence.littleEndian) { record.replaceSubrange(4..<12, with: $0) }
-        record += payload
-        let written = record.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == record.count else {
+        let written = records.isEmpty ? 0 : records.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == records.count else {
             if written > 0 { _ = ftruncate(descriptor, off_t(fileSize)) }
-            refusedCount += 1
-            return false
+            refusedCount += UInt64(alerts.count)
+            return 0
         }
-        index.append((nextSequence, fileSize, record.count))
-        fileSize += record.count
-        nextSequence += 1
-        return true
+        index.append(contentsOf: entries)
+        fileSize += records.count
+        nextSequence = sequence
+        refusedCount += UInt64(alerts.count - entries.count)
+        return entries.count
     }
 
     /// Up to `limit` pending alerts with a sequence above `sequence`, oldest first.

@@ -4,15 +4,23 @@ import MBoxChain
 import MBoxProto
 
 /// A config handed from the control session to the data paths (one per worker). The
-/// session posts a compiled chain; each data path checks one atomic per burst, takes the
-/// update between two packets and reports the outcome; once every data path has, the
-/// session tells the controller.
+/// session posts a compiled chain; readers that can prepare have their stages (NF
+/// instances, runner, helpers) built then, on the session's thread; each data path checks
+/// one atomic per burst, takes the update between two packets — swapping in the prepared
+/// stages — and reports the outcome; once every data path has, the session tells the
+/// controller.
 public final class ConfigSlot: @unchecked Sendable {
     /// A config ready to run: the chain compiled off the data path (nil: no chain).
     public struct Update: @unchecked Sendable {
         public var version: UInt64
         public var chain: CompiledChain?
         public var spec: Mbox_V1_ChainSpec?
+
+        public init(version: UInt64, chain: CompiledChain?, spec: Mbox_V1_ChainSpec?) {
+            self.version = version
+            self.chain = chain
+            self.spec = spec
+        }
     }
 
     /// How many data paths take each update (each through a `Reader` of its own).
@@ -26,6 +34,8 @@ public final class ConfigSlot: @unchecked Sendable {
     /// The outcome of the last update every data path reported on (error nil: applied).
     private var outcome: (version: UInt64, error: String?)?
     private let appliedVersion = ManagedAtomic<UInt64>(0)
+    /// Readers that build their stages when an update is posted.
+    private var preparing: [Reader] = []
 
     public init(readers: Int = 1) {
         precondition(readers > 0)
@@ -35,6 +45,8 @@ public final class ConfigSlot: @unchecked Sendable {
     // MARK: Control session side
 
     public func post(_ update: Update) {
+        // Each data path's stages are built here, before any of them can take the update.
+        for reader in lock.withLock({ preparing }) { reader.prepare(update) }
         lock.withLock {
             latest = update
             reports = (update.version, 0, nil)
@@ -68,14 +80,40 @@ public final class ConfigSlot: @unchecked Sendable {
     // MARK: Data path side
 
     /// One data path's side of the slot; make one per data path (`readers` in all).
-    public func makeReader() -> Reader { Reader(self) }
+    /// `prepare` builds that data path's stages for a posted chain, off its thread; without
+    /// it the data path builds them itself when it takes the update.
+    public func makeReader(prepare: (@Sendable (CompiledChain) throws -> PreparedStages)? = nil) -> Reader {
+        let reader = Reader(self, prepare: prepare)
+        if prepare != nil { lock.withLock { preparing.append(reader) } }
+        return reader
+    }
 
     /// What one data path uses: `take()` per burst, `report(_:error:)` per update taken.
     public final class Reader: @unchecked Sendable {
         private let slot: ConfigSlot
         private var taken: UInt64 = 0
+        private let preparer: (@Sendable (CompiledChain) throws -> PreparedStages)?
+        /// Stages built for a posted version (guarded by the slot's lock).
+        private var staged: (version: UInt64, stages: Result<PreparedStages, any Error>)?
 
-        init(_ slot: ConfigSlot) { self.slot = slot }
+        init(_ slot: ConfigSlot, prepare: (@Sendable (CompiledChain) throws -> PreparedStages)?) {
+            self.slot = slot
+            preparer = prepare
+        }
+
+        func prepare(_ update: Update) {
+            guard let preparer, let chain = update.chain else { return }
+            let stages = Result { try preparer(chain) }
+            slot.lock.withLock { staged = (update.version, stages) }
+        }
+
+        /// The stages built for `version` when it was posted (nil: none were; build them).
+        public func preparedStages(for version: UInt64) -> Result<PreparedStages, any Error>? {
+            slot.lock.withLock {
+                defer { staged = nil }
+                return staged?.version == version ? staged?.stages : nil
+            }
+        }
 
         /// The latest update if this data path has not taken it yet; one relaxed load in
         /// the common case.

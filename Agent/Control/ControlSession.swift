@@ -35,6 +35,8 @@ public final class ControlSession: Sendable {
     public let name: String
     public let settings: Settings
     public let spool: AlertSpool
+    /// Where the data paths hand their alerts (one ring per worker, one writer thread).
+    public let alerts: AlertWriter
     public let slot: ConfigSlot
     public let counters: AgentCounters
     let log: @Sendable (String) -> Void
@@ -51,6 +53,7 @@ public final class ControlSession: Sendable {
         name = identity.name
         self.settings = settings
         self.spool = spool
+        alerts = AlertWriter(spool: spool, workers: counters.workerCount)
         self.slot = slot
         self.counters = counters
         self.log = log
@@ -67,7 +70,7 @@ public final class ControlSession: Sendable {
         guard let bytes = FileManager.default.contents(atPath: lastGoodPath),
               let config = try? Mbox_V1_AgentConfig(serializedBytes: bytes) else { return nil }
         do {
-            slot.post(try Self.update(for: config))
+            slot.post(try update(for: config))
             log("restored config version \(config.version) (\(config.hasChain ? "chain \(config.chain.name)" : "no chain")) from \(lastGoodPath)")
             return config.version
         } catch {
@@ -76,8 +79,11 @@ public final class ControlSession: Sendable {
         }
     }
 
-    static func update(for config: Mbox_V1_AgentConfig) throws -> ConfigSlot.Update {
-        let compiled = try config.hasChain ? ChainSpecCompiler().compile(config.chain) : nil
+    /// Where pushed chains' NFs write their files.
+    public var outputDirectory: String { settings.stateDirectory + "/output" }
+
+    func update(for config: Mbox_V1_AgentConfig) throws -> ConfigSlot.Update {
+        let compiled = try config.hasChain ? ChainSpecCompiler().compile(config.chain, outputDirectory: outputDirectory) : nil
         return ConfigSlot.Update(version: config.version, chain: compiled, spec: config.hasChain ? config.chain : nil)
     }
 
@@ -162,7 +168,7 @@ public final class ControlSession: Sendable {
             report.ok = true
         } else {
             do {
-                slot.post(try Self.update(for: config))
+                slot.post(try update(for: config))
                 if let refusal = await slot.outcome(of: config.version) {
                     report.error = refusal
                 } else {

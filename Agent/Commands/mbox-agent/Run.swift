@@ -177,7 +177,7 @@ struct Run: ParsableCommand {
 
     private func report(_ session: ControlSession?) {
         guard let session else { return }
-        FileHandle.standardError.write(Data("spool        \(session.spool.pendingCount) alerts not yet at the controller, \(session.spool.refused) refused (spool full)\n".utf8))
+        FileHandle.standardError.write(Data("spool        \(session.spool.pendingCount) alerts not yet at the controller, \(session.spool.refused) refused (spool full), \(session.alerts.overflowed) refused (writer behind)\n".utf8))
     }
 
     /// This command as the settings file and then the command line give it.
