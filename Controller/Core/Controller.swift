@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import Logging
 import MBoxChain
 import MBoxControl
 import MBoxProto
@@ -10,6 +11,9 @@ import Prometheus
 /// to connected agents, records what they applied, ingests alerts and feeds live follows.
 public actor Controller {
     public nonisolated let store: any ControlStore
+    let log = MBoxLogging.logger("mbox.controller")
+    /// Operators' changes: who (certificate name and fingerprint), what, from where.
+    let audit = MBoxLogging.logger("mbox.audit")
     private var watchers: [String: [UUID: AsyncStream<Mbox_V1_AgentConfig>.Continuation]] = [:]
     private var followers: [UUID: (Mbox_V1_AlertQuery, AsyncStream<Mbox_V1_Alert>.Continuation)] = [:]
     /// Agents as stored, read once; registrations and config versions are written through
@@ -92,16 +96,36 @@ public actor Controller {
     /// problem, before anything is stored. Compiling (seconds for a large rule set) runs
     /// off the actor, so agents are served meanwhile; a caller that gave up by then (its
     /// deadline passed) stores nothing.
+    /// `by`: who asks (recorded in the audit log with the outcome, refusals included);
     /// `abandoned` tells whether the caller has given up (its RPC was cancelled).
-    public nonisolated func apply(_ spec: Mbox_V1_ChainSpec,
+    public nonisolated func apply(_ spec: Mbox_V1_ChainSpec, by caller: OperatorCall = OperatorCall(name: "(in process)"),
                                   abandoned: @Sendable () -> Bool = { false }) async throws -> Mbox_V1_ApplyChainResponse {
-        let checked = try Self.check(spec)
         defer { ControllerServer.trimHeap() }
-        guard !abandoned(), !Task.isCancelled else {
-            throw RPCError(code: .cancelled, message: "the caller gave up before chain '\(checked.name)' was checked; nothing was stored")
+        do {
+            let checked = try Self.check(spec)
+            guard !abandoned(), !Task.isCancelled else {
+                throw RPCError(code: .cancelled, message: "the caller gave up before chain '\(checked.name)' was checked; nothing was stored")
+            }
+            let response = try await store(checked)
+            await record(caller.entry(action: "apply", chain: checked.name, revision: response.revision, outcome: response.outcome))
+            return response
+        } catch {
+            let reason = (error as? RPCError)?.message ?? "\(error)"
+            await record(caller.entry(action: "apply", chain: spec.name, revision: 0,
+                                      outcome: "refused: " + (reason.split(separator: "\n").first.map(String.init) ?? reason)))
+            throw error
         }
-        return try await store(checked)
     }
+
+    /// Writes an audit entry to the store and the `mbox.audit` log.
+    func record(_ entry: Mbox_V1_AuditEntry) {
+        audit.notice("\(entry.action) chain '\(entry.chain)': \(entry.outcome)", metadata: [
+            "operator": "\(entry.operator)", "certificate_sha256": "\(entry.certificateSha256)", "peer": "\(entry.peer)",
+            "revision": "\(entry.revision)"])
+        do { try store.appendAudit(entry) } catch { log.error("cannot store the audit entry above: \(error)") }
+    }
+
+    public func auditEntries(limit: Int) throws -> [Mbox_V1_AuditEntry] { try store.audit(limit: limit) }
 
     /// The spec as it will be stored (named, rule sizes filled), or why not.
     static func check(_ spec: Mbox_V1_ChainSpec) throws -> Mbox_V1_ChainSpec {
@@ -145,14 +169,34 @@ public actor Controller {
         return response
     }
 
-    public func delete(chain name: String) throws -> Mbox_V1_DeleteChainResponse {
+    public func delete(chain name: String, by caller: OperatorCall = OperatorCall(name: "(in process)")) throws -> Mbox_V1_DeleteChainResponse {
         guard try store.deleteChain(named: name) else {
+            record(caller.entry(action: "delete", chain: name, revision: 0, outcome: "refused: no such chain"))
             throw RPCError(code: .notFound, message: "no chain named '\(name)'")
         }
         var response = Mbox_V1_DeleteChainResponse()
         response.revision = try store.nextRevision()
         response.agents = try replan(revision: response.revision)
+        record(caller.entry(action: "delete", chain: name, revision: response.revision, outcome: "deleted"))
         return response
+    }
+
+    // MARK: Retention
+
+    /// Prunes alerts past `retention` now; how many went.
+    public nonisolated func prune(_ retention: AlertRetention) throws -> Int {
+        let cutoff = retention.maximumAge.map { Int64((Date().timeIntervalSince1970 - $0) * 1_000_000) }
+        let removed = try store.pruneAlerts(olderThanUnixUs: cutoff, keepingNewest: retention.maximumCount)
+        if removed > 0 { log.info("retention: pruned \(removed) alerts") }
+        return removed
+    }
+
+    /// Prunes every `retention.interval` until cancelled; failures are logged and retried.
+    public nonisolated func pruneInBackground(_ retention: AlertRetention) async {
+        while !Task.isCancelled {
+            do { _ = try prune(retention) } catch { log.error("retention: cannot prune alerts (retrying): \(error)") }
+            try? await Task.sleep(for: retention.interval)
+        }
     }
 
     public func chains() throws -> [Mbox_V1_ChainRecord] { try store.chains() }
@@ -226,7 +270,7 @@ public actor Controller {
 
     /// Ends every config watch and alert follow (the server is stopping).
     public func closeStreams() {
-        try? flush()
+        do { try flush() } catch { log.error("cannot store \(unsaved.count) agents' reports at shutdown: \(error)") }
         for continuation in watchers.values.flatMap(\.values) { continuation.finish() }
         watchers.removeAll()
         for (_, continuation) in followers.values { continuation.finish() }
@@ -302,21 +346,35 @@ public actor Controller {
             unsaved.subtract(records.map(\.name))
         } else {
             unsaved.formUnion(records.map(\.name))
-            guard !flushScheduled else { return }
-            flushScheduled = true
-            Task {
-                try? await Task.sleep(for: Self.flushDelay)
-                try? self.flush()
-            }
+            scheduleFlush()
         }
     }
 
-    /// Writes the agent updates not yet stored.
+    private func scheduleFlush(after delay: Duration = Controller.flushDelay) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        Task {
+            try? await Task.sleep(for: delay)
+            self.flushOrRetry()
+        }
+    }
+
+    /// A failed write keeps its updates and is tried again a second later (logged).
+    private func flushOrRetry() {
+        do {
+            try flush()
+        } catch {
+            log.error("cannot store \(unsaved.count) agents' reports (retrying in 1 s): \(error)")
+            scheduleFlush(after: .seconds(1))
+        }
+    }
+
+    /// Writes the agent updates not yet stored; they stay queued if the write fails.
     public func flush() throws {
         flushScheduled = false
         let records = unsaved.compactMap { agentCache?[$0] }
-        unsaved.removeAll()
         try store.putAgents(records)
+        unsaved.subtract(records.map(\.name))
     }
 
     /// Stores a batch from `agent` (one transaction) and tells live follows.

@@ -9,13 +9,13 @@ public struct OperatorServiceHandler: Mbox_V1_OperatorService.SimpleServiceProto
     public init(_ controller: Controller) { self.controller = controller }
 
     public func applyChain(request: Mbox_V1_ApplyChainRequest, context: ServerContext) async throws -> Mbox_V1_ApplyChainResponse {
-        _ = try PeerIdentity.require(.operator, context)
-        return try await controller.apply(request.spec) { context.cancellation.isCancelled }
+        let caller = try OperatorCall.of(context)
+        return try await controller.apply(request.spec, by: caller) { context.cancellation.isCancelled }
     }
 
     public func deleteChain(request: Mbox_V1_DeleteChainRequest, context: ServerContext) async throws -> Mbox_V1_DeleteChainResponse {
-        _ = try PeerIdentity.require(.operator, context)
-        return try await controller.delete(chain: request.name)
+        let caller = try OperatorCall.of(context)
+        return try await controller.delete(chain: request.name, by: caller)
     }
 
     public func listChains(request: Mbox_V1_ListChainsRequest, context: ServerContext) async throws -> Mbox_V1_ListChainsResponse {
@@ -65,5 +65,12 @@ public struct OperatorServiceHandler: Mbox_V1_OperatorService.SimpleServiceProto
             throw error
         }
         await controller.unfollow(id)
+    }
+
+    public func listAudit(request: Mbox_V1_AuditQuery, context: ServerContext) async throws -> Mbox_V1_AuditResponse {
+        _ = try PeerIdentity.require(.operator, context)
+        var response = Mbox_V1_AuditResponse()
+        response.entries = try await controller.auditEntries(limit: request.limit == 0 ? 100 : Int(min(request.limit, 10_000)))
+        return response
     }
 }

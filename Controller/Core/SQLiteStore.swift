@@ -42,6 +42,18 @@ public final class SQLiteStore: ControlStore {
                 CREATE INDEX alerts_sid ON alerts (sid);
                 """)
         }
+        migrator.registerMigration("v2: audit log, indexes for every alert filter") { db in
+            try db.execute(sql: """
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, operator TEXT NOT NULL, certificate_sha256 TEXT NOT NULL,
+                    peer TEXT NOT NULL, action TEXT NOT NULL, chain TEXT NOT NULL, revision INTEGER NOT NULL, outcome TEXT NOT NULL);
+                DROP INDEX alerts_sid;
+                CREATE INDEX alerts_agent_time ON alerts (agent, timestamp_us);
+                CREATE INDEX alerts_sid_time ON alerts (sid, timestamp_us);
+                CREATE INDEX alerts_src_time ON alerts (src_ip, timestamp_us);
+                CREATE INDEX alerts_dest_time ON alerts (dest_ip, timestamp_us);
+                """)
+        }
         return migrator
     }
 
@@ -141,6 +153,16 @@ public final class SQLiteStore: ControlStore {
     }
 
     public func alerts(matching query: Mbox_V1_AlertQuery) throws -> AlertPage {
+        let (sql, arguments) = try Self.alertSQL(query)
+        let rows = try database.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { (Self.alert($0), AlertCursor(timestampUs: $0["timestamp_us"], id: $0["id"])) }
+        }
+        return AlertPage.Plan(query).page(newestFirst: rows)
+    }
+
+    /// The statement for one page of `query`: newest first, so a page cut short keeps the
+    /// newest and the next page goes older. Every filter has an index that also orders.
+    public static func alertSQL(_ query: Mbox_V1_AlertQuery) throws -> (String, StatementArguments) {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if !query.agent.isEmpty { conditions.append("agent = ?"); arguments += [query.agent] }
@@ -156,13 +178,75 @@ public final class SQLiteStore: ControlStore {
             arguments += [cursor.timestampUs, cursor.timestampUs, cursor.id]
         }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let plan = AlertPage.Plan(query)
-        // Newest first, so a page cut short keeps the newest and the next page goes older.
-        let sql = "SELECT * FROM alerts \(filter) ORDER BY timestamp_us DESC, id DESC LIMIT \(plan.fetch)"
-        let rows = try database.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: arguments).map { (Self.alert($0), AlertCursor(timestampUs: $0["timestamp_us"], id: $0["id"])) }
+        return ("SELECT * FROM alerts \(filter) ORDER BY timestamp_us DESC, id DESC LIMIT \(AlertPage.Plan(query).fetch)", arguments)
+    }
+
+    /// Rows deleted per transaction while pruning, so ingest waits at most one batch.
+    static let pruneBatch = 20_000
+
+    public func pruneAlerts(olderThanUnixUs: Int64?, keepingNewest: Int?) throws -> Int {
+        var removed = 0
+        if let olderThanUnixUs {
+            while true {
+                let count = try database.write { db in
+                    try db.execute(sql: "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE timestamp_us < ? LIMIT ?)",
+                                   arguments: [olderThanUnixUs, Self.pruneBatch])
+                    return db.changesCount
+                }
+                removed += count
+                if count < Self.pruneBatch { break }
+            }
         }
-        return plan.page(newestFirst: rows)
+        if let keepingNewest {
+            // The oldest id still kept: everything below it goes.
+            let boundary = try database.read { db in
+                try Int64.fetchOne(db, sql: "SELECT id FROM alerts ORDER BY id DESC LIMIT 1 OFFSET ?", arguments: [max(0, keepingNewest - 1)])
+            }
+            if let boundary {
+                while true {
+                    let count = try database.write { db in
+                        try db.execute(sql: "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE id < ? ORDER BY id LIMIT ?)",
+                                       arguments: [boundary, Self.pruneBatch])
+                        return db.changesCount
+                    }
+                    removed += count
+                    if count < Self.pruneBatch { break }
+                }
+            }
+        }
+        return removed
+    }
+
+    public func appendAudit(_ entry: Mbox_V1_AuditEntry) throws {
+        try database.write { db in
+            try db.execute(sql: """
+                INSERT INTO audit (time_ms, operator, certificate_sha256, peer, action, chain, revision, outcome)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [entry.timeUnixMs, entry.operator, entry.certificateSha256, entry.peer, entry.action, entry.chain,
+                                 Int64(bitPattern: entry.revision), entry.outcome])
+        }
+    }
+
+    public func audit(limit: Int) throws -> [Mbox_V1_AuditEntry] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [limit]).map { row in
+                var entry = Mbox_V1_AuditEntry()
+                entry.timeUnixMs = row["time_ms"]
+                entry.operator = row["operator"]
+                entry.certificateSha256 = row["certificate_sha256"]
+                entry.peer = row["peer"]
+                entry.action = row["action"]
+                entry.chain = row["chain"]
+                entry.revision = UInt64(bitPattern: row["revision"] as Int64)
+                entry.outcome = row["outcome"]
+                return entry
+            }
+        }
+    }
+
+    /// How SQLite would run `sql` (EXPLAIN QUERY PLAN's detail lines), for checking indexes.
+    public func queryPlan(_ sql: String, arguments: StatementArguments = []) throws -> [String] {
+        try database.read { db in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] } }
     }
 
     public func alertCount() throws -> Int {

@@ -50,6 +50,14 @@ public protocol ControlStore: Sendable {
     /// One page of the newest alerts matching the query (see `AlertPage`).
     func alerts(matching query: Mbox_V1_AlertQuery) throws -> AlertPage
     func alertCount() throws -> Int
+    /// Removes alerts older than `olderThanUnixUs` (when given) and all but the newest
+    /// `keepingNewest` stored (when given), a bounded batch at a time; how many went.
+    func pruneAlerts(olderThanUnixUs: Int64?, keepingNewest: Int?) throws -> Int
+
+    /// Operators' changes, kept for good.
+    func appendAudit(_ entry: Mbox_V1_AuditEntry) throws
+    /// The newest `limit` entries, oldest first.
+    func audit(limit: Int) throws -> [Mbox_V1_AuditEntry]
 }
 
 extension ControlStore {
@@ -157,4 +165,20 @@ extension Mbox_V1_Alert {
 public struct StoreError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// How long alerts are kept: by age, by count, or both (nil: no limit).
+public struct AlertRetention: Sendable {
+    /// Seconds.
+    public var maximumAge: Double?
+    public var maximumCount: Int?
+    /// How often the background pruning runs.
+    public var interval: Duration = .seconds(60)
+
+    public init(maximumAge: Double? = nil, maximumCount: Int? = nil) {
+        self.maximumAge = maximumAge
+        self.maximumCount = maximumCount
+    }
+
+    public var isUnlimited: Bool { maximumAge == nil && maximumCount == nil }
 }

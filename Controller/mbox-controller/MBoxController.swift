@@ -53,7 +53,19 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections still in their TLS handshake at once, in all.")
     var maxHandshakes = 1024
 
+    @Option(help: "Keep alerts this many days (fractions allowed); older ones are pruned in the background.")
+    var retainDays: Double?
+
+    @Option(help: "Keep at most this many alerts (the newest); the rest are pruned in the background.")
+    var retainAlerts: Int?
+
+    @Option(help: "Seconds between pruning rounds.")
+    var pruneInterval = 60
+
     func validate() throws {
+        if let retainDays, !(retainDays > 0) { throw ValidationError("--retain-days is a number of days above zero") }
+        if let retainAlerts, retainAlerts < 1 { throw ValidationError("--retain-alerts is a count above zero") }
+        guard pruneInterval > 0 else { throw ValidationError("--prune-interval is a number of seconds above zero") }
         guard handshakeTimeout > 0, idleTimeout > 0, maxHandshakesPerSource > 0, maxHandshakes > 0, (maxConnections ?? 1) > 0 else {
             throw ValidationError("timeouts and connection limits are numbers above zero")
         }
@@ -69,6 +81,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let log = MBoxLogging.logger("mbox.controller")
         guard let tls = certificates.files(over: pki.map { TLSFiles(directory: $0, name: name) }) else {
             throw ValidationError("give --pki DIR, or all of --cert, --key and --ca")
         }
@@ -95,18 +108,23 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 throw ControllerFailure("cannot serve metrics on \(address): \(error)")
             }
-            FileHandle.standardError.write(Data("metrics at http://\(ControlEndpoint(host: address.host, port: exporter!.port))/metrics\n".utf8))
+            log.info("metrics at http://\(ControlEndpoint(host: address.host, port: exporter!.port))/metrics")
         }
         let metricsServer = exporter
         let stop = SignalStop { Task { await server.stop(); await metricsServer?.close() } }
+        var retention = AlertRetention(maximumAge: retainDays.map { $0 * 86_400 }, maximumCount: retainAlerts)
+        retention.interval = .seconds(pruneInterval)
+        let pruning = retention
+        let pruner = retention.isUnlimited ? nil : Task { await controller.pruneInBackground(pruning) }
+        defer { pruner?.cancel() }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
             let port = try await server.listeningPort()
             let endpoint = try self.endpoint()
-            FileHandle.standardError.write(Data("mbox-controller listening on \(ControlEndpoint(host: endpoint.host, port: port)), database \(db)\n".utf8))
+            log.info("mbox-controller \(MBoxVersion.release) listening on \(ControlEndpoint(host: endpoint.host, port: port)), database \(db)")
         }
         withExtendedLifetime(stop) {}
-        FileHandle.standardError.write(Data("mbox-controller stopped\n".utf8))
+        log.info("mbox-controller stopped")
     }
 }
 

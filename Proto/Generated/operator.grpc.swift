@@ -100,6 +100,19 @@ public enum Mbox_V1_OperatorService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "ListAudit" metadata.
+        public enum ListAudit: Sendable {
+            /// Request type for "ListAudit".
+            public typealias Input = Mbox_V1_AuditQuery
+            /// Response type for "ListAudit".
+            public typealias Output = Mbox_V1_AuditResponse
+            /// Descriptor for "ListAudit".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "mbox.v1.OperatorService"),
+                method: "ListAudit",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "mbox.v1.OperatorService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ApplyChain.descriptor,
@@ -107,7 +120,8 @@ public enum Mbox_V1_OperatorService: Sendable {
             ListChains.descriptor,
             ListAgents.descriptor,
             QueryAlerts.descriptor,
-            FollowAlerts.descriptor
+            FollowAlerts.descriptor,
+            ListAudit.descriptor
         ]
     }
 }
@@ -226,6 +240,24 @@ extension Mbox_V1_OperatorService {
             request: GRPCCore.StreamingServerRequest<Mbox_V1_AlertQuery>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_Alert>
+
+        /// Handle the "ListAudit" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operators' changes, newest last: who applied or deleted what, with which certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Mbox_V1_AuditQuery` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mbox_V1_AuditResponse` messages.
+        func listAudit(
+            request: GRPCCore.StreamingServerRequest<Mbox_V1_AuditQuery>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_AuditResponse>
     }
 
     /// Service protocol for the "mbox.v1.OperatorService" service.
@@ -328,6 +360,24 @@ extension Mbox_V1_OperatorService {
             request: GRPCCore.ServerRequest<Mbox_V1_AlertQuery>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_Alert>
+
+        /// Handle the "ListAudit" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operators' changes, newest last: who applied or deleted what, with which certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_AuditQuery` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Mbox_V1_AuditResponse` message.
+        func listAudit(
+            request: GRPCCore.ServerRequest<Mbox_V1_AuditQuery>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Mbox_V1_AuditResponse>
     }
 
     /// Simple service protocol for the "mbox.v1.OperatorService" service.
@@ -429,6 +479,24 @@ extension Mbox_V1_OperatorService {
             response: GRPCCore.RPCWriter<Mbox_V1_Alert>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "ListAudit" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operators' changes, newest last: who applied or deleted what, with which certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A `Mbox_V1_AuditQuery` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Mbox_V1_AuditResponse` to respond with.
+        func listAudit(
+            request: Mbox_V1_AuditQuery,
+            context: GRPCCore.ServerContext
+        ) async throws -> Mbox_V1_AuditResponse
     }
 }
 
@@ -497,6 +565,17 @@ extension Mbox_V1_OperatorService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_Alert>(),
             handler: { request, context in
                 try await self.followAlerts(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Mbox_V1_OperatorService.Method.ListAudit.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_AuditQuery>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_AuditResponse>(),
+            handler: { request, context in
+                try await self.listAudit(
                     request: request,
                     context: context
                 )
@@ -572,6 +651,17 @@ extension Mbox_V1_OperatorService.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func listAudit(
+        request: GRPCCore.StreamingServerRequest<Mbox_V1_AuditQuery>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_AuditResponse> {
+        let response = try await self.listAudit(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 }
 
@@ -657,6 +747,19 @@ extension Mbox_V1_OperatorService.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func listAudit(
+        request: GRPCCore.ServerRequest<Mbox_V1_AuditQuery>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Mbox_V1_AuditResponse> {
+        return GRPCCore.ServerResponse<Mbox_V1_AuditResponse>(
+            message: try await self.listAudit(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -791,6 +894,29 @@ extension Mbox_V1_OperatorService {
             deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_Alert>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Mbox_V1_Alert>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAudit" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operators' changes, newest last: who applied or deleted what, with which certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_AuditQuery` message.
+        ///   - serializer: A serializer for `Mbox_V1_AuditQuery` messages.
+        ///   - deserializer: A deserializer for `Mbox_V1_AuditResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAudit<Result>(
+            request: GRPCCore.ClientRequest<Mbox_V1_AuditQuery>,
+            serializer: some GRPCCore.MessageSerializer<Mbox_V1_AuditQuery>,
+            deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_AuditResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_AuditResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -996,6 +1122,40 @@ extension Mbox_V1_OperatorService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListAudit" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operators' changes, newest last: who applied or deleted what, with which certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_AuditQuery` message.
+        ///   - serializer: A serializer for `Mbox_V1_AuditQuery` messages.
+        ///   - deserializer: A deserializer for `Mbox_V1_AuditResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAudit<Result>(
+            request: GRPCCore.ClientRequest<Mbox_V1_AuditQuery>,
+            serializer: some GRPCCore.MessageSerializer<Mbox_V1_AuditQuery>,
+            deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_AuditResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_AuditResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Mbox_V1_OperatorService.Method.ListAudit.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1154,6 +1314,35 @@ extension Mbox_V1_OperatorService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_AlertQuery>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_Alert>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAudit" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Operators' changes, newest last: who applied or deleted what, with which certificate.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Mbox_V1_AuditQuery` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAudit<Result>(
+        request: GRPCCore.ClientRequest<Mbox_V1_AuditQuery>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_AuditResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAudit(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_AuditQuery>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_AuditResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1338,6 +1527,39 @@ extension Mbox_V1_OperatorService.ClientProtocol {
             metadata: metadata
         )
         return try await self.followAlerts(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAudit" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Operators' changes, newest last: who applied or deleted what, with which certificate.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAudit<Result>(
+        _ message: Mbox_V1_AuditQuery,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_AuditResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Mbox_V1_AuditQuery>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAudit(
             request: request,
             options: options,
             onResponse: handleResponse

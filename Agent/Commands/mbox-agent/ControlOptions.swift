@@ -59,10 +59,9 @@ struct ControlOptions: ParsableArguments {
         settings.capabilities = capabilities
         do {
             let spool = try AlertSpool(directory: stateDir + "/spool")
+            let log = MBoxLogging.logger("mbox.agent.control")
             return try ControlSession(settings: settings, spool: spool, slot: ConfigSlot(readers: counters.workerCount),
-                                      counters: counters) { line in
-                FileHandle.standardError.write(Data("control      \(line)\n".utf8))
-            }
+                                      counters: counters) { line in log.info("\(line)") }
         } catch {
             throw AgentError("\(error)")
         }

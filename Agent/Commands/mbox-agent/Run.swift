@@ -148,7 +148,7 @@ struct Run: ParsableCommand {
         } catch {
             throw AgentError("cannot serve metrics on \(address): \(error)")
         }
-        FileHandle.standardError.write(Data("metrics at http://\(ControlEndpoint(host: address.host, port: server.port))/metrics\n".utf8))
+        MBoxLogging.logger("mbox.agent").info("metrics at http://\(ControlEndpoint(host: address.host, port: server.port))/metrics")
         return server
     }
 
@@ -163,8 +163,9 @@ struct Run: ParsableCommand {
 
     private func announce(_ source: String, _ session: ControlSession?) {
         let controller = session.map { "; controller \($0.settings.controller) as '\($0.name)'" } ?? ""
-        FileHandle.standardError.write(Data("running on \(source)\(controller); SIGINT or SIGTERM stops\n".utf8))
-        if control.waitForConfig { FileHandle.standardError.write(Data("waiting for a config from the controller before reading packets\n".utf8)) }
+        let log = MBoxLogging.logger("mbox.agent")
+        log.info("mbox-agent \(MBoxVersion.release) running on \(source)\(controller); SIGINT or SIGTERM stops")
+        if control.waitForConfig { log.info("waiting for a config from the controller before reading packets") }
     }
 
     /// Gives the session a moment to deliver what is spooled (it stays on disk otherwise), then ends it.
