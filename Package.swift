@@ -51,6 +51,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Agent data path, in the order packets travel.
@@ -147,6 +148,7 @@ let package = Package(
                            .product(name: "X509", package: "swift-certificates"),
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "SwiftASN1", package: "swift-asn1"),
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")],
             path: "Controller/Core"),
         .target(

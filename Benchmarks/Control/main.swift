@@ -163,7 +163,7 @@ while stored < ingestAlerts {
         alert.flow.proto = "TCP"
         return alert
     }
-    stored += try ingestStore.insertAlerts(alerts, agent: "agent-0").stored.count
+    stored += try await ingestStore.insertAlerts(alerts, agent: "agent-0").stored.count
 }
 var seconds = Double((ContinuousClock.now - storeStart).components.attoseconds) / 1e18 + Double((ContinuousClock.now - storeStart).components.seconds)
 print(String(format: "ingest into SQLite (store alone, batches of %d): %d alerts in %.2f s = %.0f alerts/s (goal >= 50000)",
@@ -189,12 +189,12 @@ for index in 0..<ingestAgents {
     }
     sessions.append(session)
 }
-let before = try store.alertCount()
+let before = try await store.alertCount()
 storeStart = ContinuousClock.now
 let sessionTasks = sessions.map { session in Task.detached { await session.run() } }
 while sessions.contains(where: { $0.spool.pendingCount > 0 }) { try await Task.sleep(for: .milliseconds(2)) }
 seconds = Double((ContinuousClock.now - storeStart).components.attoseconds) / 1e18 + Double((ContinuousClock.now - storeStart).components.seconds)
-let delivered = try store.alertCount() - before
+let delivered = try await store.alertCount() - before
 print(String(format: "ingest end to end (%d agents streaming spools over mTLS gRPC): %d alerts in %.2f s = %.0f alerts/s (goal >= 50000)",
              ingestAgents, delivered, seconds, Double(delivered) / seconds))
 sessionTasks.forEach { $0.cancel() }

@@ -25,6 +25,9 @@ public actor Controller {
     static let flushDelay = Duration.milliseconds(100)
     /// The gate's counters as last reported (its counters go to Prometheus as increments).
     private var reportedConnections = ConnectionGateCounters()
+    /// Whether a change to chains or placement is under way, and the changes waiting.
+    private var changing = false
+    private var changeWaiters: [CheckedContinuation<Void, Never>] = []
 
     /// Prometheus metrics: the controller's own counters, and each agent's latest report.
     public nonisolated let metrics = PrometheusCollectorRegistry()
@@ -42,7 +45,7 @@ public actor Controller {
 
     /// The metrics in Prometheus' text format, agents' gauges refreshed from their records,
     /// and the connection gate's counters when given.
-    public func metricsText(connections: ConnectionGateCounters? = nil) throws -> String {
+    public func metricsText(connections: ConnectionGateCounters? = nil) async throws -> String {
         if let connections {
             func gauge(_ name: String, _ help: String, _ value: Int) {
                 metrics.makeGauge(name: name, labels: [], help: help).set(to: Double(value))
@@ -62,7 +65,7 @@ public actor Controller {
                     \.handshakeTimeouts)
             reportedConnections = connections
         }
-        for agent in try agentRecords().values {
+        for agent in try await agentRecords().values {
             let labels = [("agent", agent.name)]
             func gauge(_ name: String, _ help: String, _ value: Double) {
                 metrics.makeGauge(name: name, labels: labels, help: help).set(to: value)
@@ -106,7 +109,7 @@ public actor Controller {
             guard !abandoned(), !Task.isCancelled else {
                 throw RPCError(code: .cancelled, message: "the caller gave up before chain '\(checked.name)' was checked; nothing was stored")
             }
-            let response = try await store(checked)
+            let response = try await exclusively { try await store(checked) }
             await record(caller.entry(action: "apply", chain: checked.name, revision: response.revision, outcome: response.outcome))
             return response
         } catch {
@@ -118,14 +121,26 @@ public actor Controller {
     }
 
     /// Writes an audit entry to the store and the `mbox.audit` log.
-    func record(_ entry: Mbox_V1_AuditEntry) {
+    func record(_ entry: Mbox_V1_AuditEntry) async {
         audit.notice("\(entry.action) chain '\(entry.chain)': \(entry.outcome)", metadata: [
             "operator": "\(entry.operator)", "certificate_sha256": "\(entry.certificateSha256)", "peer": "\(entry.peer)",
             "revision": "\(entry.revision)"])
-        do { try store.appendAudit(entry) } catch { log.error("cannot store the audit entry above: \(error)") }
+        do { try await store.appendAudit(entry) } catch { log.error("cannot store the audit entry above: \(error)") }
     }
 
-    public func auditEntries(limit: Int) throws -> [Mbox_V1_AuditEntry] { try store.audit(limit: limit) }
+    public func auditEntries(limit: Int) async throws -> [Mbox_V1_AuditEntry] { try await store.audit(limit: limit) }
+
+    /// Runs changes to chains and placement one at a time: each reads the store and the
+    /// agents, decides, and writes, with awaits in between that other calls may enter.
+    private func exclusively<T>(_ body: () async throws -> T) async rethrows -> T {
+        while changing { await withCheckedContinuation { changeWaiters.append($0) } }
+        changing = true
+        defer {
+            changing = false
+            if !changeWaiters.isEmpty { changeWaiters.removeFirst().resume() }
+        }
+        return try await body()
+    }
 
     /// The spec as it will be stored (named, rule sizes filled), or why not.
     static func check(_ spec: Mbox_V1_ChainSpec) throws -> Mbox_V1_ChainSpec {
@@ -149,9 +164,9 @@ public actor Controller {
         return spec
     }
 
-    private func store(_ spec: Mbox_V1_ChainSpec) throws -> Mbox_V1_ApplyChainResponse {
+    private func store(_ spec: Mbox_V1_ChainSpec) async throws -> Mbox_V1_ApplyChainResponse {
         var response = Mbox_V1_ApplyChainResponse()
-        let existing = try store.chains().first { $0.spec.name == spec.name }
+        let existing = try await store.chains().first { $0.spec.name == spec.name }
         if let existing, existing.spec.yaml == spec.yaml, existing.spec.ruleSets == spec.ruleSets,
            existing.spec.selector == spec.selector {
             response.outcome = "unchanged"
@@ -160,33 +175,38 @@ public actor Controller {
         }
         var record = Mbox_V1_ChainRecord()
         record.spec = spec
-        record.revision = try store.nextRevision()
+        record.revision = try await store.nextRevision()
         record.updatedUnixMs = Self.nowMilliseconds
-        try store.putChain(record)
+        try await store.putChain(record)
         response.outcome = existing == nil ? "created" : "configured"
         response.revision = record.revision
-        response.agents = try replan(revision: record.revision)
+        response.agents = try await replan(revision: record.revision)
         return response
     }
 
-    public func delete(chain name: String, by caller: OperatorCall = OperatorCall(name: "(in process)")) throws -> Mbox_V1_DeleteChainResponse {
-        guard try store.deleteChain(named: name) else {
-            record(caller.entry(action: "delete", chain: name, revision: 0, outcome: "refused: no such chain"))
+    public func delete(chain name: String, by caller: OperatorCall = OperatorCall(name: "(in process)")) async throws
+        -> Mbox_V1_DeleteChainResponse {
+        let response: Mbox_V1_DeleteChainResponse? = try await exclusively {
+            guard try await store.deleteChain(named: name) else { return nil }
+            var response = Mbox_V1_DeleteChainResponse()
+            response.revision = try await store.nextRevision()
+            response.agents = try await replan(revision: response.revision)
+            return response
+        }
+        guard let response else {
+            await record(caller.entry(action: "delete", chain: name, revision: 0, outcome: "refused: no such chain"))
             throw RPCError(code: .notFound, message: "no chain named '\(name)'")
         }
-        var response = Mbox_V1_DeleteChainResponse()
-        response.revision = try store.nextRevision()
-        response.agents = try replan(revision: response.revision)
-        record(caller.entry(action: "delete", chain: name, revision: response.revision, outcome: "deleted"))
+        await record(caller.entry(action: "delete", chain: name, revision: response.revision, outcome: "deleted"))
         return response
     }
 
     // MARK: Retention
 
     /// Prunes alerts past `retention` now; how many went.
-    public nonisolated func prune(_ retention: AlertRetention) throws -> Int {
+    public nonisolated func prune(_ retention: AlertRetention) async throws -> Int {
         let cutoff = retention.maximumAge.map { Int64((Date().timeIntervalSince1970 - $0) * 1_000_000) }
-        let removed = try store.pruneAlerts(olderThanUnixUs: cutoff, keepingNewest: retention.maximumCount)
+        let removed = try await store.pruneAlerts(olderThanUnixUs: cutoff, keepingNewest: retention.maximumCount)
         if removed > 0 { log.info("retention: pruned \(removed) alerts") }
         return removed
     }
@@ -194,20 +214,20 @@ public actor Controller {
     /// Prunes every `retention.interval` until cancelled; failures are logged and retried.
     public nonisolated func pruneInBackground(_ retention: AlertRetention) async {
         while !Task.isCancelled {
-            do { _ = try prune(retention) } catch { log.error("retention: cannot prune alerts (retrying): \(error)") }
+            do { _ = try await prune(retention) } catch { log.error("retention: cannot prune alerts (retrying): \(error)") }
             try? await Task.sleep(for: retention.interval)
         }
     }
 
-    public func chains() throws -> [Mbox_V1_ChainRecord] { try store.chains() }
+    public func chains() async throws -> [Mbox_V1_ChainRecord] { try await store.chains() }
 
     /// Chains for a listing: one (`name`) or all; rule files' text only when asked for
     /// one chain (each chain fits a message; all of them together may not).
-    public func chains(_ request: Mbox_V1_ListChainsRequest) throws -> [Mbox_V1_ChainRecord] {
+    public func chains(_ request: Mbox_V1_ListChainsRequest) async throws -> [Mbox_V1_ChainRecord] {
         if request.withRules, request.name.isEmpty {
             throw RPCError(code: .invalidArgument, message: "rule files come with one chain at a time: name the chain")
         }
-        var chains = try store.chains().filter { request.name.isEmpty || $0.spec.name == request.name }
+        var chains = try await store.chains().filter { request.name.isEmpty || $0.spec.name == request.name }
         if !request.name.isEmpty, chains.isEmpty { throw RPCError(code: .notFound, message: "no chain named '\(request.name)'") }
         if !request.withRules {
             for chain in chains.indices {
@@ -220,8 +240,8 @@ public actor Controller {
         return chains
     }
 
-    public func agents() throws -> [Mbox_V1_AgentInfo] {
-        try agentRecords().values.sorted { $0.name < $1.name }.map { agent in
+    public func agents() async throws -> [Mbox_V1_AgentInfo] {
+        try await agentRecords().values.sorted { $0.name < $1.name }.map { agent in
             var info = Mbox_V1_AgentInfo()
             info.name = agent.name
             info.labels = agent.labels
@@ -239,16 +259,16 @@ public actor Controller {
     }
 
     /// Up to 100,000 of the newest alerts matching `query`, oldest first (a follow's backlog).
-    public func alerts(_ query: Mbox_V1_AlertQuery) throws -> [Mbox_V1_Alert] {
+    public func alerts(_ query: Mbox_V1_AlertQuery) async throws -> [Mbox_V1_Alert] {
         var query = query
         query.limit = min(query.limit == 0 ? 1000 : query.limit, 100_000)
-        return try store.allAlerts(matching: query)
+        return try await store.allAlerts(matching: query)
     }
 
     /// One page of a query: at most `AlertPage.maximumAlerts` alerts and half the message
     /// limit, the newest first chosen; `next_page` continues with older ones.
-    public func alertPage(_ query: Mbox_V1_AlertQuery) throws -> Mbox_V1_QueryAlertsResponse {
-        let page = try store.alerts(matching: query)
+    public func alertPage(_ query: Mbox_V1_AlertQuery) async throws -> Mbox_V1_QueryAlertsResponse {
+        let page = try await store.alerts(matching: query)
         var response = Mbox_V1_QueryAlertsResponse()
         response.alerts = page.alerts
         response.nextPage = page.next?.token ?? ""
@@ -269,8 +289,8 @@ public actor Controller {
     }
 
     /// Ends every config watch and alert follow (the server is stopping).
-    public func closeStreams() {
-        do { try flush() } catch { log.error("cannot store \(unsaved.count) agents' reports at shutdown: \(error)") }
+    public func closeStreams() async {
+        do { try await flush() } catch { log.error("cannot store \(unsaved.count) agents' reports at shutdown: \(error)") }
         for continuation in watchers.values.flatMap(\.values) { continuation.finish() }
         watchers.removeAll()
         for (_, continuation) in followers.values { continuation.finish() }
@@ -279,32 +299,39 @@ public actor Controller {
 
     // MARK: Agents
 
-    public func register(_ agent: PeerIdentity, _ request: Mbox_V1_RegisterRequest) throws -> Mbox_V1_RegisterResponse {
-        var record = try agentRecords()[agent.name] ?? AgentRecord(name: agent.name)
-        record.labels = request.labels
-        record.capabilities = request.capabilities
-        record.softwareVersion = request.softwareVersion
-        record.lastSeenMilliseconds = Self.nowMilliseconds
-        if request.runningVersion == record.desiredVersion { record.appliedVersion = request.runningVersion }
-        try save([record], now: true)
-        // Labels may have changed what it should run.
-        _ = try replan(only: agent.name)
-        var response = Mbox_V1_RegisterResponse()
-        response.name = agent.name
-        response.desiredVersion = try agentRecords()[agent.name]?.desiredVersion ?? 0
-        return response
+    public func register(_ agent: PeerIdentity, _ request: Mbox_V1_RegisterRequest) async throws -> Mbox_V1_RegisterResponse {
+        try await exclusively {
+            var record = try await agentRecords()[agent.name] ?? AgentRecord(name: agent.name)
+            record.labels = request.labels
+            record.capabilities = request.capabilities
+            record.softwareVersion = request.softwareVersion
+            record.lastSeenMilliseconds = Self.nowMilliseconds
+            if request.runningVersion == record.desiredVersion { record.appliedVersion = request.runningVersion }
+            try await save([record], now: true)
+            // Labels may have changed what it should run.
+            _ = try await replan(only: agent.name)
+            var response = Mbox_V1_RegisterResponse()
+            response.name = agent.name
+            response.desiredVersion = try await agentRecords()[agent.name]?.desiredVersion ?? 0
+            return response
+        }
     }
 
     /// The agent's config now, then each change; ends when the agent goes away.
-    public func watch(_ agent: String) throws -> (AsyncStream<Mbox_V1_AgentConfig>, UUID) {
-        guard let record = try agentRecords()[agent] else {
-            throw RPCError(code: .failedPrecondition, message: "agent '\(agent)' must register before watching its config")
+    public func watch(_ agent: String) async throws -> (AsyncStream<Mbox_V1_AgentConfig>, UUID) {
+        while true {
+            guard let record = try await agentRecords()[agent] else {
+                throw RPCError(code: .failedPrecondition, message: "agent '\(agent)' must register before watching its config")
+            }
+            let current = try await config(for: record)
+            // A change placed while the config was read: read again (it was not pushed to us).
+            guard agentCache?[agent]?.desiredVersion == current.version else { continue }
+            let (stream, continuation) = AsyncStream.makeStream(of: Mbox_V1_AgentConfig.self, bufferingPolicy: .bufferingNewest(1))
+            let id = UUID()
+            watchers[agent, default: [:]][id] = continuation
+            continuation.yield(current)
+            return (stream, id)
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: Mbox_V1_AgentConfig.self, bufferingPolicy: .bufferingNewest(1))
-        let id = UUID()
-        watchers[agent, default: [:]][id] = continuation
-        continuation.yield(try config(for: record))
-        return (stream, id)
     }
 
     public func unwatch(_ agent: String, _ id: UUID) {
@@ -312,8 +339,8 @@ public actor Controller {
         if watchers[agent]?.isEmpty == true { watchers[agent] = nil }
     }
 
-    public func applied(_ agent: String, _ report: Mbox_V1_ReportAppliedRequest) throws {
-        guard var record = try agentRecords()[agent] else { return }
+    public func applied(_ agent: String, _ report: Mbox_V1_ReportAppliedRequest) async throws {
+        guard var record = try await agentRecords()[agent] else { return }
         if report.ok {
             record.appliedVersion = report.version
             record.applyError = ""
@@ -321,29 +348,31 @@ public actor Controller {
             record.applyError = "version \(report.version): \(report.error)"
         }
         record.lastSeenMilliseconds = Self.nowMilliseconds
-        try save([record], now: false)
+        try await save([record], now: false)
     }
 
-    public func stats(_ agent: String, _ stats: Mbox_V1_AgentStats) throws {
-        guard var record = try agentRecords()[agent] else { return }
+    public func stats(_ agent: String, _ stats: Mbox_V1_AgentStats) async throws {
+        guard var record = try await agentRecords()[agent] else { return }
         record.stats = stats
         record.lastSeenMilliseconds = Self.nowMilliseconds
-        try save([record], now: false)
+        try await save([record], now: false)
     }
 
-    private func agentRecords() throws -> [String: AgentRecord] {
+    private func agentRecords() async throws -> [String: AgentRecord] {
         if let agentCache { return agentCache }
-        let loaded = Dictionary(try store.agents().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let loaded = Dictionary(try await store.agents().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // Another call may have loaded (and changed) it while this one waited.
+        if let agentCache { return agentCache }
         agentCache = loaded
         return loaded
     }
 
-    private func save(_ records: [AgentRecord], now: Bool) throws {
-        _ = try agentRecords()
+    private func save(_ records: [AgentRecord], now: Bool) async throws {
+        _ = try await agentRecords()
         for record in records { agentCache![record.name] = record }
         if now {
-            try store.putAgents(records)
-            unsaved.subtract(records.map(\.name))
+            try await store.putAgents(records)
+            unsaved.subtract(records.filter { agentCache?[$0.name] == $0 }.map(\.name))
         } else {
             unsaved.formUnion(records.map(\.name))
             scheduleFlush()
@@ -355,14 +384,14 @@ public actor Controller {
         flushScheduled = true
         Task {
             try? await Task.sleep(for: delay)
-            self.flushOrRetry()
+            await self.flushOrRetry()
         }
     }
 
     /// A failed write keeps its updates and is tried again a second later (logged).
-    private func flushOrRetry() {
+    private func flushOrRetry() async {
         do {
-            try flush()
+            try await flush()
         } catch {
             log.error("cannot store \(unsaved.count) agents' reports (retrying in 1 s): \(error)")
             scheduleFlush(after: .seconds(1))
@@ -370,16 +399,17 @@ public actor Controller {
     }
 
     /// Writes the agent updates not yet stored; they stay queued if the write fails.
-    public func flush() throws {
+    public func flush() async throws {
         flushScheduled = false
         let records = unsaved.compactMap { agentCache?[$0] }
-        try store.putAgents(records)
-        unsaved.subtract(records.map(\.name))
+        try await store.putAgents(records)
+        // Only what was written: a record changed meanwhile stays queued.
+        unsaved.subtract(records.filter { agentCache?[$0.name] == $0 }.map(\.name))
     }
 
     /// Stores a batch from `agent` (one transaction) and tells live follows.
-    public func ingest(_ agent: String, _ alerts: [Mbox_V1_Alert]) throws -> Mbox_V1_AlertAck {
-        let insertion = try store.insertAlerts(alerts, agent: agent)
+    public func ingest(_ agent: String, _ alerts: [Mbox_V1_Alert]) async throws -> Mbox_V1_AlertAck {
+        let insertion = try await store.insertAlerts(alerts, agent: agent)
         var ack = Mbox_V1_AlertAck()
         ack.throughSequence = alerts.map(\.sequence).max() ?? 0
         ack.stored = UInt32(insertion.stored.count)
@@ -402,10 +432,12 @@ public actor Controller {
         chains.filter { $0.spec.selects(labels) }.min { $0.spec.name < $1.spec.name }
     }
 
-    func config(for agent: AgentRecord, chains: [Mbox_V1_ChainRecord]? = nil) throws -> Mbox_V1_AgentConfig {
+    func config(for agent: AgentRecord, chains: [Mbox_V1_ChainRecord]? = nil) async throws -> Mbox_V1_AgentConfig {
         var config = Mbox_V1_AgentConfig()
         config.version = agent.desiredVersion
-        if let chain = Self.placement(agent.labels, among: try chains ?? store.chains()), chain.spec.name == agent.chain {
+        let all: [Mbox_V1_ChainRecord]
+        if let chains { all = chains } else { all = try await store.chains() }
+        if let chain = Self.placement(agent.labels, among: all), chain.spec.name == agent.chain {
             config.chain = chain.spec
         }
         return config
@@ -413,24 +445,31 @@ public actor Controller {
 
     /// Recomputes every agent's (or one agent's) chain; agents whose chain or chain
     /// revision changed get a new config version, stored and pushed at once. Returns them.
-    private func replan(revision: UInt64? = nil, only name: String? = nil) throws -> [String] {
-        let chains = try store.chains()
-        var changed: [AgentRecord] = []
-        var revision = revision
-        for var agent in try agentRecords().values.sorted(by: { $0.name < $1.name }) where name == nil || agent.name == name {
+    /// Callers hold `exclusively`.
+    private func replan(revision: UInt64? = nil, only name: String? = nil) async throws -> [String] {
+        let chains = try await store.chains()
+        var moves: [(agent: String, chain: String)] = []
+        for agent in try await agentRecords().values.sorted(by: { $0.name < $1.name }) where name == nil || agent.name == name {
             let chain = Self.placement(agent.labels, among: chains)
             let chainName = chain?.spec.name ?? ""
             guard chainName != agent.chain || (chain?.revision ?? 0) > agent.desiredVersion else { continue }
-            if revision == nil { revision = try store.nextRevision() }
-            agent.chain = chainName
-            agent.desiredVersion = revision!
-            changed.append(agent)
+            moves.append((agent.name, chainName))
+        }
+        guard !moves.isEmpty else { return [] }
+        var version = revision
+        if version == nil { version = try await store.nextRevision() }
+        // Applied to the records as they are now (reports may have come in meanwhile).
+        let changed = moves.compactMap { move -> AgentRecord? in
+            guard var agent = agentCache?[move.agent] else { return nil }
+            agent.chain = move.chain
+            agent.desiredVersion = version!
+            return agent
         }
         // Stored in one transaction, then pushed: a pushed version is always a stored one.
-        try save(changed, now: true)
+        try await save(changed, now: true)
         for agent in changed {
             guard let watching = watchers[agent.name] else { continue }
-            let update = try config(for: agent, chains: chains)
+            let update = try await config(for: agent, chains: chains)
             for continuation in watching.values { continuation.yield(update) }
             configsPushed.increment()
         }

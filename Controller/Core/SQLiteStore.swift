@@ -57,48 +57,48 @@ public final class SQLiteStore: ControlStore {
         return migrator
     }
 
-    public func nextRevision() throws -> UInt64 {
-        try database.write { db in
+    public func nextRevision() async throws -> UInt64 {
+        try await database.write { db in
             try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'revision'")
             return try UInt64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
         }
     }
 
-    public func chains() throws -> [Mbox_V1_ChainRecord] {
-        try database.read { db in
+    public func chains() async throws -> [Mbox_V1_ChainRecord] {
+        try await database.read { db in
             try Data.fetchAll(db, sql: "SELECT record FROM chains ORDER BY name").map { try Mbox_V1_ChainRecord(serializedBytes: $0) }
         }
     }
 
-    public func putChain(_ record: Mbox_V1_ChainRecord) throws {
+    public func putChain(_ record: Mbox_V1_ChainRecord) async throws {
         let blob: Data = try record.serializedBytes()
-        try database.write { db in
+        try await database.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO chains (name, record) VALUES (?, ?)", arguments: [record.spec.name, blob])
         }
     }
 
-    public func deleteChain(named name: String) throws -> Bool {
-        try database.write { db in
+    public func deleteChain(named name: String) async throws -> Bool {
+        try await database.write { db in
             try db.execute(sql: "DELETE FROM chains WHERE name = ?", arguments: [name])
             return db.changesCount > 0
         }
     }
 
-    public func agents() throws -> [AgentRecord] {
-        try database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM agents ORDER BY name").map(Self.agent) }
+    public func agents() async throws -> [AgentRecord] {
+        try await database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM agents ORDER BY name").map(Self.agent) }
     }
 
-    public func agent(named name: String) throws -> AgentRecord? {
-        try database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM agents WHERE name = ?", arguments: [name]).map(Self.agent) }
+    public func agent(named name: String) async throws -> AgentRecord? {
+        try await database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM agents WHERE name = ?", arguments: [name]).map(Self.agent) }
     }
 
-    public func putAgent(_ agent: AgentRecord) throws {
-        try putAgents([agent])
+    public func putAgent(_ agent: AgentRecord) async throws {
+        try await putAgents([agent])
     }
 
-    public func putAgents(_ agents: [AgentRecord]) throws {
+    public func putAgents(_ agents: [AgentRecord]) async throws {
         guard !agents.isEmpty else { return }
-        try database.write { db in
+        try await database.write { db in
             for agent in agents { try Self.write(agent, db) }
         }
     }
@@ -130,8 +130,8 @@ public final class SQLiteStore: ControlStore {
         return agent
     }
 
-    public func insertAlerts(_ alerts: [Mbox_V1_Alert], agent: String) throws -> AlertInsertion {
-        try database.write { db in
+    public func insertAlerts(_ alerts: [Mbox_V1_Alert], agent: String) async throws -> AlertInsertion {
+        try await database.write { db in
             var result = AlertInsertion()
             let statement = try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO alerts (agent, spool_id, sequence, timestamp_us, sid, gid, rev, signature, category, severity,
@@ -152,9 +152,9 @@ public final class SQLiteStore: ControlStore {
         }
     }
 
-    public func alerts(matching query: Mbox_V1_AlertQuery) throws -> AlertPage {
+    public func alerts(matching query: Mbox_V1_AlertQuery) async throws -> AlertPage {
         let (sql, arguments) = try Self.alertSQL(query)
-        let rows = try database.read { db in
+        let rows = try await database.read { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { (Self.alert($0), AlertCursor(timestampUs: $0["timestamp_us"], id: $0["id"])) }
         }
         return AlertPage.Plan(query).page(newestFirst: rows)
@@ -184,11 +184,11 @@ public final class SQLiteStore: ControlStore {
     /// Rows deleted per transaction while pruning, so ingest waits at most one batch.
     static let pruneBatch = 20_000
 
-    public func pruneAlerts(olderThanUnixUs: Int64?, keepingNewest: Int?) throws -> Int {
+    public func pruneAlerts(olderThanUnixUs: Int64?, keepingNewest: Int?) async throws -> Int {
         var removed = 0
         if let olderThanUnixUs {
             while true {
-                let count = try database.write { db in
+                let count = try await database.write { db in
                     try db.execute(sql: "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE timestamp_us < ? LIMIT ?)",
                                    arguments: [olderThanUnixUs, Self.pruneBatch])
                     return db.changesCount
@@ -199,12 +199,12 @@ public final class SQLiteStore: ControlStore {
         }
         if let keepingNewest {
             // The oldest id still kept: everything below it goes.
-            let boundary = try database.read { db in
+            let boundary = try await database.read { db in
                 try Int64.fetchOne(db, sql: "SELECT id FROM alerts ORDER BY id DESC LIMIT 1 OFFSET ?", arguments: [max(0, keepingNewest - 1)])
             }
             if let boundary {
                 while true {
-                    let count = try database.write { db in
+                    let count = try await database.write { db in
                         try db.execute(sql: "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE id < ? ORDER BY id LIMIT ?)",
                                        arguments: [boundary, Self.pruneBatch])
                         return db.changesCount
@@ -217,8 +217,8 @@ public final class SQLiteStore: ControlStore {
         return removed
     }
 
-    public func appendAudit(_ entry: Mbox_V1_AuditEntry) throws {
-        try database.write { db in
+    public func appendAudit(_ entry: Mbox_V1_AuditEntry) async throws {
+        try await database.write { db in
             try db.execute(sql: """
                 INSERT INTO audit (time_ms, operator, certificate_sha256, peer, action, chain, revision, outcome)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -227,8 +227,8 @@ public final class SQLiteStore: ControlStore {
         }
     }
 
-    public func audit(limit: Int) throws -> [Mbox_V1_AuditEntry] {
-        try database.read { db in
+    public func audit(limit: Int) async throws -> [Mbox_V1_AuditEntry] {
+        try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [limit]).map { row in
                 var entry = Mbox_V1_AuditEntry()
                 entry.timeUnixMs = row["time_ms"]
@@ -249,8 +249,8 @@ public final class SQLiteStore: ControlStore {
         try database.read { db in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] } }
     }
 
-    public func alertCount() throws -> Int {
-        try database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alerts") ?? 0 }
+    public func alertCount() async throws -> Int {
+        try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alerts") ?? 0 }
     }
 
     static func alert(_ row: Row) -> Mbox_V1_Alert {

@@ -26,49 +26,49 @@ public struct AlertInsertion: Sendable {
     public var duplicates = 0
 }
 
-/// The controller's durable state: chains, agents, config versions and alerts. SQLite
-/// (`SQLiteStore`) by default; a shared PostgreSQL store for several controller replicas
-/// implements the same protocol.
+/// The controller's durable state: chains, agents, config versions, alerts and the audit
+/// log. SQLite (`SQLiteStore`) by default, embedded; PostgreSQL (`PostgresStore`) for a
+/// database server that several controller replicas share.
 public protocol ControlStore: Sendable {
     /// The revision counter: bumped by every chain change, never reused.
-    func nextRevision() throws -> UInt64
+    func nextRevision() async throws -> UInt64
 
-    func chains() throws -> [Mbox_V1_ChainRecord]
-    func putChain(_ record: Mbox_V1_ChainRecord) throws
+    func chains() async throws -> [Mbox_V1_ChainRecord]
+    func putChain(_ record: Mbox_V1_ChainRecord) async throws
     /// Whether a chain of that name existed.
-    func deleteChain(named name: String) throws -> Bool
+    func deleteChain(named name: String) async throws -> Bool
 
-    func agents() throws -> [AgentRecord]
-    func agent(named name: String) throws -> AgentRecord?
-    func putAgent(_ record: AgentRecord) throws
+    func agents() async throws -> [AgentRecord]
+    func agent(named name: String) async throws -> AgentRecord?
+    func putAgent(_ record: AgentRecord) async throws
     /// Several agents in one transaction.
-    func putAgents(_ records: [AgentRecord]) throws
+    func putAgents(_ records: [AgentRecord]) async throws
 
     /// Stores a batch in one transaction; an alert whose (agent, sequence) is already
     /// stored is skipped, so a batch resent after a cut is stored once.
-    func insertAlerts(_ alerts: [Mbox_V1_Alert], agent: String) throws -> AlertInsertion
+    func insertAlerts(_ alerts: [Mbox_V1_Alert], agent: String) async throws -> AlertInsertion
     /// One page of the newest alerts matching the query (see `AlertPage`).
-    func alerts(matching query: Mbox_V1_AlertQuery) throws -> AlertPage
-    func alertCount() throws -> Int
+    func alerts(matching query: Mbox_V1_AlertQuery) async throws -> AlertPage
+    func alertCount() async throws -> Int
     /// Removes alerts older than `olderThanUnixUs` (when given) and all but the newest
     /// `keepingNewest` stored (when given), a bounded batch at a time; how many went.
-    func pruneAlerts(olderThanUnixUs: Int64?, keepingNewest: Int?) throws -> Int
+    func pruneAlerts(olderThanUnixUs: Int64?, keepingNewest: Int?) async throws -> Int
 
     /// Operators' changes, kept for good.
-    func appendAudit(_ entry: Mbox_V1_AuditEntry) throws
+    func appendAudit(_ entry: Mbox_V1_AuditEntry) async throws
     /// The newest `limit` entries, oldest first.
-    func audit(limit: Int) throws -> [Mbox_V1_AuditEntry]
+    func audit(limit: Int) async throws -> [Mbox_V1_AuditEntry]
 }
 
 extension ControlStore {
     /// Every alert the query's limit asks for, page after page, oldest first.
-    public func allAlerts(matching query: Mbox_V1_AlertQuery) throws -> [Mbox_V1_Alert] {
+    public func allAlerts(matching query: Mbox_V1_AlertQuery) async throws -> [Mbox_V1_Alert] {
         var query = query
         var remaining = AlertPage.Plan(query).wanted
         var pages: [[Mbox_V1_Alert]] = []
         while remaining > 0 {
             query.limit = UInt32(remaining)
-            let page = try alerts(matching: query)
+            let page = try await alerts(matching: query)
             pages.append(page.alerts)
             remaining -= page.alerts.count
             guard let next = page.next, !page.alerts.isEmpty else { break }

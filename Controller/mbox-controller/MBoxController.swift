@@ -18,14 +18,17 @@ struct Serve: AsyncParsableCommand {
         discussion: """
         Certificates come from a `mboxctl pki` directory (--pki, the controller's name \
         'controller' by default) or from --cert/--key/--ca. State lives in the SQLite file \
-        --db and survives restarts.
+        --db, or in the PostgreSQL database --store, and survives restarts.
         """)
 
     @Option(help: "Address to listen on (HOST:PORT; port 0 picks a free one).")
     var listen = "127.0.0.1:7443"
 
-    @Option(help: "SQLite database file.")
+    @Option(help: "SQLite database file (the embedded store, when --store is not given).")
     var db = "mbox-controller.db"
+
+    @Option(help: "A PostgreSQL database shared by controller replicas: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or ?host=/socket/dir).")
+    var store: String?
 
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: keep it on loopback or a management network).")
     var metrics: String?
@@ -85,8 +88,18 @@ struct Serve: AsyncParsableCommand {
         guard let tls = certificates.files(over: pki.map { TLSFiles(directory: $0, name: name) }) else {
             throw ValidationError("give --pki DIR, or all of --cert, --key and --ca")
         }
-        let store: SQLiteStore
-        do { store = try SQLiteStore(path: db) } catch { throw ControllerFailure("cannot open the database \(db): \(error)") }
+        let store: any ControlStore
+        let storeName: String
+        if let url = self.store {
+            do {
+                let postgres = try await PostgresStore(url: url)
+                store = postgres
+                storeName = postgres.location
+            } catch { throw ControllerFailure("cannot open the store: \(error)") }
+        } else {
+            do { store = try SQLiteStore(path: db) } catch { throw ControllerFailure("cannot open the database \(db): \(error)") }
+            storeName = db
+        }
         let controller = Controller(store: store)
         let server: ControllerServer
         var limits = ConnectionLimits()
@@ -121,7 +134,7 @@ struct Serve: AsyncParsableCommand {
             group.addTask { try await server.serve() }
             let port = try await server.listeningPort()
             let endpoint = try self.endpoint()
-            log.info("mbox-controller \(MBoxVersion.release) listening on \(ControlEndpoint(host: endpoint.host, port: port)), database \(db)")
+            log.info("mbox-controller \(MBoxVersion.release) listening on \(ControlEndpoint(host: endpoint.host, port: port)), database \(storeName)")
         }
         withExtendedLifetime(stop) {}
         log.info("mbox-controller stopped")

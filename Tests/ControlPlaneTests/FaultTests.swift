@@ -44,10 +44,10 @@ struct FaultTests {
         #expect(controller.stop() == 0)
 
         let store = try SQLiteStore(path: database)
-        #expect(try store.alertCount() == total)
+        #expect(try await store.alertCount() == total)
         var query = Mbox_V1_AlertQuery()
         query.limit = 100_000
-        let stored = try store.allAlerts(matching: query)
+        let stored = try await store.allAlerts(matching: query)
         #expect(Set(stored.map(\.sequence)) == Set((1...total).map(UInt64.init)))
         #expect(Set(stored.map(\.flowID)) == Set((0..<total).map(UInt64.init)))
         #expect(stored.allSatisfy { $0.agent == "edge-1" && $0.spoolID == session.spool.spoolID })
@@ -74,7 +74,7 @@ struct FaultTests {
 
         running = try await RunningController(store: store, pki: pki, port: port)
         #expect(await eventually { session.spool.pendingCount == 0 })
-        #expect(try store.alertCount() == 3000)
+        #expect(try await store.alertCount() == 3000)
         task.cancel()
         await running.stop()
     }

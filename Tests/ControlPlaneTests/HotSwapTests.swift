@@ -76,7 +76,7 @@ struct HotSwapTests {
         #expect(await eventually { session.spool.pendingCount == 0 })
         var query = Mbox_V1_AlertQuery()
         query.limit = 100_000
-        let alerts = try running.controller.store.allAlerts(matching: query)
+        let alerts = try await running.controller.store.allAlerts(matching: query)
         func sids(_ version: UInt64) -> Set<UInt32> { Set(alerts.filter { $0.configVersion == version }.map(\.sid)) }
         #expect(sids(dynamic) == [1_000_002], "HTTP only: the login rule, not the SSH banner")
         #expect(sids(everything) == [1_000_002, 1_000_003], "every stream: SSH banners too")

@@ -61,19 +61,19 @@ struct OperationsTests {
                 alert.timestampUs = now - day * 3 / 2 + Int64(index) * (day * 3 / 2 / 30_000)
                 return alert
             }
-            _ = try store.insertAlerts(batch, agent: "edge-1")
+            _ = try await store.insertAlerts(batch, agent: "edge-1")
         }
         let controller = Controller(store: store)
         // Older than a day: the first third goes.
-        let byAge = try controller.prune(AlertRetention(maximumAge: 86_400))
+        let byAge = try await controller.prune(AlertRetention(maximumAge: 86_400))
         #expect((9_990...10_010).contains(byAge), "\(byAge)")
-        #expect(try store.alertCount() == 30_000 - byAge)
+        #expect(try await store.alertCount() == 30_000 - byAge)
         // Then at most 5,000: the newest stay.
-        let byCount = try controller.prune(AlertRetention(maximumCount: 5_000))
+        let byCount = try await controller.prune(AlertRetention(maximumCount: 5_000))
         #expect(byCount == 30_000 - byAge - 5_000)
         var query = Mbox_V1_AlertQuery()
         query.limit = 10_000
-        #expect(try store.allAlerts(matching: query).map(\.sequence) == Array(25_001...30_000))
+        #expect(try await store.allAlerts(matching: query).map(\.sequence) == Array(25_001...30_000))
     }
 
     @Test("Every filter mboxctl alerts offers is answered from an index, in time order")

@@ -59,7 +59,7 @@ struct OperatorCLITests {
         record.labels = ["role": "ids"]
         record.desiredVersion = 12_345_678_901
         record.stats.packets = 5_000_000_000
-        try running.controller.store.putAgent(record)
+        try await running.controller.store.putAgent(record)
         let result = try Self.ctl(["get", "agents", "-o", "json"], pki: pki, port: running.port)
         try #require(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])

@@ -108,7 +108,7 @@ struct SecurityTests {
             }
             #expect(alertsAsOther?.code == .permissionDenied)
         }
-        #expect(try running.controller.store.alertCount() == 0)
+        #expect(try await running.controller.store.alertCount() == 0)
         #expect(try await running.controller.agents().map(\.name) == ["edge-1"])
         await running.stop()
     }
