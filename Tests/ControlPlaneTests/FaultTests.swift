@@ -19,9 +19,9 @@ struct FaultTests {
         let controllerBinary = try #require(builtCommand("mbox-controller"), "run `swift build` first")
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
-        let database = scratch.file("c.db")
+        let fixture = try StoreFixture(testStoreKind)
         func startController(port: Int) throws -> Launched {
-            try Launched(controllerBinary, ["serve", "--listen", "127.0.0.1:\(port)", "--db", database, "--pki", pki.directory],
+            try Launched(controllerBinary, ["serve", "--listen", "127.0.0.1:\(port)", "--pki", pki.directory] + fixture.arguments,
                          log: scratch.file("controller-\(UUID().uuidString).log"))
         }
         var controller = try startController(port: 0)
@@ -43,7 +43,7 @@ struct FaultTests {
         task.cancel()
         #expect(controller.stop() == 0)
 
-        let store = try SQLiteStore(path: database)
+        let store = try await fixture.open()
         #expect(try await store.alertCount() == total)
         var query = Mbox_V1_AlertQuery()
         query.limit = 100_000
@@ -57,7 +57,8 @@ struct FaultTests {
     func agentCutOff() async throws {
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
-        let store = try SQLiteStore(path: scratch.file("c.db"))
+        let (store, fixture) = try await makeTestStore()
+        defer { withExtendedLifetime(fixture) {} }
         var running = try await RunningController(store: store, pki: pki)
         let port = running.port
         let session = try Self.session(pki, port: port, scratch: scratch)
@@ -72,9 +73,46 @@ struct FaultTests {
         try await Task.sleep(for: .milliseconds(300))
         #expect(session.spool.pendingCount == 2000, "nothing leaves the spool without an acknowledgement")
 
-        running = try await RunningController(store: store, pki: pki, port: port)
+        // The same port again (another test's connection may hold it for a moment).
+        var restarted: RunningController?
+        for _ in 0..<40 where restarted == nil {
+            restarted = try? await RunningController(store: store, pki: pki, port: port)
+            if restarted == nil { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        running = try #require(restarted, "port \(port) stayed taken")
         #expect(await eventually { session.spool.pendingCount == 0 })
         #expect(try await store.alertCount() == 3000)
+        task.cancel()
+        await running.stop()
+    }
+
+    @Test("PostgreSQL restarted while alerts stream: ingest fails for a while, nothing is lost or doubled, writes resume")
+    func databaseRestarted() async throws {
+        let fixture = try StoreFixture(.postgres)
+        let server = try #require(fixture.server)
+        let scratch = try ScratchDirectory()
+        let pki = try TestPKI(in: scratch)
+        let store = try await fixture.open()
+        let running = try await RunningController(store: store, pki: pki)
+        let session = try Self.session(pki, port: running.port, scratch: scratch)
+        let total = 60_000
+        for index in 0..<total { try #require(session.spool.append(syntheticAlert(index))) }
+        let task = Task.detached { await session.run() }
+        defer { task.cancel() }
+        try #require(await eventually { session.spool.lastAcknowledged > 0 })
+        try server.stop()
+        let pendingAtStop = session.spool.pendingCount
+        try #require(pendingAtStop > 0, "everything was delivered before the database stopped; nothing was tested")
+        try await Task.sleep(for: .seconds(2))
+        #expect(session.spool.pendingCount > 0, "acknowledged while the database was down")
+        try server.start()
+        let drained = await eventually(seconds: 90) { session.spool.pendingCount == 0 }
+        #expect(drained, "still pending: \(session.spool.pendingCount)")
+        #expect(try await store.alertCount() == total)
+        var query = Mbox_V1_AlertQuery()
+        query.limit = UInt32(total)
+        let stored = try await store.allAlerts(matching: query)
+        #expect(Set(stored.map(\.flowID)) == Set((0..<total).map(UInt64.init)))
         task.cancel()
         await running.stop()
     }

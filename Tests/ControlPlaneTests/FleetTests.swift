@@ -26,9 +26,11 @@ struct FleetTests {
         let pki: String
         let controller: Launched
         let address: String
+        let store: StoreFixture
 
         init(agents: [String]) async throws {
             commands = try Commands()
+            store = try StoreFixture(testStoreKind)
             scratch = try ScratchDirectory()
             pki = scratch.file("pki")
             let (commands, pki) = (commands, pki)
@@ -40,7 +42,7 @@ struct FleetTests {
             for (role, name) in [("controller", "controller"), ("operator", "alice")] + agents.map({ ("agent", $0) }) {
                 try issue(["issue", role, name])
             }
-            controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--db", scratch.file("c.db"), "--pki", pki],
+            controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--pki", pki] + store.arguments,
                                       log: scratch.file("controller.log"))
             guard let port = await controller.listeningPort() else {
                 controller.stop()

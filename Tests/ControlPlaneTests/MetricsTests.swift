@@ -15,7 +15,9 @@ struct MetricsTests {
     @Test("GET /metrics: the controller's counters and each agent's last report; other paths 404")
     func scrape() async throws {
         let scratch = try ScratchDirectory()
-        let controller = Controller(store: try SQLiteStore(path: scratch.file("c.db")))
+        let (store, fixture) = try await makeTestStore()
+        defer { withExtendedLifetime(fixture) {} }
+        let controller = Controller(store: store)
         var register = Mbox_V1_RegisterRequest()
         register.name = "edge-1"
         _ = try await controller.register(PeerIdentity(role: .agent, name: "edge-1"), register)

@@ -49,8 +49,8 @@ struct OperationsTests {
 
     @Test("Retention prunes by age and by count, and the newest stay")
     func retention() async throws {
-        let scratch = try ScratchDirectory()
-        let store = try SQLiteStore(path: scratch.file("c.db"))
+        let (store, fixture) = try await makeTestStore()
+        defer { withExtendedLifetime(fixture) {} }
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
         let day: Int64 = 86_400_000_000
         // 30,000 alerts, one every 4.32 s over the last 1.5 days... as timestamps in the past.

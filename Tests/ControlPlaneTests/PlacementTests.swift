@@ -19,7 +19,9 @@ struct PlacementTests {
     @Test("Selectors place chains; moving, deleting and relabelling re-place them with new versions")
     func placement() async throws {
         let scratch = try ScratchDirectory()
-        let controller = Controller(store: try SQLiteStore(path: scratch.file("c.db")))
+        let (store, fixture) = try await makeTestStore()
+        defer { withExtendedLifetime(fixture) {} }
+        let controller = Controller(store: store)
         var edge = try await Self.join(controller, "edge", ["role": "ids", "site": "a"])
         var web = try await Self.join(controller, "web", ["role": "web"])
         #expect(await edge.next()?.hasChain == false)

@@ -48,12 +48,24 @@ struct TestPKI {
     func files(_ name: String) -> TLSFiles { TLSFiles(directory: directory, name: name) }
 }
 
+/// The store the control-plane suites run on: SQLite, or PostgreSQL with
+/// `MBOX_TEST_STORE=postgres` (scripts/test.sh runs them both ways).
+let testStoreKind: StoreKind = ProcessInfo.processInfo.environment["MBOX_TEST_STORE"] == "postgres" ? .postgres : .sqlite
+
+/// A store of `testStoreKind` for one test (its server, if any, kept by the fixture).
+func makeTestStore() async throws -> (any ControlStore, StoreFixture) {
+    let fixture = try StoreFixture(testStoreKind)
+    return (try await fixture.open(), fixture)
+}
+
 /// A controller serving on a free loopback port, in this process.
 final class RunningController: @unchecked Sendable {
     let controller: Controller
     let server: ControllerServer
     let task: Task<Void, any Error>
     let port: Int
+    /// The store's location when the controller made it (`in:pki:`).
+    var fixture: StoreFixture?
 
     init(store: any ControlStore, pki: TestPKI, port: Int = 0, limits: ConnectionLimits = ConnectionLimits()) async throws {
         controller = Controller(store: store)
@@ -64,9 +76,11 @@ final class RunningController: @unchecked Sendable {
         self.port = try await server.listeningPort()
     }
 
-    /// A controller on SQLite in `scratch` (c.db), with certificates from `pki`.
+    /// A controller on a fresh store of `testStoreKind`, with certificates from `pki`.
     convenience init(in scratch: ScratchDirectory, pki: TestPKI, limits: ConnectionLimits = ConnectionLimits()) async throws {
-        try await self.init(store: try SQLiteStore(path: scratch.file("c.db")), pki: pki, limits: limits)
+        let (store, fixture) = try await makeTestStore()
+        try await self.init(store: store, pki: pki, limits: limits)
+        self.fixture = fixture
     }
 
     var endpoint: ControlEndpoint { ControlEndpoint(host: "127.0.0.1", port: port) }
