@@ -47,7 +47,7 @@ public struct TLSFiles: Sendable {
 }
 
 /// `HOST:PORT` (IPv6 as `[::1]:PORT`).
-public struct ControlEndpoint: Sendable, CustomStringConvertible {
+public struct ControlEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
 
@@ -75,6 +75,13 @@ public struct ControlEndpoint: Sendable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// `HOST:PORT[,HOST:PORT...]`: controller replicas, tried in turn.
+    public static func list(parsing text: String) throws -> [ControlEndpoint] {
+        let endpoints = try text.split(separator: ",").map { try ControlEndpoint(parsing: $0.trimmingCharacters(in: .whitespaces)) }
+        guard !endpoints.isEmpty else { throw PKIError("'\(text)' names no HOST:PORT") }
+        return endpoints
+    }
 
     var isIPv6: Bool { host.contains(":") }
 

@@ -15,7 +15,9 @@ import X509
 /// last good config, and alerts wait in the spool.
 public final class ControlSession: Sendable {
     public struct Settings: Sendable {
-        public var controller: ControlEndpoint
+        /// Controller replicas; the session uses one at a time and moves to the next when
+        /// it fails.
+        public var controllers: [ControlEndpoint]
         public var tls: TLSFiles
         public var labels: [String: String] = [:]
         public var capabilities: [String] = []
@@ -25,7 +27,12 @@ public final class ControlSession: Sendable {
         public var softwareVersion = MBoxVersion.release
 
         public init(controller: ControlEndpoint, tls: TLSFiles, stateDirectory: String) {
-            self.controller = controller
+            self.init(controllers: [controller], tls: tls, stateDirectory: stateDirectory)
+        }
+
+        public init(controllers: [ControlEndpoint], tls: TLSFiles, stateDirectory: String) {
+            precondition(!controllers.isEmpty, "a session needs a controller")
+            self.controllers = controllers
             self.tls = tls
             self.stateDirectory = stateDirectory
         }
@@ -41,6 +48,8 @@ public final class ControlSession: Sendable {
     public let counters: AgentCounters
     let log: @Sendable (String) -> Void
     private let connectedFlag = ManagedAtomic<Bool>(false)
+    /// Index in `settings.controllers` of the one in use (or tried next).
+    private let currentIndex = ManagedAtomic<Int>(0)
 
     public init(settings: Settings, spool: AlertSpool, slot: ConfigSlot, counters: AgentCounters,
                 log: @escaping @Sendable (String) -> Void) throws {
@@ -87,23 +96,40 @@ public final class ControlSession: Sendable {
         return ConfigSlot.Update(version: config.version, chain: compiled, spec: config.hasChain ? config.chain : nil)
     }
 
-    /// Runs until the task is cancelled, reconnecting with exponential backoff (0.1 s to
-    /// 5 s, with jitter).
+    /// The controller in use now (or to be tried next).
+    public var controller: ControlEndpoint { settings.controllers[currentIndex.load(ordering: .relaxed) % settings.controllers.count] }
+
+    /// Runs until the task is cancelled. A session that fails moves to the next
+    /// controller at once (with a little jitter, so a replica's agents do not all arrive
+    /// together); after every controller has failed in a row, exponential backoff (0.1 s to
+    /// 5 s, with jitter) before the next round.
     public func run() async {
         var backoff = Duration.milliseconds(100)
+        var failuresInRow = 0
         while !Task.isCancelled {
             let started = ContinuousClock.now
+            let endpoint = controller
             do {
-                try await session()
+                try await session(endpoint)
             } catch {
                 if Task.isCancelled { break }
-                log("controller \(settings.controller): \(Self.describe(error)); retrying")
+                log("controller \(endpoint): \(Self.describe(error)); " + (settings.controllers.count > 1 ? "trying the next" : "retrying"))
             }
             connectedFlag.store(false, ordering: .relaxed)
-            if ContinuousClock.now - started > .seconds(10) { backoff = .milliseconds(100) }
+            if ContinuousClock.now - started > .seconds(10) {
+                backoff = .milliseconds(100)
+                failuresInRow = 0
+            }
+            failuresInRow += 1
+            currentIndex.wrappingIncrement(ordering: .relaxed)
             let jitter = Double.random(in: 0.8...1.2)
-            try? await Task.sleep(for: backoff * jitter)
-            backoff = min(backoff * 2, .seconds(5))
+            if failuresInRow < settings.controllers.count {
+                try? await Task.sleep(for: .milliseconds(50) * jitter)
+            } else {
+                failuresInRow = 0
+                try? await Task.sleep(for: backoff * jitter)
+                backoff = min(backoff * 2, .seconds(5))
+            }
         }
     }
 
@@ -118,8 +144,8 @@ public final class ControlSession: Sendable {
 
     /// One connection: register, then config, alerts and statistics side by side until
     /// any of them fails.
-    private func session() async throws {
-        let client = try GRPCClient.controller(settings.controller, tls: settings.tls)
+    private func session(_ endpoint: ControlEndpoint) async throws {
+        let client = try GRPCClient.controller(endpoint, tls: settings.tls)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.runConnections() }
             defer { client.beginGracefulShutdown() }
@@ -134,7 +160,7 @@ public final class ControlSession: Sendable {
             options.timeout = .seconds(5)
             let reply = try await service.register(request, options: options)
             connectedFlag.store(true, ordering: .relaxed)
-            log("registered with \(settings.controller) as agent '\(name)'; running version \(slot.applied), desired \(reply.desiredVersion)")
+            log("registered with \(endpoint) as agent '\(name)'; running version \(slot.applied), desired \(reply.desiredVersion)")
             group.addTask { try await self.watchConfig(service) }
             group.addTask { try await self.sendAlerts(service) }
             group.addTask { try await self.reportStats(service) }

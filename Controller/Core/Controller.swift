@@ -28,6 +28,10 @@ public actor Controller {
     /// Whether a change to chains or placement is under way, and the changes waiting.
     private var changing = false
     private var changeWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Whether the change under way wrote chains or placement (other replicas are told).
+    private var changedHere = false
+    /// The task following other replicas' changes.
+    private var feed: Task<Void, Never>?
 
     /// Prometheus metrics: the controller's own counters, and each agent's latest report.
     public nonisolated let metrics = PrometheusCollectorRegistry()
@@ -132,14 +136,75 @@ public actor Controller {
 
     /// Runs changes to chains and placement one at a time: each reads the store and the
     /// agents, decides, and writes, with awaits in between that other calls may enter.
-    private func exclusively<T>(_ body: () async throws -> T) async rethrows -> T {
+    ///
+    /// On a store shared by replicas this also holds the store-wide change lock, first takes
+    /// in what other replicas changed (pushing it to agents connected here), and afterwards
+    /// tells them of its own changes.
+    private func exclusively<T>(_ body: () async throws -> T) async throws -> T {
         while changing { await withCheckedContinuation { changeWaiters.append($0) } }
         changing = true
         defer {
             changing = false
             if !changeWaiters.isEmpty { changeWaiters.removeFirst().resume() }
         }
-        return try await body()
+        guard store.isShared else { return try await body() }
+        try await store.acquireChangeLock()
+        do {
+            try await takeRemoteChanges()
+            changedHere = false
+            let result = try await body()
+            if changedHere { try await store.announceChange() }
+            await store.releaseChangeLock()
+            return result
+        } catch {
+            await store.releaseChangeLock()
+            throw error
+        }
+    }
+
+    /// Placement as stored (other replicas may have changed it): agents' labels, chain and
+    /// desired version, their reports for agents not connected here; agents whose desired
+    /// version changed and that watch here get their new config.
+    private func takeRemoteChanges() async throws {
+        let stored = try await store.agents()
+        _ = try await agentRecords()
+        var moved: [AgentRecord] = []
+        for record in stored {
+            guard var cached = agentCache?[record.name], watchers[record.name] != nil else {
+                agentCache?[record.name] = record
+                continue
+            }
+            let changed = cached.desiredVersion != record.desiredVersion || cached.chain != record.chain
+            cached.labels = record.labels
+            cached.capabilities = record.capabilities
+            cached.chain = record.chain
+            cached.desiredVersion = record.desiredVersion
+            agentCache?[record.name] = cached
+            if changed { moved.append(cached) }
+        }
+        guard !moved.isEmpty else { return }
+        let chains = try await store.chains()
+        for agent in moved {
+            let update = try await config(for: agent, chains: chains)
+            for continuation in watchers[agent.name]?.values ?? [:].values { continuation.yield(update) }
+            configsPushed.increment()
+        }
+    }
+
+    /// Follows what other replicas change (shared stores only).
+    private func followRemoteChanges() {
+        guard store.isShared, feed == nil else { return }
+        let changes = store.changes()
+        feed = Task { [weak self] in
+            for await _ in changes {
+                guard let self else { return }
+                do { try await self.exclusively {} } catch { await self.logRemoteFailure(error) }
+            }
+        }
+    }
+
+    private func logRemoteFailure(_ error: any Error) {
+        log.error("cannot take in another replica's change (retried with the next): \(error)")
     }
 
     /// The spec as it will be stored (named, rule sizes filled), or why not.
@@ -178,6 +243,7 @@ public actor Controller {
         record.revision = try await store.nextRevision()
         record.updatedUnixMs = Self.nowMilliseconds
         try await store.putChain(record)
+        changedHere = true
         response.outcome = existing == nil ? "created" : "configured"
         response.revision = record.revision
         response.agents = try await replan(revision: record.revision)
@@ -188,6 +254,7 @@ public actor Controller {
         -> Mbox_V1_DeleteChainResponse {
         let response: Mbox_V1_DeleteChainResponse? = try await exclusively {
             guard try await store.deleteChain(named: name) else { return nil }
+            changedHere = true
             var response = Mbox_V1_DeleteChainResponse()
             response.revision = try await store.nextRevision()
             response.agents = try await replan(revision: response.revision)
@@ -241,12 +308,19 @@ public actor Controller {
     }
 
     public func agents() async throws -> [Mbox_V1_AgentInfo] {
-        try await agentRecords().values.sorted { $0.name < $1.name }.map { agent in
+        var records = try await agentRecords()
+        if store.isShared {
+            // Agents connected to other replicas: as those last stored them.
+            for stored in try await store.agents() where watchers[stored.name] == nil { records[stored.name] = stored }
+        }
+        let now = Self.nowMilliseconds
+        return records.values.sorted { $0.name < $1.name }.map { agent in
             var info = Mbox_V1_AgentInfo()
             info.name = agent.name
             info.labels = agent.labels
             info.capabilities = agent.capabilities
-            info.connected = !(watchers[agent.name]?.isEmpty ?? true)
+            // Here, or (replicas) reporting to another within the keepalive's reach.
+            info.connected = !(watchers[agent.name]?.isEmpty ?? true) || (store.isShared && now - agent.lastSeenMilliseconds < 15_000)
             info.lastSeenUnixMs = agent.lastSeenMilliseconds
             info.chain = agent.chain
             info.desiredVersion = agent.desiredVersion
@@ -295,6 +369,8 @@ public actor Controller {
         watchers.removeAll()
         for (_, continuation) in followers.values { continuation.finish() }
         followers.removeAll()
+        feed?.cancel()
+        feed = nil
     }
 
     // MARK: Agents
@@ -319,6 +395,7 @@ public actor Controller {
 
     /// The agent's config now, then each change; ends when the agent goes away.
     public func watch(_ agent: String) async throws -> (AsyncStream<Mbox_V1_AgentConfig>, UUID) {
+        followRemoteChanges()
         while true {
             guard let record = try await agentRecords()[agent] else {
                 throw RPCError(code: .failedPrecondition, message: "agent '\(agent)' must register before watching its config")
@@ -402,7 +479,7 @@ public actor Controller {
     public func flush() async throws {
         flushScheduled = false
         let records = unsaved.compactMap { agentCache?[$0] }
-        try await store.putAgents(records)
+        try await store.putReports(records)
         // Only what was written: a record changed meanwhile stays queued.
         unsaved.subtract(records.filter { agentCache?[$0.name] == $0 }.map(\.name))
     }
@@ -467,6 +544,7 @@ public actor Controller {
         }
         // Stored in one transaction, then pushed: a pushed version is always a stored one.
         try await save(changed, now: true)
+        changedHere = true
         for agent in changed {
             guard let watching = watchers[agent.name] else { continue }
             let update = try await config(for: agent, chains: chains)

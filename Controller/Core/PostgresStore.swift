@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MBoxControl
 import MBoxProto
+import NIOConcurrencyHelpers
 import PostgresNIO
 import SwiftProtobuf
 
@@ -11,6 +12,8 @@ import SwiftProtobuf
 /// inserted many rows per statement.
 public final class PostgresStore: ControlStore {
     private let client: PostgresClient
+    /// For the connections kept outside the pool (the change lock, the change feed).
+    private let connectionConfiguration: PostgresConnection.Configuration
     private let running: Task<Void, Never>
     private let log = MBoxLogging.logger("mbox.store.postgres")
     /// What `description` shows (no password).
@@ -32,6 +35,12 @@ public final class PostgresStore: ControlStore {
         configuration.options.maximumConnections = 8
         configuration.options.connectTimeout = .seconds(5)
         client = PostgresClient(configuration: configuration)
+        if let socket = target.socketPath {
+            connectionConfiguration = .init(unixSocketPath: socket, username: target.user, password: target.password, database: target.database)
+        } else {
+            connectionConfiguration = .init(host: target.host, port: target.port, username: target.user, password: target.password,
+                                            database: target.database, tls: .disable)
+        }
         let client = self.client
         running = Task { await client.run() }
         do {
@@ -42,10 +51,15 @@ public final class PostgresStore: ControlStore {
         }
     }
 
-    deinit { running.cancel() }
+    deinit { close() }
 
-    /// Stops the connection pool.
-    public func close() { running.cancel() }
+    /// Stops the connection pool and the change feed.
+    public func close() {
+        running.cancel()
+        listeners.withLockedValue { $0.forEach { $0.cancel() } }
+        let holder = lockHolder
+        Task { await holder.discard() }
+    }
 
     // MARK: Schema
 
@@ -181,6 +195,86 @@ public final class PostgresStore: ControlStore {
             }
         }
     }
+
+    public func putReports(_ agents: [AgentRecord]) async throws {
+        guard !agents.isEmpty else { return }
+        try await client.withTransaction(logger: log) { connection in
+            for agent in agents {
+                let stats: Data = try agent.stats.serializedBytes()
+                try await connection.query("""
+                    UPDATE agents SET software = \(agent.softwareVersion), last_seen_ms = \(agent.lastSeenMilliseconds),
+                        applied_version = \(Int64(bitPattern: agent.appliedVersion)), apply_error = \(agent.applyError), stats = \(stats)
+                    WHERE name = \(agent.name)
+                    """, logger: log)
+            }
+        }
+    }
+
+    // MARK: Replicas
+
+    public var isShared: Bool { true }
+
+    /// The connection that holds the change lock (a session-level advisory lock lives on
+    /// one connection; the pool's may change between statements).
+    private let lockHolder = LockHolder()
+
+    public func acquireChangeLock() async throws {
+        let connection = try await lockHolder.connection(configuration: connectionConfiguration, logger: log)
+        do {
+            try await connection.query("SELECT pg_advisory_lock(\(Self.changeLockKey))", logger: log)
+        } catch {
+            await lockHolder.discard()
+            throw error
+        }
+    }
+
+    public func releaseChangeLock() async {
+        guard let connection = await lockHolder.current else { return }
+        do {
+            try await connection.query("SELECT pg_advisory_unlock(\(Self.changeLockKey))", logger: log)
+        } catch {
+            // A connection that failed has lost its locks with it.
+            await lockHolder.discard()
+        }
+    }
+
+    static let changeLockKey: Int64 = 7423002
+    static let channel = "mbox_changes"
+
+    public func announceChange() async throws {
+        try await client.query("SELECT pg_notify(\(Self.channel), 'changed')", logger: log)
+    }
+
+    /// LISTENs on a connection of its own, reconnecting after a failure (and yielding once
+    /// then: a change may have been missed meanwhile).
+    public func changes() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let configuration = connectionConfiguration
+        let log = self.log
+        let task = Task {
+            var first = true
+            while !Task.isCancelled {
+                do {
+                    let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: log)
+                    defer { Task { try? await connection.close() } }
+                    let notifications = try await connection.listen(Self.channel)
+                    if !first { continuation.yield() }
+                    first = false
+                    for try await _ in notifications { continuation.yield() }
+                } catch {
+                    if Task.isCancelled { break }
+                    log.warning("change feed: \(error); listening again in 1 s")
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+            continuation.finish()
+        }
+        listeners.withLockedValue { $0.append(task) }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    private let listeners = NIOLockedValueBox<[Task<Void, Never>]>([])
 
     // MARK: Alerts
 
@@ -402,5 +496,22 @@ struct PostgresTarget: CustomStringConvertible {
 
     var description: String {
         "postgres://\(user)@" + (socketDirectory.map { "[\($0)]" } ?? "\(host)") + ":\(port)/\(database)"
+    }
+}
+
+/// One connection, made when first needed and replaced after a failure.
+actor LockHolder {
+    private(set) var current: PostgresConnection?
+
+    func connection(configuration: PostgresConnection.Configuration, logger: Logging.Logger) async throws -> PostgresConnection {
+        if let current, !current.isClosed { return current }
+        let made = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: logger)
+        current = made
+        return made
+    }
+
+    func discard() async {
+        try? await current?.close()
+        current = nil
     }
 }

@@ -103,6 +103,20 @@ public final class SQLiteStore: ControlStore {
         }
     }
 
+    public func putReports(_ agents: [AgentRecord]) async throws {
+        guard !agents.isEmpty else { return }
+        try await database.write { db in
+            for agent in agents {
+                let stats: Data = try agent.stats.serializedBytes()
+                try db.execute(sql: """
+                    UPDATE agents SET software = ?, last_seen_ms = ?, applied_version = ?, apply_error = ?, stats = ? WHERE name = ?
+                    """, arguments: [agent.softwareVersion, agent.lastSeenMilliseconds, Int64(bitPattern: agent.appliedVersion),
+                                     agent.applyError, stats, agent.name])
+                if db.changesCount == 0 { try Self.write(agent, db) }
+            }
+        }
+    }
+
     static func write(_ agent: AgentRecord, _ db: Database) throws {
         let labels = String(decoding: try JSONEncoder().encode(agent.labels), as: UTF8.self)
         let capabilities = String(decoding: try JSONEncoder().encode(agent.capabilities), as: UTF8.self)

@@ -43,6 +43,10 @@ public protocol ControlStore: Sendable {
     func putAgent(_ record: AgentRecord) async throws
     /// Several agents in one transaction.
     func putAgents(_ records: [AgentRecord]) async throws
+    /// What agents reported (last seen, applied version and error, statistics, software),
+    /// leaving their placement (labels, chain, desired version) as stored: another replica
+    /// may have just changed it.
+    func putReports(_ records: [AgentRecord]) async throws
 
     /// Stores a batch in one transaction; an alert whose (agent, sequence) is already
     /// stored is skipped, so a batch resent after a cut is stored once.
@@ -58,6 +62,28 @@ public protocol ControlStore: Sendable {
     func appendAudit(_ entry: Mbox_V1_AuditEntry) async throws
     /// The newest `limit` entries, oldest first.
     func audit(limit: Int) async throws -> [Mbox_V1_AuditEntry]
+
+    // Replicas: several controllers on one store.
+
+    /// Whether other controllers may share this store.
+    var isShared: Bool { get }
+    /// Holds the store-wide lock on chains and placement until `releaseChangeLock()`, so a
+    /// placement is decided once, by one controller, on the state all of them see.
+    func acquireChangeLock() async throws
+    func releaseChangeLock() async
+    /// Tells the other controllers that chains or placement changed.
+    func announceChange() async throws
+    /// One element per change another controller announced (or a reconnection, after which
+    /// changes may have been missed); finishes only when the store closes.
+    func changes() -> AsyncStream<Void>
+}
+
+extension ControlStore {
+    public var isShared: Bool { false }
+    public func acquireChangeLock() async throws {}
+    public func releaseChangeLock() async {}
+    public func announceChange() async throws {}
+    public func changes() -> AsyncStream<Void> { AsyncStream { $0.finish() } }
 }
 
 extension ControlStore {

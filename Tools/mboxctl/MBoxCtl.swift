@@ -21,7 +21,7 @@ struct MBoxCtl: AsyncParsableCommand {
 
 /// Where the controller is and who we are.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "Controller address HOST:PORT.")
+    @Option(help: "Controller address HOST:PORT, or replicas HOST:PORT,HOST:PORT,... (the next is tried when one cannot be reached).")
     var controller = ProcessInfo.processInfo.environment["MBOX_CONTROLLER"] ?? "127.0.0.1:7443"
 
     @Option(help: "Directory made by `mboxctl pki init`.")
@@ -38,19 +38,28 @@ struct ConnectionOptions: ParsableArguments {
     func withOperator<Result: Sendable>(
         _ body: @Sendable (Mbox_V1_OperatorService.Client<HTTP2ClientTransport.Posix>) async throws -> Result
     ) async throws -> Result {
-        let endpoint: ControlEndpoint
-        do { endpoint = try ControlEndpoint(parsing: controller) } catch { throw ValidationError("--controller: \(error)") }
-        let client: GRPCClient<HTTP2ClientTransport.Posix>
-        do { client = try GRPCClient.controller(endpoint, tls: tls) } catch { throw CtlError("\(error)") }
-        do {
-            return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
-                group.addTask { try await client.runConnections() }
-                defer { client.beginGracefulShutdown() }
-                return try await body(Mbox_V1_OperatorService.Client(wrapping: client))
+        let endpoints: [ControlEndpoint]
+        do { endpoints = try ControlEndpoint.list(parsing: controller) } catch { throw ValidationError("--controller: \(error)") }
+        var failures: [String] = []
+        for endpoint in endpoints {
+            let client: GRPCClient<HTTP2ClientTransport.Posix>
+            do { client = try GRPCClient.controller(endpoint, tls: tls) } catch { throw CtlError("\(error)") }
+            do {
+                return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
+                    group.addTask { try await client.runConnections() }
+                    defer { client.beginGracefulShutdown() }
+                    return try await body(Mbox_V1_OperatorService.Client(wrapping: client))
+                }
+            } catch let error as RPCError {
+                let explained = Self.explain(error, endpoint: endpoint, tls: tls)
+                // Only an unreachable replica is worth trying the next for; an answer is an answer.
+                guard error.code == .unavailable, explained.hasPrefix("cannot reach"), endpoint != endpoints.last else {
+                    throw CtlError((failures + [explained]).joined(separator: "\n"))
+                }
+                failures.append(explained)
             }
-        } catch let error as RPCError {
-            throw CtlError(Self.explain(error, endpoint: endpoint, tls: tls))
         }
+        throw CtlError(failures.joined(separator: "\n"))
     }
 
     /// An RPC failure in the operator's words. A refused certificate shows up as a broken

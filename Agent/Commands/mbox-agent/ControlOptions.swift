@@ -5,7 +5,7 @@ import MBoxControl
 
 /// How the agent reaches its controller (all optional: without --controller it runs alone).
 struct ControlOptions: ParsableArguments {
-    @Option(help: "Controller HOST:PORT: register, take pushed configs, stream alerts.")
+    @Option(help: "Controller HOST:PORT (replicas: HOST:PORT,HOST:PORT,..., tried in turn): register, take pushed configs, stream alerts.")
     var controller: String?
 
     @Option(help: "Directory made by `mboxctl pki` (the agent's files are NAME.pem/NAME-key.pem, with --name).")
@@ -37,7 +37,7 @@ struct ControlOptions: ParsableArguments {
             if waitForConfig { throw ValidationError("--wait-for-config needs --controller") }
             return
         }
-        do { _ = try ControlEndpoint(parsing: controller) } catch { throw ValidationError("--controller: \(error)") }
+        do { _ = try ControlEndpoint.list(parsing: controller) } catch { throw ValidationError("--controller: \(error)") }
         guard (pki != nil && name != nil) || certificates.complete else {
             throw ValidationError(Self.credentialsNeeded)
         }
@@ -54,7 +54,7 @@ struct ControlOptions: ParsableArguments {
         guard let controller else { return nil }
         let base = pki.flatMap { pki in name.map { TLSFiles(directory: pki, name: $0) } }
         guard let tls = certificates.files(over: base) else { throw AgentError(Self.credentialsNeeded) }
-        var settings = ControlSession.Settings(controller: try ControlEndpoint(parsing: controller), tls: tls, stateDirectory: stateDir)
+        var settings = ControlSession.Settings(controllers: try ControlEndpoint.list(parsing: controller), tls: tls, stateDirectory: stateDir)
         settings.labels = try parsedLabels()
         settings.capabilities = capabilities
         do {

@@ -162,7 +162,7 @@ struct Run: ParsableCommand {
     }
 
     private func announce(_ source: String, _ session: ControlSession?) {
-        let controller = session.map { "; controller \($0.settings.controller) as '\($0.name)'" } ?? ""
+        let controller = session.map { "; controller \($0.settings.controllers.map(\.description).joined(separator: ",")) as '\($0.name)'" } ?? ""
         let log = MBoxLogging.logger("mbox.agent")
         log.info("mbox-agent \(MBoxVersion.release) running on \(source)\(controller); SIGINT or SIGTERM stops")
         if control.waitForConfig { log.info("waiting for a config from the controller before reading packets") }
