@@ -29,10 +29,27 @@ final class PostgresServer: @unchecked Sendable {
         try Self.run(runAs + ["\(binaries)/createdb", "-h", directory, "-p", "\(port)", "-U", "mbox", "mbox"])
     }
 
+    /// Starts the server; one start at a time in this process (several clusters starting
+    /// at once, from suites running side by side, failed to start), retried once.
     func start() throws {
-        try Self.run(runAs + ["\(binaries)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/log", "-w", "-o",
-                              "-k \(directory) -p \(port) -c listen_addresses='' -c fsync=off -c max_connections=200", "start"])
+        try Self.starting.withLock {
+            var attempt = 0
+            while true {
+                do {
+                    try Self.run(runAs + ["\(binaries)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/log", "-w", "-t", "30", "-o",
+                                          "-k \(directory) -p \(port) -c listen_addresses='' -c fsync=off -c max_connections=60 "
+                                          + "-c shared_buffers=16MB -c dynamic_shared_memory_type=mmap", "start"])
+                    return
+                } catch {
+                    attempt += 1
+                    guard attempt < 3 else { throw PostgresServerError("\(error)\nserver log:\n\(log.suffix(2000))") }
+                    usleep(500_000)
+                }
+            }
+        }
     }
+
+    private static let starting = NSLock()
 
     /// Stops the server (`fast`: clients are disconnected, the data is kept).
     func stop(mode: String = "fast") throws {

@@ -12,7 +12,8 @@ final class IdleConnections {
     init(port: Int, count: Int, sources: Int = 1) {
         IdleConnections.raiseDescriptorLimit()
         for index in 0..<count {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            // Close-on-exec: programs the tests start must not inherit thousands of sockets.
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard descriptor >= 0 else { break }
             _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
             if sources > 1 {
