@@ -6,8 +6,13 @@
 //    register and watch their config; the operator applies a changed chain R times; for
 //    each agent and round, the time from the apply call to the agent's ReportApplied
 //    being recorded. p50/p99 over all agent-rounds.
-// 2. Ingest: alerts/s into SQLite — the store alone (batches of 2,048), and end to end
-//    (K agents' spools streamed over gRPC, from the first byte to the last ack).
+// 2. Ingest: alerts/s into the store — alone (batches of 2,048), and end to end (K agents'
+//    spools streamed over gRPC to the replicas in turn, from the first byte to the last ack).
+// 4. With --compiling-agents M: M real agent sessions (ControlSession) that compile each
+//    pushed chain before acknowledging it; time from apply to every one running it.
+//
+// --store postgres://... runs it all on PostgreSQL (SQLite in a scratch file otherwise);
+// --replicas N serves from N controllers on that database (agents spread across them).
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -26,6 +31,12 @@ let agentCount = argument("--agents", 1000)
 let rounds = argument("--rounds", 5)
 let ingestAlerts = argument("--alerts", 200_000)
 let ingestAgents = argument("--ingest-agents", 4)
+let replicaCount = argument("--replicas", 1)
+let compilingAgents = argument("--compiling-agents", 0)
+let storeURL: String? = CommandLine.arguments.firstIndex(of: "--store").flatMap {
+    $0 + 1 < CommandLine.arguments.count ? CommandLine.arguments[$0 + 1] : nil
+}
+precondition(storeURL != nil || replicaCount == 1, "--replicas needs --store postgres://...")
 
 let scratch = NSTemporaryDirectory() + "mbox-bench-control-" + UUID().uuidString
 try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
@@ -40,15 +51,33 @@ let ca = try DevelopmentCA.create(in: URL(fileURLWithPath: pkiDirectory))
 try ca.issue(.controller, name: "controller")
 try ca.issue(.operator, name: "bench")
 var issued = Date()
-for index in 0..<max(agentCount, ingestAgents) { try ca.issue(.agent, name: "agent-\(index)") }
-print(String(format: "issued %d agent certificates in %.1f s", max(agentCount, ingestAgents), Date().timeIntervalSince(issued)))
+let certificates = max(agentCount, ingestAgents, compilingAgents)
+for index in 0..<certificates { try ca.issue(.agent, name: "agent-\(index)") }
+print(String(format: "issued %d agent certificates in %.1f s", certificates, Date().timeIntervalSince(issued)))
 
-let store = try SQLiteStore(path: scratch + "/controller.db")
-let controller = Controller(store: store)
-let server = try ControllerServer(controller: controller, listen: ControlEndpoint(host: "127.0.0.1", port: 0),
-                                  tls: TLSFiles(directory: pkiDirectory, name: "controller"))
-let serving = Task { try await server.serve() }
-let endpoint = ControlEndpoint(host: "127.0.0.1", port: try await server.listeningPort())
+func openStore() async throws -> any ControlStore {
+    if let storeURL { return try await PostgresStore(url: storeURL) }
+    return try SQLiteStore(path: scratch + "/controller.db")
+}
+let store = try await openStore()
+print("store: \(storeURL == nil ? "SQLite" : "PostgreSQL"), \(replicaCount) controller(s)")
+var servers: [ControllerServer] = []
+var servings: [Task<Void, any Error>] = []
+var endpoints: [ControlEndpoint] = []
+for replica in 0..<replicaCount {
+    let controller = Controller(store: replica == 0 ? store : try await openStore())
+    // A thousand agents on one address handshake at once here; the simulated ones do not
+    // retry, so no handshake may be evicted.
+    var limits = ConnectionLimits()
+    limits.unauthenticatedPerSource = 4096
+    limits.unauthenticated = 4096
+    let server = try ControllerServer(controller: controller, listen: ControlEndpoint(host: "127.0.0.1", port: 0),
+                                      tls: TLSFiles(directory: pkiDirectory, name: "controller"), limits: limits)
+    servers.append(server)
+    servings.append(Task { try await server.serve() })
+    endpoints.append(ControlEndpoint(host: "127.0.0.1", port: try await server.listeningPort()))
+}
+let endpoint = endpoints[0]
 
 /// Records, per round, when each agent reported its config applied.
 actor AppliedLog {
@@ -92,7 +121,7 @@ func spec(round: Int) -> Mbox_V1_ChainSpec {
 
 let agentTasks = (0..<agentCount).map { index in
     Task {
-        let client = try GRPCClient.controller(endpoint, tls: TLSFiles(directory: pkiDirectory, name: "agent-\(index)"))
+        let client = try GRPCClient.controller(endpoints[index % endpoints.count], tls: TLSFiles(directory: pkiDirectory, name: "agent-\(index)"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.runConnections() }
             let service = Mbox_V1_AgentService.Client(wrapping: client)
@@ -142,7 +171,7 @@ print(String(format: "config push to %d agents, %d rounds: time to applied p50 %
 agentTasks.forEach { $0.cancel() }
 
 // 2a. Ingest into the store alone.
-let ingestStore = try SQLiteStore(path: scratch + "/ingest.db")
+let ingestStore = store
 let batch = 2048
 var storeStart = ContinuousClock.now
 var stored = 0
@@ -163,16 +192,17 @@ while stored < ingestAlerts {
         alert.flow.proto = "TCP"
         return alert
     }
-    stored += try await ingestStore.insertAlerts(alerts, agent: "agent-0").stored.count
+    stored += try await ingestStore.insertAlerts(alerts, agent: "store-alone").stored.count
 }
 var seconds = Double((ContinuousClock.now - storeStart).components.attoseconds) / 1e18 + Double((ContinuousClock.now - storeStart).components.seconds)
-print(String(format: "ingest into SQLite (store alone, batches of %d): %d alerts in %.2f s = %.0f alerts/s (goal >= 50000)",
+print(String(format: "ingest into the store alone (batches of %d): %d alerts in %.2f s = %.0f alerts/s",
              batch, stored, seconds, Double(stored) / seconds))
 
 // 2b. Ingest end to end: agents' spools over gRPC.
 var sessions: [ControlSession] = []
 for index in 0..<ingestAgents {
-    let settings = ControlSession.Settings(controller: endpoint, tls: TLSFiles(directory: pkiDirectory, name: "agent-\(index)"),
+    let settings = ControlSession.Settings(controller: endpoints[index % endpoints.count],
+                                           tls: TLSFiles(directory: pkiDirectory, name: "agent-\(index)"),
                                            stateDirectory: scratch + "/agent-\(index)")
     let session = try ControlSession(settings: settings, spool: try AlertSpool(directory: scratch + "/agent-\(index)/spool"),
                                      slot: ConfigSlot(), counters: AgentCounters()) { _ in }
@@ -195,13 +225,57 @@ let sessionTasks = sessions.map { session in Task.detached { await session.run()
 while sessions.contains(where: { $0.spool.pendingCount > 0 }) { try await Task.sleep(for: .milliseconds(2)) }
 seconds = Double((ContinuousClock.now - storeStart).components.attoseconds) / 1e18 + Double((ContinuousClock.now - storeStart).components.seconds)
 let delivered = try await store.alertCount() - before
-print(String(format: "ingest end to end (%d agents streaming spools over mTLS gRPC): %d alerts in %.2f s = %.0f alerts/s (goal >= 50000)",
-             ingestAgents, delivered, seconds, Double(delivered) / seconds))
+print(String(format: "ingest end to end (%d agents streaming spools over mTLS gRPC to %d controller(s)): %d alerts in %.2f s = %.0f alerts/s",
+             ingestAgents, replicaCount, delivered, seconds, Double(delivered) / seconds))
 sessionTasks.forEach { $0.cancel() }
+
+// 4. Agents that compile what they are pushed.
+if compilingAgents > 0 {
+    var agents: [(ControlSession, Task<Void, Never>, Task<Void, Never>)] = []
+    for index in 0..<compilingAgents {
+        var settings = ControlSession.Settings(controller: endpoints[index % endpoints.count],
+                                               tls: TLSFiles(directory: pkiDirectory, name: "agent-\(index)"),
+                                               stateDirectory: scratch + "/compiling-\(index)")
+        settings.labels = ["fleet": "bench"]
+        let slot = ConfigSlot()
+        let session = try ControlSession(settings: settings, spool: try AlertSpool(directory: scratch + "/compiling-\(index)/spool"),
+                                         slot: slot, counters: AgentCounters()) { _ in }
+        // The data path's side: takes each compiled chain and runs it (reports at once).
+        let reader = slot.makeReader()
+        let taking = Task.detached {
+            while !Task.isCancelled {
+                if let update = reader.take() { reader.report(update.version, error: nil) }
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        agents.append((session, Task.detached { await session.run() }, taking))
+    }
+    while !agents.allSatisfy({ $0.0.isConnected }) { try await Task.sleep(for: .milliseconds(10)) }
+    var compileLatencies: [Double] = []
+    for round in 1...rounds {
+        var request = Mbox_V1_ApplyChainRequest()
+        request.spec = spec(round: 100 + round)
+        let start = ContinuousClock.now
+        let response = try await operatorService.applyChain(request)
+        var done = Set<Int>()
+        while done.count < agents.count {
+            for (index, agent) in agents.enumerated() where !done.contains(index) && agent.0.slot.applied == response.revision {
+                done.insert(index)
+                let elapsed = ContinuousClock.now - start
+                compileLatencies.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+    compileLatencies.sort()
+    print(String(format: "config push to %d agents that compile it, %d rounds: time to running p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                 compilingAgents, rounds, percentile(compileLatencies, 0.5), percentile(compileLatencies, 0.99), compileLatencies.last!))
+    agents.forEach { $0.1.cancel(); $0.2.cancel() }
+}
 operatorClient.beginGracefulShutdown()
 operatorTask.cancel()
-await server.stop()
-serving.cancel()
+for server in servers { await server.stop() }
+servings.forEach { $0.cancel() }
 
 // 3. What a worker pays per alert: appending to the spool itself (a serialisation and a
 //    write(2) under the spool's lock, as before) or a push into its ring (the writer

@@ -12,7 +12,9 @@ public struct ConnectionLimits: Sendable {
     /// Connections still in their handshake, from one address and in all. Past either, the
     /// oldest such connection (of that address, or of all) makes way for the new one, so
     /// a flood cannot lock out a legitimate client that completes its handshake at once.
-    public var unauthenticatedPerSource = 64
+    /// (256 per address: a fleet behind one NAT address reconnects all at once after a
+    /// restart; its agents retry, but each eviction costs a handshake.)
+    public var unauthenticatedPerSource = 256
     public var unauthenticated = 1024
     /// Connections in all; past it new ones are closed as they are accepted. By default
     /// the descriptor limit less room for the store, logs and listeners.

@@ -176,8 +176,9 @@ public final class PostgresStore: ControlStore {
 
     public func putAgents(_ agents: [AgentRecord]) async throws {
         guard !agents.isEmpty else { return }
-        try await client.withTransaction(logger: log) { connection in
-            for agent in agents {
+        try await retryingConflicts { try await self.client.withTransaction(logger: self.log) { connection in
+            // Rows in name order in every transaction that writes several: no two wait on each other.
+            for agent in agents.sorted(by: { $0.name < $1.name }) {
                 let labels = String(decoding: try JSONEncoder().encode(agent.labels), as: UTF8.self)
                 let capabilities = String(decoding: try JSONEncoder().encode(agent.capabilities), as: UTF8.self)
                 let stats: Data = try agent.stats.serializedBytes()
@@ -191,23 +192,40 @@ public final class PostgresStore: ControlStore {
                         software = EXCLUDED.software, last_seen_ms = EXCLUDED.last_seen_ms, chain = EXCLUDED.chain,
                         desired_version = EXCLUDED.desired_version, applied_version = EXCLUDED.applied_version,
                         apply_error = EXCLUDED.apply_error, stats = EXCLUDED.stats
-                    """, logger: log)
+                    """, logger: self.log)
+            }
+        } }
+    }
+
+    /// Runs a transaction again (up to three times) when PostgreSQL broke a deadlock or a
+    /// serialisation conflict by aborting it.
+    private func retryingConflicts<T>(_ body: () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch {
+                attempt += 1
+                let text = String(reflecting: error)
+                guard attempt < 3, text.contains("40P01") || text.contains("40001") else { throw error }
+                log.warning("transaction aborted by a conflict (attempt \(attempt)); running it again")
+                try await Task.sleep(for: .milliseconds(10 * attempt))
             }
         }
     }
 
     public func putReports(_ agents: [AgentRecord]) async throws {
         guard !agents.isEmpty else { return }
-        try await client.withTransaction(logger: log) { connection in
-            for agent in agents {
+        try await retryingConflicts { try await self.client.withTransaction(logger: self.log) { connection in
+            for agent in agents.sorted(by: { $0.name < $1.name }) {
                 let stats: Data = try agent.stats.serializedBytes()
                 try await connection.query("""
                     UPDATE agents SET software = \(agent.softwareVersion), last_seen_ms = \(agent.lastSeenMilliseconds),
                         applied_version = \(Int64(bitPattern: agent.appliedVersion)), apply_error = \(agent.applyError), stats = \(stats)
                     WHERE name = \(agent.name)
-                    """, logger: log)
+                    """, logger: self.log)
             }
-        }
+        } }
     }
 
     // MARK: Replicas

@@ -51,7 +51,7 @@ struct Serve: AsyncParsableCommand {
     var maxConnections: Int?
 
     @Option(help: "Connections still in their TLS handshake at once, from one address.")
-    var maxHandshakesPerSource = 64
+    var maxHandshakesPerSource = 256
 
     @Option(help: "Connections still in their TLS handshake at once, in all.")
     var maxHandshakes = 1024
