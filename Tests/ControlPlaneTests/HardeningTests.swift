@@ -42,7 +42,7 @@ struct HardeningTests {
             waves.append(flood)
             opened += flood.descriptors.count
             var scraped = ""
-            try #require(try await eventually(seconds: 30) {
+            try #require(try await eventually(seconds: 60) {
                 scraped = try await scrapeMetrics(port: metricsPort)
                 return metricValue(scraped, "mbox_connections_accepted_total") >= Double(opened)
             }, "\(scraped)")
