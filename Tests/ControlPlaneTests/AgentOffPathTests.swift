@@ -12,21 +12,23 @@ import Testing
 @Suite("Agent: alerts and chains off the packet path", .serialized)
 struct AgentOffPathTests {
     @Test("Four workers push 200,000 alerts at once: all reach the spool, each worker's in its order, none twice")
-    func alertWriterKeepsEverything() throws {
+    func alertWriterKeepsEverything() async throws {
         let scratch = try ScratchDirectory()
         let spool = try AlertSpool(directory: scratch.file("spool"))
         let writer = AlertWriter(spool: spool, workers: 4)
         let perWorker = 50_000
-        DispatchQueue.concurrentPerform(iterations: 4) { worker in
-            let ring = writer.ring(worker)
-            for index in 0..<perWorker {
-                var alert = syntheticAlert(index)
-                alert.flowID = UInt64(worker * perWorker + index)
-                // A full ring is counted, never silent; a worker that must not lose one retries.
-                while !ring.push(alert) { usleep(100) }
+        try await offPool {
+            DispatchQueue.concurrentPerform(iterations: 4) { worker in
+                let ring = writer.ring(worker)
+                for index in 0..<perWorker {
+                    var alert = syntheticAlert(index)
+                    alert.flowID = UInt64(worker * perWorker + index)
+                    // A full ring is counted, never silent; a worker that must not lose one retries.
+                    while !ring.push(alert) { usleep(100) }
+                }
             }
+            writer.flush()
         }
-        writer.flush()
         #expect(spool.pendingCount == 4 * perWorker)
         let stored = try spool.pending(after: 0, limit: 4 * perWorker)
         #expect(stored.map(\.sequence) == (1...UInt64(4 * perWorker)).map { $0 })

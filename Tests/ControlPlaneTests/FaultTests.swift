@@ -19,7 +19,7 @@ struct FaultTests {
         let controllerBinary = try #require(builtCommand("mbox-controller"), "run `swift build` first")
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
-        let fixture = try StoreFixture(testStoreKind)
+        let fixture = try await StoreFixture.make(testStoreKind)
         func startController(port: Int) throws -> Launched {
             try Launched(controllerBinary, ["serve", "--listen", "127.0.0.1:\(port)", "--pki", pki.directory] + fixture.arguments,
                          log: scratch.file("controller-\(UUID().uuidString).log"))
@@ -88,7 +88,7 @@ struct FaultTests {
 
     @Test("PostgreSQL restarted while alerts stream: ingest fails for a while, nothing is lost or doubled, writes resume")
     func databaseRestarted() async throws {
-        let fixture = try StoreFixture(.postgres)
+        let fixture = try await StoreFixture.make(.postgres)
         let server = try #require(fixture.server)
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)

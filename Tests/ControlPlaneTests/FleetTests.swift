@@ -30,7 +30,7 @@ struct FleetTests {
 
         init(agents: [String]) async throws {
             commands = try Commands()
-            store = try StoreFixture(testStoreKind)
+            store = try await StoreFixture.make(testStoreKind)
             scratch = try ScratchDirectory()
             pki = scratch.file("pki")
             let (commands, pki) = (commands, pki)

@@ -27,7 +27,7 @@ struct OperationsTests {
             _ = try await service.deleteChain(delete, options: shortDeadline)
         }
         let expected = try String(contentsOfFile: pki.files("alice").certificate, encoding: .utf8)
-        let result = try OperatorCLITests.ctl(["audit", "-o", "json"], pki: pki, port: running.port)
+        let result = try await OperatorCLITests.ctl(["audit", "-o", "json"], pki: pki, port: running.port)
         try #require(result.status == 0, "\(result.stderr)")
         let entries = try result.stdout.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
@@ -40,7 +40,7 @@ struct OperationsTests {
         #expect(entries.allSatisfy { ($0["peer"] as? String ?? "").contains("127.0.0.1") })
         // The fingerprint is the certificate's: SHA-256 over its DER, as openssl computes it.
         let fingerprint = try #require(entries.first?["certificate_sha256"] as? String)
-        let openssl = try runCommand("/usr/bin/openssl", ["x509", "-in", pki.files("alice").certificate, "-noout", "-fingerprint", "-sha256"])
+        let openssl = try await runCommandOffPool("/usr/bin/openssl", ["x509", "-in", pki.files("alice").certificate, "-noout", "-fingerprint", "-sha256"])
         #expect(openssl.stdout.uppercased().replacingOccurrences(of: ":", with: "").contains(fingerprint.uppercased()),
                 "\(openssl.stdout) vs \(fingerprint)")
         #expect(!expected.isEmpty)

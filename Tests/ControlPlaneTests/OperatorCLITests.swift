@@ -7,10 +7,10 @@ import Testing
 /// `mboxctl` as operators run it, against a controller in this process.
 @Suite("mboxctl: paging, JSON, refused certificates", .serialized)
 struct OperatorCLITests {
-    static func ctl(_ arguments: [String], pki: TestPKI, port: Int, as name: String = "alice") throws
+    static func ctl(_ arguments: [String], pki: TestPKI, port: Int, as name: String = "alice") async throws
         -> (status: Int32, stdout: String, stderr: String) {
         let binary = try #require(builtCommand("mboxctl"), "run `swift build` first")
-        return try runCommand(binary, arguments + ["--controller", "127.0.0.1:\(port)", "--pki", pki.directory, "--as", name])
+        return try await runCommandOffPool(binary, arguments + ["--controller", "127.0.0.1:\(port)", "--pki", pki.directory, "--as", name])
     }
 
     @Test("30,000 alerts (over 4 MiB as one answer) come back whole, oldest first, each with agent, spool and sequence")
@@ -29,7 +29,7 @@ struct OperatorCLITests {
             }
             _ = try await running.controller.ingest("edge-1", batch)
         }
-        let result = try Self.ctl(["alerts", "-o", "json", "--limit", "\(total)"], pki: pki, port: running.port)
+        let result = try await Self.ctl(["alerts", "-o", "json", "--limit", "\(total)"], pki: pki, port: running.port)
         try #require(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.count == total)
@@ -42,7 +42,7 @@ struct OperatorCLITests {
         #expect(timestamp == "2023-11-14T22:13:20.000000+0000")
 
         // A limit below the total: the newest ones.
-        let newest = try Self.ctl(["alerts", "-o", "json", "--limit", "15000"], pki: pki, port: running.port)
+        let newest = try await Self.ctl(["alerts", "-o", "json", "--limit", "15000"], pki: pki, port: running.port)
         let newestSequences = newest.stdout.split(separator: "\n").compactMap {
             ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]).flatMap { ($0["mbox"] as? [String: Any])?["sequence"] as? Int }
         }
@@ -60,7 +60,7 @@ struct OperatorCLITests {
         record.desiredVersion = 12_345_678_901
         record.stats.packets = 5_000_000_000
         try await running.controller.store.putAgent(record)
-        let result = try Self.ctl(["get", "agents", "-o", "json"], pki: pki, port: running.port)
+        let result = try await Self.ctl(["get", "agents", "-o", "json"], pki: pki, port: running.port)
         try #require(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(object["desired_version"] as? Int == 12_345_678_901)
@@ -80,13 +80,13 @@ struct OperatorCLITests {
         let running = try await RunningController(in: scratch, pki: pki)
         let binary = try #require(builtCommand("mboxctl"), "run `swift build` first")
         // The stranger trusts our controller (so only the controller's check can refuse it).
-        let result = try runCommand(binary, ["get", "agents", "--controller", "127.0.0.1:\(running.port)",
+        let result = try await runCommandOffPool(binary, ["get", "agents", "--controller", "127.0.0.1:\(running.port)",
                                              "--cert", other.files("alice").certificate, "--key", other.files("alice").key,
                                              "--ca", pki.files("alice").ca])
         #expect(result.status != 0)
         #expect(result.stderr.contains("refused our certificate"), "\(result.stderr)")
         // And a controller our CA does not vouch for is named as such.
-        let wrongServer = try runCommand(binary, ["get", "agents", "--controller", "127.0.0.1:\(running.port)",
+        let wrongServer = try await runCommandOffPool(binary, ["get", "agents", "--controller", "127.0.0.1:\(running.port)",
                                                   "--cert", other.files("alice").certificate, "--key", other.files("alice").key,
                                                   "--ca", other.files("alice").ca])
         #expect(wrongServer.status != 0)

@@ -108,6 +108,11 @@ final class StoreFixture: @unchecked Sendable {
     let server: PostgresServer?
     private var opened: [PostgresStore] = []
 
+    /// Made off the shared threads (initdb and pg_ctl are waited for).
+    static func make(_ kind: StoreKind) async throws -> StoreFixture {
+        try await offPool { try StoreFixture(kind) }
+    }
+
     init(_ kind: StoreKind) throws {
         self.kind = kind
         scratch = try ScratchDirectory()

@@ -74,3 +74,18 @@ func runCommand(_ executable: String, _ arguments: [String]) throws -> (status: 
     return (process.terminationStatus, String(decoding: data, as: UTF8.self),
             (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
+
+/// `runCommand` on a thread of its own: a test that waits for a command talking to a
+/// controller in this process must not hold one of the few threads that controller needs
+/// to answer (on 2 cores, two such waits starved it until the command's deadline).
+func runCommandOffPool(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await offPool { try runCommand(executable, arguments) }
+}
+
+/// Runs blocking work (waiting for processes, spinning on a ring) on a thread of its own,
+/// off the few threads Swift's concurrency shares with the controllers tests run in process.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}

@@ -38,7 +38,7 @@ struct ReplicaTests {
     @Test("A chain applied on one replica reaches agents on the others; a replica killed mid-flood: its agents move, every alert stored once")
     func replicas() async throws {
         let binary = try #require(builtCommand("mbox-controller"), "run `swift build` first")
-        let fixture = try StoreFixture(.postgres)
+        let fixture = try await StoreFixture.make(.postgres)
         let scratch = try ScratchDirectory()
         let names = (1...5).map { "edge-\($0)" }
         let pki = try TestPKI(in: scratch, agents: names)

@@ -7,7 +7,7 @@ import Testing
 struct StoreTests {
     @Test("A batch sent twice is stored once; queries filter by agent, sid, address and time", arguments: StoreKind.allCases)
     func alerts(kind: StoreKind) async throws {
-        let fixture = try StoreFixture(kind)
+        let fixture = try await StoreFixture.make(kind)
         let store = try await fixture.open()
         func batch(_ range: ClosedRange<Int>, spool: UInt64 = 7) -> [Mbox_V1_Alert] {
             range.map { index in
@@ -50,7 +50,7 @@ struct StoreTests {
 
     @Test("Chains, agents and the revision counter survive reopening", arguments: StoreKind.allCases)
     func persistence(kind: StoreKind) async throws {
-        let fixture = try StoreFixture(kind)
+        let fixture = try await StoreFixture.make(kind)
         do {
             let store = try await fixture.open()
             #expect(try await store.nextRevision() == 1)

@@ -54,7 +54,7 @@ let testStoreKind: StoreKind = ProcessInfo.processInfo.environment["MBOX_TEST_ST
 
 /// A store of `testStoreKind` for one test (its server, if any, kept by the fixture).
 func makeTestStore() async throws -> (any ControlStore, StoreFixture) {
-    let fixture = try StoreFixture(testStoreKind)
+    let fixture = try await StoreFixture.make(testStoreKind)
     return (try await fixture.open(), fixture)
 }
 
