@@ -89,6 +89,17 @@ extension Mbox_V1_ChainSpec {
     }
 }
 
+extension Mbox_V1_ChainSpec {
+    /// The size of the config that carries this chain to an agent (what the shared
+    /// message limit is checked against, by mboxctl and the controller alike).
+    public func configBytes() throws -> Int {
+        var carried = Mbox_V1_AgentConfig()
+        carried.version = UInt64.max
+        carried.chain = self
+        return try (carried.serializedBytes() as [UInt8]).count
+    }
+}
+
 /// Limits both sides agree on.
 public enum ControlLimits {
     /// Largest message the controller accepts (a chain with its rule files, an alert

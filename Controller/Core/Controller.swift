@@ -186,7 +186,7 @@ public actor Controller {
         let chains = try await store.chains()
         for agent in moved {
             let update = try await config(for: agent, chains: chains)
-            for continuation in watchers[agent.name]?.values ?? [:].values { continuation.yield(update) }
+            for continuation in (watchers[agent.name] ?? [:]).values { continuation.yield(update) }
             configsPushed.increment()
         }
     }
@@ -211,10 +211,7 @@ public actor Controller {
     static func check(_ spec: Mbox_V1_ChainSpec) throws -> Mbox_V1_ChainSpec {
         var spec = spec
         for index in spec.ruleSets.indices { spec.ruleSets[index].bytes = UInt64(spec.ruleSets[index].text.utf8.count) }
-        var carried = Mbox_V1_AgentConfig()
-        carried.version = UInt64.max
-        carried.chain = spec
-        let size = try (carried.serializedBytes() as [UInt8]).count
+        let size = try spec.configBytes()
         guard size <= ControlLimits.maximumMessageBytes else {
             throw RPCError(code: .invalidArgument, message: """
                 chain '\(spec.name)' with its rule files is \(size) bytes as an agent's config; controller, agents \

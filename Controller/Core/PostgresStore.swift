@@ -426,14 +426,14 @@ public final class PostgresStore: ControlStore {
         func deleteInBatches(_ condition: String, _ value: Int64) async throws {
             while true {
                 let query = PostgresQuery(unsafeSQL: """
-                    WITH gone AS (DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE \(condition) ORDER BY id LIMIT \(SQLiteStore.pruneBatch))
+                    WITH gone AS (DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE \(condition) ORDER BY id LIMIT \(AlertRetention.pruneBatch))
                                   RETURNING 1)
                     SELECT count(*) FROM gone
                     """, binds: { var binds = PostgresBindings(); binds.append(value); return binds }())
                 var count = 0
                 for try await deleted in try await client.query(query, logger: log).decode(Int64.self) { count = Int(deleted) }
                 removed += count
-                if count < SQLiteStore.pruneBatch { break }
+                if count < AlertRetention.pruneBatch { break }
             }
         }
         if let olderThanUnixUs { try await deleteInBatches("timestamp_us < $1", olderThanUnixUs) }

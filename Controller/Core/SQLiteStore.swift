@@ -195,40 +195,31 @@ public final class SQLiteStore: ControlStore {
         return ("SELECT * FROM alerts \(filter) ORDER BY timestamp_us DESC, id DESC LIMIT \(AlertPage.Plan(query).fetch)", arguments)
     }
 
-    /// Rows deleted per transaction while pruning, so ingest waits at most one batch.
-    static let pruneBatch = 20_000
-
     public func pruneAlerts(olderThanUnixUs: Int64?, keepingNewest: Int?) async throws -> Int {
         var removed = 0
-        if let olderThanUnixUs {
-            while true {
-                let count = try await database.write { db in
-                    try db.execute(sql: "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE timestamp_us < ? LIMIT ?)",
-                                   arguments: [olderThanUnixUs, Self.pruneBatch])
-                    return db.changesCount
-                }
-                removed += count
-                if count < Self.pruneBatch { break }
-            }
-        }
+        if let olderThanUnixUs { removed += try await deleteInBatches("timestamp_us < ?", olderThanUnixUs) }
         if let keepingNewest {
             // The oldest id still kept: everything below it goes.
             let boundary = try await database.read { db in
                 try Int64.fetchOne(db, sql: "SELECT id FROM alerts ORDER BY id DESC LIMIT 1 OFFSET ?", arguments: [max(0, keepingNewest - 1)])
             }
-            if let boundary {
-                while true {
-                    let count = try await database.write { db in
-                        try db.execute(sql: "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE id < ? ORDER BY id LIMIT ?)",
-                                       arguments: [boundary, Self.pruneBatch])
-                        return db.changesCount
-                    }
-                    removed += count
-                    if count < Self.pruneBatch { break }
-                }
-            }
+            if let boundary { removed += try await deleteInBatches("id < ?", boundary) }
         }
         return removed
+    }
+
+    /// Deletes the alerts matching `condition` (one `?` for `value`), a batch per transaction.
+    private func deleteInBatches(_ condition: String, _ value: Int64) async throws -> Int {
+        var removed = 0
+        while true {
+            let count = try await database.write { db in
+                try db.execute(sql: "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE \(condition) ORDER BY id LIMIT ?)",
+                               arguments: [value, AlertRetention.pruneBatch])
+                return db.changesCount
+            }
+            removed += count
+            if count < AlertRetention.pruneBatch { return removed }
+        }
     }
 
     public func appendAudit(_ entry: Mbox_V1_AuditEntry) async throws {

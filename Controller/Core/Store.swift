@@ -207,4 +207,7 @@ public struct AlertRetention: Sendable {
     }
 
     public var isUnlimited: Bool { maximumAge == nil && maximumCount == nil }
+
+    /// Rows deleted per transaction while pruning, so ingest waits at most one batch.
+    public static let pruneBatch = 20_000
 }

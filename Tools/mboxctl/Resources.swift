@@ -35,10 +35,7 @@ struct Apply: AsyncParsableCommand {
             do {
                 var spec = try Mbox_V1_ChainSpec.load(file: path)
                 if let selector { spec.selector = try Labels.parse(selector) }
-                var carried = Mbox_V1_AgentConfig()
-                carried.version = UInt64.max
-                carried.chain = spec
-                let size = try (carried.serializedBytes() as [UInt8]).count
+                let size = try spec.configBytes()
                 guard size <= ControlLimits.maximumMessageBytes else {
                     throw CtlError("\(path) with its rule files is \(size) bytes as an agent's config; controller, agents and mboxctl "
                                    + "take at most \(ControlLimits.maximumMessageBytes) bytes a message")
