@@ -151,6 +151,17 @@ let package = Package(
                            .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")],
             path: "Controller/Core"),
+        // The controller's web console (HTTPS pages over the controller's state).
+        .target(
+            name: "MBoxConsole",
+            dependencies: ["MBoxController", "MBoxControl", "MBoxProto",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Controller/Console"),
         .target(
             name: "MBoxAgentControl",
             dependencies: ["MBoxControl", "MBoxProto", "MBoxChain", "MBoxNF", "MBoxNFs", "MBoxFlow", "MBoxEvents",
@@ -179,7 +190,7 @@ let package = Package(
             path: "Agent/Commands/mbox-trafficgen"),
         .executableTarget(
             name: "mbox-controller",
-            dependencies: ["MBoxController", "MBoxControl",
+            dependencies: ["MBoxController", "MBoxConsole", "MBoxControl",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Controller/mbox-controller"),
@@ -225,7 +236,7 @@ let package = Package(
                     path: "Tests/DetectTests"),
         .testTarget(
             name: "ControlPlaneTests",
-            dependencies: ["MBoxController", "MBoxControl", "MBoxAgentControl", "MBoxProto", "MBoxTrafficGen", "MBoxCapture",
+            dependencies: ["MBoxController", "MBoxConsole", "MBoxControl", "MBoxAgentControl", "MBoxProto", "MBoxTrafficGen", "MBoxCapture",
                            "MBoxDataPath", "MBoxChain", "MBoxPacket",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")],

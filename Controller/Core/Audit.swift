@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -28,7 +27,7 @@ public struct OperatorCall: Sendable, Equatable {
         if let posix = context.transportSpecific as? HTTP2ServerTransport.Posix.Context, let certificate = posix.peerCertificate {
             var serializer = DER.Serializer()
             if (try? serializer.serialize(certificate)) != nil {
-                fingerprint = SHA256.hash(data: serializer.serializedBytes).map { String(format: "%02x", $0) }.joined()
+                fingerprint = sha256Hex(serializer.serializedBytes)
             }
         }
         return OperatorCall(name: identity.name, certificateSHA256: fingerprint, peer: context.remotePeer)
@@ -45,5 +44,17 @@ public struct OperatorCall: Sendable, Equatable {
         entry.revision = revision
         entry.outcome = outcome
         return entry
+    }
+
+    /// What a change made a chain, recorded with this caller.
+    func revision(_ number: UInt64, action: String, spec: Mbox_V1_ChainSpec?) -> Mbox_V1_ChainRevision {
+        var revision = Mbox_V1_ChainRevision()
+        revision.revision = number
+        revision.timeUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
+        revision.action = action
+        revision.operator = name
+        revision.certificateSha256 = certificateSHA256
+        if let spec { revision.spec = spec }
+        return revision
     }
 }

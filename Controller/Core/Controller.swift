@@ -32,6 +32,10 @@ public actor Controller {
     private var changedHere = false
     /// The task following other replicas' changes.
     private var feed: Task<Void, Never>?
+    /// When each agent's statistics were last sampled for the console, and the samples not
+    /// yet stored (written with the reports; kept and retried if that fails).
+    var lastSampleMs: [String: Int64] = [:]
+    var unsavedSamples: [AgentSampleRow] = []
 
     /// Prometheus metrics: the controller's own counters, and each agent's latest report.
     public nonisolated let metrics = PrometheusCollectorRegistry()
@@ -113,7 +117,7 @@ public actor Controller {
             guard !abandoned(), !Task.isCancelled else {
                 throw RPCError(code: .cancelled, message: "the caller gave up before chain '\(checked.name)' was checked; nothing was stored")
             }
-            let response = try await exclusively { try await store(checked) }
+            let response = try await exclusively { try await store(checked, by: caller) }
             await record(caller.entry(action: "apply", chain: checked.name, revision: response.revision, outcome: response.outcome))
             return response
         } catch {
@@ -226,7 +230,7 @@ public actor Controller {
         return spec
     }
 
-    private func store(_ spec: Mbox_V1_ChainSpec) async throws -> Mbox_V1_ApplyChainResponse {
+    private func store(_ spec: Mbox_V1_ChainSpec, by caller: OperatorCall) async throws -> Mbox_V1_ApplyChainResponse {
         var response = Mbox_V1_ApplyChainResponse()
         let existing = try await store.chains().first { $0.spec.name == spec.name }
         if let existing, existing.spec.yaml == spec.yaml, existing.spec.ruleSets == spec.ruleSets,
@@ -240,6 +244,7 @@ public actor Controller {
         record.revision = try await store.nextRevision()
         record.updatedUnixMs = Self.nowMilliseconds
         try await store.putChain(record)
+        try await store.appendRevision(caller.revision(record.revision, action: "apply", spec: spec.summarized), chain: spec.name)
         changedHere = true
         response.outcome = existing == nil ? "created" : "configured"
         response.revision = record.revision
@@ -254,6 +259,7 @@ public actor Controller {
             changedHere = true
             var response = Mbox_V1_DeleteChainResponse()
             response.revision = try await store.nextRevision()
+            try await store.appendRevision(caller.revision(response.revision, action: "delete", spec: nil), chain: name)
             response.agents = try await replan(revision: response.revision)
             return response
         }
@@ -429,6 +435,7 @@ public actor Controller {
         guard var record = try await agentRecords()[agent] else { return }
         record.stats = stats
         record.lastSeenMilliseconds = Self.nowMilliseconds
+        sample(agent, stats, at: record.lastSeenMilliseconds)
         try await save([record], now: false)
     }
 
@@ -477,6 +484,7 @@ public actor Controller {
         flushScheduled = false
         let records = unsaved.compactMap { agentCache?[$0] }
         try await store.putReports(records)
+        try await storeSamples()
         // Only what was written: a record changed meanwhile stays queued.
         unsaved.subtract(records.filter { agentCache?[$0.name] == $0 }.map(\.name))
     }

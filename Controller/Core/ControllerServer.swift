@@ -39,6 +39,7 @@ public struct ControllerServer: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.serve() }
             group.addTask { await Self.returnMemory(after: gate) }
+            group.addTask { await controller.pruneHistoryInBackground() }
             try await group.next()
             group.cancelAll()
         }

@@ -73,4 +73,25 @@ public struct OperatorServiceHandler: Mbox_V1_OperatorService.SimpleServiceProto
         response.entries = try await controller.auditEntries(limit: request.limit == 0 ? 100 : Int(min(request.limit, 10_000)))
         return response
     }
+
+    public func listChainRevisions(request: Mbox_V1_ChainRevisionsRequest, context: ServerContext) async throws
+        -> Mbox_V1_ChainRevisionsResponse {
+        _ = try PeerIdentity.require(.operator, context)
+        var response = Mbox_V1_ChainRevisionsResponse()
+        response.revisions = try await controller.revisions(chain: request.name, limit: request.limit == 0 ? 100 : Int(request.limit))
+        return response
+    }
+
+    public func issueConsoleToken(request: Mbox_V1_ConsoleTokenRequest, context: ServerContext) async throws
+        -> Mbox_V1_ConsoleTokenResponse {
+        try await controller.issueConsoleToken(for: try OperatorCall.of(context), ttlSeconds: request.ttlSeconds)
+    }
+
+    public func listAgentSamples(request: Mbox_V1_AgentSamplesRequest, context: ServerContext) async throws
+        -> Mbox_V1_AgentSamplesResponse {
+        _ = try PeerIdentity.require(.operator, context)
+        var response = Mbox_V1_AgentSamplesResponse()
+        response.samples = try await controller.samples(agent: request.agent, sinceMs: request.sinceUnixMs)
+        return response
+    }
 }

@@ -11,11 +11,11 @@ import SwiftProtobuf
 /// agent statistics as protobuf bytes, alerts as columns unique by (agent, spool, sequence),
 /// inserted many rows per statement.
 public final class PostgresStore: ControlStore {
-    private let client: PostgresClient
+    let client: PostgresClient
     /// For the connections kept outside the pool (the change lock, the change feed).
     private let connectionConfiguration: PostgresConnection.Configuration
     private let running: Task<Void, Never>
-    private let log = MBoxLogging.logger("mbox.store.postgres")
+    let log = MBoxLogging.logger("mbox.store.postgres")
     /// What `description` shows (no password).
     public let location: String
 
@@ -87,6 +87,15 @@ public final class PostgresStore: ControlStore {
             CREATE TABLE audit (
                 id BIGSERIAL PRIMARY KEY, time_ms BIGINT NOT NULL, operator TEXT NOT NULL, certificate_sha256 TEXT NOT NULL,
                 peer TEXT NOT NULL, action TEXT NOT NULL, chain TEXT NOT NULL, revision BIGINT NOT NULL, outcome TEXT NOT NULL);
+            """),
+        (2, """
+            CREATE TABLE chain_revisions (chain TEXT NOT NULL, revision BIGINT NOT NULL, record BYTEA NOT NULL,
+                                          PRIMARY KEY (chain, revision));
+            CREATE TABLE agent_samples (agent TEXT NOT NULL, time_ms BIGINT NOT NULL, stats BYTEA NOT NULL);
+            CREATE INDEX agent_samples_time ON agent_samples (agent, time_ms);
+            CREATE INDEX agent_samples_age ON agent_samples (time_ms);
+            CREATE TABLE console_tokens (hash TEXT PRIMARY KEY, operator TEXT NOT NULL, certificate_sha256 TEXT NOT NULL,
+                                         expires_ms BIGINT NOT NULL);
             """),
     ]
 

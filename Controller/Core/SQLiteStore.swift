@@ -6,7 +6,7 @@ import SwiftProtobuf
 /// `ControlStore` in one SQLite file (WAL mode), through GRDB. Chains and agent
 /// statistics are kept as protobuf blobs; alerts as columns, unique by (agent, spool, sequence).
 public final class SQLiteStore: ControlStore {
-    private let database: DatabasePool
+    let database: DatabasePool
 
     /// Opens (or creates) the store at `path`.
     public init(path: String) throws {
@@ -52,6 +52,17 @@ public final class SQLiteStore: ControlStore {
                 CREATE INDEX alerts_sid_time ON alerts (sid, timestamp_us);
                 CREATE INDEX alerts_src_time ON alerts (src_ip, timestamp_us);
                 CREATE INDEX alerts_dest_time ON alerts (dest_ip, timestamp_us);
+                """)
+        }
+        migrator.registerMigration("v3: chain revisions, agents' statistics over time, console tokens") { db in
+            try db.execute(sql: """
+                CREATE TABLE chain_revisions (chain TEXT NOT NULL, revision INTEGER NOT NULL, record BLOB NOT NULL,
+                                              PRIMARY KEY (chain, revision));
+                CREATE TABLE agent_samples (agent TEXT NOT NULL, time_ms INTEGER NOT NULL, stats BLOB NOT NULL);
+                CREATE INDEX agent_samples_time ON agent_samples (agent, time_ms);
+                CREATE INDEX agent_samples_age ON agent_samples (time_ms);
+                CREATE TABLE console_tokens (hash TEXT PRIMARY KEY, operator TEXT NOT NULL, certificate_sha256 TEXT NOT NULL,
+                                             expires_ms INTEGER NOT NULL);
                 """)
         }
         return migrator

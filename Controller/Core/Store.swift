@@ -63,6 +63,25 @@ public protocol ControlStore: Sendable {
     /// The newest `limit` entries, oldest first.
     func audit(limit: Int) async throws -> [Mbox_V1_AuditEntry]
 
+    // History the console shows (see `History.swift`).
+
+    /// Records what an apply or delete made a chain (rule texts left out).
+    func appendRevision(_ revision: Mbox_V1_ChainRevision, chain: String) async throws
+    /// The newest `limit` revisions of a chain, oldest first.
+    func revisions(chain: String, limit: Int) async throws -> [Mbox_V1_ChainRevision]
+    /// Agents' statistics at a moment, a row each.
+    func appendSamples(_ samples: [AgentSampleRow]) async throws
+    /// An agent's samples from `sinceMs` on, oldest first.
+    func samples(agent: String, sinceMs: Int64) async throws -> [Mbox_V1_AgentSample]
+    /// Removes samples older than `beforeMs`; how many went.
+    func pruneSamples(beforeMs: Int64) async throws -> Int
+    /// Stores a console token by its SHA-256 (the token itself is never stored).
+    func putConsoleToken(_ token: ConsoleTokenRecord) async throws
+    /// The token whose SHA-256 is `hash`, if stored and not expired at `nowMs`.
+    func consoleToken(hash: String, nowMs: Int64) async throws -> ConsoleTokenRecord?
+    /// Removes tokens expired before `beforeMs`.
+    func pruneConsoleTokens(beforeMs: Int64) async throws
+
     // Replicas: several controllers on one store.
 
     /// Whether other controllers may share this store.

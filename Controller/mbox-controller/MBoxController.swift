@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MBoxConsole
 import MBoxControl
 import MBoxController
 
@@ -32,6 +33,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: keep it on loopback or a management network).")
     var metrics: String?
+
+    @Option(help: "Serve the web console at https://HOST:PORT/ (the controller's certificate; operators sign in with `mboxctl console-token`).")
+    var console: String?
 
     @Option(help: "Directory made by `mboxctl pki` holding ca.pem and NAME.pem/NAME-key.pem.")
     var pki: String?
@@ -77,6 +81,7 @@ struct Serve: AsyncParsableCommand {
         }
         _ = try endpoint()
         if let metrics { do { _ = try ControlEndpoint(parsing: metrics) } catch { throw ValidationError("--metrics: \(error)") } }
+        if let console { do { _ = try ControlEndpoint(parsing: console) } catch { throw ValidationError("--console: \(error)") } }
     }
 
     func endpoint() throws -> ControlEndpoint {
@@ -124,7 +129,16 @@ struct Serve: AsyncParsableCommand {
             log.info("metrics at http://\(ControlEndpoint(host: address.host, port: exporter!.port))/metrics")
         }
         let metricsServer = exporter
-        let stop = SignalStop { Task { await server.stop(); await metricsServer?.close() } }
+        var web: ConsoleServer?
+        if let console {
+            let address = try ControlEndpoint(parsing: console)
+            do { web = try await ConsoleServer(controller: controller, listen: address, tls: tls) } catch {
+                throw ControllerFailure("cannot serve the console on \(address): \(error)")
+            }
+            log.info("console at https://\(ControlEndpoint(host: address.host, port: web!.port))/")
+        }
+        let consoleServer = web
+        let stop = SignalStop { Task { await server.stop(); await metricsServer?.close(); await consoleServer?.close() } }
         var retention = AlertRetention(maximumAge: retainDays.map { $0 * 86_400 }, maximumCount: retainAlerts)
         retention.interval = .seconds(pruneInterval)
         let pruning = retention
@@ -132,6 +146,7 @@ struct Serve: AsyncParsableCommand {
         defer { pruner?.cancel() }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
+            if let consoleServer { group.addTask { try await consoleServer.serve() } }
             let port = try await server.listeningPort()
             let endpoint = try self.endpoint()
             log.info("mbox-controller \(MBoxVersion.release) listening on \(ControlEndpoint(host: endpoint.host, port: port)), database \(storeName)")

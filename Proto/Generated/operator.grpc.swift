@@ -113,6 +113,45 @@ public enum Mbox_V1_OperatorService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListChainRevisions" metadata.
+        public enum ListChainRevisions: Sendable {
+            /// Request type for "ListChainRevisions".
+            public typealias Input = Mbox_V1_ChainRevisionsRequest
+            /// Response type for "ListChainRevisions".
+            public typealias Output = Mbox_V1_ChainRevisionsResponse
+            /// Descriptor for "ListChainRevisions".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "mbox.v1.OperatorService"),
+                method: "ListChainRevisions",
+                type: .unary
+            )
+        }
+        /// Namespace for "IssueConsoleToken" metadata.
+        public enum IssueConsoleToken: Sendable {
+            /// Request type for "IssueConsoleToken".
+            public typealias Input = Mbox_V1_ConsoleTokenRequest
+            /// Response type for "IssueConsoleToken".
+            public typealias Output = Mbox_V1_ConsoleTokenResponse
+            /// Descriptor for "IssueConsoleToken".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "mbox.v1.OperatorService"),
+                method: "IssueConsoleToken",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListAgentSamples" metadata.
+        public enum ListAgentSamples: Sendable {
+            /// Request type for "ListAgentSamples".
+            public typealias Input = Mbox_V1_AgentSamplesRequest
+            /// Response type for "ListAgentSamples".
+            public typealias Output = Mbox_V1_AgentSamplesResponse
+            /// Descriptor for "ListAgentSamples".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "mbox.v1.OperatorService"),
+                method: "ListAgentSamples",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "mbox.v1.OperatorService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ApplyChain.descriptor,
@@ -121,7 +160,10 @@ public enum Mbox_V1_OperatorService: Sendable {
             ListAgents.descriptor,
             QueryAlerts.descriptor,
             FollowAlerts.descriptor,
-            ListAudit.descriptor
+            ListAudit.descriptor,
+            ListChainRevisions.descriptor,
+            IssueConsoleToken.descriptor,
+            ListAgentSamples.descriptor
         ]
     }
 }
@@ -258,6 +300,60 @@ extension Mbox_V1_OperatorService {
             request: GRPCCore.StreamingServerRequest<Mbox_V1_AuditQuery>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_AuditResponse>
+
+        /// Handle the "ListChainRevisions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A chain's revisions, newest last: what each apply or delete made it, and who.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Mbox_V1_ChainRevisionsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mbox_V1_ChainRevisionsResponse` messages.
+        func listChainRevisions(
+            request: GRPCCore.StreamingServerRequest<Mbox_V1_ChainRevisionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_ChainRevisionsResponse>
+
+        /// Handle the "IssueConsoleToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A token for the web console, valid until it expires, for the calling operator.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Mbox_V1_ConsoleTokenRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mbox_V1_ConsoleTokenResponse` messages.
+        func issueConsoleToken(
+            request: GRPCCore.StreamingServerRequest<Mbox_V1_ConsoleTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_ConsoleTokenResponse>
+
+        /// Handle the "ListAgentSamples" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An agent's statistics as reported over a time window, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Mbox_V1_AgentSamplesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Mbox_V1_AgentSamplesResponse` messages.
+        func listAgentSamples(
+            request: GRPCCore.StreamingServerRequest<Mbox_V1_AgentSamplesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_AgentSamplesResponse>
     }
 
     /// Service protocol for the "mbox.v1.OperatorService" service.
@@ -378,6 +474,60 @@ extension Mbox_V1_OperatorService {
             request: GRPCCore.ServerRequest<Mbox_V1_AuditQuery>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Mbox_V1_AuditResponse>
+
+        /// Handle the "ListChainRevisions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A chain's revisions, newest last: what each apply or delete made it, and who.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_ChainRevisionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Mbox_V1_ChainRevisionsResponse` message.
+        func listChainRevisions(
+            request: GRPCCore.ServerRequest<Mbox_V1_ChainRevisionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Mbox_V1_ChainRevisionsResponse>
+
+        /// Handle the "IssueConsoleToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A token for the web console, valid until it expires, for the calling operator.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_ConsoleTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Mbox_V1_ConsoleTokenResponse` message.
+        func issueConsoleToken(
+            request: GRPCCore.ServerRequest<Mbox_V1_ConsoleTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Mbox_V1_ConsoleTokenResponse>
+
+        /// Handle the "ListAgentSamples" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An agent's statistics as reported over a time window, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_AgentSamplesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Mbox_V1_AgentSamplesResponse` message.
+        func listAgentSamples(
+            request: GRPCCore.ServerRequest<Mbox_V1_AgentSamplesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Mbox_V1_AgentSamplesResponse>
     }
 
     /// Simple service protocol for the "mbox.v1.OperatorService" service.
@@ -497,6 +647,60 @@ extension Mbox_V1_OperatorService {
             request: Mbox_V1_AuditQuery,
             context: GRPCCore.ServerContext
         ) async throws -> Mbox_V1_AuditResponse
+
+        /// Handle the "ListChainRevisions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A chain's revisions, newest last: what each apply or delete made it, and who.
+        ///
+        /// - Parameters:
+        ///   - request: A `Mbox_V1_ChainRevisionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Mbox_V1_ChainRevisionsResponse` to respond with.
+        func listChainRevisions(
+            request: Mbox_V1_ChainRevisionsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Mbox_V1_ChainRevisionsResponse
+
+        /// Handle the "IssueConsoleToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A token for the web console, valid until it expires, for the calling operator.
+        ///
+        /// - Parameters:
+        ///   - request: A `Mbox_V1_ConsoleTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Mbox_V1_ConsoleTokenResponse` to respond with.
+        func issueConsoleToken(
+            request: Mbox_V1_ConsoleTokenRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Mbox_V1_ConsoleTokenResponse
+
+        /// Handle the "ListAgentSamples" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An agent's statistics as reported over a time window, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A `Mbox_V1_AgentSamplesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Mbox_V1_AgentSamplesResponse` to respond with.
+        func listAgentSamples(
+            request: Mbox_V1_AgentSamplesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Mbox_V1_AgentSamplesResponse
     }
 }
 
@@ -581,6 +785,39 @@ extension Mbox_V1_OperatorService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Mbox_V1_OperatorService.Method.ListChainRevisions.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_ChainRevisionsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_ChainRevisionsResponse>(),
+            handler: { request, context in
+                try await self.listChainRevisions(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Mbox_V1_OperatorService.Method.IssueConsoleToken.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_ConsoleTokenRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_ConsoleTokenResponse>(),
+            handler: { request, context in
+                try await self.issueConsoleToken(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Mbox_V1_OperatorService.Method.ListAgentSamples.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_AgentSamplesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_AgentSamplesResponse>(),
+            handler: { request, context in
+                try await self.listAgentSamples(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -658,6 +895,39 @@ extension Mbox_V1_OperatorService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_AuditResponse> {
         let response = try await self.listAudit(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listChainRevisions(
+        request: GRPCCore.StreamingServerRequest<Mbox_V1_ChainRevisionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_ChainRevisionsResponse> {
+        let response = try await self.listChainRevisions(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func issueConsoleToken(
+        request: GRPCCore.StreamingServerRequest<Mbox_V1_ConsoleTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_ConsoleTokenResponse> {
+        let response = try await self.issueConsoleToken(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listAgentSamples(
+        request: GRPCCore.StreamingServerRequest<Mbox_V1_AgentSamplesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Mbox_V1_AgentSamplesResponse> {
+        let response = try await self.listAgentSamples(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -756,6 +1026,45 @@ extension Mbox_V1_OperatorService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Mbox_V1_AuditResponse> {
         return GRPCCore.ServerResponse<Mbox_V1_AuditResponse>(
             message: try await self.listAudit(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listChainRevisions(
+        request: GRPCCore.ServerRequest<Mbox_V1_ChainRevisionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Mbox_V1_ChainRevisionsResponse> {
+        return GRPCCore.ServerResponse<Mbox_V1_ChainRevisionsResponse>(
+            message: try await self.listChainRevisions(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func issueConsoleToken(
+        request: GRPCCore.ServerRequest<Mbox_V1_ConsoleTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Mbox_V1_ConsoleTokenResponse> {
+        return GRPCCore.ServerResponse<Mbox_V1_ConsoleTokenResponse>(
+            message: try await self.issueConsoleToken(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listAgentSamples(
+        request: GRPCCore.ServerRequest<Mbox_V1_AgentSamplesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Mbox_V1_AgentSamplesResponse> {
+        return GRPCCore.ServerResponse<Mbox_V1_AgentSamplesResponse>(
+            message: try await self.listAgentSamples(
                 request: request.message,
                 context: context
             ),
@@ -917,6 +1226,75 @@ extension Mbox_V1_OperatorService {
             deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_AuditResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_AuditResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListChainRevisions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A chain's revisions, newest last: what each apply or delete made it, and who.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_ChainRevisionsRequest` message.
+        ///   - serializer: A serializer for `Mbox_V1_ChainRevisionsRequest` messages.
+        ///   - deserializer: A deserializer for `Mbox_V1_ChainRevisionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listChainRevisions<Result>(
+            request: GRPCCore.ClientRequest<Mbox_V1_ChainRevisionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mbox_V1_ChainRevisionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_ChainRevisionsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_ChainRevisionsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "IssueConsoleToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A token for the web console, valid until it expires, for the calling operator.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_ConsoleTokenRequest` message.
+        ///   - serializer: A serializer for `Mbox_V1_ConsoleTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Mbox_V1_ConsoleTokenResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func issueConsoleToken<Result>(
+            request: GRPCCore.ClientRequest<Mbox_V1_ConsoleTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mbox_V1_ConsoleTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_ConsoleTokenResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_ConsoleTokenResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAgentSamples" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An agent's statistics as reported over a time window, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_AgentSamplesRequest` message.
+        ///   - serializer: A serializer for `Mbox_V1_AgentSamplesRequest` messages.
+        ///   - deserializer: A deserializer for `Mbox_V1_AgentSamplesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAgentSamples<Result>(
+            request: GRPCCore.ClientRequest<Mbox_V1_AgentSamplesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mbox_V1_AgentSamplesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_AgentSamplesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_AgentSamplesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1156,6 +1534,108 @@ extension Mbox_V1_OperatorService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListChainRevisions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A chain's revisions, newest last: what each apply or delete made it, and who.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_ChainRevisionsRequest` message.
+        ///   - serializer: A serializer for `Mbox_V1_ChainRevisionsRequest` messages.
+        ///   - deserializer: A deserializer for `Mbox_V1_ChainRevisionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listChainRevisions<Result>(
+            request: GRPCCore.ClientRequest<Mbox_V1_ChainRevisionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mbox_V1_ChainRevisionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_ChainRevisionsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_ChainRevisionsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Mbox_V1_OperatorService.Method.ListChainRevisions.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "IssueConsoleToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A token for the web console, valid until it expires, for the calling operator.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_ConsoleTokenRequest` message.
+        ///   - serializer: A serializer for `Mbox_V1_ConsoleTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Mbox_V1_ConsoleTokenResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func issueConsoleToken<Result>(
+            request: GRPCCore.ClientRequest<Mbox_V1_ConsoleTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mbox_V1_ConsoleTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_ConsoleTokenResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_ConsoleTokenResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Mbox_V1_OperatorService.Method.IssueConsoleToken.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListAgentSamples" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An agent's statistics as reported over a time window, oldest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Mbox_V1_AgentSamplesRequest` message.
+        ///   - serializer: A serializer for `Mbox_V1_AgentSamplesRequest` messages.
+        ///   - deserializer: A deserializer for `Mbox_V1_AgentSamplesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAgentSamples<Result>(
+            request: GRPCCore.ClientRequest<Mbox_V1_AgentSamplesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Mbox_V1_AgentSamplesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Mbox_V1_AgentSamplesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_AgentSamplesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Mbox_V1_OperatorService.Method.ListAgentSamples.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1343,6 +1823,93 @@ extension Mbox_V1_OperatorService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_AuditQuery>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_AuditResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListChainRevisions" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A chain's revisions, newest last: what each apply or delete made it, and who.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Mbox_V1_ChainRevisionsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listChainRevisions<Result>(
+        request: GRPCCore.ClientRequest<Mbox_V1_ChainRevisionsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_ChainRevisionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listChainRevisions(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_ChainRevisionsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_ChainRevisionsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "IssueConsoleToken" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A token for the web console, valid until it expires, for the calling operator.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Mbox_V1_ConsoleTokenRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func issueConsoleToken<Result>(
+        request: GRPCCore.ClientRequest<Mbox_V1_ConsoleTokenRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_ConsoleTokenResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.issueConsoleToken(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_ConsoleTokenRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_ConsoleTokenResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAgentSamples" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An agent's statistics as reported over a time window, oldest first.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Mbox_V1_AgentSamplesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAgentSamples<Result>(
+        request: GRPCCore.ClientRequest<Mbox_V1_AgentSamplesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_AgentSamplesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAgentSamples(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Mbox_V1_AgentSamplesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Mbox_V1_AgentSamplesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1560,6 +2127,105 @@ extension Mbox_V1_OperatorService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listAudit(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListChainRevisions" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A chain's revisions, newest last: what each apply or delete made it, and who.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listChainRevisions<Result>(
+        _ message: Mbox_V1_ChainRevisionsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_ChainRevisionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Mbox_V1_ChainRevisionsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listChainRevisions(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "IssueConsoleToken" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A token for the web console, valid until it expires, for the calling operator.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func issueConsoleToken<Result>(
+        _ message: Mbox_V1_ConsoleTokenRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_ConsoleTokenResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Mbox_V1_ConsoleTokenRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.issueConsoleToken(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAgentSamples" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An agent's statistics as reported over a time window, oldest first.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAgentSamples<Result>(
+        _ message: Mbox_V1_AgentSamplesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Mbox_V1_AgentSamplesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Mbox_V1_AgentSamplesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAgentSamples(
             request: request,
             options: options,
             onResponse: handleResponse

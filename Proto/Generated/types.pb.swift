@@ -36,6 +36,9 @@ public nonisolated struct Mbox_V1_RuleSet: Sendable {
   /// The text's size in bytes (set by the controller; the text may be left out of listings).
   public var bytes: UInt64 = 0
 
+  /// The text's SHA-256 (hex), in chain revisions, which leave the text out.
+  public var sha256: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -284,7 +287,7 @@ fileprivate nonisolated let _protobuf_package = "mbox.v1"
 
 nonisolated extension Mbox_V1_RuleSet: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RuleSet"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}text\0\u{1}bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}text\0\u{1}bytes\0\u{1}sha256\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -295,6 +298,7 @@ nonisolated extension Mbox_V1_RuleSet: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.text) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.bytes) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
       default: break
       }
     }
@@ -310,6 +314,9 @@ nonisolated extension Mbox_V1_RuleSet: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.bytes != 0 {
       try visitor.visitSingularUInt64Field(value: self.bytes, fieldNumber: 3)
     }
+    if !self.sha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.sha256, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -317,6 +324,7 @@ nonisolated extension Mbox_V1_RuleSet: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.name != rhs.name {return false}
     if lhs.text != rhs.text {return false}
     if lhs.bytes != rhs.bytes {return false}
+    if lhs.sha256 != rhs.sha256 {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

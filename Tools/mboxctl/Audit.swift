@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRPCCore
+import MBoxControl
 import MBoxProto
 
 struct Audit: AsyncParsableCommand {
@@ -27,7 +28,7 @@ struct Audit: AsyncParsableCommand {
         if output == "json" {
             for entry in entries {
                 let object: [String: Any] = [
-                    "time": AlertFormat.time(entry.timeUnixMs * 1000), "operator": entry.operator,
+                    "time": EVE.timestamp(entry.timeUnixMs * 1000), "operator": entry.operator,
                     "certificate_sha256": entry.certificateSha256, "peer": entry.peer, "action": entry.action, "chain": entry.chain,
                     "revision": entry.revision, "outcome": entry.outcome,
                 ]
@@ -37,7 +38,7 @@ struct Audit: AsyncParsableCommand {
             return
         }
         print(Table.render(["TIME", "OPERATOR", "CERTIFICATE", "PEER", "ACTION", "CHAIN", "REVISION", "OUTCOME"], entries.map { entry in
-            [AlertFormat.time(entry.timeUnixMs * 1000), entry.operator, String(entry.certificateSha256.prefix(16)), entry.peer,
+            [EVE.timestamp(entry.timeUnixMs * 1000), entry.operator, String(entry.certificateSha256.prefix(16)), entry.peer,
              entry.action, entry.chain, "\(entry.revision)", entry.outcome]
         }))
     }

@@ -16,7 +16,7 @@ struct MBoxCtl: AsyncParsableCommand {
         (MBOX_OPERATOR or --as, 'operator').
         """,
         version: MBoxVersion.description,
-        subcommands: [Apply.self, Get.self, Delete.self, Alerts.self, Audit.self, PKI.self, Version.self])
+        subcommands: [Apply.self, Get.self, Delete.self, Alerts.self, History.self, Audit.self, ConsoleToken.self, PKI.self, Version.self])
 }
 
 /// Where the controller is and who we are.

@@ -122,7 +122,7 @@ struct Get: AsyncParsableCommand {
                 [agent.name, Labels.format(agent.labels), agent.connected ? "yes" : "no", agent.chain.isEmpty ? "-" : agent.chain,
                  "\(agent.desiredVersion)", "\(agent.appliedVersion)", "\(agent.stats.packets)",
                  "\(agent.stats.portMissed + agent.stats.portNoMbuf)", "\(agent.stats.alerts)",
-                 "\(agent.stats.spoolPending)", Table.age(milliseconds: now - agent.lastSeenUnixMs), agent.applyError]
+                 "\(agent.stats.spoolPending)", Age.text(milliseconds: now - agent.lastSeenUnixMs), agent.applyError]
             }))
         } else {
             var request = Mbox_V1_ListChainsRequest()
@@ -134,7 +134,7 @@ struct Get: AsyncParsableCommand {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             print(Table.render(["NAME", "PLACEMENT", "RULE FILES", "REVISION", "UPDATED"], chains.map { chain in
                 [chain.spec.name, chain.spec.selector.isEmpty ? "(all agents)" : Labels.format(chain.spec.selector),
-                 chain.spec.ruleSets.map(\.name).joined(separator: ","), "\(chain.revision)", Table.age(milliseconds: now - chain.updatedUnixMs)]
+                 chain.spec.ruleSets.map(\.name).joined(separator: ","), "\(chain.revision)", Age.text(milliseconds: now - chain.updatedUnixMs)]
             }))
         }
     }
@@ -149,14 +149,6 @@ enum Table {
             row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "   ")
                 .trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n")
-    }
-
-    static func age(milliseconds: Int64) -> String {
-        let seconds = max(0, milliseconds / 1000)
-        if seconds < 120 { return "\(seconds)s" }
-        if seconds < 7200 { return "\(seconds / 60)m" }
-        if seconds < 172_800 { return "\(seconds / 3600)h" }
-        return "\(seconds / 86400)d"
     }
 }
 
