@@ -33,6 +33,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)  # scripts/impair.py (tc netem's stand-in)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # packaging/ units checked by the tests
 [ -d /usr/lib/postgresql ] || need+=(postgresql)  # the controller's PostgreSQL store, tested against a throw-away cluster
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the web console, checked in headless Chromium
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install "${APT_OPTS[@]}" "${need[@]}" >/dev/null

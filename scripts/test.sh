@@ -17,4 +17,4 @@ swift test --skip-build --filter ReplicaTests
 # The control-plane suites again with the controller on PostgreSQL (a throw-away cluster
 # per test; the store suite and the database-restart test use it in the first run too).
 MBOX_TEST_STORE=postgres swift test --skip-build \
-  --filter "PlacementTests|MetricsTests|AlertQueryTests|HotSwapTests|FleetTests|SecurityTests|OperationsTests|OperatorCLITests|FaultTests"
+  --filter "PlacementTests|MetricsTests|AlertQueryTests|HotSwapTests|FleetTests|SecurityTests|OperationsTests|OperatorCLITests|FaultTests|HistoryTests|ConsoleTests"

@@ -28,7 +28,7 @@ struct FleetTests {
         let address: String
         let store: StoreFixture
 
-        init(agents: [String]) async throws {
+        init(agents: [String], controllerArguments: [String] = []) async throws {
             commands = try Commands()
             store = try await StoreFixture.make(testStoreKind)
             scratch = try ScratchDirectory()
@@ -42,7 +42,8 @@ struct FleetTests {
             for (role, name) in [("controller", "controller"), ("operator", "alice")] + agents.map({ ("agent", $0) }) {
                 try issue(["issue", role, name])
             }
-            controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--pki", pki] + store.arguments,
+            controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--pki", pki] + store.arguments
+                                          + controllerArguments,
                                       log: scratch.file("controller.log"))
             guard let port = await controller.listeningPort() else {
                 controller.stop()
