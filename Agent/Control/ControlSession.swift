@@ -210,6 +210,10 @@ public final class ControlSession: Sendable {
         _ = try await service.reportApplied(report)
     }
 
+    /// Alerts per batch: large enough that the store's per-statement and per-commit costs
+    /// are shared by many (8,192 of ~150 bytes stay far below the message limit).
+    static let alertsPerBatch = 8192
+
     /// Stop-and-wait batches: send what is pending, wait for the controller's ack, then
     /// drop it from the spool. Unacknowledged alerts are resent by the next session.
     private func sendAlerts(_ service: Mbox_V1_AgentService.Client<HTTP2ClientTransport.Posix>) async throws {
@@ -219,7 +223,7 @@ public final class ControlSession: Sendable {
         try await service.streamAlerts(requestProducer: { writer in
             var replies = acks.makeAsyncIterator()
             while !Task.isCancelled {
-                let alerts = try spool.pending(after: spool.lastAcknowledged, limit: 2048)
+                let alerts = try spool.pending(after: spool.lastAcknowledged, limit: Self.alertsPerBatch)
                 if alerts.isEmpty {
                     try await Task.sleep(for: .milliseconds(20))
                     continue

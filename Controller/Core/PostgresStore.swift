@@ -3,6 +3,7 @@ import Logging
 import MBoxControl
 import MBoxProto
 import NIOConcurrencyHelpers
+import NIOCore
 import PostgresNIO
 import SwiftProtobuf
 
@@ -183,27 +184,32 @@ public final class PostgresStore: ControlStore {
 
     public func putAgent(_ agent: AgentRecord) async throws { try await putAgents([agent]) }
 
+    /// One statement for all of them (columns as arrays, unnested), rows in name order.
     public func putAgents(_ agents: [AgentRecord]) async throws {
         guard !agents.isEmpty else { return }
-        try await retryingConflicts { try await self.client.withTransaction(logger: self.log) { connection in
-            // Rows in name order in every transaction that writes several: no two wait on each other.
-            for agent in agents.sorted(by: { $0.name < $1.name }) {
-                let labels = String(decoding: try JSONEncoder().encode(agent.labels), as: UTF8.self)
-                let capabilities = String(decoding: try JSONEncoder().encode(agent.capabilities), as: UTF8.self)
-                let stats: Data = try agent.stats.serializedBytes()
-                try await connection.query("""
-                    INSERT INTO agents (name, labels, capabilities, software, last_seen_ms, chain, desired_version, applied_version,
-                                        apply_error, stats)
-                    VALUES (\(agent.name), \(labels), \(capabilities), \(agent.softwareVersion), \(agent.lastSeenMilliseconds),
-                            \(agent.chain), \(Int64(bitPattern: agent.desiredVersion)), \(Int64(bitPattern: agent.appliedVersion)),
-                            \(agent.applyError), \(stats))
-                    ON CONFLICT (name) DO UPDATE SET labels = EXCLUDED.labels, capabilities = EXCLUDED.capabilities,
-                        software = EXCLUDED.software, last_seen_ms = EXCLUDED.last_seen_ms, chain = EXCLUDED.chain,
-                        desired_version = EXCLUDED.desired_version, applied_version = EXCLUDED.applied_version,
-                        apply_error = EXCLUDED.apply_error, stats = EXCLUDED.stats
-                    """, logger: self.log)
-            }
-        } }
+        // Rows in name order in every statement that writes several: no two wait on each other.
+        let sorted = agents.sorted { $0.name < $1.name }
+        var binds = PostgresBindings(capacity: 10)
+        binds.append(sorted.map(\.name))
+        binds.append(try sorted.map { String(decoding: try JSONEncoder().encode($0.labels), as: UTF8.self) })
+        binds.append(try sorted.map { String(decoding: try JSONEncoder().encode($0.capabilities), as: UTF8.self) })
+        binds.append(sorted.map(\.softwareVersion))
+        binds.append(sorted.map(\.lastSeenMilliseconds))
+        binds.append(sorted.map(\.chain))
+        binds.append(sorted.map { Int64(bitPattern: $0.desiredVersion) })
+        binds.append(sorted.map { Int64(bitPattern: $0.appliedVersion) })
+        binds.append(sorted.map(\.applyError))
+        binds.append(try sorted.map { ByteBuffer(bytes: try $0.stats.serializedBytes() as [UInt8]) })
+        let query = PostgresQuery(unsafeSQL: """
+            INSERT INTO agents (name, labels, capabilities, software, last_seen_ms, chain, desired_version, applied_version, apply_error, stats)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[], $8::bigint[],
+                                 $9::text[], $10::bytea[])
+            ON CONFLICT (name) DO UPDATE SET labels = EXCLUDED.labels, capabilities = EXCLUDED.capabilities,
+                software = EXCLUDED.software, last_seen_ms = EXCLUDED.last_seen_ms, chain = EXCLUDED.chain,
+                desired_version = EXCLUDED.desired_version, applied_version = EXCLUDED.applied_version,
+                apply_error = EXCLUDED.apply_error, stats = EXCLUDED.stats
+            """, binds: binds)
+        try await retryingConflicts { try await self.client.query(query, logger: self.log) }
     }
 
     /// Runs a transaction again (up to three times) when PostgreSQL broke a deadlock or a
@@ -223,18 +229,26 @@ public final class PostgresStore: ControlStore {
         }
     }
 
+    /// One statement for all of them; rows locked in name order first.
     public func putReports(_ agents: [AgentRecord]) async throws {
         guard !agents.isEmpty else { return }
-        try await retryingConflicts { try await self.client.withTransaction(logger: self.log) { connection in
-            for agent in agents.sorted(by: { $0.name < $1.name }) {
-                let stats: Data = try agent.stats.serializedBytes()
-                try await connection.query("""
-                    UPDATE agents SET software = \(agent.softwareVersion), last_seen_ms = \(agent.lastSeenMilliseconds),
-                        applied_version = \(Int64(bitPattern: agent.appliedVersion)), apply_error = \(agent.applyError), stats = \(stats)
-                    WHERE name = \(agent.name)
-                    """, logger: self.log)
-            }
-        } }
+        let sorted = agents.sorted { $0.name < $1.name }
+        var binds = PostgresBindings(capacity: 6)
+        binds.append(sorted.map(\.name))
+        binds.append(sorted.map(\.softwareVersion))
+        binds.append(sorted.map(\.lastSeenMilliseconds))
+        binds.append(sorted.map { Int64(bitPattern: $0.appliedVersion) })
+        binds.append(sorted.map(\.applyError))
+        binds.append(try sorted.map { ByteBuffer(bytes: try $0.stats.serializedBytes() as [UInt8]) })
+        let query = PostgresQuery(unsafeSQL: """
+            WITH locked AS (SELECT name FROM agents WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE)
+            UPDATE agents SET software = r.software, last_seen_ms = r.last_seen_ms, applied_version = r.applied_version,
+                apply_error = r.apply_error, stats = r.stats
+            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[])
+                AS r(name, software, last_seen_ms, applied_version, apply_error, stats)
+            WHERE agents.name = r.name AND agents.name IN (SELECT name FROM locked)
+            """, binds: binds)
+        try await retryingConflicts { try await self.client.query(query, logger: self.log) }
     }
 
     // MARK: Replicas
@@ -290,7 +304,7 @@ public final class PostgresStore: ControlStore {
                     for try await _ in notifications { continuation.yield() }
                 } catch {
                     if Task.isCancelled { break }
-                    log.warning("change feed: \(error); listening again in 1 s")
+                    log.warning("change feed: \(String(reflecting: error)); listening again in 1 s")
                 }
                 try? await Task.sleep(for: .seconds(1))
             }
@@ -307,44 +321,45 @@ public final class PostgresStore: ControlStore {
 
     static let alertColumns = ["agent", "spool_id", "sequence", "timestamp_us", "sid", "gid", "rev", "signature", "category", "severity",
                                "action", "src_ip", "src_port", "dest_ip", "dest_port", "proto", "flow_id", "chain", "config_version"]
-    /// Rows per INSERT: 19 parameters each, under PostgreSQL's 65,535.
-    static let rowsPerInsert = 1_000
+    /// Rows per INSERT (each column goes as one array parameter).
+    static let rowsPerInsert = 10_000
 
-    /// Many rows per statement in one transaction; the rows the server stored come back
-    /// (`RETURNING`), the rest were there already.
+    /// One statement per up to 10,000 rows, each column bound as an array and unnested
+    /// into rows (a handful of parameters, not 19 per row); the rows the server stored come
+    /// back (`RETURNING`), the rest were there already.
     public func insertAlerts(_ alerts: [Mbox_V1_Alert], agent: String) async throws -> AlertInsertion {
         var stored = Set<AlertKey>()
+        let columns = Self.alertColumns.dropFirst().joined(separator: ",")
+        let sql = """
+            INSERT INTO alerts (\(Self.alertColumns.joined(separator: ","))) SELECT $1, * FROM unnest(
+                $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[],
+                $10::bigint[], $11::text[], $12::text[], $13::int[], $14::text[], $15::int[], $16::text[], $17::bigint[],
+                $18::text[], $19::bigint[]) AS batch(\(columns))
+            ON CONFLICT (agent, spool_id, sequence) DO NOTHING RETURNING spool_id, sequence
+            """
         try await client.withTransaction(logger: log) { connection in
             for start in stride(from: 0, to: alerts.count, by: Self.rowsPerInsert) {
                 let chunk = alerts[start..<min(alerts.count, start + Self.rowsPerInsert)]
-                var binds = PostgresBindings(capacity: chunk.count * Self.alertColumns.count)
-                var values: [String] = []
-                values.reserveCapacity(chunk.count)
-                for alert in chunk {
-                    let base = binds.count
-                    values.append("(" + (1...Self.alertColumns.count).map { "$\(base + $0)" }.joined(separator: ",") + ")")
-                    binds.append(agent)
-                    binds.append(Int64(bitPattern: alert.spoolID))
-                    binds.append(Int64(bitPattern: alert.sequence))
-                    binds.append(alert.timestampUs)
-                    binds.append(Int64(alert.sid))
-                    binds.append(Int64(alert.gid))
-                    binds.append(Int64(alert.rev))
-                    binds.append(alert.signature)
-                    binds.append(alert.category)
-                    binds.append(Int64(alert.severity))
-                    binds.append(alert.action)
-                    binds.append(alert.flow.srcIp)
-                    binds.append(Int32(alert.flow.srcPort))
-                    binds.append(alert.flow.destIp)
-                    binds.append(Int32(alert.flow.destPort))
-                    binds.append(alert.flow.proto)
-                    binds.append(Int64(bitPattern: alert.flowID))
-                    binds.append(alert.chain)
-                    binds.append(Int64(bitPattern: alert.configVersion))
-                }
-                let sql = "INSERT INTO alerts (\(Self.alertColumns.joined(separator: ","))) VALUES \(values.joined(separator: ","))"
-                    + " ON CONFLICT (agent, spool_id, sequence) DO NOTHING RETURNING spool_id, sequence"
+                var binds = PostgresBindings(capacity: Self.alertColumns.count)
+                binds.append(agent)
+                binds.append(chunk.map { Int64(bitPattern: $0.spoolID) })
+                binds.append(chunk.map { Int64(bitPattern: $0.sequence) })
+                binds.append(chunk.map(\.timestampUs))
+                binds.append(chunk.map { Int64($0.sid) })
+                binds.append(chunk.map { Int64($0.gid) })
+                binds.append(chunk.map { Int64($0.rev) })
+                binds.append(chunk.map(\.signature))
+                binds.append(chunk.map(\.category))
+                binds.append(chunk.map { Int64($0.severity) })
+                binds.append(chunk.map(\.action))
+                binds.append(chunk.map(\.flow.srcIp))
+                binds.append(chunk.map { Int32(truncatingIfNeeded: $0.flow.srcPort) })
+                binds.append(chunk.map(\.flow.destIp))
+                binds.append(chunk.map { Int32(truncatingIfNeeded: $0.flow.destPort) })
+                binds.append(chunk.map(\.flow.proto))
+                binds.append(chunk.map { Int64(bitPattern: $0.flowID) })
+                binds.append(chunk.map(\.chain))
+                binds.append(chunk.map { Int64(bitPattern: $0.configVersion) })
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: log)
                 for try await (spool, sequence) in rows.decode((Int64, Int64).self) {
                     stored.insert(AlertKey(spool: UInt64(bitPattern: spool), sequence: UInt64(bitPattern: sequence)))
