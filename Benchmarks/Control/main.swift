@@ -10,6 +10,10 @@
 //    spools streamed over gRPC to the replicas in turn, from the first byte to the last ack).
 // 4. With --compiling-agents M: M real agent sessions (ControlSession) that compile each
 //    pushed chain before acknowledging it; time from apply to every one running it.
+// 5. With --replicas N ≥ 2, failover: 20 agent sessions on the first replica, which then
+//    stops serving at once (its listener and connections cancelled, in this process: no
+//    SIGKILL here — ReplicaTests does that with processes); the time until every agent has
+//    an alert raised after the stop acknowledged by another replica.
 //
 // --store postgres://... runs it all on PostgreSQL (SQLite in a scratch file otherwise);
 // --replicas N serves from N controllers on that database (agents spread across them).
@@ -271,6 +275,44 @@ if compilingAgents > 0 {
     print(String(format: "config push to %d agents that compile it, %d rounds: time to running p50 %.1f ms, p99 %.1f ms, max %.1f ms",
                  compilingAgents, rounds, percentile(compileLatencies, 0.5), percentile(compileLatencies, 0.99), compileLatencies.last!))
     agents.forEach { $0.1.cancel(); $0.2.cancel() }
+}
+// 5. Failover.
+if replicaCount >= 2 {
+    var sessions: [ControlSession] = []
+    var running: [Task<Void, Never>] = []
+    for index in 0..<20 {
+        let settings = ControlSession.Settings(controllers: endpoints, tls: TLSFiles(directory: pkiDirectory, name: "agent-\(index)"),
+                                               stateDirectory: scratch + "/failover-\(index)")
+        let session = try ControlSession(settings: settings, spool: try AlertSpool(directory: scratch + "/failover-\(index)/spool"),
+                                         slot: ConfigSlot(), counters: AgentCounters()) { _ in }
+        sessions.append(session)
+        running.append(Task.detached { await session.run() })
+    }
+    while !sessions.allSatisfy({ $0.isConnected && $0.controller == endpoints[0] }) { try await Task.sleep(for: .milliseconds(10)) }
+    let stopped = ContinuousClock.now
+    servings[0].cancel()
+    for session in sessions {
+        var alert = Mbox_V1_Alert()
+        alert.timestampUs = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        alert.sid = 1
+        alert.signature = "raised after the replica stopped"
+        session.spool.append(alert)
+    }
+    var recovered: [Double] = []
+    var waiting = Set(sessions.indices)
+    while !waiting.isEmpty, ContinuousClock.now - stopped < .seconds(60) {
+        for index in waiting where sessions[index].spool.pendingCount == 0 && sessions[index].controller != endpoints[0] {
+            waiting.remove(index)
+            let elapsed = ContinuousClock.now - stopped
+            recovered.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    recovered.sort()
+    print(String(format: "failover: %d agents of a stopped replica streaming to another again after p50 %.0f ms, max %.0f ms%@ (goal < 3 s)",
+                 recovered.count, percentile(recovered, 0.5), recovered.last ?? 0,
+                 waiting.isEmpty ? "" : ", \(waiting.count) not within 60 s"))
+    running.forEach { $0.cancel() }
 }
 operatorClient.beginGracefulShutdown()
 operatorTask.cancel()
