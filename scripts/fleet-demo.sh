@@ -39,7 +39,7 @@ echo "== 3. The controller (state in SQLite) and two agents waiting for a chain"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export MBOX_CONTROLLER="127.0.0.1:$port"
 $bin/mbox-controller serve --listen "$MBOX_CONTROLLER" --pki "$MBOX_PKI" --db "$out/controller.db" \
-  --metrics 127.0.0.1:0 2> "$out/controller.log" &
+  --metrics 127.0.0.1:0 --console 127.0.0.1:0 2> "$out/controller.log" &
 pids+=($!)
 for i in $(seq 100); do grep -q "listening on" "$out/controller.log" && break; sleep 0.1; done
 cat "$out/controller.log"
@@ -124,8 +124,27 @@ sleep 1
 $bin/mboxctl get agents
 grep "applied config" "$out/edge-1.log" | sed 's/^/   edge-1: /'
 
+$bin/mboxctl history ids-edge
+$bin/mboxctl history ids-edge --diff "$($bin/mboxctl history ids-edge -o json | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])')" | tail -4
+
 echo
-echo "== 8. Stop: agents and controller shut down on SIGTERM"
+echo "== 8. The web console: a token for alice, and its pages in headless Chromium"
+console=$(grep -o 'https://[^ ]*/' "$out/controller.log" | head -1)
+token=$($bin/mboxctl console-token --ttl 1h)
+echo "   $console  (sign in: ${console}login?token=…)"
+if command -v chromium >/dev/null 2>&1; then
+  printf '%s\n' "goto ${console}login?token=$token" "shot $out/console-fleet.png" \
+    "goto ${console}chains/ids-edge" "shot $out/console-chain.png" \
+    "goto ${console}alerts" "shot $out/console-alerts.png" \
+    "goto ${console}agents/edge-1" "shot $out/console-agent.png" quit \
+    | python3 Tests/Browser/console_browser.py chromium | grep -c '"ok": true' | sed 's/^/   pages loaded and photographed (of 8 steps): /'
+  ls "$out"/console-*.png | sed 's/^/   /'
+else
+  echo "   (chromium is not installed: no screenshots)"
+fi
+
+echo
+echo "== 9. Stop: agents and controller shut down on SIGTERM"
 cleanup
 pids=()
 tail -n 3 "$out/edge-1.log"

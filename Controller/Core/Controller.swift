@@ -32,6 +32,11 @@ public actor Controller {
     private var changedHere = false
     /// The task following other replicas' changes.
     private var feed: Task<Void, Never>?
+    /// While anyone follows alerts on a shared store: the task feeding them the alerts other
+    /// replicas store.
+    private var othersFeed: Task<Void, Never>?
+    private var othersFeedListening = false
+    private var othersFeedWaiters: [CheckedContinuation<Void, Never>] = []
     /// When each agent's statistics were last sampled for the console, and the samples not
     /// yet stored (written with the reports; kept and retried if that fails).
     var lastSampleMs: [String: Int64] = [:]
@@ -354,15 +359,56 @@ public actor Controller {
 
     /// New alerts matching `query` as they are stored. The stream ends if its reader falls
     /// more than `buffer` alerts behind (said, not silent: the caller sees the end).
-    public func follow(_ query: Mbox_V1_AlertQuery, buffer: Int = 65536) -> (AsyncStream<Mbox_V1_Alert>, UUID) {
+    /// On a shared store this returns once other replicas' alerts are followed too (or after
+    /// 3 s if the database cannot be reached: the feed keeps trying, and logs).
+    public func follow(_ query: Mbox_V1_AlertQuery, buffer: Int = 65536) async -> (AsyncStream<Mbox_V1_Alert>, UUID) {
         let (stream, continuation) = AsyncStream.makeStream(of: Mbox_V1_Alert.self, bufferingPolicy: .bufferingOldest(buffer))
         let id = UUID()
         followers[id] = (query, continuation)
+        if store.isShared {
+            if othersFeed == nil {
+                othersFeedListening = false
+                let batches = store.othersAlerts { [weak self] in Task { await self?.othersFeedReady(true) } }
+                othersFeed = Task { [weak self] in
+                    for await batch in batches { await self?.tellFollowers(batch) }
+                }
+            }
+            if !othersFeedListening {
+                let timeout = Task { [weak self] in
+                    try? await Task.sleep(for: .seconds(3))
+                    await self?.othersFeedReady(false)
+                }
+                await withCheckedContinuation { othersFeedWaiters.append($0) }
+                timeout.cancel()
+            }
+        }
         return (stream, id)
+    }
+
+    /// The feed of other replicas' alerts listens (`true`), or the wait for it is over.
+    private func othersFeedReady(_ listening: Bool) {
+        if listening { othersFeedListening = true }
+        let waiters = othersFeedWaiters
+        othersFeedWaiters = []
+        waiters.forEach { $0.resume() }
     }
 
     public func unfollow(_ id: UUID) {
         followers.removeValue(forKey: id)?.1.finish()
+        if followers.isEmpty {
+            othersFeed?.cancel()
+            othersFeed = nil
+            othersFeedListening = false
+        }
+    }
+
+    /// Gives each live follow the alerts in `batch` its query matches.
+    private func tellFollowers(_ batch: [Mbox_V1_Alert]) {
+        for alert in batch {
+            for (id, (query, continuation)) in followers where query.matches(alert) {
+                if case .dropped = continuation.yield(alert) { unfollow(id) }
+            }
+        }
     }
 
     /// Ends every config watch and alert follow (the server is stopping).
@@ -372,6 +418,8 @@ public actor Controller {
         watchers.removeAll()
         for (_, continuation) in followers.values { continuation.finish() }
         followers.removeAll()
+        othersFeed?.cancel()
+        othersFeed = nil
         feed?.cancel()
         feed = nil
     }
@@ -498,11 +546,7 @@ public actor Controller {
         ack.duplicates = UInt32(insertion.duplicates)
         alertsStored.increment(by: Int64(insertion.stored.count))
         alertsDuplicate.increment(by: Int64(insertion.duplicates))
-        for alert in insertion.stored {
-            for (id, (query, continuation)) in followers where query.matches(alert) {
-                if case .dropped = continuation.yield(alert) { unfollow(id) }
-            }
-        }
+        tellFollowers(insertion.stored)
         return ack
     }
 

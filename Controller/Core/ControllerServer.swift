@@ -63,7 +63,7 @@ public struct ControllerServer: Sendable {
     /// Returns free heap pages to the system (glibc's `malloc_trim`, which Swift's Glibc
     /// module does not export; absent elsewhere).
     public static func trimHeap() {
-        mallocTrim?(0)
+        _ = mallocTrim?(0)
     }
 
     private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {

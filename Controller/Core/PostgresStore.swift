@@ -209,7 +209,7 @@ public final class PostgresStore: ControlStore {
                 desired_version = EXCLUDED.desired_version, applied_version = EXCLUDED.applied_version,
                 apply_error = EXCLUDED.apply_error, stats = EXCLUDED.stats
             """, binds: binds)
-        try await retryingConflicts { try await self.client.query(query, logger: self.log) }
+        _ = try await retryingConflicts { try await self.client.query(query, logger: self.log) }
     }
 
     /// Runs a transaction again (up to three times) when PostgreSQL broke a deadlock or a
@@ -248,7 +248,7 @@ public final class PostgresStore: ControlStore {
                 AS r(name, software, last_seen_ms, applied_version, apply_error, stats)
             WHERE agents.name = r.name AND agents.name IN (SELECT name FROM locked)
             """, binds: binds)
-        try await retryingConflicts { try await self.client.query(query, logger: self.log) }
+        _ = try await retryingConflicts { try await self.client.query(query, logger: self.log) }
     }
 
     // MARK: Replicas
@@ -317,6 +317,43 @@ public final class PostgresStore: ControlStore {
 
     private let listeners = NIOLockedValueBox<[Task<Void, Never>]>([])
 
+    static let alertChannel = "mbox_alerts"
+    /// Tells this store's own notices from other replicas'.
+    let instance = UUID().uuidString
+
+    /// LISTENs for other replicas' alert notices on a connection of its own while iterated
+    /// and reads each notice's rows (by id range and agent: exactly the batch's).
+    public func othersAlerts(listening: @escaping @Sendable () -> Void) -> AsyncStream<[Mbox_V1_Alert]> {
+        let (stream, continuation) = AsyncStream.makeStream(of: [Mbox_V1_Alert].self, bufferingPolicy: .bufferingOldest(256))
+        let configuration = connectionConfiguration
+        let (log, instance) = (self.log, self.instance)
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                do {
+                    let connection = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: log)
+                    defer { Task { try? await connection.close() } }
+                    let notifications = try await connection.listen(Self.alertChannel)
+                    listening()
+                    for try await notification in notifications {
+                        let parts = notification.payload.split(separator: " ", maxSplits: 3).map(String.init)
+                        guard parts.count == 4, parts[0] != instance, let low = Int64(parts[1]), let high = Int64(parts[2]),
+                              let self else { continue }
+                        if case .dropped = continuation.yield(try await self.alerts(agent: parts[3], ids: low...high)) {
+                            log.warning("a live follow fell behind other replicas' alerts; a batch was not delivered to it")
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    log.warning("alert feed: \(String(reflecting: error)); listening again in 1 s")
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
     // MARK: Alerts
 
     static let alertColumns = ["agent", "spool_id", "sequence", "timestamp_us", "sid", "gid", "rev", "signature", "category", "severity",
@@ -335,9 +372,11 @@ public final class PostgresStore: ControlStore {
                 $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[],
                 $10::bigint[], $11::text[], $12::text[], $13::int[], $14::text[], $15::int[], $16::text[], $17::bigint[],
                 $18::text[], $19::bigint[]) AS batch(\(columns))
-            ON CONFLICT (agent, spool_id, sequence) DO NOTHING RETURNING spool_id, sequence
+            ON CONFLICT (agent, spool_id, sequence) DO NOTHING RETURNING id, spool_id, sequence
             """
+        let instance = self.instance
         try await client.withTransaction(logger: log) { connection in
+            var ids: ClosedRange<Int64>?
             for start in stride(from: 0, to: alerts.count, by: Self.rowsPerInsert) {
                 let chunk = alerts[start..<min(alerts.count, start + Self.rowsPerInsert)]
                 var binds = PostgresBindings(capacity: Self.alertColumns.count)
@@ -361,9 +400,15 @@ public final class PostgresStore: ControlStore {
                 binds.append(chunk.map(\.chain))
                 binds.append(chunk.map { Int64(bitPattern: $0.configVersion) })
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: log)
-                for try await (spool, sequence) in rows.decode((Int64, Int64).self) {
+                for try await (id, spool, sequence) in rows.decode((Int64, Int64, Int64).self) {
                     stored.insert(AlertKey(spool: UInt64(bitPattern: spool), sequence: UInt64(bitPattern: sequence)))
+                    ids = ids.map { min($0.lowerBound, id)...max($0.upperBound, id) } ?? id...id
                 }
+            }
+            // Delivered at commit to replicas following alerts: which rows to read.
+            if let ids {
+                let notice = "\(instance) \(ids.lowerBound) \(ids.upperBound) \(agent)"
+                try await connection.query("SELECT pg_notify(\(Self.alertChannel), \(notice))", logger: log)
             }
         }
         var result = AlertInsertion()
@@ -412,32 +457,49 @@ public final class PostgresStore: ControlStore {
         let sql = "SELECT id, \(Self.alertColumns.joined(separator: ",")) FROM alerts \(filter) ORDER BY timestamp_us DESC, id DESC LIMIT \(plan.fetch)"
         var rows: [(Mbox_V1_Alert, AlertCursor)] = []
         for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: log) {
-            let (id, agent, spool, sequence, timestamp, sid, gid, rev, signature, category, severity) =
-                try row.decode((Int64, String, Int64, Int64, Int64, Int64, Int64, Int64, String, String, Int64).self)
-            let columns = row.makeRandomAccess()
-            var alert = Mbox_V1_Alert()
-            alert.agent = agent
-            alert.spoolID = UInt64(bitPattern: spool)
-            alert.sequence = UInt64(bitPattern: sequence)
-            alert.timestampUs = timestamp
-            alert.sid = UInt32(truncatingIfNeeded: sid)
-            alert.gid = UInt32(truncatingIfNeeded: gid)
-            alert.rev = UInt32(truncatingIfNeeded: rev)
-            alert.signature = signature
-            alert.category = category
-            alert.severity = UInt32(truncatingIfNeeded: severity)
-            alert.action = try columns["action"].decode(String.self)
-            alert.flow.srcIp = try columns["src_ip"].decode(String.self)
-            alert.flow.srcPort = UInt32(try columns["src_port"].decode(Int32.self))
-            alert.flow.destIp = try columns["dest_ip"].decode(String.self)
-            alert.flow.destPort = UInt32(try columns["dest_port"].decode(Int32.self))
-            alert.flow.proto = try columns["proto"].decode(String.self)
-            alert.flowID = UInt64(bitPattern: try columns["flow_id"].decode(Int64.self))
-            alert.chain = try columns["chain"].decode(String.self)
-            alert.configVersion = UInt64(bitPattern: try columns["config_version"].decode(Int64.self))
-            rows.append((alert, AlertCursor(timestampUs: timestamp, id: id)))
+            let (alert, id) = try Self.alert(row)
+            rows.append((alert, AlertCursor(timestampUs: alert.timestampUs, id: id)))
         }
         return plan.page(newestFirst: rows)
+    }
+
+    /// One agent's alerts with ids in `ids`, in id order (a batch another replica stored).
+    func alerts(agent: String, ids: ClosedRange<Int64>) async throws -> [Mbox_V1_Alert] {
+        var alerts: [Mbox_V1_Alert] = []
+        let query: PostgresQuery = """
+            SELECT id, \(unescaped: Self.alertColumns.joined(separator: ",")) FROM alerts
+            WHERE agent = \(agent) AND id BETWEEN \(ids.lowerBound) AND \(ids.upperBound) ORDER BY id
+            """
+        for try await row in try await client.query(query, logger: log) { alerts.append(try Self.alert(row).0) }
+        return alerts
+    }
+
+    /// An alert and its id from a row of `id, alertColumns...`.
+    static func alert(_ row: PostgresRow) throws -> (Mbox_V1_Alert, Int64) {
+        let (id, agent, spool, sequence, timestamp, sid, gid, rev, signature, category, severity) =
+            try row.decode((Int64, String, Int64, Int64, Int64, Int64, Int64, Int64, String, String, Int64).self)
+        let columns = row.makeRandomAccess()
+        var alert = Mbox_V1_Alert()
+        alert.agent = agent
+        alert.spoolID = UInt64(bitPattern: spool)
+        alert.sequence = UInt64(bitPattern: sequence)
+        alert.timestampUs = timestamp
+        alert.sid = UInt32(truncatingIfNeeded: sid)
+        alert.gid = UInt32(truncatingIfNeeded: gid)
+        alert.rev = UInt32(truncatingIfNeeded: rev)
+        alert.signature = signature
+        alert.category = category
+        alert.severity = UInt32(truncatingIfNeeded: severity)
+        alert.action = try columns["action"].decode(String.self)
+        alert.flow.srcIp = try columns["src_ip"].decode(String.self)
+        alert.flow.srcPort = UInt32(try columns["src_port"].decode(Int32.self))
+        alert.flow.destIp = try columns["dest_ip"].decode(String.self)
+        alert.flow.destPort = UInt32(try columns["dest_port"].decode(Int32.self))
+        alert.flow.proto = try columns["proto"].decode(String.self)
+        alert.flowID = UInt64(bitPattern: try columns["flow_id"].decode(Int64.self))
+        alert.chain = try columns["chain"].decode(String.self)
+        alert.configVersion = UInt64(bitPattern: try columns["config_version"].decode(Int64.self))
+        return (alert, id)
     }
 
     public func alertCount() async throws -> Int {

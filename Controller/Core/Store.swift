@@ -95,6 +95,10 @@ public protocol ControlStore: Sendable {
     /// One element per change another controller announced (or a reconnection, after which
     /// changes may have been missed); finishes only when the store closes.
     func changes() -> AsyncStream<Void>
+    /// Batches of alerts other controllers stored, as they commit (for live follows on any
+    /// replica); `listening` is called each time the feed is (re)established. Ends when the
+    /// caller stops iterating or the store closes.
+    func othersAlerts(listening: @escaping @Sendable () -> Void) -> AsyncStream<[Mbox_V1_Alert]>
 }
 
 extension ControlStore {
@@ -103,6 +107,9 @@ extension ControlStore {
     public func releaseChangeLock() async {}
     public func announceChange() async throws {}
     public func changes() -> AsyncStream<Void> { AsyncStream { $0.finish() } }
+    public func othersAlerts(listening: @escaping @Sendable () -> Void) -> AsyncStream<[Mbox_V1_Alert]> {
+        AsyncStream { $0.finish() }
+    }
 }
 
 extension ControlStore {
