@@ -116,7 +116,7 @@ public actor Controller {
     /// `abandoned` tells whether the caller has given up (its RPC was cancelled).
     public nonisolated func apply(_ spec: Mbox_V1_ChainSpec, by caller: OperatorCall = OperatorCall(name: "(in process)"),
                                   abandoned: @Sendable () -> Bool = { false }) async throws -> Mbox_V1_ApplyChainResponse {
-        defer { ControllerServer.trimHeap() }
+        defer { Heap.returnFreePages() }
         do {
             let checked = try Self.check(spec)
             guard !abandoned(), !Task.isCancelled else {

@@ -54,22 +54,11 @@ public struct ControllerServer: Sendable {
             let open = gate.counters.open
             highest = max(highest, open)
             if highest - open >= 256 {
-                trimHeap()
+                Heap.returnFreePages()
                 highest = open
             }
         }
     }
-
-    /// Returns free heap pages to the system (glibc's `malloc_trim`, which Swift's Glibc
-    /// module does not export; absent elsewhere).
-    public static func trimHeap() {
-        _ = mallocTrim?(0)
-    }
-
-    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
-        guard let symbol = dlsym(nil, "malloc_trim") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
-    }()
 
     /// The port actually bound (useful with port 0).
     public func listeningPort() async throws -> Int {

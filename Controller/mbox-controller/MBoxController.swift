@@ -79,13 +79,14 @@ struct Serve: AsyncParsableCommand {
         guard pki != nil || certificates.complete else {
             throw ValidationError("give --pki DIR, or all of --cert, --key and --ca")
         }
-        _ = try endpoint()
-        if let metrics { do { _ = try ControlEndpoint(parsing: metrics) } catch { throw ValidationError("--metrics: \(error)") } }
-        if let console { do { _ = try ControlEndpoint(parsing: console) } catch { throw ValidationError("--console: \(error)") } }
+        _ = try Self.address(listen, "--listen")
+        _ = try metrics.map { try Self.address($0, "--metrics") }
+        _ = try console.map { try Self.address($0, "--console") }
     }
 
-    func endpoint() throws -> ControlEndpoint {
-        do { return try ControlEndpoint(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
+    /// `text` as HOST:PORT, or a usage error naming `flag`.
+    static func address(_ text: String, _ flag: String) throws -> ControlEndpoint {
+        do { return try ControlEndpoint(parsing: text) } catch { throw ValidationError("\(flag): \(error)") }
     }
 
     func run() async throws {
@@ -93,18 +94,7 @@ struct Serve: AsyncParsableCommand {
         guard let tls = certificates.files(over: pki.map { TLSFiles(directory: $0, name: name) }) else {
             throw ValidationError("give --pki DIR, or all of --cert, --key and --ca")
         }
-        let store: any ControlStore
-        let storeName: String
-        if let url = self.store {
-            do {
-                let postgres = try await PostgresStore(url: url)
-                store = postgres
-                storeName = postgres.location
-            } catch { throw ControllerFailure("cannot open the store: \(error)") }
-        } else {
-            do { store = try SQLiteStore(path: db) } catch { throw ControllerFailure("cannot open the database \(db): \(error)") }
-            storeName = db
-        }
+        let (store, storeName) = try await openStore()
         let controller = Controller(store: store)
         let server: ControllerServer
         var limits = ConnectionLimits()
@@ -113,31 +103,25 @@ struct Serve: AsyncParsableCommand {
         if let maxConnections { limits.connections = maxConnections }
         limits.unauthenticatedPerSource = maxHandshakesPerSource
         limits.unauthenticated = maxHandshakes
-        do { server = try ControllerServer(controller: controller, listen: try endpoint(), tls: tls, limits: limits) } catch {
+        do { server = try ControllerServer(controller: controller, listen: try Self.address(listen, "--listen"), tls: tls, limits: limits) } catch {
             throw ControllerFailure("\(error)")
         }
-        var exporter: MetricsServer?
-        if let metrics {
-            let address = try ControlEndpoint(parsing: metrics)
+        let metricsServer = try await metrics.map { try Self.address($0, "--metrics") }.asyncMap { address in
             do {
-                exporter = try await MetricsServer(host: address.host, port: address.port) { [gate = server.gate] in
+                let exporter = try await MetricsServer(host: address.host, port: address.port) { [gate = server.gate] in
                     (try? await controller.metricsText(connections: gate.counters)) ?? ""
                 }
-            } catch {
-                throw ControllerFailure("cannot serve metrics on \(address): \(error)")
-            }
-            log.info("metrics at http://\(ControlEndpoint(host: address.host, port: exporter!.port))/metrics")
+                log.info("metrics at http://\(ControlEndpoint(host: address.host, port: exporter.port))/metrics")
+                return exporter
+            } catch { throw ControllerFailure("cannot serve metrics on \(address): \(error)") }
         }
-        let metricsServer = exporter
-        var web: ConsoleServer?
-        if let console {
-            let address = try ControlEndpoint(parsing: console)
-            do { web = try await ConsoleServer(controller: controller, listen: address, tls: tls) } catch {
-                throw ControllerFailure("cannot serve the console on \(address): \(error)")
-            }
-            log.info("console at https://\(ControlEndpoint(host: address.host, port: web!.port))/")
+        let consoleServer = try await console.map { try Self.address($0, "--console") }.asyncMap { address in
+            do {
+                let web = try await ConsoleServer(controller: controller, listen: address, tls: tls)
+                log.info("console at https://\(ControlEndpoint(host: address.host, port: web.port))/")
+                return web
+            } catch { throw ControllerFailure("cannot serve the console on \(address): \(error)") }
         }
-        let consoleServer = web
         let stop = SignalStop { Task { await server.stop(); await metricsServer?.close(); await consoleServer?.close() } }
         var retention = AlertRetention(maximumAge: retainDays.map { $0 * 86_400 }, maximumCount: retainAlerts)
         retention.interval = .seconds(pruneInterval)
@@ -148,11 +132,32 @@ struct Serve: AsyncParsableCommand {
             group.addTask { try await server.serve() }
             if let consoleServer { group.addTask { try await consoleServer.serve() } }
             let port = try await server.listeningPort()
-            let endpoint = try self.endpoint()
+            let endpoint = try Self.address(listen, "--listen")
             log.info("mbox-controller \(MBoxVersion.release) listening on \(ControlEndpoint(host: endpoint.host, port: port)), database \(storeName)")
         }
         withExtendedLifetime(stop) {}
         log.info("mbox-controller stopped")
+    }
+}
+
+extension Serve {
+    /// The store --store names (PostgreSQL), or the SQLite file --db; with its name for the log.
+    func openStore() async throws -> (any ControlStore, String) {
+        if let url = store {
+            do {
+                let postgres = try await PostgresStore(url: url)
+                return (postgres, postgres.location)
+            } catch { throw ControllerFailure("cannot open the store: \(error)") }
+        }
+        do { return (try SQLiteStore(path: db), db) } catch { throw ControllerFailure("cannot open the database \(db): \(error)") }
+    }
+}
+
+extension Optional {
+    /// `map` for an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }
 
