@@ -107,10 +107,7 @@ extension ConsolePages {
     /// An ISO 8601 time (`2026-11-29T20:00:00Z`; without a zone, or as a browser's
     /// datetime-local, UTC) or, for `since`, a duration ago (30s, 10m, 2h, 1d).
     static func time(_ text: String, _ label: String, durationAgo: Bool) throws -> Int64 {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if durationAgo, let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0 {
-            return Int64((Date().timeIntervalSince1970 - amount * unit) * 1_000_000)
-        }
+        if durationAgo, let seconds = Age.seconds(text) { return Int64((Date().timeIntervalSince1970 - seconds) * 1_000_000) }
         let formatter = ISO8601DateFormatter()
         var candidates = [text, text + "Z", text + ":00Z"]
         if text.hasSuffix("Z") { candidates.append(String(text.dropLast()) + ":00Z") }

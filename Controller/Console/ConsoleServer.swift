@@ -64,7 +64,8 @@ public final class ConsoleServer: Sendable {
                     }
                     guard admitted else {
                         log.warning("console: \(limits.connections) connections open; one more closed")
-                        connection.channel.close(promise: nil)
+                        // Closed through the async channel, which must see its writer finished.
+                        group.addTask { try? await connection.executeThenClose { _, _ in } }
                         continue
                     }
                     group.addTask {

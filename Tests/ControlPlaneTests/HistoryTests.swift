@@ -131,4 +131,33 @@ struct HistoryTests {
         await console.close()
         await running.stop()
     }
+
+    @Test("The console closes strangers that never send a request, and past its connection cap; operators still get in")
+    func consoleLimits() async throws {
+        let scratch = try ScratchDirectory()
+        let pki = try TestPKI(in: scratch)
+        let running = try await RunningController(in: scratch, pki: pki)
+        var limits = ConsoleServer.Limits()
+        limits.connections = 20
+        limits.requestTimeout = .seconds(1)
+        let console = try await ConsoleServer(controller: running.controller, listen: ControlEndpoint(host: "127.0.0.1", port: 0),
+                                              tls: pki.files("controller"), limits: limits)
+        let serving = Task { try await console.serve() }
+        defer { serving.cancel() }
+        let port = console.port
+        let strangers = try await offPool { () -> Int in
+            let flood = IdleConnections(port: port, count: 30)
+            flood.sendStalledHello(seconds: 5)
+            let deadline = Date().addingTimeInterval(10)
+            while flood.closedByPeer() < 30, Date() < deadline { usleep(100_000) }
+            return flood.closedByPeer()
+        }
+        #expect(strangers == 30, "10 over the cap closed at once, 20 after the 1 s request deadline")
+        let token = try await running.controller.issueConsoleToken(for: OperatorCall(name: "alice")).token
+        let answer = try await runCommandOffPool("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+                                                                   "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(port)/"])
+        #expect(answer.stdout == "200")
+        await console.close()
+        await running.stop()
+    }
 }

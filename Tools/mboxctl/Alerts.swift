@@ -28,13 +28,11 @@ struct Alerts: AsyncParsableCommand {
     @Option(help: "At most this many stored alerts (the newest).")
     var limit: UInt32 = 1000
 
-    @Option(name: .shortAndLong, help: "table or json.")
-    var output = "table"
+    @OptionGroup var format: OutputFormat
 
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
-        guard output == "table" || output == "json" else { throw ValidationError("-o is table or json") }
         if let since { _ = try Self.parseSince(since) }
     }
 
@@ -58,10 +56,7 @@ struct Alerts: AsyncParsableCommand {
     }
 
     static func parseSince(_ text: String) throws -> Int64 {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0 {
-            return Int64((Date().timeIntervalSince1970 - amount * unit) * 1_000_000)
-        }
+        if let seconds = Age.seconds(text) { return Int64((Date().timeIntervalSince1970 - seconds) * 1_000_000) }
         if let date = ISO8601DateFormatter().date(from: text) { return Int64(date.timeIntervalSince1970 * 1_000_000) }
         throw ValidationError("--since '\(text)' is neither a duration (10m) nor an ISO 8601 time")
     }
@@ -73,7 +68,7 @@ struct Alerts: AsyncParsableCommand {
         query.ip = ip ?? ""
         query.limit = limit
         if let since { query.sinceUnixUs = try Self.parseSince(since) }
-        let json = output == "json"
+        let json = format.json
         let request = query
         if follow {
             // Unbuffered, like the rows: a follow runs until interrupted.

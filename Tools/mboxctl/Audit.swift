@@ -11,21 +11,16 @@ struct Audit: AsyncParsableCommand {
     @Option(help: "At most this many of the newest entries.")
     var limit: UInt32 = 100
 
-    @Option(name: .shortAndLong, help: "table or json.")
-    var output = "table"
+    @OptionGroup var format: OutputFormat
 
     @OptionGroup var connection: ConnectionOptions
-
-    func validate() throws {
-        guard output == "table" || output == "json" else { throw ValidationError("-o is table or json") }
-    }
 
     func run() async throws {
         var query = Mbox_V1_AuditQuery()
         query.limit = limit
         let request = query
         let entries = try await connection.withOperator { try await $0.listAudit(request, options: ConnectionOptions.deadline).entries }
-        if output == "json" {
+        if format.json {
             for entry in entries {
                 let object: [String: Any] = [
                     "time": EVE.timestamp(entry.timeUnixMs * 1000), "operator": entry.operator,

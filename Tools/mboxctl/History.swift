@@ -17,14 +17,9 @@ struct History: AsyncParsableCommand {
     @Option(help: "At most this many of the newest revisions.")
     var limit: UInt32 = 100
 
-    @Option(name: .shortAndLong, help: "table or json.")
-    var output = "table"
+    @OptionGroup var format: OutputFormat
 
     @OptionGroup var connection: ConnectionOptions
-
-    func validate() throws {
-        guard output == "table" || output == "json" else { throw ValidationError("-o is table or json") }
-    }
 
     func run() async throws {
         var request = Mbox_V1_ChainRevisionsRequest()
@@ -43,7 +38,7 @@ struct History: AsyncParsableCommand {
             print(text.isEmpty ? "revision \(diff) changed nothing in the chain file, placement or rule files" : text)
             return
         }
-        if output == "json" {
+        if format.json {
             revisions.forEach { print((try? $0.jsonString()) ?? "{}") }
             return
         }
@@ -71,12 +66,10 @@ struct ConsoleToken: AsyncParsableCommand {
     func validate() throws { _ = try seconds() }
 
     func seconds() throws -> UInt32 {
-        let units: [Character: UInt32] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        guard let unit = ttl.last.flatMap({ units[$0] }), let amount = UInt32(ttl.dropLast()), amount > 0,
-              amount <= 7 * 86400 / unit else {
+        guard let seconds = Age.seconds(ttl), seconds >= 1, seconds <= 7 * 86400 else {
             throw ValidationError("--ttl '\(ttl)' is not a duration between 1s and 7d (30m, 12h, 7d)")
         }
-        return amount * unit
+        return UInt32(seconds)
     }
 
     func run() async throws {

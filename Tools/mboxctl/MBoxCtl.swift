@@ -19,6 +19,18 @@ struct MBoxCtl: AsyncParsableCommand {
         subcommands: [Apply.self, Get.self, Delete.self, Alerts.self, History.self, Audit.self, ConsoleToken.self, PKI.self, Version.self])
 }
 
+/// `-o table|json`, as every listing takes it.
+struct OutputFormat: ParsableArguments {
+    @Option(name: .shortAndLong, help: "table or json.")
+    var output = "table"
+
+    func validate() throws {
+        guard output == "table" || output == "json" else { throw ValidationError("-o is table or json") }
+    }
+
+    var json: Bool { output == "json" }
+}
+
 /// Where the controller is and who we are.
 struct ConnectionOptions: ParsableArguments {
     @Option(help: "Controller address HOST:PORT, or replicas HOST:PORT,HOST:PORT,... (the next is tried when one cannot be reached).")

@@ -99,22 +99,20 @@ struct Get: AsyncParsableCommand {
     @Flag(help: "With -o json and a chain NAME: include the rule files' text.")
     var withRules = false
 
-    @Option(name: .shortAndLong, help: "table or json.")
-    var output = "table"
+    @OptionGroup var format: OutputFormat
 
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
         guard ["agents", "agent", "chains", "chain"].contains(kind) else { throw ValidationError("get agents or get chains, not '\(kind)'") }
-        guard output == "table" || output == "json" else { throw ValidationError("-o is table or json") }
         if kind.hasPrefix("agent"), name != nil { throw ValidationError("get agents takes no NAME") }
-        if withRules, name == nil || output != "json" { throw ValidationError("--with-rules needs a chain NAME and -o json") }
+        if withRules, name == nil || !format.json { throw ValidationError("--with-rules needs a chain NAME and -o json") }
     }
 
     func run() async throws {
         if kind.hasPrefix("agent") {
             let agents = try await connection.withOperator { try await $0.listAgents(.init(), options: ConnectionOptions.deadline).agents }
-            if output == "json" { agents.forEach { print(AgentJSON.line($0)) }; return }
+            if format.json { agents.forEach { print(AgentJSON.line($0)) }; return }
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             print(Table.render(["NAME", "LABELS", "CONNECTED", "CHAIN", "DESIRED", "APPLIED", "PACKETS", "MISSED", "ALERTS", "SPOOLED", "LAST SEEN",
                                 "ERROR"],
@@ -130,7 +128,7 @@ struct Get: AsyncParsableCommand {
             request.withRules = withRules
             let listing = request
             let chains = try await connection.withOperator { try await $0.listChains(listing, options: ConnectionOptions.deadline).chains }
-            if output == "json" { chains.forEach { print((try? $0.jsonString()) ?? "{}") }; return }
+            if format.json { chains.forEach { print((try? $0.jsonString()) ?? "{}") }; return }
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             print(Table.render(["NAME", "PLACEMENT", "RULE FILES", "REVISION", "UPDATED"], chains.map { chain in
                 [chain.spec.name, chain.spec.selector.isEmpty ? "(all agents)" : Labels.format(chain.spec.selector),
