@@ -28,9 +28,10 @@ struct ConsoleRouter: Sendable {
         case "signed-out": return .page(SignInPage.render(message: "Signed out."))
         default: break
         }
-        guard let token = request.token, let session = await sessions.session(for: token) else {
-            return .page(SignInPage.render(message: request.token == nil ? nil : "That token is unknown or has expired."),
-                         status: .unauthorized)
+        let session: ConsoleTokenRecord
+        switch await sessions.session(for: request.token) {
+        case let .signedIn(record): session = record
+        case let .refused(response): return response
         }
         let pages = ConsolePages(controller: controller, operator: session.operator)
         do {
@@ -53,16 +54,18 @@ struct ConsoleRouter: Sendable {
     /// `/login?token=T[&next=/path]`: a valid token becomes a cookie (so it leaves the address
     /// bar) and the browser goes on to `next` (a path on this console) or the fleet.
     private func login(_ request: ConsoleRequest) async -> ConsoleResponse {
-        guard let token = request.query["token"], let session = await sessions.session(for: token) else {
-            return .page(SignInPage.render(message: request.query["token"] == nil ? nil : "That token is unknown or has expired."),
-                         status: .unauthorized)
+        let token = request.query["token"]
+        let session: ConsoleTokenRecord
+        switch await sessions.session(for: token) {
+        case let .signedIn(record): session = record
+        case let .refused(response): return response
         }
         let seconds = max(0, (session.expiresMs - Int64(Date().timeIntervalSince1970 * 1000)) / 1000)
         var next = request.query["next"] ?? "/"
         if !next.hasPrefix("/") || next.hasPrefix("//") || next.contains("\\") || next.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
             next = "/"
         }
-        return .redirect(to: next, setting: "\(Self.cookie)=\(token); Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=\(seconds)")
+        return .redirect(to: next, setting: "\(Self.cookie)=\(token ?? ""); Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=\(seconds)")
     }
 }
 
@@ -96,21 +99,32 @@ struct ConsoleInputError: Error, CustomStringConvertible {
 
 /// Tokens checked against the store, remembered for 30 s (a page load makes several requests).
 actor ConsoleSessions {
+    enum Outcome: Sendable {
+        case signedIn(ConsoleTokenRecord)
+        /// The sign-in page (no token, or an unknown or expired one), or why the store could not say.
+        case refused(ConsoleResponse)
+    }
+
     private let controller: Controller
     private var known: [String: (ConsoleTokenRecord, ContinuousClock.Instant)] = [:]
 
     init(controller: Controller) { self.controller = controller }
 
-    func session(for token: String) async -> ConsoleTokenRecord? {
+    func session(for token: String?) async -> Outcome {
+        guard let token else { return .refused(.page(SignInPage.render(message: nil), status: .unauthorized)) }
         let now = ContinuousClock.now
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        if let (record, checked) = known[token], now - checked < .seconds(30), record.expiresMs > nowMs { return record }
+        if let (record, checked) = known[token], now - checked < .seconds(30), record.expiresMs > nowMs { return .signedIn(record) }
         if known.count > 10_000 { known.removeAll() }
-        guard let record = try? await controller.consoleSession(token: token) else {
-            known[token] = nil
-            return nil
+        do {
+            guard let record = try await controller.consoleSession(token: token) else {
+                known[token] = nil
+                return .refused(.page(SignInPage.render(message: "That token is unknown or has expired."), status: .unauthorized))
+            }
+            known[token] = (record, now)
+            return .signedIn(record)
+        } catch {
+            return .refused(.problem(.serviceUnavailable, "The store cannot be reached", "Tokens cannot be checked just now: \(error)"))
         }
-        known[token] = (record, now)
-        return record
     }
 }

@@ -24,7 +24,7 @@ class Chromium:
             os.dup2(high_r, 3)
             os.dup2(high_w, 4)
         self.process = subprocess.Popen(
-            [executable, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+            [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--remote-debugging-pipe",
              "--ignore-certificate-errors", "--no-first-run", "--no-default-browser-check",
              "--user-data-dir=" + self.profile, "--window-size=1400,900", "about:blank"],
             preexec_fn=wire, pass_fds=(3, 4),
