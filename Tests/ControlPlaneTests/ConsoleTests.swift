@@ -44,7 +44,7 @@ struct ConsoleTests {
         var previous = -1
         _ = try await eventually(seconds: 60) {
             try await Task.sleep(for: .seconds(1))
-            lines = try fleet.ctl(["alerts", "-o", "json", "--agent", agent, "--limit", "100000"]).split(separator: "\n").map(String.init)
+            lines = try await fleet.ctl(["alerts", "-o", "json", "--agent", agent, "--limit", "100000"]).split(separator: "\n").map(String.init)
             defer { previous = lines.count }
             return !lines.isEmpty && lines.count == previous
         }
@@ -66,19 +66,19 @@ struct ConsoleTests {
             agents.append(try await fleet.agent(name, source: try Self.capture(fleet, name, seed: UInt64(70 + index)),
                                                 labels: "role=ids,site=\(index + 1)"))
         }
-        _ = try fleet.ctl(["apply", "-f", try Self.writePolicy(fleet.scratch)])
+        _ = try await fleet.ctl(["apply", "-f", try Self.writePolicy(fleet.scratch)])
         for name in ["edge-1", "edge-2"] { _ = try await Self.settledAlerts(fleet, agent: name) }
-        let second = try fleet.ctl(["apply", "-f", try Self.writePolicy(fleet.scratch, description: "Tuned after review.")])
+        let second = try await fleet.ctl(["apply", "-f", try Self.writePolicy(fleet.scratch, description: "Tuned after review.")])
         #expect(second.contains("configured, revision"))
         // Both agents on the new revision, and their statistics reported since.
         let settled = try await eventually(seconds: 30) {
-            let rows = try fleet.ctl(["get", "agents", "-o", "json"]).split(separator: "\n").map(Self.json)
+            let rows = try await fleet.ctl(["get", "agents", "-o", "json"]).split(separator: "\n").map(Self.json)
             return rows.count == 2 && rows.allSatisfy { ($0["applied_version"] as? Int) == ($0["desired_version"] as? Int) && ($0["applied_version"] as? Int ?? 0) >= 2 }
         }
         try #require(settled)
         try await Task.sleep(for: .seconds(3))
 
-        let token = try fleet.ctl(["console-token", "--ttl", "10m"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try await fleet.ctl(["console-token", "--ttl", "10m"]).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(token.hasPrefix("mbox_"))
         let browser = try Browser()
         defer { browser.close() }
@@ -90,7 +90,7 @@ struct ConsoleTests {
         let landed = try await browser.goto(base + "/login?token=" + token)
         #expect(landed == base + "/")
         let fleetRows = try await browser.tableRows("fleet")
-        let listed = try fleet.ctl(["get", "agents", "-o", "json"]).split(separator: "\n").map(Self.json)
+        let listed = try await fleet.ctl(["get", "agents", "-o", "json"]).split(separator: "\n").map(Self.json)
         try #require(fleetRows.count == listed.count, "\(fleetRows)")
         for (row, agent) in zip(fleetRows, listed) {
             let stats = try #require(agent["stats"] as? [String: Any])
@@ -108,7 +108,7 @@ struct ConsoleTests {
         // Chains: the table against mboxctl get chains.
         _ = try await browser.goto(base + "/chains")
         let chainRows = try await browser.tableRows("chains")
-        let chains = try fleet.ctl(["get", "chains", "-o", "json"]).split(separator: "\n").map(Self.json)
+        let chains = try await fleet.ctl(["get", "chains", "-o", "json"]).split(separator: "\n").map(Self.json)
         try #require(chainRows.count == chains.count && chainRows.count == 1, "\(chainRows)")
         #expect(chainRows[0][0] == "ids-edge" && chainRows[0][1] == "role=ids" && chainRows[0][2] == "web.rules")
         #expect(chainRows[0][3] == "\(chains[0]["revision"] ?? "")" && chainRows[0][5] == "2")
@@ -117,13 +117,13 @@ struct ConsoleTests {
         // One chain: its revisions against mboxctl history, the diff against mboxctl history --diff.
         _ = try await browser.goto(base + "/chains/ids-edge")
         let revisionRows = try await browser.tableRows("revisions")
-        let history = try fleet.ctl(["history", "ids-edge", "-o", "json"]).split(separator: "\n").map(Self.json)
+        let history = try await fleet.ctl(["history", "ids-edge", "-o", "json"]).split(separator: "\n").map(Self.json)
         #expect(revisionRows.map { $0[0] } == history.reversed().map { "\($0["revision"] ?? "")" })
         #expect(revisionRows.allSatisfy { $0[2] == "apply" && $0[3] == "alice" })
         let newest = "\(history.last?["revision"] ?? "")"
         let diffText = try #require(try await browser.string("document.getElementById('diff').innerText"))
         let changed = diffText.split(separator: "\n").filter { $0.hasPrefix("+") || $0.hasPrefix("-") }
-        let unified = try fleet.ctl(["history", "ids-edge", "--diff", newest]).split(separator: "\n")
+        let unified = try await fleet.ctl(["history", "ids-edge", "--diff", newest]).split(separator: "\n")
             .filter { ($0.hasPrefix("+") || $0.hasPrefix("-")) }
         #expect(!changed.isEmpty && changed == unified, "console diff \(changed) against mboxctl \(unified)")
         #expect(changed.contains("+description: Tuned after review."))
@@ -151,11 +151,11 @@ struct ConsoleTests {
         var agents: [Launched] = []
         defer { agents.forEach { $0.stop() } }
         agents.append(try await fleet.agent("edge-1", source: try Self.capture(fleet, "edge-1", seed: 80), labels: "role=ids"))
-        _ = try fleet.ctl(["apply", "-f", try Self.writePolicy(fleet.scratch)])
+        _ = try await fleet.ctl(["apply", "-f", try Self.writePolicy(fleet.scratch)])
         let before = try await Self.settledAlerts(fleet, agent: "edge-1")
         try #require(!before.isEmpty)
 
-        let token = try fleet.ctl(["console-token"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try await fleet.ctl(["console-token"]).trimmingCharacters(in: .whitespacesAndNewlines)
         let browser = try Browser()
         defer { browser.close() }
         let landed = try await browser.goto(base + "/login?token=\(token)&next=/alerts")
@@ -198,7 +198,7 @@ struct ConsoleTests {
         let sid = "\(alert["signature_id"]!)"
         _ = try await browser.goto(base + "/alerts?sid=\(sid)&agent=edge-2")
         let filtered = try await browser.tableRows("alerts")
-        let bySid = try fleet.ctl(["alerts", "-o", "json", "--agent", "edge-2", "--sid", sid, "--limit", "100"]).split(separator: "\n")
+        let bySid = try await fleet.ctl(["alerts", "-o", "json", "--agent", "edge-2", "--sid", sid, "--limit", "100"]).split(separator: "\n")
         #expect(filtered.count == bySid.count && filtered.allSatisfy { $0[1] == "edge-2" && $0[2] == sid })
         _ = try await browser.goto(base + "/alerts?sid=notanumber")
         #expect(try await browser.string("document.querySelector('h1').innerText") == "Bad request")

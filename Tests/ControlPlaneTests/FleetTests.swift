@@ -34,13 +34,13 @@ struct FleetTests {
             scratch = try ScratchDirectory()
             pki = scratch.file("pki")
             let (commands, pki) = (commands, pki)
-            func issue(_ arguments: [String]) throws {
-                let result = try runCommand(commands.ctl, ["pki"] + arguments + ["--dir", pki])
+            func issue(_ arguments: [String]) async throws {
+                let result = try await runCommandOffPool(commands.ctl, ["pki"] + arguments + ["--dir", pki])
                 try #require(result.status == 0, "mboxctl pki \(arguments.joined(separator: " ")): \(result.stderr)")
             }
-            try issue(["init"])
+            try await issue(["init"])
             for (role, name) in [("controller", "controller"), ("operator", "alice")] + agents.map({ ("agent", $0) }) {
-                try issue(["issue", role, name])
+                try await issue(["issue", role, name])
             }
             controller = try Launched(commands.controller, ["serve", "--listen", "127.0.0.1:0", "--pki", pki] + store.arguments
                                           + controllerArguments,
@@ -52,9 +52,10 @@ struct FleetTests {
             address = "127.0.0.1:\(port)"
         }
 
-        /// `mboxctl ARGUMENTS` as alice; its output (the test fails on a non-zero exit).
-        func ctl(_ arguments: [String]) throws -> String {
-            let result = try runCommand(commands.ctl, arguments + ["--controller", address, "--pki", pki, "--as", "alice"])
+        /// `mboxctl ARGUMENTS` as alice; its output (the test fails on a non-zero exit). Waited
+        /// for off Swift's shared threads, which in-process controllers of other suites need.
+        func ctl(_ arguments: [String]) async throws -> String {
+            let result = try await runCommandOffPool(commands.ctl, arguments + ["--controller", address, "--pki", pki, "--as", "alice"])
             try #require(result.status == 0, "mboxctl \(arguments.joined(separator: " ")): \(result.stderr)")
             return result.stdout
         }
@@ -111,7 +112,7 @@ struct FleetTests {
             agents[name] = try await fleet.agent(name, source: ["--pcap", scratch.file("\(name).pcap")], labels: labels)
         }
 
-        let applied = try fleet.ctl(["apply", "-f", scratch.file("policy/ids-edge.yaml")])
+        let applied = try await fleet.ctl(["apply", "-f", scratch.file("policy/ids-edge.yaml")])
         #expect(applied.contains("chain/ids-edge created") && applied.contains("edge-1, edge-2") && !applied.contains("web-1"))
 
         for name in ["edge-1", "edge-2"] {
@@ -123,17 +124,17 @@ struct FleetTests {
             try #require(expected.values.reduce(0, +) > 20)
             var received: [String: Int] = [:]
             let complete = try await eventually(seconds: 60) {
-                let json = try fleet.ctl(["alerts", "-o", "json", "--agent", name, "--limit", "100000"])
+                let json = try await fleet.ctl(["alerts", "-o", "json", "--agent", name, "--limit", "100000"])
                 received = try Self.alertKeys(json.split(separator: "\n").map(String.init))
                 return received.values.reduce(0, +) >= expected.values.reduce(0, +)
             }
             #expect(complete, "\(name): \(received.values.reduce(0, +)) of \(expected.values.reduce(0, +)) alerts arrived")
             #expect(received == expected, "\(name)'s alerts at the controller equal its standalone run's")
         }
-        let web = try fleet.ctl(["alerts", "-o", "json", "--agent", "web-1"])
+        let web = try await fleet.ctl(["alerts", "-o", "json", "--agent", "web-1"])
         #expect(web.isEmpty, "no chain was placed on web-1")
 
-        let listing = try fleet.ctl(["get", "agents", "-o", "json"])
+        let listing = try await fleet.ctl(["get", "agents", "-o", "json"])
         let rows = try listing.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         let byName = Dictionary(uniqueKeysWithValues: rows.map { ($0["name"] as! String, $0) })
         #expect(byName["edge-1"]?["chain"] as? String == "ids-edge")
@@ -141,7 +142,7 @@ struct FleetTests {
         #expect((byName["edge-1"]?["applied_version"] as? Int ?? 0) > 0)
         #expect(byName["web-1"]?["chain"] as? String == "")
         #expect(byName["web-1"]?["connected"] as? Bool == true)
-        let table = try fleet.ctl(["get", "chains"])
+        let table = try await fleet.ctl(["get", "chains"])
         #expect(table.contains("ids-edge") && table.contains("role=ids") && table.contains("rules/web.rules"))
 
         for (name, agent) in agents { #expect(agent.stop() == 0, "\(name): \(agent.log)") }
@@ -166,7 +167,7 @@ struct FleetTests {
             + "--vdev=net_pcap0,rx_pcap=\(scratch.file("edge.pcap"))"
         let agent = try await fleet.agent("edge-1", source: ["--dpdk", eal, "--workers", "2"], labels: "role=ids")
         defer { agent.stop() }
-        _ = try fleet.ctl(["apply", "-f", scratch.file("ids-edge.yaml")])
+        _ = try await fleet.ctl(["apply", "-f", scratch.file("ids-edge.yaml")])
         let oracle = try runCommand(commands.agent, ["replay", "--pcap", scratch.file("edge.pcap"), "--chain",
                                                      scratch.file("ids-edge.yaml"), "--eve", scratch.file("oracle.eve")])
         try #require(oracle.status == 0, "\(oracle.stderr)")
@@ -175,7 +176,7 @@ struct FleetTests {
         try #require(expected.values.reduce(0, +) > 20)
         var received: [String: Int] = [:]
         let complete = try await eventually(seconds: 60) {
-            let json = try fleet.ctl(["alerts", "-o", "json", "--agent", "edge-1", "--limit", "100000"])
+            let json = try await fleet.ctl(["alerts", "-o", "json", "--agent", "edge-1", "--limit", "100000"])
             received = try Self.alertKeys(json.split(separator: "\n").map(String.init))
             return received.values.reduce(0, +) >= expected.values.reduce(0, +)
         }
@@ -184,7 +185,7 @@ struct FleetTests {
         // The controller counts every packet once: the workers' counters are summed.
         var reported = ""
         let counted = try await eventually(seconds: 20) {
-            let listing = try fleet.ctl(["get", "agents", "-o", "json"])
+            let listing = try await fleet.ctl(["get", "agents", "-o", "json"])
             let row = try #require(try JSONSerialization.jsonObject(with: Data(listing.split(separator: "\n")[0].utf8)) as? [String: Any])
             reported = "\((row["stats"] as? [String: Any])?["packets"] ?? "none")"
             return reported == "\(generated.packets)"
@@ -221,14 +222,14 @@ struct FleetTests {
         // reach the controller, they count no packet.
         var idle = ""
         let reported = try await eventually(seconds: 10) {
-            idle = try fleet.ctl(["get", "agents", "-o", "json"])
+            idle = try await fleet.ctl(["get", "agents", "-o", "json"])
             return idle.contains("\"stats\"")
         }
         #expect(reported && idle.contains("\"packets\":0"), "no packets before a chain: \(idle)")
-        _ = try fleet.ctl(["apply", "-f", scratch.file("firewall.yaml")])
+        _ = try await fleet.ctl(["apply", "-f", scratch.file("firewall.yaml")])
         var row: [String: Any] = [:]
         let running = try await eventually(seconds: 30) {
-            let listing = try fleet.ctl(["get", "agents", "-o", "json"])
+            let listing = try await fleet.ctl(["get", "agents", "-o", "json"])
             row = try #require(try JSONSerialization.jsonObject(with: Data(listing.split(separator: "\n")[0].utf8)) as? [String: Any])
             let packets = (row["stats"] as? [String: Any])?["packets"] as? Int ?? 0
             return row["applied_version"] as? Int == row["desired_version"] as? Int && packets > 1000

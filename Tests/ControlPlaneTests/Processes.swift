@@ -57,22 +57,34 @@ final class Launched: @unchecked Sendable {
     deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
 
-/// Runs a command to completion; its status and stdout (stderr appended to the error text).
+/// Runs a command to completion; its status, stdout and stderr. Both go to files, read once
+/// the command has exited: with a pipe, a long-lived program another test starts meanwhile
+/// could inherit the pipe's write end and the read would wait for it, not for this command
+/// (it did: a fleet test hung until its own controller was stopped, which it waited on).
 func runCommand(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
-    let out = Pipe()
-    let errPath = NSTemporaryDirectory() + "mbox-stderr-" + UUID().uuidString
+    let base = NSTemporaryDirectory() + "mbox-command-" + UUID().uuidString
+    let (outPath, errPath) = (base + ".out", base + ".err")
+    FileManager.default.createFile(atPath: outPath, contents: nil)
     FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: errPath) }
+    defer {
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+    }
+    let out = FileHandle(forWritingAtPath: outPath)!
+    let err = FileHandle(forWritingAtPath: errPath)!
+    defer {
+        try? out.close()
+        try? err.close()
+    }
     process.standardOutput = out
-    process.standardError = FileHandle(forWritingAtPath: errPath)!
+    process.standardError = err
     try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self),
-            (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    return (process.terminationStatus, stdout, (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
 
 /// `runCommand` on a thread of its own: a test that waits for a command talking to a
