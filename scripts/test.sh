@@ -9,12 +9,14 @@ swift build
 # CPU-bound tests starved them past their deadlines), and the connection-flood and
 # replica-failover suites (19,500 connections; three controllers under an alert flood)
 # on their own.
-heavy="HardeningTests|ReplicaTests"  # each run alone, after the rest
+heavy="HardeningTests|ReplicaTests|ConsoleTests"  # each run alone, after the rest (floods, replicas, a browser)
 swift test --skip ControlPlaneTests
 swift test --skip-build --filter ControlPlaneTests --skip "$heavy"
 swift test --skip-build --filter HardeningTests
 swift test --skip-build --filter ReplicaTests
+swift test --skip-build --filter ConsoleTests
 # The control-plane suites again with the controller on PostgreSQL (a throw-away cluster
 # per test; the store suite and the database-restart test use it in the first run too).
 MBOX_TEST_STORE=postgres swift test --skip-build \
-  --filter "PlacementTests|MetricsTests|AlertQueryTests|HotSwapTests|FleetTests|SecurityTests|OperationsTests|OperatorCLITests|FaultTests|HistoryTests|ConsoleTests"
+  --filter "PlacementTests|MetricsTests|AlertQueryTests|HotSwapTests|FleetTests|SecurityTests|OperationsTests|OperatorCLITests|FaultTests|HistoryTests"
+MBOX_TEST_STORE=postgres swift test --skip-build --filter ConsoleTests
