@@ -162,23 +162,29 @@ let package = Package(
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Logging", package: "swift-log")],
             path: "Controller/Console"),
+        // The agent's runtime: ports (DPDK, capture files, memory), the one port loop, workers,
+        // rings, helper cores, the per-worker runtime. Tests and fuzzers drive it in process.
+        .target(
+            name: "MBoxRuntime",
+            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxDataPath", "MBoxEvents", "MBoxNF", "MBoxNFs", "MBoxChain",
+                           "MBoxRules", "MBoxDPDK", "MBoxTransmit", .product(name: "Atomics", package: "swift-atomics")],
+            path: "Agent/Runtime", swiftSettings: fastPath),
         .target(
             name: "MBoxAgentControl",
-            dependencies: ["MBoxControl", "MBoxProto", "MBoxChain", "MBoxNF", "MBoxNFs", "MBoxFlow", "MBoxEvents",
+            dependencies: ["MBoxControl", "MBoxProto", "MBoxChain", "MBoxNF", "MBoxNFs", "MBoxFlow", "MBoxEvents", "MBoxRuntime",
                            "MBoxRules", "MBoxDataPath", "MBoxCapture", "MBoxPacket", "MBoxTransmit",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                            .product(name: "X509", package: "swift-certificates"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "Atomics", package: "swift-atomics")],
-            // The agent runtime is on the per-packet path.
-            path: "Agent/Control", swiftSettings: fastPath),
+            path: "Agent/Control"),
 
         // Commands.
         .executableTarget(
             name: "mbox-agent",
             dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxDetect", "MBoxFlow", "MBoxPacket", "MBoxTransmit",
-                           "MBoxCapture", "MBoxAgentControl", "MBoxControl", .product(name: "Atomics", package: "swift-atomics"),
+                           "MBoxCapture", "MBoxAgentControl", "MBoxControl", "MBoxRuntime", .product(name: "Atomics", package: "swift-atomics"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
@@ -202,7 +208,7 @@ let package = Package(
             path: "Tools/mboxctl"),
         .executableTarget(
             name: "mbox-bench-control",
-            dependencies: ["MBoxController", "MBoxControl", "MBoxProto", "MBoxAgentControl",
+            dependencies: ["MBoxController", "MBoxControl", "MBoxProto", "MBoxAgentControl", "MBoxRuntime", "MBoxFlow", "MBoxPacket",
                            .product(name: "GRPCCore", package: "grpc-swift-2")],
             path: "Benchmarks/Control"),
         .executableTarget(
@@ -217,7 +223,7 @@ let package = Package(
         .executableTarget(
             name: "mbox-fuzz",
             dependencies: ["MBoxCapture", "MBoxPacket", "MBoxDataPath", "MBoxTCP", "MBoxRules", "MBoxDetect", "MBoxChain", "MBoxAppLayer",
-                           "MBoxTCPEndpoint", "MBoxTransmit"],
+                           "MBoxTCPEndpoint", "MBoxTransmit", "MBoxRuntime", "MBoxNF"],
             path: "Fuzz", exclude: ["corpus"]),
 
         // Tests.
@@ -236,11 +242,13 @@ let package = Package(
                     path: "Tests/DetectTests"),
         .testTarget(
             name: "ControlPlaneTests",
-            dependencies: ["MBoxController", "MBoxConsole", "MBoxControl", "MBoxAgentControl", "MBoxProto", "MBoxTrafficGen", "MBoxCapture",
-                           "MBoxDataPath", "MBoxChain", "MBoxPacket",
+            dependencies: ["MBoxController", "MBoxConsole", "MBoxControl", "MBoxAgentControl", "MBoxRuntime", "MBoxProto", "MBoxTrafficGen",
+                           "MBoxCapture", "MBoxDataPath", "MBoxChain", "MBoxPacket", "MBoxFlow",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")],
             path: "Tests/ControlPlaneTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["MBoxRuntime", "MBoxChain", "MBoxDataPath", "MBoxCapture", "MBoxTrafficGen"],
+                    path: "Tests/RuntimeTests"),
         .testTarget(
             name: "DataPathTests",
             dependencies: ["MBoxDataPath", "MBoxTrafficGen", "MBoxDPDK", "MBoxSplicer", "MBoxTransmit", "MBoxPacket", "MBoxCapture",

@@ -5,7 +5,7 @@ enum FuzzTargets {
 
     nonisolated(unsafe) static var selected: Target = { _ in }
 
-    static let names = ["capture", "packet-path", "rules", "chain", "app-layer", "tcp-endpoint"]
+    static let names = ["capture", "packet-path", "rules", "chain", "app-layer", "tcp-endpoint", "agent"]
 
     static func named(_ name: String) -> Target? {
         switch name {
@@ -15,6 +15,7 @@ enum FuzzTargets {
         case "chain": return ChainFuzzTarget.run
         case "app-layer": return AppLayerFuzzTarget.run
         case "tcp-endpoint": return TCPEndpointFuzzTarget.run
+        case "agent": return AgentFuzzTarget.run
         default: return nil
         }
     }

@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${1:-all}"
 seconds="${2:-60}"
-targets=(capture packet-path rules chain app-layer tcp-endpoint)
+targets=(capture packet-path rules chain app-layer tcp-endpoint agent)
 [ "$target" = all ] || targets=("$target")
 
 fuzzer_lib=$(ls /opt/swift/usr/lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a 2>/dev/null | head -1 || true)
@@ -45,6 +45,7 @@ for name in "${targets[@]}"; do
             rules) bound="-runs=120000" ;;
             chain) bound="-runs=80000" ;;
             tcp-endpoint) bound="-runs=200000" ;;
+            agent) bound="-runs=40000" ;;
             *) bound="-runs=300000" ;;
         esac
         bound="$bound -seed=1"

@@ -2,24 +2,6 @@ import CDPDK
 import Dispatch
 import MBoxCapture
 
-/// Counters of one port.
-public struct PortCounters: Sendable {
-    public var rxPackets: UInt64 = 0
-    public var txPackets: UInt64 = 0
-    public var rxBytes: UInt64 = 0
-    public var txBytes: UInt64 = 0
-    public var rxMissed: UInt64 = 0
-    public var rxErrors: UInt64 = 0
-    public var txErrors: UInt64 = 0
-    public var rxNoMbuf: UInt64 = 0
-    /// Packets the agent dropped by verdict, and those the device would not take.
-    public var droppedByVerdict: UInt64 = 0
-    public var txRefused: UInt64 = 0
-    /// Packets that arrived in several segments (jumbo or coalesced frames), copied whole
-    /// for the stages above.
-    public var rxMultiSegment: UInt64 = 0
-}
-
 /// A DPDK ethdev port with burst receive and transmit, behind the same packet view the
 /// capture reader gives (`CapturedPacket`), so every stage above is unchanged. Packets
 /// point into mbufs; a burst's mbufs must be sent or released before the next receive.

@@ -1,3 +1,4 @@
+import MBoxCapture
 import Atomics
 
 /// What the agent counted itself on one queue pair of a port: written, once per burst, by

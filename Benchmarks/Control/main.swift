@@ -21,6 +21,9 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import MBoxAgentControl
+import MBoxRuntime
+import MBoxFlow
+import MBoxPacket
 import MBoxControl
 import MBoxController
 import MBoxProto
@@ -322,16 +325,13 @@ servings.forEach { $0.cancel() }
 // 3. What a worker pays per alert: appending to the spool itself (a serialisation and a
 //    write(2) under the spool's lock, as before) or a push into its ring (the writer
 //    thread serialises and writes in batches). Median of 5 runs of 50,000 alerts each.
-func workerCost(_ label: String, _ body: (AlertSpool, [Mbox_V1_Alert]) -> Void) throws -> Double {
+func workerCost(_ label: String, _ body: (AlertSpool, [AlertRecord]) -> Void) throws -> Double {
     var runs: [Double] = []
-    let alerts = (0..<50_000).map { index -> Mbox_V1_Alert in
-        var alert = Mbox_V1_Alert()
-        alert.sid = UInt32(2_000_000 + index % 100)
-        alert.signature = "ET WEB_SERVER SQL injection attempt \(index % 100)"
-        alert.flow.srcIp = "10.0.\(index % 250).1"
-        alert.flow.destIp = "192.0.2.1"
-        alert.flow.proto = "TCP"
-        return alert
+    let alerts = (0..<50_000).map { index -> AlertRecord in
+        let key = FlowKey(client: IPAddress(10, 0, UInt8(index % 250), 1), clientPort: 40_000, server: IPAddress(192, 0, 2, 1),
+                          serverPort: 80, ipProtocol: 6)
+        return AlertRecord(timestamp: 1_700_000_000_000_000_000, flowID: UInt64(index), key: key, toServer: true,
+                           sid: UInt32(2_000_000 + index % 100), signature: "ET WEB_SERVER SQL injection attempt \(index % 100)")
     }
     for run in 0..<5 {
         let spool = try AlertSpool(directory: scratch + "/worker-\(label)-\(run)")
@@ -342,7 +342,7 @@ func workerCost(_ label: String, _ body: (AlertSpool, [Mbox_V1_Alert]) -> Void) 
     }
     return runs.sorted()[2]
 }
-let direct = try workerCost("direct") { spool, alerts in for alert in alerts { spool.append(alert) } }
+let direct = try workerCost("direct") { spool, alerts in for alert in alerts { spool.append(Mbox_V1_Alert(alert)) } }
 var writers: [AlertWriter] = []
 let ringed = try workerCost("ring") { spool, alerts in
     let writer = AlertWriter(spool: spool, workers: 1, capacity: 1 << 17)

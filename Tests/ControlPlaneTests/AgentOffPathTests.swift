@@ -1,5 +1,6 @@
 import Foundation
 import MBoxAgentControl
+import MBoxRuntime
 import MBoxChain
 import MBoxControl
 import MBoxDataPath
@@ -21,7 +22,7 @@ struct AgentOffPathTests {
             DispatchQueue.concurrentPerform(iterations: 4) { worker in
                 let ring = writer.ring(worker)
                 for index in 0..<perWorker {
-                    var alert = syntheticAlert(index)
+                    var alert = syntheticRecord(index)
                     alert.flowID = UInt64(worker * perWorker + index)
                     // A full ring is counted, never silent; a worker that must not lose one retries.
                     while !ring.push(alert) { usleep(100) }
@@ -46,7 +47,7 @@ struct AgentOffPathTests {
         let writer = AlertWriter(spool: spool, workers: 1, capacity: 4)
         let ring = writer.ring(0)
         var taken = 0
-        for index in 0..<20_000 where ring.push(syntheticAlert(index)) { taken += 1 }
+        for index in 0..<20_000 where ring.push(syntheticRecord(index)) { taken += 1 }
         writer.flush()
         #expect(taken + Int(writer.overflowed) == 20_000)
         #expect(writer.overflowed > 0, "the burst never filled the ring; nothing was tested")

@@ -1,5 +1,6 @@
 import Foundation
 import MBoxAgentControl
+import MBoxRuntime
 import MBoxCapture
 import MBoxControl
 import MBoxController
@@ -32,7 +33,7 @@ struct HotSwapTests {
         var configuration = DataPathConfiguration()
         configuration.reassembly = ReassemblyConfiguration()
         let dataPath = DataPath(configuration: configuration)
-        let agent = AgentRuntime(dataPath: dataPath, pipeline: nil, chainName: "", eve: nil, session: session)
+        let agent = AgentRuntime(dataPath: dataPath, pipeline: nil, chainName: "", eve: nil, control: session.worker(0))
         let sessionTask = Task.detached { await session.run() }
         defer { sessionTask.cancel() }
         // Registered first, so each push's version is the chain's revision.

@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import MBoxAgentControl
+import MBoxRuntime
 import MBoxControl
 import MBoxController
 import MBoxPacket

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import MBoxAgentControl
+import MBoxRuntime
 import MBoxControl
 import MBoxController
 import MBoxProto

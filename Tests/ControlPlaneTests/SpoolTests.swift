@@ -1,5 +1,6 @@
 import Foundation
 import MBoxAgentControl
+import MBoxRuntime
 import MBoxProto
 import Testing
 

@@ -1,4 +1,7 @@
 import Foundation
+import MBoxFlow
+import MBoxPacket
+import MBoxRuntime
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import MBoxCapture
@@ -186,6 +189,15 @@ func eventually(seconds: Double = 30, _ condition: () async throws -> Bool) asyn
 }
 
 /// Synthetic alerts for spool and ingest tests.
+/// An alert as a worker records it, `index` making it distinct (the writer thread turns it
+/// into `syntheticAlert(index)`'s protobuf form).
+func syntheticRecord(_ index: Int) -> AlertRecord {
+    let key = FlowKey(client: IPAddress(10, 0, UInt8(index % 250), UInt8(index % 200)), clientPort: UInt16(1024 + index % 60000),
+                      server: IPAddress(192, 0, 2, 1), serverPort: 80, ipProtocol: 6)
+    return AlertRecord(timestamp: 1_700_000_000_000_000_000 + UInt64(index) * 1000, flowID: UInt64(index), key: key, toServer: true,
+                       sid: UInt32(1_000_000 + index % 7), signature: "synthetic \(index % 7)")
+}
+
 func syntheticAlert(_ index: Int) -> Mbox_V1_Alert {
     var alert = Mbox_V1_Alert()
     alert.timestampUs = 1_700_000_000_000_000 + Int64(index)

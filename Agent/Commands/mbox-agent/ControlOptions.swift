@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MBoxAgentControl
+import MBoxRuntime
 import MBoxControl
 
 /// How the agent reaches its controller (all optional: without --controller it runs alone).

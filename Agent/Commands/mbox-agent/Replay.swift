@@ -1,12 +1,12 @@
 import ArgumentParser
 import Foundation
-import MBoxAgentControl
 import MBoxCapture
 import MBoxDataPath
 import MBoxDPDK
 import MBoxNF
 import MBoxTransmit
 import MBoxNFs
+import MBoxRuntime
 
 /// `mbox-agent replay`: runs a capture (a file, or a finite DPDK source) through the agent.
 struct Replay: ParsableCommand {
@@ -28,6 +28,9 @@ struct Replay: ParsableCommand {
     @Option(help: "Write each TCP flow's reassembled streams here as JSON lines.")
     var streams: String?
 
+    @Option(help: "With --pcap, write the packets the chain forwards (and frames its stages send onward) to this pcap file, as an inline agent's output port would carry them.")
+    var outPcap: String?
+
     @Option(help: "With --dpdk, stop after this many milliseconds without a packet.")
     var idleStop: Int = 500
 
@@ -47,31 +50,47 @@ struct Replay: ParsableCommand {
                 throw ValidationError("--workers (1–64) needs --dpdk and a chain (--rules/--chain), and not --streams")
             }
         }
+        if outPcap != nil, pcap == nil { throw ValidationError("--out-pcap needs --pcap (with --dpdk, give --out-port)") }
         if stack.noReassembly, streams != nil {
             throw ValidationError("--streams needs reassembly; drop --no-reassembly")
         }
     }
 
     func run() throws {
-        enum Source {
-            case file(CaptureFileReader)
-            case dpdk(DPDKPort, DPDKPort?)
-        }
-        let source: Source
         if let pcap {
-            do { source = .file(try CaptureFileReader(path: pcap)) } catch { throw AgentError("\(pcap): \(error)") }
-        } else {
-            let (input, output, rss) = try ports.open()
-            if ports.workers > 1 {
-                try replayWorkers(input: input, output: output, rss: rss)
-                return
+            let input: CaptureFilePort
+            do { input = try CaptureFilePort(reading: pcap) } catch { throw AgentError("\(pcap): \(error)") }
+            let output: CaptureFilePort?
+            do {
+                output = try outPcap.map { try CaptureFilePort(writing: $0, linkType: input.source?.linkType ?? .ethernet) }
+            } catch {
+                throw AgentError("\(error)")
             }
-            source = .dpdk(input, output)
+            try replay(input: input, output: output, stop: .endOfInput, helpers: nil)
+            try output?.close()
+            if let failure = output?.writeFailure { throw AgentError("\(outPcap!): \(failure)") }
+            if let reader = input.source, reader.oversizedRecords > 0 {
+                FileHandle.standardError.write(Data(("capture      \(reader.oversizedRecords) records over "
+                    + "\(CaptureFileReader.maximumRecordLength) bytes skipped (the first at byte \(reader.firstOversizedOffset ?? 0))\n").utf8))
+            }
+            if let failure = input.failure {
+                throw AgentError("\(pcap): \(failure) (the packets before it were processed)")
+            }
+            return
         }
-        let configuration = stack.dataPathConfiguration
+        let (input, output, rss) = try ports.open()
+        if ports.workers > 1 {
+            try replayWorkers(input: input, output: output, rss: rss)
+            return
+        }
         // On DPDK, parallel NFs run on the EAL worker lcores (this worker is the main one).
-        var helpers: HelperLcores?
-        if case .dpdk = source { helpers = HelperLcores(free: Lcores.workers()) }
+        try replay(input: input, output: output, stop: .idle(milliseconds: idleStop), helpers: HelperLcores(free: Lcores.workers()))
+        FileHandle.standardError.write(Data((input.reportLine + (output?.reportLine ?? "")).utf8))
+    }
+
+    /// One worker over any port: the loop until `stop`, then the flows' ends and the summary.
+    private func replay<Port: PacketPort>(input: Port, output: Port?, stop: LoopStop, helpers: HelperLcores?) throws {
+        let configuration = stack.dataPathConfiguration
         let pipeline = try chain.makePipeline(configuration, keepBothStreams: streams != nil, launcher: helpers?.launcher ?? .threads)
         FileHandle.standardError.write(Data((helpers?.report ?? "").utf8))
         let dataPath = pipeline?.dataPath ?? DataPath(configuration: configuration)
@@ -79,51 +98,19 @@ struct Replay: ParsableCommand {
         let recorder = try streams.map { path -> StreamRecorder in
             do { return StreamRecorder(output: try OutputFile.open(path)) } catch { throw AgentError("\(error)") }
         }
-
-        let agent = AgentRuntime(dataPath: dataPath, pipeline: pipeline, chainName: chain.chain ?? "", eve: alerts, session: nil)
+        let agent = AgentRuntime(dataPath: dataPath, pipeline: pipeline, chainName: chain.chain ?? "", eve: alerts, control: nil)
+        let progress = (input as? CaptureFilePort)?.source.map { ProgressLine(totalBytes: $0.totalBytes) }
+        let reader = (input as? CaptureFilePort)?.source
         let started = Date()
-        var lastTimestamp: UInt64 = 0
-        func nextBurst() -> ReplayWork { ReplayWork(agent: agent.nextBurst(), recorder: recorder, dataPath: dataPath) }
-        var sourceError: Error?
-        switch source {
-        case let .file(reader):
-            let progress = ProgressLine(totalBytes: reader.totalBytes)
-            var work = nextBurst()
-            while true {
-                let packet: CapturedPacket?
-                do {
-                    packet = try reader.next()
-                } catch {
-                    sourceError = error
-                    break
-                }
-                guard let packet else { break }
-                _ = try work.process(packet)
-                lastTimestamp = packet.timestamp
-                if dataPath.counters.packets & 0xFFFF == 0 {
-                    work = nextBurst()
-                    progress.update(packets: dataPath.counters.packets, offset: reader.offset)
-                }
-            }
-            progress.finish()
-            if reader.oversizedRecords > 0 {
-                FileHandle.standardError.write(Data(("capture      \(reader.oversizedRecords) records over "
-                    + "\(CaptureFileReader.maximumRecordLength) bytes skipped (the first at byte \(reader.firstOversizedOffset ?? 0))\n").utf8))
-            }
-        case let .dpdk(input, output):
-            try DPDKLoop(input: input, output: output, stop: .idle(milliseconds: idleStop)).run(nextBurst)
-            lastTimestamp = DPDKLoop.wallClock()
-            FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
+        try PortLoop(input: input, output: output, stop: stop).run {
+            ReplayWork(agent: agent.nextBurst(), recorder: recorder, dataPath: dataPath, progress: progress, reader: reader)
         }
-        try agent.finish(timestamp: lastTimestamp)
+        progress?.finish()
+        try agent.finish(timestamp: input.clock)
         try recorder?.record(dataPath)
         try recorder?.flush()
-        let seconds = Date().timeIntervalSince(started)
-        Summary(dataPath: dataPath, pipeline: pipeline, seconds: seconds, flowsWritten: recorder?.flowsWritten,
-                alertsWritten: alerts?.written).print()
-        if let sourceError {
-            throw AgentError("\(pcap ?? "input"): \(sourceError) (the packets before it were processed)")
-        }
+        RunSummary(dataPath: dataPath, pipeline: pipeline, seconds: Date().timeIntervalSince(started), flowsWritten: recorder?.flowsWritten,
+                   alertsWritten: alerts?.written).print()
     }
 }
 
@@ -132,10 +119,16 @@ struct ReplayWork: BurstWork {
     let agent: AgentRuntime.Burst
     let recorder: StreamRecorder?
     let dataPath: DataPath
+    let progress: ProgressLine?
+    let reader: CaptureFileReader?
 
     var outbox: FrameOutbox { dataPath.outbox }
 
-    func tick(now: UInt64) { agent.tick(now: now) }
+    /// The stacks' timers, and the progress line (redrawn at most twice a second).
+    func tick(now: UInt64) {
+        agent.tick(now: now)
+        if let progress, let reader { progress.update(packets: dataPath.counters.packets, offset: reader.offset) }
+    }
 
     @inline(__always)
     func process(_ packet: CapturedPacket) throws -> Verdict {
@@ -154,7 +147,7 @@ extension Replay {
         let run = rss ? QueueWorkers.runAndReport : WorkerPool.runAndReport
         try run(ports.workers, input, output, .idle(milliseconds: idleStop), false) { launcher in
             try AgentRuntime.workers(ports.workers, compiled: compiled, configuration: stack.dataPathConfiguration,
-                                     chainName: chain.chain ?? "", eve: eve, session: nil, launcher: launcher)
+                                     chainName: chain.chain ?? "", eve: eve, control: nil, launcher: launcher)
         }
     }
 }

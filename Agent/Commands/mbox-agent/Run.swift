@@ -9,6 +9,7 @@ import MBoxDPDK
 import MBoxNF
 import MBoxTransmit
 import MBoxNFs
+import MBoxRuntime
 
 /// `mbox-agent run`: the long-running agent on DPDK ports (or a capture file on machines
 /// without DPDK), alone or under a controller, until SIGINT/SIGTERM or --duration.
@@ -61,10 +62,10 @@ struct Run: ParsableCommand {
             return
         }
         // Ports first: the session reports what they lose.
-        var reader: CaptureFileReader?
+        var file: CaptureFilePort?
         var opened: (input: DPDKPort, output: DPDKPort?, rss: Bool)?
         if let pcap {
-            do { reader = try CaptureFileReader(path: pcap) } catch { throw AgentError("\(pcap): \(error)") }
+            do { file = try CaptureFilePort(reading: pcap) } catch { throw AgentError("\(pcap): \(error)") }
         } else {
             opened = try ports.open()
         }
@@ -92,29 +93,38 @@ struct Run: ParsableCommand {
         let agent = try makeRuntimes(1, compiled: compiled, eve: eve, session: session, launcher: helpers?.launcher ?? .threads,
                                      counters: counters)[0]
         FileHandle.standardError.write(Data((helpers?.report ?? "").utf8))
-        DPDKLoop.stopOnSignals()
+        StopSignal.installHandlers()
         let sessionTask = start(session)
         let where_ = pcap ?? "\(dpdk!.0.name)\(dpdk!.1.map { " -> \($0.name)" } ?? " (passive)")"
         announce(where_, session)
 
         let started = DispatchTime.now().uptimeNanoseconds
-        let stop = DPDKLoop.Stop.after(seconds: duration)
+        let stop = LoopStop.after(seconds: duration)
         if control.waitForConfig { agent.waitUntilConfigured(stop: stop, started: started) }
         var lastTimestamp: UInt64 = 0
-        if let reader {
-            lastTimestamp = try replay(reader, through: agent, stop: stop, started: started)
-            idle(agent, stop: stop, started: started)
+        if let file {
+            // The file once, then up (adopting pushed configs) until stopped.
+            var untilEnd = stop
+            untilEnd.atEndOfInput = true
+            try PortLoop(input: file, stop: untilEnd, started: started).run(agent.nextBurst)
+            if let failure = file.failure { throw AgentError("\(pcap!): \(failure)") }
+            if !StopSignal.reached(stop, started: started) {
+                FileHandle.standardError.write(Data("end of \(pcap!); staying up until stopped\n".utf8))
+            }
+            lastTimestamp = file.clock
+            try PortLoop(input: file, stop: stop, started: started).run(agent.nextBurst)
         } else if let (input, output) = dpdk {
-            let busy = try DPDKLoop(input: input, output: output, stop: stop).run(agent.nextBurst)
+            let busy = try PortLoop(input: input, output: output, stop: stop, started: started).run(agent.nextBurst)
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             FileHandle.standardError.write(Data(String(format: "busy         %.3f s of %.3f s on rounds with packets (the rest polled empty ports)\n",
                                                        Double(busy) / 1e9, elapsed).utf8))
+            lastTimestamp = wallClock()
         }
-        try agent.finish(timestamp: reader == nil ? DPDKLoop.wallClock() : lastTimestamp)
+        try agent.finish(timestamp: lastTimestamp)
         end(session, sessionTask)
-        if let (input, output) = dpdk { FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8)) }
-        Summary(dataPath: agent.dataPath, pipeline: agent.pipeline, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
-                flowsWritten: nil, alertsWritten: agent.eve?.written).print()
+        if let (input, output) = dpdk { FileHandle.standardError.write(Data((input.reportLine + (output?.reportLine ?? "")).utf8)) }
+        RunSummary(dataPath: agent.dataPath, pipeline: agent.pipeline, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+                   flowsWritten: nil, alertsWritten: agent.eve?.written).print()
         report(session)
     }
 
@@ -125,8 +135,8 @@ struct Run: ParsableCommand {
                               launcher: HelperLauncher, counters: AgentCounters) throws -> [AgentRuntime] {
         // Workers publish their totals only when someone reads them (the session does too).
         try AgentRuntime.workers(count, compiled: compiled, configuration: stack.dataPathConfiguration,
-                                 chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: eve, session: session, launcher: launcher,
-                                 counters: metrics != nil ? counters : nil)
+                                 chainName: chain.chain ?? (chain.wanted ? "ids" : ""), eve: eve, control: session.map { session in session.worker },
+                                 launcher: launcher, counters: metrics != nil ? counters : nil)
     }
 
     /// What `ports` dropped before the agent read it, summed: the devices' own counters.
@@ -198,32 +208,6 @@ struct Run: ParsableCommand {
         if EAL.isAvailable { list.append("dpdk") }
         return list
     }
-
-    /// The file once, in bursts of 32 with the between-burst work in between; returns the last packet time.
-    private func replay(_ reader: CaptureFileReader, through agent: AgentRuntime, stop: DPDKLoop.Stop, started: UInt64) throws -> UInt64 {
-        var last: UInt64 = 0
-        while !DPDKLoop.stopped(stop, started: started) {
-            let burst = agent.nextBurst()
-            for _ in 0..<32 {
-                let packet: CapturedPacket?
-                do { packet = try reader.next() } catch { throw AgentError("\(pcap!): \(error)") }
-                guard let packet else {
-                    FileHandle.standardError.write(Data("end of \(pcap!); staying up until stopped\n".utf8))
-                    return last
-                }
-                _ = try burst.process(packet)
-                last = packet.timestamp
-            }
-        }
-        return last
-    }
-
-    private func idle(_ agent: AgentRuntime, stop: DPDKLoop.Stop, started: UInt64) {
-        while !DPDKLoop.stopped(stop, started: started) {
-            agent.betweenBursts()
-            usleep(1000)
-        }
-    }
 }
 
 extension Run {
@@ -232,7 +216,7 @@ extension Run {
     /// configs and the session reports their sum.
     func runWorkers(input: DPDKPort, output: DPDKPort?, rss: Bool, compiled: CompiledChain?, eve: EVEWriter?,
                     session: ControlSession?, counters: AgentCounters) throws {
-        DPDKLoop.stopOnSignals()
+        StopSignal.installHandlers()
         let sessionTask = start(session)
         announce("\(input.name)\(output.map { " -> \($0.name)" } ?? " (passive)") with \(ports.workers) workers (\(rss ? "one RSS queue pair each" : "software distributor"))", session)
         // Busy-polling threads that share a core slow each other down rather than add up.
@@ -253,32 +237,3 @@ extension Run {
         report(session)
     }
 }
-
-extension AgentRuntime {
-    /// One runtime per worker: its own data path and, with `compiled`, chain instance (under
-    /// a controller the pushed chain replaces it, and both streams are kept); the session,
-    /// EVE file and helper launcher shared.
-    static func workers(_ count: Int, compiled: CompiledChain?, configuration: DataPathConfiguration, chainName: String,
-                        eve: EVEWriter?, session: ControlSession?, launcher: HelperLauncher,
-                        counters: AgentCounters? = nil) throws -> [AgentRuntime] {
-        let eveLock = NSLock()
-        return try (0..<count).map { worker in
-            let pipeline = try compiled?.makePipeline(configuration: configuration, keepBothStreams: session != nil, launcher: launcher)
-            return AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
-                                chainName: chainName, eve: eve, session: session, worker: worker, eveLock: eveLock, launcher: launcher,
-                                counters: counters)
-        }
-    }
-
-    /// Returns once every worker runs a config from the controller (or the saved last
-    /// good one), or the run is to stop. `takingConfig`: this runtime adopts it itself,
-    /// from this thread (false when its worker thread does).
-    func waitUntilConfigured(stop: DPDKLoop.Stop, started: UInt64, takingConfig: Bool = true) {
-        while !hasConfig, !DPDKLoop.stopped(stop, started: started) {
-            if takingConfig { betweenBursts() }
-            usleep(2000)
-        }
-    }
-}
-
-extension AgentRuntime.Burst: BurstWork {}

@@ -4,15 +4,23 @@ import MBoxFlow
 import MBoxEvents
 import MBoxNF
 
-/// The replay summary printed to stderr.
-struct Summary {
-    let dataPath: DataPath
-    let pipeline: Pipeline?
-    let seconds: Double
-    let flowsWritten: Int?
-    let alertsWritten: Int?
+/// The summary a run prints to stderr: what each stage counted.
+public struct RunSummary {
+    public let dataPath: DataPath
+    public let pipeline: Pipeline?
+    public let seconds: Double
+    public let flowsWritten: Int?
+    public let alertsWritten: Int?
 
-    func print() {
+    public init(dataPath: DataPath, pipeline: Pipeline?, seconds: Double, flowsWritten: Int?, alertsWritten: Int?) {
+        self.dataPath = dataPath
+        self.pipeline = pipeline
+        self.seconds = seconds
+        self.flowsWritten = flowsWritten
+        self.alertsWritten = alertsWritten
+    }
+
+    public func print() {
         let c = dataPath.counters
         let f = dataPath.flows.counters
         let m = dataPath.monitor.counters
@@ -75,14 +83,14 @@ struct Summary {
 }
 
 /// A progress line on stderr for long files, redrawn at most twice a second.
-final class ProgressLine {
+public final class ProgressLine {
     private let totalBytes: Int
     private var lastDraw = Date()
     private var drawn = false
 
-    init(totalBytes: Int) { self.totalBytes = totalBytes }
+    public init(totalBytes: Int) { self.totalBytes = totalBytes }
 
-    func update(packets: UInt64, offset: Int) {
+    public func update(packets: UInt64, offset: Int) {
         let now = Date()
         guard now.timeIntervalSince(lastDraw) >= 0.5 else { return }
         lastDraw = now
@@ -91,7 +99,7 @@ final class ProgressLine {
         FileHandle.standardError.write(Data(String(format: "\r%5.1f%%  %llu packets", percent, packets).utf8))
     }
 
-    func finish() {
+    public func finish() {
         if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }

@@ -4,24 +4,42 @@ import MBoxChain
 import MBoxDataPath
 import MBoxNF
 import MBoxNFs
-import MBoxProto
 import MBoxTransmit
+
+/// What a worker's runtime takes from the agent's control session: pushed configs, a ring
+/// for its alerts, where to publish its totals, and how to see its alerts stored at the
+/// end. The session makes one per worker; the runtime knows nothing of gRPC.
+public struct WorkerControl {
+    public var slot: ConfigSlot
+    /// This worker's ring to the alert writer (it pushes only).
+    public var alerts: SPSCRing<AlertRecord>?
+    public var counters: AgentCounters
+    /// Returns once what the worker pushed is stored (end of input).
+    public var flush: @Sendable () -> Void
+
+    public init(slot: ConfigSlot, alerts: SPSCRing<AlertRecord>?, counters: AgentCounters, flush: @escaping @Sendable () -> Void) {
+        self.slot = slot
+        self.alerts = alerts
+        self.counters = counters
+        self.flush = flush
+    }
+}
 
 /// One worker's packet stages and what changes them: the data path, the chain (swapped
 /// between bursts when the controller pushes a config, flow state kept), and where alerts
 /// go (EVE file, controller spool). Several workers each have a runtime of their own and
-/// share the session, the EVE file (under `eveLock`) and the spool.
+/// share the control session, the EVE file (under `eveLock`) and the spool.
 public final class AgentRuntime {
     public let dataPath: DataPath
     public private(set) var pipeline: Pipeline?
     public let eve: EVEWriter?
-    public let session: ControlSession?
+    public let control: WorkerControl?
     /// This worker's index (for its counters) and its side of the session's config slot.
     public let worker: Int
     private let config: ConfigSlot.Reader?
     private let eveLock: NSLock
     /// This worker's way to the spool (pushes only; the session's writer thread writes).
-    private let alertRing: AlertRing?
+    private let alertRing: SPSCRing<AlertRecord>?
     /// EVE `anomaly` records are written (checked per packet, so kept here as a constant).
     let logsAnomalies: Bool
     private var chainName: String
@@ -36,7 +54,7 @@ public final class AgentRuntime {
     private var publishedMalformed: UInt64 = 0
 
     /// `counters`: where to publish this worker's totals (by default the session's).
-    public init(dataPath: DataPath, pipeline: Pipeline?, chainName: String, eve: EVEWriter?, session: ControlSession?,
+    public init(dataPath: DataPath, pipeline: Pipeline?, chainName: String, eve: EVEWriter?, control: WorkerControl?,
                 worker: Int = 0, eveLock: NSLock = NSLock(), launcher: HelperLauncher = .threads,
                 counters: AgentCounters? = nil) {
         self.dataPath = dataPath
@@ -44,14 +62,14 @@ public final class AgentRuntime {
         self.pipeline = pipeline
         self.chainName = chainName
         self.eve = eve
-        self.session = session
+        self.control = control
         self.worker = worker
         self.eveLock = eveLock
         logsAnomalies = eve?.logsAnomalies ?? false
         let target = PreparationTarget(dataPath: dataPath)
-        alertRing = session?.alerts.ring(worker)
-        config = session?.slot.makeReader { [launcher] chain in try chain.prepareStages(on: target.dataPath, launcher: launcher) }
-        self.counters = counters ?? session?.counters
+        alertRing = control?.alerts
+        config = control?.slot.makeReader { [launcher] chain in try chain.prepareStages(on: target.dataPath, launcher: launcher) }
+        self.counters = counters ?? control?.counters
     }
 
     /// The stages for the next burst of packets, after the between-burst work (a pushed
@@ -119,7 +137,7 @@ public final class AgentRuntime {
     }
 
     /// Whether a config from the controller (or the saved last good one) runs.
-    public var hasConfig: Bool { (session?.slot.applied ?? 0) != 0 }
+    public var hasConfig: Bool { (control?.slot.applied ?? 0) != 0 }
 
     private func adopt(_ update: ConfigSlot.Update, _ config: ConfigSlot.Reader) {
         do {
@@ -133,7 +151,7 @@ public final class AgentRuntime {
                 pipeline?.chain.finish()
                 pipeline = nil
             }
-            chainName = update.spec?.name ?? ""
+            chainName = update.chainName
             configVersion = update.version
             config.report(update.version, error: nil)
         } catch {
@@ -152,7 +170,7 @@ public final class AgentRuntime {
                 let tunnel = dataPath.tunnel(ofFlow: alert.flowID)
                 try eveLock.withLock { try eve.write(alert: alert, rule: rule, key: key, transaction: transaction, tunnel: tunnel) }
             }
-            alertRing?.push(Mbox_V1_Alert(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))
+            alertRing?.push(AlertRecord(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))
         }
     }
 
@@ -165,15 +183,44 @@ public final class AgentRuntime {
             dataPath.finishAll()
         }
         if let eve { try eveLock.withLock { try eve.flush() } }
-        session?.alerts.flush()
-        session?.spool.sync()
+        control?.flush()
         publishCounters()
     }
 }
 
-/// The data path a session-side preparation builds stages for. Preparing reads only what
-/// does not change while packets flow (the configuration, the flow table's identity);
-/// `PreparedStages.attach()` does the rest on the data path's thread.
+/// The data path a session-side preparation builds stages for.
+/// `@unchecked Sendable`: preparing reads only what does not change while packets flow (the
+/// configuration, the flow table's identity); `PreparedStages.attach()` does the rest on
+/// the data path's thread.
 private struct PreparationTarget: @unchecked Sendable {
     let dataPath: DataPath
 }
+
+extension AgentRuntime {
+    /// One runtime per worker: its own data path and, with `compiled`, chain instance (under
+    /// a controller the pushed chain replaces it, and both streams are kept); the session
+    /// (through `control`, one per worker), EVE file and helper launcher shared.
+    public static func workers(_ count: Int, compiled: CompiledChain?, configuration: DataPathConfiguration, chainName: String,
+                               eve: EVEWriter?, control: ((Int) -> WorkerControl)?, launcher: HelperLauncher,
+                               counters: AgentCounters? = nil) throws -> [AgentRuntime] {
+        let eveLock = NSLock()
+        return try (0..<count).map { worker in
+            let pipeline = try compiled?.makePipeline(configuration: configuration, keepBothStreams: control != nil, launcher: launcher)
+            return AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
+                                chainName: chainName, eve: eve, control: control?(worker), worker: worker, eveLock: eveLock, launcher: launcher,
+                                counters: counters)
+        }
+    }
+
+    /// Returns once every worker runs a config from the controller (or the saved last
+    /// good one), or the run is to stop. `takingConfig`: this runtime adopts it itself,
+    /// from this thread (false when its worker thread does).
+    public func waitUntilConfigured(stop: LoopStop, started: UInt64, takingConfig: Bool = true) {
+        while !hasConfig, !StopSignal.reached(stop, started: started) {
+            if takingConfig { betweenBursts() }
+            usleep(2000)
+        }
+    }
+}
+
+extension AgentRuntime.Burst: BurstWork {}

@@ -1,7 +1,6 @@
 import Atomics
 import Foundation
 import MBoxChain
-import MBoxProto
 
 /// A config handed from the control session to the data paths (one per worker). The
 /// session posts a compiled chain; readers that can prepare have their stages (NF
@@ -11,15 +10,17 @@ import MBoxProto
 /// controller.
 public final class ConfigSlot: @unchecked Sendable {
     /// A config ready to run: the chain compiled off the data path (nil: no chain).
+    /// `@unchecked Sendable`: a compiled chain is immutable once built; it is handed over once.
     public struct Update: @unchecked Sendable {
         public var version: UInt64
         public var chain: CompiledChain?
-        public var spec: Mbox_V1_ChainSpec?
+        /// The chain's name as the controller calls it (alerts carry it); "" without a chain.
+        public var chainName: String
 
-        public init(version: UInt64, chain: CompiledChain?, spec: Mbox_V1_ChainSpec?) {
+        public init(version: UInt64, chain: CompiledChain?, chainName: String) {
             self.version = version
             self.chain = chain
-            self.spec = spec
+            self.chainName = chainName
         }
     }
 

@@ -1,7 +1,6 @@
 import Atomics
 import Dispatch
 import Foundation
-import MBoxAgentControl
 import MBoxCapture
 import MBoxChain
 import MBoxDataPath
@@ -18,7 +17,10 @@ import MBoxTransmit
 /// single-producer/single-consumer ring; each worker runs its own stages (an
 /// `AgentRuntime`: data path, chain, alerts, pushed configs) and hands the packet back
 /// with its verdict through a second ring; the port thread forwards or frees.
-final class WorkerPool: @unchecked Sendable {
+///
+/// `@unchecked Sendable`: each worker's fields are written by its own thread, the port
+/// thread's by it; they meet only through the rings and the `stopping`/`stopped` atomics.
+public final class WorkerPool: @unchecked Sendable {
     struct Job {
         var mbuf: UnsafeMutableRawPointer
         var packet: CapturedPacket
@@ -33,10 +35,11 @@ final class WorkerPool: @unchecked Sendable {
         var emitted = false
     }
 
+    /// `@unchecked Sendable`: see the pool's note.
     final class Worker: @unchecked Sendable {
         let runtime: AgentRuntime
-        let jobs = Ring<Job>(capacity: 4096)
-        let done = Ring<Done>(capacity: 4096)
+        let jobs = SPSCRing<Job>(capacity: 4096)
+        let done = SPSCRing<Done>(capacity: 4096)
         var thread: Thread?
         let stopping = ManagedAtomic<Bool>(false)
         let stopped = ManagedAtomic<Bool>(false)
@@ -62,11 +65,12 @@ final class WorkerPool: @unchecked Sendable {
         }
 
         /// Jobs in rounds of up to a burst, with the between-burst work (pushed configs,
-        /// counters) between rounds and while idle.
+        /// counters) between rounds and while idle, and the stacks' timers once a millisecond.
         private func loop() {
             var idle = 0
             var burst = runtime.nextBurst()
             var inRound = 0
+            var lastTick = DispatchTime.now().uptimeNanoseconds
             while true {
                 if let job = jobs.pop() {
                     idle = 0
@@ -79,24 +83,42 @@ final class WorkerPool: @unchecked Sendable {
                 }
                 burst = runtime.nextBurst()
                 inRound = 0
+                let now = DispatchTime.now().uptimeNanoseconds
+                if now &- lastTick >= PortLoop<DPDKPort>.tickInterval {
+                    lastTick = now
+                    burst.tick(now: wallClock())
+                    if burst.outbox.count > 0 { handOver(burst.outbox, arrivedFrom: nil) }
+                }
                 if stopping.load(ordering: .acquiring) { break }
                 idle += 1
                 if idle > 100_000 { sched_yield() }
             }
-            do { try runtime.finish(timestamp: DPDKLoop.wallClock()) } catch { if failure == nil { failure = error } }
+            do { try runtime.finish(timestamp: wallClock()) } catch { if failure == nil { failure = error } }
             stopped.store(true, ordering: .releasing)
         }
 
         /// The port mbufs for emitted frames come from (set before the first job).
         var mbufSource: DPDKPort?
 
-        /// Emitted frames go to the port thread as forwarded packets: `from` names the port
-        /// a frame must not leave by (the port thread sends each out of the other one).
-        private func handOver(_ outbox: FrameOutbox, arrivedFrom: UInt8) {
+        /// Emitted frames go to the port thread as forwarded packets. A `Done`'s `from` names
+        /// the port a frame must not leave by (the port thread sends it out of the other one):
+        /// answers leave by the port their packet arrived on, onward frames by the other,
+        /// frames for a named port by it. A timer's frames (no arrival) only by a named port.
+        private func handOver(_ outbox: FrameOutbox, arrivedFrom: UInt8?) {
             for index in 0..<outbox.count {
                 let (bytes, egress) = outbox.frame(index)
+                let from: UInt8
+                switch egress {
+                case .back:
+                    guard let arrivedFrom else { continue }
+                    from = 1 - arrivedFrom
+                case .onward:
+                    guard let arrivedFrom else { continue }
+                    from = arrivedFrom
+                case let .port(id):
+                    from = UInt32(mbufSource?.id ?? 0) == id ? 1 : 0
+                }
                 guard let mbuf = mbufSource?.makeMbuf(copying: bytes) else { continue }
-                let from = egress == .back ? 1 - arrivedFrom : arrivedFrom
                 while !done.push(Done(mbuf: mbuf, from: from, verdict: .forward, emitted: true)) { sched_yield() }
                 emitted &+= 1
             }
@@ -121,7 +143,7 @@ final class WorkerPool: @unchecked Sendable {
     let placement: String
 
     /// Receives from both ports until `stop` says so, distributing by flow, forwarding by verdict.
-    func run(input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop) {
+    func run(input: DPDKPort, output: DPDKPort?, stop: LoopStop) {
         let start = DispatchTime.now().uptimeNanoseconds
         var lastPacket = start
         var headers = PacketHeaders()
@@ -149,7 +171,7 @@ final class WorkerPool: @unchecked Sendable {
             if port.copiedInLastBurst > 0 { while inFlight > 0 { collect() } }
             let received = port.receive()
             guard received > 0 else { return 0 }
-            let now = DPDKLoop.wallClock()
+            let now = wallClock()
             for index in 0..<received {
                 let packet = port.packet(index, timestamp: now)
                 var hash: UInt32 = 0
@@ -168,60 +190,18 @@ final class WorkerPool: @unchecked Sendable {
             }
             return received
         }
-        while !stopRequested {
+        while !StopSignal.requested {
             var received = distribute(input, from: 0)
             if let output { received += distribute(output, from: 1) }
             collect()
             let now = DispatchTime.now().uptimeNanoseconds
             if received > 0 { lastPacket = now }
-            if case let .idle(milliseconds) = stop, received == 0, inFlight == 0,
-               now - lastPacket > UInt64(milliseconds) * 1_000_000 { break }
-            if case let .after(seconds) = stop, seconds > 0, Double(now - start) / 1e9 > seconds { break }
+            if received == 0, inFlight == 0, stop.idleTooLong(now: now, lastPacket: lastPacket) { break }
+            if stop.timeIsUp(now: now, started: start) { break }
         }
         while inFlight > 0 { collect() }
         for worker in workers { worker.stopping.store(true, ordering: .releasing) }
         for worker in workers { while !worker.stopped.load(ordering: .acquiring) { sched_yield() } }
-    }
-}
-
-/// A bounded lock-free single-producer/single-consumer ring.
-final class Ring<Element>: @unchecked Sendable {
-    private let storage: UnsafeMutablePointer<Element>
-    private let mask: Int
-    private let head = ManagedAtomic<Int>(0)  // next to pop (consumer)
-    private let tail = ManagedAtomic<Int>(0)  // next to push (producer)
-
-    init(capacity: Int) {
-        precondition(capacity > 0 && capacity & (capacity - 1) == 0, "capacity is a power of two")
-        storage = .allocate(capacity: capacity)
-        mask = capacity - 1
-    }
-
-    deinit {
-        let count = tail.load(ordering: .acquiring) - head.load(ordering: .acquiring)
-        let first = head.load(ordering: .relaxed)
-        for offset in 0..<count { (storage + ((first + offset) & mask)).deinitialize(count: 1) }
-        storage.deallocate()
-    }
-
-    /// False when full.
-    @inline(__always)
-    func push(_ element: Element) -> Bool {
-        let position = tail.load(ordering: .relaxed)
-        guard position - head.load(ordering: .acquiring) <= mask else { return false }
-        (storage + (position & mask)).initialize(to: element)
-        tail.store(position + 1, ordering: .releasing)
-        return true
-    }
-
-    /// Nil when empty.
-    @inline(__always)
-    func pop() -> Element? {
-        let position = head.load(ordering: .relaxed)
-        guard tail.load(ordering: .acquiring) != position else { return nil }
-        let element = (storage + (position & mask)).move()
-        head.store(position + 1, ordering: .releasing)
-        return element
     }
 }
 
@@ -230,7 +210,7 @@ extension WorkerPool {
     /// parallel NFs start) behind the ports until `stop`, then prints each worker's
     /// summary and the totals. With `waitForConfig`, no packet is read before every
     /// worker runs the controller's config.
-    static func runAndReport(count: Int, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop, waitForConfig: Bool = false,
+    public static func runAndReport(count: Int, input: DPDKPort, output: DPDKPort?, stop: LoopStop, waitForConfig: Bool = false,
                              makeRuntimes: (HelperLauncher) throws -> [AgentRuntime]) throws {
         // Workers take the first worker lcores (when there are enough); helpers of parallel
         // NFs the rest.
@@ -244,18 +224,18 @@ extension WorkerPool {
         if waitForConfig { runtimes[0].waitUntilConfigured(stop: stop, started: DispatchTime.now().uptimeNanoseconds, takingConfig: false) }
         pool.run(input: input, output: output, stop: stop)
         let seconds = Date().timeIntervalSince(started)
-        FileHandle.standardError.write(Data(DPDKLoop.describe(input, output).utf8))
+        FileHandle.standardError.write(Data((input.reportLine + (output?.reportLine ?? "")).utf8))
         report(runtimes, seconds: seconds) { index in
             "worker \(index)      ring full \(pool.workers[index].ringFull) times (the port thread waited)\n"
         }
-        if let failure = pool.workers.compactMap(\.failure).first { throw AgentError("\(failure)") }
+        if let failure = pool.workers.compactMap(\.failure).first { throw failure }
     }
 
     /// Each worker's summary after its `heading`, then the totals.
-    static func report(_ runtimes: [AgentRuntime], seconds: Double, heading: (Int) -> String) {
+    public static func report(_ runtimes: [AgentRuntime], seconds: Double, heading: (Int) -> String) {
         for (index, runtime) in runtimes.enumerated() {
             FileHandle.standardError.write(Data(heading(index).utf8))
-            Summary(dataPath: runtime.dataPath, pipeline: runtime.pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
+            RunSummary(dataPath: runtime.dataPath, pipeline: runtime.pipeline, seconds: seconds, flowsWritten: nil, alertsWritten: nil).print()
         }
         let total = runtimes.reduce(UInt64(0)) { $0 + $1.dataPath.counters.packets }
         FileHandle.standardError.write(Data(String(format: "all workers  %llu packets, %.0f packets/s; alerts %d written (EVE)\n",

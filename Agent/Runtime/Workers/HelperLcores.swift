@@ -6,17 +6,19 @@ import MBoxNF
 /// parallel stage, offloaded NFs): each helper runs pinned on a core of its own while
 /// one is free, on a thread otherwise. Helpers start on the main lcore's thread (EAL
 /// launches work only from there): when a chain is built, or swapped in between bursts.
-final class HelperLcores: @unchecked Sendable {
+///
+/// `@unchecked Sendable`: its mutable lists are read and written under `lock` only.
+public final class HelperLcores: @unchecked Sendable {
     private let lock = NSLock()
     private var free: [UInt32]
     private var placed: [String] = []
 
-    init(free: [UInt32]) { self.free = free }
+    public init(free: [UInt32]) { self.free = free }
 
     /// Where each helper started so far ("mbox-nf-helper on EAL lcore 1").
-    var placements: [String] { lock.withLock { placed } }
+    public var placements: [String] { lock.withLock { placed } }
 
-    var launcher: HelperLauncher {
+    public var launcher: HelperLauncher {
         HelperLauncher { [self] name, body in
             // EAL launches work from the main lcore only; a worker on another lcore that
             // adopts a pushed chain starts its helpers on threads.
@@ -40,7 +42,7 @@ final class HelperLcores: @unchecked Sendable {
     }
 
     /// One line per helper for the run's report, or nothing without helpers.
-    var report: String {
+    public var report: String {
         placements.map { "helper       \($0)\n" }.joined()
     }
 

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import MBoxAgentControl
 import MBoxCapture
 import MBoxChain
 import MBoxDataPath
@@ -12,7 +11,8 @@ import MBoxNFs
 /// port — the device's symmetric hash keeps both directions of a flow on one queue — and
 /// runs its own pipeline over the same receive loop as a single worker, forwarding by
 /// verdict on its own queues. No distributor thread; no packet crosses cores.
-enum QueueWorkers {
+public enum QueueWorkers {
+    /// `@unchecked Sendable`: handed to its thread once; read back after that thread ended.
     final class Worker: @unchecked Sendable {
         let runtime: AgentRuntime
         let input: DPDKPort
@@ -27,7 +27,7 @@ enum QueueWorkers {
     }
 
     /// Same contract as `WorkerPool.runAndReport`.
-    static func runAndReport(count: Int, input: DPDKPort, output: DPDKPort?, stop: DPDKLoop.Stop, waitForConfig: Bool = false,
+    public static func runAndReport(count: Int, input: DPDKPort, output: DPDKPort?, stop: LoopStop, waitForConfig: Bool = false,
                              makeRuntimes: (HelperLauncher) throws -> [AgentRuntime]) throws {
         // Workers 1… take the first worker lcores (when there are enough); helpers of
         // parallel NFs the rest.
@@ -42,8 +42,8 @@ enum QueueWorkers {
         @Sendable func work(_ worker: Worker) {
             do {
                 if waitForConfig { worker.runtime.waitUntilConfigured(stop: stop, started: DispatchTime.now().uptimeNanoseconds) }
-                try DPDKLoop(input: worker.input, output: worker.output, stop: stop).run(worker.runtime.nextBurst)
-                try worker.runtime.finish(timestamp: DPDKLoop.wallClock())
+                try PortLoop(input: worker.input, output: worker.output, stop: stop).run(worker.runtime.nextBurst)
+                try worker.runtime.finish(timestamp: wallClock())
             } catch {
                 worker.failure = error
             }
@@ -71,8 +71,8 @@ enum QueueWorkers {
         }
         let seconds = Date().timeIntervalSince(started)
         WorkerPool.report(workers.map(\.runtime), seconds: seconds) { index in
-            "worker \(index)      queue \(index)\n" + DPDKLoop.describe(workers[index].input, workers[index].output)
+            "worker \(index)      queue \(index)\n" + workers[index].input.reportLine + (workers[index].output?.reportLine ?? "")
         }
-        if let failure = workers.compactMap(\.failure).first { throw AgentError("\(failure)") }
+        if let failure = workers.compactMap(\.failure).first { throw failure }
     }
 }
