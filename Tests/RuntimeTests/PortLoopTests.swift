@@ -29,7 +29,7 @@ struct PortLoopTests {
         return AgentRuntime(dataPath: pipeline.dataPath, pipeline: pipeline, chainName: "edge", eve: nil, control: nil)
     }
 
-    @Test("inline through memory ports, a firewall chain forwards exactly what tshark finds not bound for port 22, in order")
+    @Test("inline through memory ports, a firewall chain dropping flows to port 22 forwards exactly what tshark finds outside them, in order")
     func firewallThroughMemoryPorts() throws {
         try #require(installed("tshark"), "tshark is the oracle (apt-get install tshark)")
         let scratch = try ScratchDirectory()
@@ -47,10 +47,11 @@ struct PortLoopTests {
         try agent.finish(timestamp: wire.clock)
 
         let left = onward.sent
-        #expect(left.allSatisfy(\.forwarded), "a firewall emits no frames of its own")
+        #expect(left.allSatisfy { $0.forwarded }, "a firewall emits no frames of its own")
         try writeCapture(left.map { ($0.bytes, $0.timestamp) }, to: scratch.file("out.pcap"))
-        let expected = try tsharkFrames(scratch.file("in.pcap"), filter: "!(tcp.dstport == 22)")
-        let dropped = try tsharkFrames(scratch.file("in.pcap"), filter: "tcp.dstport == 22")
+        // The firewall judges a flow by its client-to-server tuple: both directions of an SSH flow go.
+        let expected = try tsharkFrames(scratch.file("in.pcap"), filter: "!(tcp.port == 22)")
+        let dropped = try tsharkFrames(scratch.file("in.pcap"), filter: "tcp.port == 22")
         try #require(!dropped.isEmpty, "the capture has no SSH client packets; nothing was tested")
         #expect(try tsharkFrames(scratch.file("out.pcap")) == expected)
         #expect(Int(wire.counters.rxPackets) == queued)
