@@ -6,7 +6,7 @@ import Testing
 /// target takes each input without a crash or a failed check.
 @Suite("Fuzz corpora replayed")
 struct FuzzCorpusTests {
-    @Test("every committed input of every target", arguments: ["capture", "packet-path", "rules", "chain", "app-layer", "tcp-endpoint"])
+    @Test("every committed input of every target", arguments: ["capture", "packet-path", "rules", "chain", "app-layer", "tcp-endpoint", "agent"])
     func replay(target: String) throws {
         let fuzz = try #require(builtCommand("mbox-fuzz"), "run `swift build` first: the tests call the built command")
         let corpus = packageRoot + "/Fuzz/corpus/" + target
