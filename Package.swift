@@ -54,6 +54,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
+        // How values cross threads in the agent: the SPSC ring, files written by a thread of their own.
+        .target(name: "MBoxConcurrency", dependencies: [.product(name: "Atomics", package: "swift-atomics")], path: "Agent/Concurrency",
+                swiftSettings: fastPath),
         // Agent data path, in the order packets travel.
         .target(name: "MBoxCapture", path: "Agent/Capture", swiftSettings: fastPath),
         .target(name: "MBoxPacket", dependencies: ["MBoxCapture"], path: "Agent/Packet", swiftSettings: fastPath),
@@ -96,7 +99,8 @@ let package = Package(
                 path: "Agent/Detect", swiftSettings: fastPath),
         .target(
             name: "MBoxNFs",
-            dependencies: ["MBoxNF", "MBoxEvents", "MBoxRules", "MBoxMatch", "MBoxDataPath", "MBoxDetect", "MBoxAppLayer"],
+            dependencies: ["MBoxNF", "MBoxEvents", "MBoxRules", "MBoxMatch", "MBoxDataPath", "MBoxDetect", "MBoxAppLayer", "MBoxConcurrency",
+                           .product(name: "Atomics", package: "swift-atomics")],
             path: "Agent/NFs", swiftSettings: fastPath),
         .target(
             name: "MBoxChain",
@@ -167,12 +171,12 @@ let package = Package(
         .target(
             name: "MBoxRuntime",
             dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxDataPath", "MBoxEvents", "MBoxNF", "MBoxNFs", "MBoxChain",
-                           "MBoxRules", "MBoxDPDK", "MBoxTransmit", .product(name: "Atomics", package: "swift-atomics")],
+                           "MBoxRules", "MBoxDPDK", "MBoxTransmit", "MBoxConcurrency", .product(name: "Atomics", package: "swift-atomics")],
             path: "Agent/Runtime", swiftSettings: fastPath),
         .target(
             name: "MBoxAgentControl",
             dependencies: ["MBoxControl", "MBoxProto", "MBoxChain", "MBoxNF", "MBoxNFs", "MBoxFlow", "MBoxEvents", "MBoxRuntime",
-                           "MBoxRules", "MBoxDataPath", "MBoxCapture", "MBoxPacket", "MBoxTransmit",
+                           "MBoxRules", "MBoxDataPath", "MBoxCapture", "MBoxPacket", "MBoxTransmit", "MBoxConcurrency",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                            .product(name: "X509", package: "swift-certificates"),
@@ -247,7 +251,8 @@ let package = Package(
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")],
             path: "Tests/ControlPlaneTests"),
-        .testTarget(name: "RuntimeTests", dependencies: ["MBoxRuntime", "MBoxChain", "MBoxDataPath", "MBoxCapture", "MBoxTrafficGen"],
+        .testTarget(name: "RuntimeTests", dependencies: ["MBoxRuntime", "MBoxConcurrency", "MBoxChain", "MBoxDataPath", "MBoxCapture",
+                                                         "MBoxTrafficGen", "MBoxNFs"],
                     path: "Tests/RuntimeTests"),
         .testTarget(
             name: "DataPathTests",

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 
 /// Runs `action` once on the first SIGINT or SIGTERM.
+/// `@unchecked Sendable`: the sources are only kept alive here, never touched after `init`.
 public final class SignalStop: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
 

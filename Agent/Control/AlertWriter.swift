@@ -1,5 +1,6 @@
 import Atomics
 import Foundation
+import MBoxConcurrency
 import MBoxProto
 import MBoxRuntime
 

@@ -83,7 +83,7 @@ public enum Lcores {
     /// Whether the calling thread is EAL's main lcore: `launch` and `wait` only work from there.
     public static var onMain: Bool { mbox_on_main_lcore() != 0 }
 
-    private final class Body: @unchecked Sendable {
+    private final class Body: Sendable {
         let run: @Sendable () -> Void
         init(_ run: @escaping @Sendable () -> Void) { self.run = run }
     }

@@ -4,7 +4,7 @@ import Atomics
 /// What the agent counted itself on one queue pair of a port: written, once per burst, by
 /// the one thread that uses the queue (a relaxed load and store, no locked instruction);
 /// read from any thread (metrics).
-public final class LaneCounters: @unchecked Sendable {
+public final class LaneCounters: Sendable {
     // Unsafe atomics (pointers, destroyed with this object): a managed atomic is an object
     // of its own, retained and released on every use.
     let rxPackets = UnsafeAtomic<UInt64>.create(0)

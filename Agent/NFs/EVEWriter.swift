@@ -1,5 +1,7 @@
+import Atomics
 import Foundation
 import MBoxCapture
+import MBoxConcurrency
 import MBoxDataPath
 import MBoxEvents
 import MBoxFlow
@@ -30,20 +32,40 @@ extension Rule {
     public var eveAction: String { action == .drop || action == .reject ? "blocked" : "allowed" }
 }
 
-/// Writes alerts as Suricata EVE JSON lines (`event_type: "alert"`), so jq, Elastic and
-/// Wazuh read them unchanged.
-public final class EVEWriter {
-    private let handle: FileHandle
-    private var pending = Data()
-    public private(set) var written = 0
-    public private(set) var anomaliesWritten = 0
+/// Suricata EVE JSON lines (`event_type: "alert"` and `"anomaly"`), so jq, Elastic and
+/// Wazuh read them unchanged. The file is written by a thread of its own (`FileSink`):
+/// each worker writes through an `EVEChannel` of its own — formatting into its buffer,
+/// handing the buffer over between bursts — so no worker blocks on the file or shares a
+/// lock with another.
+public final class EVEWriter: Sendable {
+    private let sink: FileSink
+    private let alertLines = ManagedAtomic<UInt64>(0)
+    private let anomalyLines = ManagedAtomic<UInt64>(0)
     /// Whether `anomaly` records are wanted (`--eve-anomalies`).
     public let logsAnomalies: Bool
 
     /// Opens `path` in place (`/dev/stdout`, a FIFO and a symlink stay what they are).
     public init(path: String, anomalies: Bool = false) throws {
-        handle = try OutputFile.open(path)
+        sink = FileSink(handle: try OutputFile.open(path), path: path)
         logsAnomalies = anomalies
+    }
+
+    /// Alert lines written so far (every channel's).
+    public var written: Int { Int(alertLines.load(ordering: .relaxed)) }
+    /// Anomaly lines written so far.
+    public var anomaliesWritten: Int { Int(anomalyLines.load(ordering: .relaxed)) }
+
+    /// A channel for one thread (a worker): its lines reach the file in the order it wrote them.
+    public func channel() -> EVEChannel {
+        EVEChannel(producer: sink.producer(), writer: self)
+    }
+
+    /// Returns once everything the channels submitted is in the file; throws the first write error.
+    public func flush() throws { try sink.flush() }
+
+    fileprivate func counted(alerts: Int, anomalies: Int) {
+        if alerts > 0 { alertLines.wrappingIncrement(by: UInt64(alerts), ordering: .relaxed) }
+        if anomalies > 0 { anomalyLines.wrappingIncrement(by: UInt64(anomalies), ordering: .relaxed) }
     }
 
     /// One EVE line for an `IDS_ALERT` event about `key`'s flow.
@@ -115,12 +137,6 @@ public final class EVEWriter {
         }.joined(separator: ",") + "}"
     }
 
-    public func write(alert event: Event, rule: Rule, key: FlowKey, transaction: String? = nil, tunnel: TunnelEndpoints? = nil) throws {
-        pending.append(contentsOf: Array((Self.line(alert: event, rule: rule, key: key, transaction: transaction, tunnel: tunnel) + "\n").utf8))
-        written += 1
-        if pending.count >= 1 << 16 { try flush() }
-    }
-
     /// Suricata 7's `tunnel` object: the outermost tunnel's header and how deep the flow is.
     static func tunnelObject(_ tunnel: TunnelEndpoints) -> String {
         let proto: String
@@ -140,12 +156,12 @@ public final class EVEWriter {
         return "\"tunnel\":{" + fields.joined(separator: ",") + "}"
     }
 
-    /// EVE `anomaly` records for the packet `dataPath` just processed (one per anomaly),
+    /// EVE `anomaly` records for the packet `dataPath` just processed (one line per anomaly),
     /// as Suricata's anomaly logger writes them for its `decode` and `stream` types.
-    public func writeAnomalies(of dataPath: DataPath, timestamp: UInt64) throws {
+    public static func anomalyLines(of dataPath: DataPath, timestamp: UInt64) -> [String] {
         let headers = dataPath.headers.pointee
         let addressed = headers.ipVersion != 0 && (dataPath.malformed?.isTransportLevel ?? true)
-        for anomaly in dataPath.lastPacketAnomalies {
+        return dataPath.lastPacketAnomalies.map { anomaly in
             var fields = ["\"timestamp\":\"\(Self.timestamp(timestamp))\"", "\"event_type\":\"anomaly\""]
             if addressed {
                 let proto = headers.ipProtocol == 6 ? "TCP" : headers.ipProtocol == 17 ? "UDP" : headers.ipProtocol == 1 ? "ICMP" : "\(headers.ipProtocol)"
@@ -159,16 +175,8 @@ public final class EVEWriter {
                 fields.append("\"proto\":\"\(fragment && headers.ipVersion == 6 ? "IPv6-Frag" : proto)\"")
             }
             fields.append("\"anomaly\":{\"type\":\"\(anomaly.type)\",\"event\":\"\(anomaly.event)\"}")
-            pending.append(contentsOf: Array(("{" + fields.joined(separator: ",") + "}\n").utf8))
-            anomaliesWritten += 1
+            return "{" + fields.joined(separator: ",") + "}"
         }
-        if pending.count >= 1 << 16 { try flush() }
-    }
-
-    public func flush() throws {
-        guard !pending.isEmpty else { return }
-        try handle.write(contentsOf: pending)
-        pending.removeAll(keepingCapacity: true)
     }
 
     /// Suricata's timestamp form: 2023-11-14T22:13:20.123456+0000 (UTC).
@@ -195,5 +203,50 @@ public final class EVEWriter {
             }
         }
         return result + "\""
+    }
+}
+
+/// One thread's way into an EVE file: lines are formatted into the channel's buffer and
+/// handed to the file's writer thread by `submit()` (the runtime calls it between bursts).
+public final class EVEChannel {
+    private let producer: FileSink.Producer
+    private let writer: EVEWriter
+
+    fileprivate init(producer: FileSink.Producer, writer: EVEWriter) {
+        self.producer = producer
+        self.writer = writer
+    }
+
+    /// Whether the file wants `anomaly` records.
+    public var logsAnomalies: Bool { writer.logsAnomalies }
+
+    /// One alert line for an `IDS_ALERT` event about `key`'s flow.
+    public func write(alert event: Event, rule: Rule, key: FlowKey, transaction: String? = nil, tunnel: TunnelEndpoints? = nil) {
+        producer.append(contentsOf: EVEWriter.line(alert: event, rule: rule, key: key, transaction: transaction, tunnel: tunnel).utf8)
+        producer.append(contentsOf: CollectionOfOne(UInt8(ascii: "\n")))
+        writer.counted(alerts: 1, anomalies: 0)
+    }
+
+    /// The `anomaly` lines of the packet `dataPath` just processed.
+    public func writeAnomalies(of dataPath: DataPath, timestamp: UInt64) {
+        let lines = EVEWriter.anomalyLines(of: dataPath, timestamp: timestamp)
+        for line in lines {
+            producer.append(contentsOf: line.utf8)
+            producer.append(contentsOf: CollectionOfOne(UInt8(ascii: "\n")))
+        }
+        writer.counted(alerts: 0, anomalies: lines.count)
+    }
+
+    /// Hands the lines written so far to the file's thread.
+    public func submit() { producer.submit() }
+
+    /// Hands the lines over and waits until the file has them; throws the first write error.
+    public func flush() throws {
+        producer.submit()
+        while !producer.pending.isEmpty {
+            usleep(200)
+            producer.submit()
+        }
+        try writer.flush()
     }
 }

@@ -1,27 +1,30 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import MBoxCapture
+import MBoxConcurrency
 import MBoxEvents
 import MBoxFlow
 import MBoxNF
 
 /// Logger: writes a line per event it receives — packets, long flows, ended flows,
-/// alerts — through a buffer to a file. On `EVENT/LONG_FLOW` it turns on its dynamic
+/// alerts — into a buffer that a writer thread of its file takes between bursts (the
+/// worker never calls into the file system). On `EVENT/LONG_FLOW` it turns on its dynamic
 /// subscriptions for that flow, so it can log long flows only.
 public final class Logger: NetworkFunction {
     public private(set) var records: UInt64 = 0
     private var context: NFContext!
-    private var file: UnsafeMutablePointer<FILE>?
+    private let sink: FileSink
+    private let output: FileSink.Producer
     private var buffer: [UInt8] = []
     private let path: String
 
     /// Logs to `path` ("/dev/null" by default: the work is done, the lines dropped).
     public init(path: String = "/dev/null") throws {
         self.path = path
-        guard let file = fopen(path, "w") else {
-            throw LoggerError(message: "cannot open \(path) for writing: \(String(cString: strerror(errno)))")
+        do {
+            sink = FileSink(handle: try OutputFile.open(path), path: path)
+        } catch {
+            throw LoggerError(message: "cannot open \(path) for writing: \(error)")
         }
-        self.file = file
+        output = sink.producer()
         buffer.reserveCapacity(1 << 16)
     }
 
@@ -31,8 +34,8 @@ public final class Logger: NetworkFunction {
     }
 
     deinit {
-        flush()
-        if let file { fclose(file) }
+        handOver()
+        output.submit()
     }
 
     public func attach(_ context: NFContext) { self.context = context }
@@ -61,10 +64,15 @@ public final class Logger: NetworkFunction {
         }
         append("\n")
         records &+= 1
-        if buffer.count >= 1 << 16 { flush() }
+        if buffer.count >= 1 << 16 { handOver() }
     }
 
-    public func finish() { flush() }
+    /// End of input: every line reaches the file before this returns.
+    public func finish() {
+        handOver()
+        while !output.pending.isEmpty { output.submit() }
+        try? sink.flush()
+    }
 
     private func append(_ text: String) { buffer.append(contentsOf: text.utf8) }
 
@@ -84,10 +92,11 @@ public final class Logger: NetworkFunction {
         }
     }
 
-    private func flush() {
-        guard let file, !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, file) }
-        fflush(file)
+    /// Hands the buffered lines to the file's writer thread.
+    private func handOver() {
+        guard !buffer.isEmpty else { return }
+        output.append(contentsOf: buffer)
+        output.submit()
         buffer.removeAll(keepingCapacity: true)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MBoxConcurrency
 import MBoxCapture
 import MBoxChain
 import MBoxDataPath
@@ -28,7 +29,7 @@ public struct WorkerControl {
 /// One worker's packet stages and what changes them: the data path, the chain (swapped
 /// between bursts when the controller pushes a config, flow state kept), and where alerts
 /// go (EVE file, controller spool). Several workers each have a runtime of their own and
-/// share the control session, the EVE file (under `eveLock`) and the spool.
+/// share the control session, the EVE file (each through a channel of its own) and the spool.
 public final class AgentRuntime {
     public let dataPath: DataPath
     public private(set) var pipeline: Pipeline?
@@ -37,7 +38,8 @@ public final class AgentRuntime {
     /// This worker's index (for its counters) and its side of the session's config slot.
     public let worker: Int
     private let config: ConfigSlot.Reader?
-    private let eveLock: NSLock
+    /// This worker's way into the EVE file (handed to its writer thread between bursts).
+    private let eveChannel: EVEChannel?
     /// This worker's way to the spool (pushes only; the session's writer thread writes).
     private let alertRing: SPSCRing<AlertRecord>?
     /// EVE `anomaly` records are written (checked per packet, so kept here as a constant).
@@ -55,7 +57,7 @@ public final class AgentRuntime {
 
     /// `counters`: where to publish this worker's totals (by default the session's).
     public init(dataPath: DataPath, pipeline: Pipeline?, chainName: String, eve: EVEWriter?, control: WorkerControl?,
-                worker: Int = 0, eveLock: NSLock = NSLock(), launcher: HelperLauncher = .threads,
+                worker: Int = 0, launcher: HelperLauncher = .threads,
                 counters: AgentCounters? = nil) {
         self.dataPath = dataPath
         self.launcher = launcher
@@ -64,7 +66,7 @@ public final class AgentRuntime {
         self.eve = eve
         self.control = control
         self.worker = worker
-        self.eveLock = eveLock
+        eveChannel = eve?.channel()
         logsAnomalies = eve?.logsAnomalies ?? false
         let target = PreparationTarget(dataPath: dataPath)
         alertRing = control?.alerts
@@ -120,6 +122,7 @@ public final class AgentRuntime {
     @inline(__always)
     public func betweenBursts() {
         if let config, let update = config.take() { adopt(update, config) }
+        eveChannel?.submit()
         publishCounters()
     }
 
@@ -160,16 +163,13 @@ public final class AgentRuntime {
     }
 
     func emitAnomalies(_ timestamp: UInt64) throws {
-        if let eve { try eveLock.withLock { try eve.writeAnomalies(of: dataPath, timestamp: timestamp) } }
+        eveChannel?.writeAnomalies(of: dataPath, timestamp: timestamp)
     }
 
     func emitAlerts(_ chain: ChainRunner) throws {
         try chain.forEachAlert { alert, rule, key, transaction in
             alertCount += 1
-            if let eve {
-                let tunnel = dataPath.tunnel(ofFlow: alert.flowID)
-                try eveLock.withLock { try eve.write(alert: alert, rule: rule, key: key, transaction: transaction, tunnel: tunnel) }
-            }
+            eveChannel?.write(alert: alert, rule: rule, key: key, transaction: transaction, tunnel: dataPath.tunnel(ofFlow: alert.flowID))
             alertRing?.push(AlertRecord(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))
         }
     }
@@ -182,7 +182,7 @@ public final class AgentRuntime {
         } else {
             dataPath.finishAll()
         }
-        if let eve { try eveLock.withLock { try eve.flush() } }
+        try eveChannel?.flush()
         control?.flush()
         publishCounters()
     }
@@ -203,11 +203,10 @@ extension AgentRuntime {
     public static func workers(_ count: Int, compiled: CompiledChain?, configuration: DataPathConfiguration, chainName: String,
                                eve: EVEWriter?, control: ((Int) -> WorkerControl)?, launcher: HelperLauncher,
                                counters: AgentCounters? = nil) throws -> [AgentRuntime] {
-        let eveLock = NSLock()
         return try (0..<count).map { worker in
             let pipeline = try compiled?.makePipeline(configuration: configuration, keepBothStreams: control != nil, launcher: launcher)
             return AgentRuntime(dataPath: pipeline?.dataPath ?? DataPath(configuration: configuration), pipeline: pipeline,
-                                chainName: chainName, eve: eve, control: control?(worker), worker: worker, eveLock: eveLock, launcher: launcher,
+                                chainName: chainName, eve: eve, control: control?(worker), worker: worker, launcher: launcher,
                                 counters: counters)
         }
     }

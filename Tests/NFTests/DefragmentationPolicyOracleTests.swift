@@ -116,11 +116,11 @@ struct DefragmentationPolicyOracleTests {
             }.sorted()
         }
         let theirs = try records(scratch.path + "/suricata/eve.json")
-        let writer = try EVEWriter(path: scratch.path + "/ours.json", anomalies: true)
+        let writer = try EVEWriter(path: scratch.path + "/ours.json", anomalies: true).channel()
         let dataPath = DataPath()
         for packet in capture.packets {
             _ = dataPath.process(packet)
-            if dataPath.lastPacketHasAnomalies { try writer.writeAnomalies(of: dataPath, timestamp: packet.timestamp) }
+            if dataPath.lastPacketHasAnomalies { writer.writeAnomalies(of: dataPath, timestamp: packet.timestamp) }
         }
         try writer.flush()
         let ours = try records(scratch.path + "/ours.json")

@@ -27,11 +27,10 @@ struct TunnelEVEOracleTests {
 
         let pipeline = try compileChain(String(contentsOfFile: packageRoot + "/chains/ids.yaml", encoding: .utf8), rules: webRules)
             .makePipeline(configuration: DataPathConfiguration())
-        let eve = try EVEWriter(path: scratch.path + "/ours.json")
+        let eve = try EVEWriter(path: scratch.path + "/ours.json").channel()
         func write() throws {
             try pipeline.chain.forEachAlert { alert, rule, key, transaction in
-                try eve.write(alert: alert, rule: rule, key: key, transaction: transaction,
-                              tunnel: pipeline.dataPath.tunnel(ofFlow: alert.flowID))
+                eve.write(alert: alert, rule: rule, key: key, transaction: transaction, tunnel: pipeline.dataPath.tunnel(ofFlow: alert.flowID))
             }
         }
         for packet in capture.packets {

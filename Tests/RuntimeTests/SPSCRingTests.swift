@@ -1,4 +1,5 @@
 import Foundation
+import MBoxConcurrency
 import MBoxRuntime
 import Testing
 

@@ -8,8 +8,7 @@ public final class AgentCounters: Sendable {
     /// for want of an mbuf (read when a report is made, from the reporting thread).
     /// One data path's latest totals (each written by its own worker only). Unsafe atomics,
     /// destroyed with the object: a managed atomic is retained and released on every use.
-    /// `@unchecked Sendable`: only atomics, destroyed once with the object.
-    private final class Totals: @unchecked Sendable {
+    private final class Totals: Sendable {
         let packets = UnsafeAtomic<UInt64>.create(0)
         let bytes = UnsafeAtomic<UInt64>.create(0)
         let flows = UnsafeAtomic<UInt64>.create(0)

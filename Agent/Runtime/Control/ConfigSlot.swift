@@ -1,6 +1,7 @@
 import Atomics
 import Foundation
 import MBoxChain
+import Synchronization
 
 /// A config handed from the control session to the data paths (one per worker). The
 /// session posts a compiled chain; readers that can prepare have their stages (NF
@@ -8,7 +9,7 @@ import MBoxChain
 /// one atomic per burst, takes the update between two packets — swapping in the prepared
 /// stages — and reports the outcome; once every data path has, the session tells the
 /// controller.
-public final class ConfigSlot: @unchecked Sendable {
+public final class ConfigSlot: Sendable {
     /// A config ready to run: the chain compiled off the data path (nil: no chain).
     /// `@unchecked Sendable`: a compiled chain is immutable once built; it is handed over once.
     public struct Update: @unchecked Sendable {
@@ -26,17 +27,20 @@ public final class ConfigSlot: @unchecked Sendable {
 
     /// How many data paths take each update (each through a `Reader` of its own).
     public let readers: Int
-    private let lock = NSLock()
-    private var latest: Update?
+    /// What the session and the data paths share, behind one lock (never taken per packet).
+    private struct Shared {
+        var latest: Update?
+        /// Reports on the latest update so far: how many data paths, and the first refusal.
+        var reports: (version: UInt64, count: Int, error: String?)?
+        /// The outcome of the last update every data path reported on (error nil: applied).
+        var outcome: (version: UInt64, error: String?)?
+        /// Readers that build their stages when an update is posted.
+        var preparing: [Reader] = []
+    }
+    private let shared = Mutex(Shared())
     /// Bumped, under the lock, by every post; readers compare it with the last they took.
     private let generation = ManagedAtomic<UInt64>(0)
-    /// Reports on the latest update so far: how many data paths, and the first refusal.
-    private var reports: (version: UInt64, count: Int, error: String?)?
-    /// The outcome of the last update every data path reported on (error nil: applied).
-    private var outcome: (version: UInt64, error: String?)?
     private let appliedVersion = ManagedAtomic<UInt64>(0)
-    /// Readers that build their stages when an update is posted.
-    private var preparing: [Reader] = []
 
     public init(readers: Int = 1) {
         precondition(readers > 0)
@@ -47,11 +51,11 @@ public final class ConfigSlot: @unchecked Sendable {
 
     public func post(_ update: Update) {
         // Each data path's stages are built here, before any of them can take the update.
-        for reader in lock.withLock({ preparing }) { reader.prepare(update) }
-        lock.withLock {
-            latest = update
-            reports = (update.version, 0, nil)
-            outcome = nil
+        for reader in shared.withLock({ $0.preparing }) { reader.prepare(update) }
+        shared.withLock {
+            $0.latest = update
+            $0.reports = (update.version, 0, nil)
+            $0.outcome = nil
             generation.wrappingIncrement(ordering: .releasing)
         }
     }
@@ -69,8 +73,8 @@ public final class ConfigSlot: @unchecked Sendable {
     }
 
     private func recordedOutcome(_ version: UInt64) -> String?? {
-        lock.withLock {
-            guard let outcome, outcome.version == version else { return nil }
+        shared.withLock {
+            guard let outcome = $0.outcome, outcome.version == version else { return nil }
             return .some(outcome.error)
         }
     }
@@ -85,17 +89,18 @@ public final class ConfigSlot: @unchecked Sendable {
     /// it the data path builds them itself when it takes the update.
     public func makeReader(prepare: (@Sendable (CompiledChain) throws -> PreparedStages)? = nil) -> Reader {
         let reader = Reader(self, prepare: prepare)
-        if prepare != nil { lock.withLock { preparing.append(reader) } }
+        if prepare != nil { shared.withLock { $0.preparing.append(reader) } }
         return reader
     }
 
     /// What one data path uses: `take()` per burst, `report(_:error:)` per update taken.
-    public final class Reader: @unchecked Sendable {
+    public final class Reader: Sendable {
         private let slot: ConfigSlot
-        private var taken: UInt64 = 0
+        /// The generation this data path took last (written by its thread only).
+        private let taken = ManagedAtomic<UInt64>(0)
         private let preparer: (@Sendable (CompiledChain) throws -> PreparedStages)?
-        /// Stages built for a posted version (guarded by the slot's lock).
-        private var staged: (version: UInt64, stages: Result<PreparedStages, any Error>)?
+        /// Stages built for a posted version.
+        private let staged = Mutex<(version: UInt64, stages: Result<PreparedStages, any Error>)?>(nil)
 
         init(_ slot: ConfigSlot, prepare: (@Sendable (CompiledChain) throws -> PreparedStages)?) {
             self.slot = slot
@@ -105,12 +110,12 @@ public final class ConfigSlot: @unchecked Sendable {
         func prepare(_ update: Update) {
             guard let preparer, let chain = update.chain else { return }
             let stages = Result { try preparer(chain) }
-            slot.lock.withLock { staged = (update.version, stages) }
+            staged.withLock { $0 = (update.version, stages) }
         }
 
         /// The stages built for `version` when it was posted (nil: none were; build them).
         public func preparedStages(for version: UInt64) -> Result<PreparedStages, any Error>? {
-            slot.lock.withLock {
+            staged.withLock { staged in
                 defer { staged = nil }
                 return staged?.version == version ? staged?.stages : nil
             }
@@ -120,10 +125,10 @@ public final class ConfigSlot: @unchecked Sendable {
         /// the common case.
         @inline(__always)
         public func take() -> Update? {
-            guard slot.generation.load(ordering: .relaxed) != taken else { return nil }
-            return slot.lock.withLock {
-                taken = slot.generation.load(ordering: .relaxed)
-                return slot.latest
+            guard slot.generation.load(ordering: .relaxed) != taken.load(ordering: .relaxed) else { return nil }
+            return slot.shared.withLock {
+                taken.store(slot.generation.load(ordering: .relaxed), ordering: .relaxed)
+                return $0.latest
             }
         }
 
@@ -132,14 +137,14 @@ public final class ConfigSlot: @unchecked Sendable {
     }
 
     private func record(_ version: UInt64, error: String?) {
-        lock.withLock {
+        shared.withLock {
             // A report on an update already replaced by a newer one no longer counts.
-            guard var current = reports, current.version == version else { return }
+            guard var current = $0.reports, current.version == version else { return }
             current.count += 1
             if current.error == nil { current.error = error }
-            reports = current
+            $0.reports = current
             guard current.count == readers else { return }
-            outcome = (version, current.error)
+            $0.outcome = (version, current.error)
             if current.error == nil { appliedVersion.store(version, ordering: .releasing) }
         }
     }

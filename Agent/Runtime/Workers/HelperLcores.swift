@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import MBoxDPDK
 import MBoxNF
 
@@ -6,17 +7,14 @@ import MBoxNF
 /// parallel stage, offloaded NFs): each helper runs pinned on a core of its own while
 /// one is free, on a thread otherwise. Helpers start on the main lcore's thread (EAL
 /// launches work only from there): when a chain is built, or swapped in between bursts.
-///
-/// `@unchecked Sendable`: its mutable lists are read and written under `lock` only.
-public final class HelperLcores: @unchecked Sendable {
-    private let lock = NSLock()
-    private var free: [UInt32]
-    private var placed: [String] = []
+public final class HelperLcores: Sendable {
+    private let free: Mutex<[UInt32]>
+    private let placed = Mutex<[String]>([])
 
-    public init(free: [UInt32]) { self.free = free }
+    public init(free: [UInt32]) { self.free = Mutex(free) }
 
     /// Where each helper started so far ("mbox-nf-helper on EAL lcore 1").
-    public var placements: [String] { lock.withLock { placed } }
+    public var placements: [String] { placed.withLock { $0 } }
 
     public var launcher: HelperLauncher {
         HelperLauncher { [self] name, body in
@@ -46,7 +44,7 @@ public final class HelperLcores: @unchecked Sendable {
         placements.map { "helper       \($0)\n" }.joined()
     }
 
-    private func take() -> UInt32? { lock.withLock { free.isEmpty ? nil : free.removeFirst() } }
-    private func giveBack(_ lcore: UInt32) { lock.withLock { free.append(lcore) } }
-    private func record(_ placement: String) { lock.withLock { placed.append(placement) } }
+    private func take() -> UInt32? { free.withLock { $0.isEmpty ? nil : $0.removeFirst() } }
+    private func giveBack(_ lcore: UInt32) { free.withLock { $0.append(lcore) } }
+    private func record(_ placement: String) { placed.withLock { $0.append(placement) } }
 }

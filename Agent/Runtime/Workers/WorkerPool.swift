@@ -1,6 +1,7 @@
 import Atomics
 import Dispatch
 import Foundation
+import MBoxConcurrency
 import MBoxCapture
 import MBoxChain
 import MBoxDataPath
