@@ -57,33 +57,35 @@ let package = Package(
         // How values cross threads in the agent: the SPSC ring, files written by a thread of their own.
         .target(name: "MBoxConcurrency", dependencies: [.product(name: "Atomics", package: "swift-atomics")], path: "Agent/Concurrency",
                 swiftSettings: fastPath),
+        // A cache hint Swift lacks (prefetch), for ports that read ahead.
+        .target(name: "CPrefetch", path: "Agent/CPrefetch"),
         // Agent data path, in the order packets travel.
         .target(name: "MBoxCapture", path: "Agent/Capture", swiftSettings: fastPath),
         .target(name: "MBoxPacket", dependencies: ["MBoxCapture"], path: "Agent/Packet", swiftSettings: fastPath),
         .target(name: "MBoxFlow", dependencies: ["MBoxCapture", "MBoxPacket"], path: "Agent/Flow", swiftSettings: fastPath),
-        .target(name: "MBoxTCP", dependencies: ["MBoxPacket", "MBoxFlow"], path: "Agent/TCPMonitor", swiftSettings: fastPath),
+        .target(name: "MBoxTCPMonitor", dependencies: ["MBoxPacket", "MBoxFlow"], path: "Agent/TCPMonitor", swiftSettings: fastPath),
         // What stages emit (RSTs, handshake answers, ARP), framed and checksummed for the port.
         .target(name: "MBoxTransmit", dependencies: ["MBoxCapture", "MBoxPacket"], path: "Agent/Transmit", swiftSettings: fastPath),
-        .target(name: "MBoxSplicer", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTransmit"],
+        .target(name: "MBoxTCPSplicer", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTransmit"],
                 path: "Agent/TCPSplicer", swiftSettings: fastPath),
         // A TCP end the agent runs itself (sender and receiver), for the stacks that terminate connections.
         .target(name: "MBoxTCPEndpoint", dependencies: ["MBoxPacket", "MBoxTransmit"], path: "Agent/TCPEndpoint",
                 swiftSettings: fastPath),
-        .target(name: "MBoxSplitProxy", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxSplicer", "MBoxTCPEndpoint", "MBoxTransmit"],
+        .target(name: "MBoxTCPSplitProxy", dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTCPSplicer", "MBoxTCPEndpoint", "MBoxTransmit"],
                 path: "Agent/TCPSplitProxy", swiftSettings: fastPath),
         .target(
             name: "MBoxDataPath",
-            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTCP", "MBoxSplicer", "MBoxSplitProxy", "MBoxTCPEndpoint",
+            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxTCPMonitor", "MBoxTCPSplicer", "MBoxTCPSplitProxy", "MBoxTCPEndpoint",
                            "MBoxTransmit"],
             path: "Agent/DataPath", swiftSettings: fastPath),
         // Events and network functions, in the order events travel.
-        .target(name: "MBoxEvents", dependencies: ["MBoxDataPath", "MBoxTCP", "MBoxFlow", "MBoxPacket"],
+        .target(name: "MBoxEvents", dependencies: ["MBoxDataPath", "MBoxTCPMonitor", "MBoxFlow", "MBoxPacket"],
                 path: "Agent/Events", swiftSettings: fastPath),
         .target(
-            name: "MBoxNF",
-            dependencies: ["MBoxEvents", "MBoxDataPath", "MBoxSplicer", "MBoxSplitProxy", "MBoxTransmit", "MBoxPacket", "MBoxFlow",
+            name: "MBoxNFRunner",
+            dependencies: ["MBoxEvents", "MBoxDataPath", "MBoxTCPSplicer", "MBoxTCPSplitProxy", "MBoxTransmit", "MBoxPacket", "MBoxFlow",
                            .product(name: "Atomics", package: "swift-atomics")],
-            path: "Agent/NF", swiftSettings: fastPath),
+            path: "Agent/NFRunner", swiftSettings: fastPath),
         .systemLibrary(name: "CHyperscan", path: "Agent/CHyperscan", pkgConfig: "libhs",
                        providers: [.apt(["libhyperscan-dev"])]),
         .systemLibrary(name: "CPCRE2", path: "Agent/CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
@@ -99,12 +101,12 @@ let package = Package(
                 path: "Agent/Detect", swiftSettings: fastPath),
         .target(
             name: "MBoxNFs",
-            dependencies: ["MBoxNF", "MBoxEvents", "MBoxRules", "MBoxMatch", "MBoxDataPath", "MBoxDetect", "MBoxAppLayer", "MBoxConcurrency",
+            dependencies: ["MBoxNFRunner", "MBoxEvents", "MBoxRules", "MBoxMatch", "MBoxDataPath", "MBoxDetect", "MBoxAppLayer", "MBoxConcurrency",
                            .product(name: "Atomics", package: "swift-atomics")],
             path: "Agent/NFs", swiftSettings: fastPath),
         .target(
             name: "MBoxChain",
-            dependencies: ["MBoxNF", "MBoxNFs", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxSplicer",
+            dependencies: ["MBoxNFRunner", "MBoxNFs", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxTCPSplicer",
                            "MBoxTransmit", "MBoxPacket", "MBoxFlow", .product(name: "Yams", package: "Yams")],
             path: "Agent/Chain"),
         .target(name: "MBoxTrafficGen", dependencies: ["MBoxCapture"], path: "Agent/TrafficGen"),
@@ -122,7 +124,7 @@ let package = Package(
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Proto/Generated"),
         .target(
-            name: "MBoxControl",
+            name: "MBoxControlPlane",
             dependencies: ["MBoxProto", "MBoxChain", "MBoxRules", "MBoxNFs",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -136,8 +138,8 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "ControlPlane"),
         .target(
-            name: "MBoxController",
-            dependencies: ["MBoxControl", "MBoxProto", "MBoxChain",
+            name: "MBoxControllerCore",
+            dependencies: ["MBoxControlPlane", "MBoxProto", "MBoxChain",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "GRDB", package: "GRDB.swift"),
@@ -158,7 +160,7 @@ let package = Package(
         // The controller's web console (HTTPS pages over the controller's state).
         .target(
             name: "MBoxConsole",
-            dependencies: ["MBoxController", "MBoxControl", "MBoxProto",
+            dependencies: ["MBoxControllerCore", "MBoxControlPlane", "MBoxProto",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -170,25 +172,26 @@ let package = Package(
         // rings, helper cores, the per-worker runtime. Tests and fuzzers drive it in process.
         .target(
             name: "MBoxRuntime",
-            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxDataPath", "MBoxEvents", "MBoxNF", "MBoxNFs", "MBoxChain",
-                           "MBoxRules", "MBoxDPDK", "MBoxTransmit", "MBoxConcurrency", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxDataPath", "MBoxEvents", "MBoxNFRunner", "MBoxNFs", "MBoxChain",
+                           "MBoxRules", "MBoxDPDK", "MBoxTransmit", "MBoxConcurrency", "CPrefetch",
+                           .product(name: "Atomics", package: "swift-atomics")],
             path: "Agent/Runtime", swiftSettings: fastPath),
         .target(
             name: "MBoxAgentControl",
-            dependencies: ["MBoxControl", "MBoxProto", "MBoxChain", "MBoxNF", "MBoxNFs", "MBoxFlow", "MBoxEvents", "MBoxRuntime",
+            dependencies: ["MBoxControlPlane", "MBoxProto", "MBoxChain", "MBoxNFRunner", "MBoxNFs", "MBoxFlow", "MBoxEvents", "MBoxRuntime",
                            "MBoxRules", "MBoxDataPath", "MBoxCapture", "MBoxPacket", "MBoxTransmit", "MBoxConcurrency",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                            .product(name: "X509", package: "swift-certificates"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "Atomics", package: "swift-atomics")],
-            path: "Agent/Control"),
+            path: "Agent/AgentControl"),
 
         // Commands.
         .executableTarget(
             name: "mbox-agent",
-            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNF", "MBoxDPDK", "MBoxDetect", "MBoxFlow", "MBoxPacket", "MBoxTransmit",
-                           "MBoxCapture", "MBoxAgentControl", "MBoxControl", "MBoxRuntime", .product(name: "Atomics", package: "swift-atomics"),
+            dependencies: ["MBoxDataPath", "MBoxChain", "MBoxNFs", "MBoxNFRunner", "MBoxDPDK", "MBoxDetect", "MBoxFlow", "MBoxPacket", "MBoxTransmit",
+                           "MBoxCapture", "MBoxAgentControl", "MBoxControlPlane", "MBoxRuntime", .product(name: "Atomics", package: "swift-atomics"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
@@ -200,19 +203,19 @@ let package = Package(
             path: "Agent/Commands/mbox-trafficgen"),
         .executableTarget(
             name: "mbox-controller",
-            dependencies: ["MBoxController", "MBoxConsole", "MBoxControl",
+            dependencies: ["MBoxControllerCore", "MBoxConsole", "MBoxControlPlane",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Controller/mbox-controller"),
         .executableTarget(
             name: "mboxctl",
-            dependencies: ["MBoxControl", "MBoxProto", "MBoxChain",
+            dependencies: ["MBoxControlPlane", "MBoxProto", "MBoxChain",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/mboxctl"),
         .executableTarget(
             name: "mbox-bench-control",
-            dependencies: ["MBoxController", "MBoxControl", "MBoxProto", "MBoxAgentControl", "MBoxRuntime", "MBoxFlow", "MBoxPacket",
+            dependencies: ["MBoxControllerCore", "MBoxControlPlane", "MBoxProto", "MBoxAgentControl", "MBoxRuntime", "MBoxFlow", "MBoxPacket",
                            .product(name: "GRPCCore", package: "grpc-swift-2")],
             path: "Benchmarks/Control"),
         .executableTarget(
@@ -221,13 +224,13 @@ let package = Package(
             path: "Benchmarks/DataPlane", swiftSettings: fastPath),
         .executableTarget(
             name: "mbox-bench-seed",
-            dependencies: ["MBoxChain", "MBoxNF", "MBoxNFs", "MBoxDataPath", "MBoxTrafficGen"],
+            dependencies: ["MBoxChain", "MBoxNFRunner", "MBoxNFs", "MBoxDataPath", "MBoxTrafficGen"],
             path: "Benchmarks/Seed", swiftSettings: fastPath),
         // Fuzz targets (scripts/fuzz.sh builds them with libFuzzer; plainly built, they replay corpora).
         .executableTarget(
             name: "mbox-fuzz",
-            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxDataPath", "MBoxTCP", "MBoxRules", "MBoxDetect", "MBoxChain", "MBoxAppLayer",
-                           "MBoxTCPEndpoint", "MBoxTransmit", "MBoxRuntime", "MBoxNF"],
+            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxDataPath", "MBoxTCPMonitor", "MBoxRules", "MBoxDetect", "MBoxChain", "MBoxAppLayer",
+                           "MBoxTCPEndpoint", "MBoxTransmit", "MBoxRuntime", "MBoxNFRunner"],
             path: "Fuzz", exclude: ["corpus"]),
 
         // Tests.
@@ -236,17 +239,17 @@ let package = Package(
         .testTarget(name: "FlowTests", dependencies: ["MBoxFlow"], path: "Tests/FlowTests"),
         .testTarget(name: "TCPEndpointTests", dependencies: ["MBoxTCPEndpoint", "MBoxTransmit", "MBoxPacket", "MBoxCapture"],
                     path: "Tests/TCPEndpointTests"),
-        .testTarget(name: "TCPMonitorTests", dependencies: ["MBoxTCP", "MBoxPacket", "MBoxTrafficGen"], path: "Tests/TCPMonitorTests"),
+        .testTarget(name: "TCPMonitorTests", dependencies: ["MBoxTCPMonitor", "MBoxPacket", "MBoxTrafficGen"], path: "Tests/TCPMonitorTests"),
         .testTarget(
             name: "NFTests",
-            dependencies: ["MBoxChain", "MBoxNFs", "MBoxNF", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxTCP", "MBoxSplitProxy",
+            dependencies: ["MBoxChain", "MBoxNFs", "MBoxNFRunner", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxTCPMonitor", "MBoxTCPSplitProxy",
                            "MBoxPacket", "MBoxTrafficGen"],
             path: "Tests/NFTests"),
         .testTarget(name: "DetectTests", dependencies: ["MBoxDetect", "MBoxRules", "MBoxAppLayer", "MBoxPacket", "CZlib"],
                     path: "Tests/DetectTests"),
         .testTarget(
             name: "ControlPlaneTests",
-            dependencies: ["MBoxController", "MBoxConsole", "MBoxControl", "MBoxAgentControl", "MBoxRuntime", "MBoxProto", "MBoxTrafficGen",
+            dependencies: ["MBoxControllerCore", "MBoxConsole", "MBoxControlPlane", "MBoxAgentControl", "MBoxRuntime", "MBoxProto", "MBoxTrafficGen",
                            "MBoxCapture", "MBoxDataPath", "MBoxChain", "MBoxPacket", "MBoxFlow",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")],
@@ -256,7 +259,7 @@ let package = Package(
                     path: "Tests/RuntimeTests"),
         .testTarget(
             name: "DataPathTests",
-            dependencies: ["MBoxDataPath", "MBoxTrafficGen", "MBoxDPDK", "MBoxSplicer", "MBoxTransmit", "MBoxPacket", "MBoxCapture",
+            dependencies: ["MBoxDataPath", "MBoxTrafficGen", "MBoxDPDK", "MBoxTCPSplicer", "MBoxTransmit", "MBoxPacket", "MBoxCapture",
                            "MBoxFlow"],
             path: "Tests/DataPathTests"),
     ]

@@ -23,7 +23,7 @@ import sys
 data = open(sys.argv[1], "rb").read()
 with open(sys.argv[2], "wb") as out:
     out.write(data[:24])
-    for _ in range(60):
+    for _ in range(600):
         out.write(data[24:])
 PY
 python3 Benchmarks/null-frames.py "$work/frames.pcap"

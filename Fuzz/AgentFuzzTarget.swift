@@ -2,9 +2,9 @@ import Foundation
 import MBoxCapture
 import MBoxChain
 import MBoxDataPath
-import MBoxNF
+import MBoxNFRunner
 import MBoxRuntime
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// The whole agent as it runs: frames cut from the input (length-prefixed, with time
 /// steps) queued on an in-memory port, the real port loop, the data path and a chain of

@@ -1,6 +1,6 @@
 import MBoxCapture
 import MBoxDataPath
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// The packet path — parse → defragment → flow → TCP Monitor → reassembly — over frames
 /// cut from the input (a link type, then length-prefixed frames), with small limits so

@@ -67,6 +67,12 @@ public final class CaptureFileReader {
         }
     }
 
+    /// Where the next record starts in the mapped file (nil at its end): a port reading
+    /// ahead asks the CPU to fetch it while it works on earlier packets.
+    public var upcoming: UnsafeRawPointer? {
+        offset < bytes.count ? bytes.baseAddress.map { $0 + offset } : nil
+    }
+
     /// The next packet, or nil at the end of the input.
     public func next() throws -> CapturedPacket? {
         switch format {

@@ -2,11 +2,12 @@ import Foundation
 import MBoxDataPath
 import MBoxDetect
 import MBoxEvents
-import MBoxSplicer
-import MBoxNF
-import MBoxTCP
+import MBoxTCPSplicer
+import MBoxNFRunner
+import MBoxTCPMonitor
 
 /// A validated chain, ready to instantiate on any number of workers.
+/// `@unchecked Sendable`: immutable once compiled; its NF factories are `@Sendable`.
 public final class CompiledChain: @unchecked Sendable {
     public let definition: ChainDefinition
     public let types: EventTypes
@@ -95,6 +96,8 @@ public final class CompiledChain: @unchecked Sendable {
 }
 
 /// A chain's stages built for one data path, not yet in use.
+/// `@unchecked Sendable`: built on the session's thread and handed once to the data path's,
+/// which alone uses them from then on (nothing keeps a reference behind).
 public struct PreparedStages: @unchecked Sendable {
     let dataPath: DataPath
     public let source: EventSource

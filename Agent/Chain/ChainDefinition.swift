@@ -1,8 +1,8 @@
 import MBoxDataPath
 import MBoxFlow
 import MBoxEvents
-import MBoxSplicer
-import MBoxNF
+import MBoxTCPSplicer
+import MBoxNFRunner
 
 /// A place in a chain file, for error messages.
 public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {

@@ -2,7 +2,7 @@ import Foundation
 import MBoxDataPath
 import MBoxFlow
 import MBoxPacket
-import MBoxSplicer
+import MBoxTCPSplicer
 import MBoxTransmit
 import Yams
 

@@ -1,5 +1,6 @@
 import Foundation
-import MBoxNF
+import Synchronization
+import MBoxNFRunner
 import MBoxNFs
 import MBoxPacket
 import MBoxRules
@@ -7,7 +8,7 @@ import MBoxDetect
 
 /// Shared, read-only inputs NFs are built from (rule engines are compiled once and
 /// shared by every worker).
-public final class BuildResources: @unchecked Sendable {
+public final class BuildResources: Sendable {
     /// Overrides every Signature_Match's `rules` parameter (the command's `--rules`).
     public let rulesOverride: String?
     /// Rule files by name, sent with the chain (a controller's push): `rules` names one of
@@ -19,21 +20,20 @@ public final class BuildResources: @unchecked Sendable {
     /// directory (the agent's state directory), named by relative paths. nil: no confinement
     /// (a chain file the operator starts the agent with).
     public let confinedOutput: String?
-    private var engines: [String: DetectEngine] = [:]
-    private let lock = NSLock()
+    /// Compiled rule sets by path (built once, shared by every worker).
+    private let engines = Mutex<[String: DetectEngine]>([:])
     /// What the rules of the NF prepared last need delivered (read by the chain compiler).
-    private var preparedNeeds: DetectionNeeds?
+    private let preparedNeeds = Mutex<DetectionNeeds?>(nil)
 
     func recordNeeds(_ needs: DetectionNeeds) {
-        lock.lock()
-        preparedNeeds = needs
-        lock.unlock()
+        preparedNeeds.withLock { $0 = needs }
     }
 
     func takeNeeds() -> DetectionNeeds? {
-        lock.lock()
-        defer { preparedNeeds = nil; lock.unlock() }
-        return preparedNeeds
+        preparedNeeds.withLock { needs in
+            defer { needs = nil }
+            return needs
+        }
     }
 
     public init(rulesOverride: String? = nil, ruleSets: [String: String]? = nil, thresholdConfig: String? = nil,
@@ -59,8 +59,10 @@ public final class BuildResources: @unchecked Sendable {
     /// The compiled rules of `path` (or of the rule set so named); parse problems are kept
     /// in the engine, not thrown.
     public func engine(_ path: String) throws -> DetectEngine {
-        lock.lock()
-        defer { lock.unlock() }
+        try engines.withLock { engines in try engine(path, in: &engines) }
+    }
+
+    private func engine(_ path: String, in engines: inout [String: DetectEngine]) throws -> DetectEngine {
         if let engine = engines[path] { return engine }
         let text: String
         if let ruleSets {
@@ -100,9 +102,7 @@ public final class BuildResources: @unchecked Sendable {
     }
 
     public var loadedEngines: [(String, DetectEngine)] {
-        lock.lock()
-        defer { lock.unlock() }
-        return engines.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        engines.withLock { $0.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
     }
 }
 

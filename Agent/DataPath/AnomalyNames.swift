@@ -1,5 +1,5 @@
 import MBoxPacket
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// One anomaly of a packet as EVE's `anomaly` record names it: `type` is `decode` or
 /// `stream`, `event` Suricata's name where it has one (`decoder.ipv4.frag_overlap`,

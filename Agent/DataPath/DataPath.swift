@@ -1,9 +1,9 @@
 import MBoxCapture
 import MBoxFlow
 import MBoxPacket
-import MBoxSplicer
-import MBoxSplitProxy
-import MBoxTCP
+import MBoxTCPSplicer
+import MBoxTCPSplitProxy
+import MBoxTCPMonitor
 import MBoxTransmit
 
 /// What happened to one packet.

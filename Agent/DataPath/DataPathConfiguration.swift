@@ -1,8 +1,8 @@
 import MBoxFlow
 import MBoxPacket
-import MBoxSplicer
-import MBoxSplitProxy
-import MBoxTCP
+import MBoxTCPSplicer
+import MBoxTCPSplitProxy
+import MBoxTCPMonitor
 
 /// How one worker's data path is set up.
 public struct DataPathConfiguration: Sendable {

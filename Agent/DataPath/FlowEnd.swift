@@ -1,5 +1,5 @@
 import MBoxFlow
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// Why a flow left the data path.
 public enum FlowEndReason: String, Sendable {

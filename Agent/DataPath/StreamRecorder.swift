@@ -1,5 +1,5 @@
 import Foundation
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// Collects each TCP flow's two reassembled streams and writes one JSON object per flow
 /// per line when the flow ends:

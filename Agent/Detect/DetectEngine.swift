@@ -18,6 +18,9 @@ struct CompiledRule {
 /// order (pass, drop, reject, alert; flowbit setters before checkers), their compiled
 /// payload tests, and a prefilter per buffer: a Hyperscan database of each rule's fast
 /// pattern, so that only rules whose pattern occurs are evaluated (Suricata's MPM).
+///
+/// `@unchecked Sendable`: built once on one thread, then only read (every worker's detector
+/// holds it); its Hyperscan databases and PCRE2 codes are shareable.
 public final class DetectEngine: @unchecked Sendable {
     public let rules: [Rule]
     /// Rules refused while parsing or compiling, with file, line and reason.

@@ -3,6 +3,9 @@ import MBoxRules
 
 /// A compiled PCRE2 expression (JIT where available), shared by every thread; each
 /// thread matches with its own `RegexMatcher`.
+///
+/// `@unchecked Sendable`: compiled PCRE2 code is read-only and shareable (PCRE2's own rule);
+/// match data is per thread.
 public final class Regex: @unchecked Sendable {
     let code: OpaquePointer
 

@@ -1,5 +1,5 @@
 import MBoxPacket
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// The stack state an event was produced from, carried by value so that an NF running
 /// later or on another core sees the flow as it was, while the stack moves on.

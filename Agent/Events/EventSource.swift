@@ -1,7 +1,7 @@
 import MBoxCapture
 import MBoxDataPath
 import MBoxPacket
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// The stage between the μStack and the NFs: turns what the data path did with one
 /// packet into events, in the order NFs must see them:

@@ -1,4 +1,4 @@
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// Which stack updates a subscription wants: by whose stack changed and whose packet
 /// changed it. Four combinations, one bit each.

@@ -46,6 +46,9 @@ public struct Pattern: Sendable {
 
 /// A compiled Hyperscan database, for scanning blocks (packets) or streams (reassembled
 /// byte streams, matched across chunk boundaries without keeping the bytes).
+///
+/// `@unchecked Sendable`: a Hyperscan database is read-only once compiled and documented as
+/// shareable between threads; each thread scans with scratch space of its own.
 public final class PatternDatabase: @unchecked Sendable {
     public enum Mode: Sendable { case block, stream }
 

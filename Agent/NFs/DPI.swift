@@ -1,7 +1,7 @@
 import MBoxEvents
-import MBoxNF
+import MBoxNFRunner
 import MBoxPacket
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// DPI: tells a flow's application protocol (HTTP, TLS with SNI, SSH, DNS, SMTP) from
 /// its first payloads, publishes `EVENT/DPI_DETECT` once, and unsubscribes itself from

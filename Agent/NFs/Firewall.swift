@@ -1,6 +1,6 @@
 import MBoxEvents
 import MBoxFlow
-import MBoxNF
+import MBoxNFRunner
 import MBoxPacket
 import MBoxRules
 

@@ -1,5 +1,5 @@
 import MBoxEvents
-import MBoxNF
+import MBoxNFRunner
 
 /// Flow_Stats: per-flow packet and byte counters; publishes `EVENT/LONG_FLOW` once when a
 /// flow's average packet length passes a threshold.

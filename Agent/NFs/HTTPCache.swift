@@ -1,5 +1,5 @@
 import MBoxEvents
-import MBoxNF
+import MBoxNFRunner
 
 /// An HTTP object cache on the TCP Split Proxy. A request (`FLOW_REQ`: a connection's
 /// first request) for an object it holds is answered by the agent itself — the TCP

@@ -1,5 +1,5 @@
 import MBoxEvents
-import MBoxNF
+import MBoxNFRunner
 import MBoxPacket
 
 /// Rewrites HTTP/1.x header blocks in the Split Proxy's byte streams: adds

@@ -1,6 +1,6 @@
 import MBoxAppLayer
 import MBoxEvents
-import MBoxNF
+import MBoxNFRunner
 import MBoxPacket
 
 /// A backend server.

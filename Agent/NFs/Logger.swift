@@ -2,7 +2,7 @@ import MBoxCapture
 import MBoxConcurrency
 import MBoxEvents
 import MBoxFlow
-import MBoxNF
+import MBoxNFRunner
 
 /// Logger: writes a line per event it receives — packets, long flows, ended flows,
 /// alerts — into a buffer that a writer thread of its file takes between bursts (the

@@ -2,10 +2,10 @@ import MBoxAppLayer
 import MBoxDetect
 import MBoxEvents
 import MBoxFlow
-import MBoxNF
+import MBoxNFRunner
 import MBoxPacket
 import MBoxRules
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// What Signature_Match counted.
 public struct SignatureMatchCounters: Sendable {
@@ -85,10 +85,12 @@ public final class SignatureMatch: NetworkFunction {
         patterns.deallocate()
     }
 
-    public func attach(_ context: NFContext) {
+    /// Throws when the detector cannot be built (Hyperscan scratch space refused): the
+    /// chain is then refused whole, before any packet, rather than run without detection.
+    public func attach(_ context: NFContext) throws {
         self.context = context
         // The detector's tables are sized by the chain's flow capacity.
-        detector = try! Detector(engine: engine, capacity: context.capacity)
+        detector = try Detector(engine: engine, capacity: context.capacity)
         appFlows = Array(repeating: nil, count: context.capacity)
         appProtocols = Array(repeating: nil, count: context.capacity)
         blocked = Array(repeating: false, count: context.capacity)

@@ -3,7 +3,7 @@ import MBoxConcurrency
 import MBoxCapture
 import MBoxChain
 import MBoxDataPath
-import MBoxNF
+import MBoxNFRunner
 import MBoxNFs
 import MBoxTransmit
 

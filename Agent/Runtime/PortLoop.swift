@@ -1,7 +1,7 @@
 import Atomics
 import Dispatch
 import MBoxCapture
-import MBoxNF
+import MBoxNFRunner
 import MBoxTransmit
 
 /// The stages a receive loop runs each packet through, fixed for one round of bursts (a
@@ -67,6 +67,9 @@ public struct PortLoop<Port: PacketPort> {
         self.started = started
     }
 
+    /// Packets a round takes before its between-round work (configs, counters, timers).
+    public static var roundSize: Int { 32 }
+
     /// How often the stacks' timers run.
     public static var tickInterval: UInt64 { 1_000_000 }
 
@@ -79,17 +82,27 @@ public struct PortLoop<Port: PacketPort> {
         var lastPacket = DispatchTime.now().uptimeNanoseconds
         var lastTick = lastPacket
         var busy: UInt64 = 0
+        // One clock read a round: a round starts when the one before it ended.
+        var roundStart = lastPacket
         while !StopSignal.requested {
             let work = nextBurst()
-            let roundStart = DispatchTime.now().uptimeNanoseconds
-            var received = try bridge(from: input, to: output, work)
-            if let output { received += try bridge(from: output, to: input, work) }
+            // A round is a burst's worth of packets (or an empty poll): ports that deliver
+            // fewer at a time (a capture file reads record by record) are polled again
+            // within the round, so the between-round work stays once per burst.
+            let outbox = work.outbox  // fetched once a round: a reference fetched per packet is a retain per packet
+            var received = 0
+            repeat {
+                var got = try bridge(from: input, to: output, work, outbox)
+                if let output { got += try bridge(from: output, to: input, work, outbox) }
+                guard got > 0 else { break }
+                received += got
+            } while received < Self.roundSize
             let now = DispatchTime.now().uptimeNanoseconds
             if now &- lastTick >= Self.tickInterval {
                 lastTick = now
                 work.tick(now: input.clock)
-                if work.outbox.count > 0 {
-                    send(work.outbox, arrivedOn: nil)
+                if outbox.count > 0 {
+                    send(outbox, arrivedOn: nil)
                     input.flush()
                     output?.flush()
                 }
@@ -98,6 +111,7 @@ public struct PortLoop<Port: PacketPort> {
                 busy &+= now &- roundStart
                 lastPacket = now
             }
+            roundStart = now
             if stop.timeIsUp(now: now, started: started) { return busy }
             guard received == 0 else { continue }
             if stop.atEndOfInput, input.isExhausted, output?.isExhausted ?? true { return busy }
@@ -110,11 +124,10 @@ public struct PortLoop<Port: PacketPort> {
     /// One burst from `port`, each packet through the stages, then the whole burst out of
     /// `peer` by verdict (or released). Returns how many arrived.
     @inline(__always)
-    private func bridge<Work: BurstWork>(from port: Port, to peer: Port?, _ work: Work) throws -> Int {
+    private func bridge<Work: BurstWork>(from port: Port, to peer: Port?, _ work: Work, _ outbox: FrameOutbox) throws -> Int {
         let received = port.receive()
         guard received > 0 else { return 0 }
-        let now = wallClock()
-        let outbox = work.outbox
+        let now = Port.stampsArrival ? wallClock() : 0
         for index in 0..<received {
             switch try work.process(port.packet(index, timestamp: now)) {
             case .forward: break

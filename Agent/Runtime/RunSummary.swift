@@ -2,7 +2,7 @@ import Foundation
 import MBoxDataPath
 import MBoxFlow
 import MBoxEvents
-import MBoxNF
+import MBoxNFRunner
 
 /// The summary a run prints to stderr: what each stage counted.
 public struct RunSummary {

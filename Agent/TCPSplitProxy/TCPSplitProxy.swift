@@ -1,6 +1,6 @@
 import MBoxCapture
 import MBoxPacket
-import MBoxSplicer
+import MBoxTCPSplicer
 import MBoxTCPEndpoint
 import MBoxTransmit
 

@@ -24,8 +24,8 @@ import MBoxAgentControl
 import MBoxRuntime
 import MBoxFlow
 import MBoxPacket
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxProto
 
 func argument(_ name: String, _ fallback: Int) -> Int {

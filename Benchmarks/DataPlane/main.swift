@@ -10,7 +10,7 @@ import MBoxCapture
 import MBoxDataPath
 import MBoxFlow
 import MBoxPacket
-import MBoxTCP
+import MBoxTCPMonitor
 import MBoxTrafficGen
 
 struct Options {

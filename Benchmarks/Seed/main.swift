@@ -19,7 +19,7 @@ import Foundation
 import MBoxCapture
 import MBoxChain
 import MBoxDataPath
-import MBoxNF
+import MBoxNFRunner
 import MBoxNFs
 import MBoxTrafficGen
 

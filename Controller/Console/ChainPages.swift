@@ -1,5 +1,5 @@
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxProto
 
 extension ConsolePages {

@@ -1,5 +1,5 @@
 import Foundation
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 
 /// Server-drawn SVG line charts of a counter's rate between consecutive samples.

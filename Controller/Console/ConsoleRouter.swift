@@ -1,5 +1,5 @@
 import Foundation
-import MBoxController
+import MBoxControllerCore
 import NIOHTTP1
 
 /// Routes a request to its page, after checking that it carries a console token (the

@@ -1,6 +1,6 @@
 import Logging
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1

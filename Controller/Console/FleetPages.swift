@@ -1,6 +1,6 @@
 import Foundation
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxProto
 
 /// The pages behind a signed-in operator: one method per page, each reading the

@@ -1,5 +1,5 @@
 import GRPCCore
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 
 /// `mbox.v1.AgentService`: every call is checked against the caller's agent certificate.

@@ -1,7 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 import SwiftASN1
 import X509

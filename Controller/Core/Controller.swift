@@ -2,7 +2,7 @@ import Foundation
 import GRPCCore
 import Logging
 import MBoxChain
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 import Prometheus
 

@@ -1,7 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import MBoxControl
+import MBoxControlPlane
 
 /// The controller's gRPC server: both services over HTTP/2 with mutual TLS, behind a
 /// `ConnectionGate` (handshake timeout, caps on strangers and on connections in all).

@@ -1,5 +1,5 @@
 import GRPCCore
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 
 /// `mbox.v1.OperatorService`: every call needs an operator certificate.

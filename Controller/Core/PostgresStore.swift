@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,4 +1,4 @@
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 
 /// What the controller knows of an agent.

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import MBoxConsole
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 
 @main
 struct MBoxControllerCommand: AsyncParsableCommand {

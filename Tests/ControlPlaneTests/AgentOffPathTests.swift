@@ -2,10 +2,10 @@ import Foundation
 import MBoxAgentControl
 import MBoxRuntime
 import MBoxChain
-import MBoxControl
+import MBoxControlPlane
 import MBoxDataPath
 import MBoxProto
-import MBoxTCP
+import MBoxTCPMonitor
 import Testing
 
 /// What the agent does beside the packet path: writing alerts, building pushed chains,

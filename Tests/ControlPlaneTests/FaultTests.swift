@@ -1,8 +1,8 @@
 import Foundation
 import MBoxAgentControl
 import MBoxRuntime
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxProto
 import Testing
 

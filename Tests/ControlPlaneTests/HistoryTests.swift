@@ -1,7 +1,7 @@
 import Foundation
 import MBoxConsole
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxProto
 import Testing
 

@@ -2,11 +2,11 @@ import Foundation
 import MBoxAgentControl
 import MBoxRuntime
 import MBoxCapture
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxDataPath
 import MBoxProto
-import MBoxTCP
+import MBoxTCPMonitor
 import MBoxTrafficGen
 import Testing
 

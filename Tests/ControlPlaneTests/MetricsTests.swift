@@ -4,8 +4,8 @@ import FoundationNetworking
 #endif
 import MBoxAgentControl
 import MBoxRuntime
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxPacket
 import MBoxProto
 import MBoxTrafficGen

@@ -1,5 +1,5 @@
 import Foundation
-import MBoxController
+import MBoxControllerCore
 
 /// A throw-away PostgreSQL cluster (apt `postgresql`) in a scratch directory, on a Unix
 /// socket only, run as the `postgres` user (initdb refuses root); stopped and removed when

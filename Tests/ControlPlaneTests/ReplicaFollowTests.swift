@@ -1,6 +1,6 @@
 import Foundation
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxProto
 import Testing
 

@@ -2,8 +2,8 @@ import Foundation
 import GRPCCore
 import MBoxAgentControl
 import MBoxRuntime
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxProto
 import Testing
 

@@ -1,5 +1,5 @@
 import Foundation
-import MBoxController
+import MBoxControllerCore
 import MBoxProto
 import Testing
 

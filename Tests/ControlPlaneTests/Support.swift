@@ -5,8 +5,8 @@ import MBoxRuntime
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import MBoxCapture
-import MBoxControl
-import MBoxController
+import MBoxControlPlane
+import MBoxControllerCore
 import MBoxProto
 import MBoxTrafficGen
 

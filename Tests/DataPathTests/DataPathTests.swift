@@ -2,7 +2,7 @@ import Foundation
 import MBoxCapture
 import MBoxDataPath
 import MBoxPacket
-import MBoxTCP
+import MBoxTCPMonitor
 import MBoxTrafficGen
 import Testing
 

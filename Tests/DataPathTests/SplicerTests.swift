@@ -3,7 +3,7 @@ import MBoxCapture
 import MBoxDataPath
 import MBoxFlow
 import MBoxPacket
-import MBoxSplicer
+import MBoxTCPSplicer
 import MBoxTrafficGen
 import MBoxTransmit
 import Testing

@@ -2,9 +2,9 @@ import Foundation
 import MBoxChain
 import MBoxDataPath
 import MBoxEvents
-import MBoxNF
+import MBoxNFRunner
 import MBoxNFs
-import MBoxTCP
+import MBoxTCPMonitor
 import MBoxTrafficGen
 import Testing
 

@@ -1,7 +1,7 @@
 import MBoxDataPath
 import MBoxEvents
-import MBoxNF
-import MBoxTCP
+import MBoxNFRunner
+import MBoxTCPMonitor
 import MBoxTrafficGen
 import Testing
 

@@ -1,5 +1,5 @@
 @testable import MBoxNFs
-import MBoxSplitProxy
+import MBoxTCPSplitProxy
 import Testing
 
 /// The HTTP/1.x framer the rewriter reads byte streams with: wherever the stream is cut

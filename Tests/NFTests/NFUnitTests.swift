@@ -2,7 +2,7 @@ import Foundation
 import MBoxChain
 import MBoxDataPath
 import MBoxEvents
-import MBoxNF
+import MBoxNFRunner
 import MBoxNFs
 import MBoxRules
 import MBoxTrafficGen

@@ -3,9 +3,9 @@ import MBoxCapture
 import MBoxChain
 import MBoxDataPath
 import MBoxEvents
-import MBoxNF
+import MBoxNFRunner
 import MBoxNFs
-import MBoxTCP
+import MBoxTCPMonitor
 import MBoxTrafficGen
 
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -1,5 +1,5 @@
 import MBoxPacket
-import MBoxTCP
+import MBoxTCPMonitor
 import MBoxTrafficGen
 import Testing
 

@@ -1,4 +1,4 @@
-import MBoxTCP
+import MBoxTCPMonitor
 import Testing
 
 /// Feeds a reassembler directly and collects what it delivers.

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 
 struct Alerts: AsyncParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRPCCore
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 
 struct Audit: AsyncParsableCommand {

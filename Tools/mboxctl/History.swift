@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 
 struct History: AsyncParsableCommand {

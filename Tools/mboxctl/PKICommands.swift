@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MBoxControl
+import MBoxControlPlane
 
 struct PKI: ParsableCommand {
     static let configuration = CommandConfiguration(

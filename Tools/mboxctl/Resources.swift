@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import GRPCCore
 import MBoxChain
-import MBoxControl
+import MBoxControlPlane
 import MBoxProto
 
 struct Apply: AsyncParsableCommand {

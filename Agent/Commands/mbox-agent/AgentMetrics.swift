@@ -3,12 +3,13 @@ import MBoxAgentControl
 import MBoxRuntime
 import MBoxDPDK
 import Prometheus
+import Synchronization
 
 /// The agent's Prometheus metrics (`run --metrics`): each worker's totals, as its runtime
 /// publishes them between bursts, and each DPDK port's device counters, read at scrape
 /// time. Nothing here touches the packet path.
-final class AgentMetrics: @unchecked Sendable {
-    struct Port {
+final class AgentMetrics: Sendable {
+    struct Port: Sendable {
         var id: UInt16
         var name: String
         /// What the agent counted on each of its queue pairs.
@@ -19,10 +20,9 @@ final class AgentMetrics: @unchecked Sendable {
     private let ports: [Port]
     private let session: ControlSession?
     private let registry = PrometheusCollectorRegistry()
-    /// Scrapes come from the server's event loop, one at a time or not.
-    private let lock = NSLock()
-    /// Each total as last exported: Prometheus counters only grow, by the difference.
-    private var exported: [String: UInt64] = [:]
+    /// Each total as last exported (Prometheus counters only grow, by the difference);
+    /// scrapes come from the server's event loop, one at a time or not.
+    private let exported = Mutex<[String: UInt64]>([:])
 
     init(counters: AgentCounters, ports: [Port], session: ControlSession?) {
         self.counters = counters
@@ -32,39 +32,39 @@ final class AgentMetrics: @unchecked Sendable {
 
     /// The metrics in Prometheus' text format.
     func render() -> String {
-        lock.withLock {
+        exported.withLock { exported in
             for worker in 0..<counters.workerCount {
                 let stats = counters.snapshot(worker: worker)
                 let labels = [("worker", String(worker))]
-                total("mbox_packets_total", labels, stats.packets, "Packets the worker's data path has seen.")
-                total("mbox_bytes_total", labels, stats.bytes, "Bytes of those packets.")
-                total("mbox_flows_total", labels, stats.flows, "Flows the worker has tracked.")
-                total("mbox_alerts_total", labels, stats.alerts, "Alerts the worker's chain raised.")
-                total("mbox_dropped_total", labels, stats.dropped, "Packets the worker's chain dropped by verdict.")
-                total("mbox_malformed_total", labels, stats.malformed, "Malformed packets the worker counted.")
+                total(&exported, "mbox_packets_total", labels, stats.packets, "Packets the worker's data path has seen.")
+                total(&exported, "mbox_bytes_total", labels, stats.bytes, "Bytes of those packets.")
+                total(&exported, "mbox_flows_total", labels, stats.flows, "Flows the worker has tracked.")
+                total(&exported, "mbox_alerts_total", labels, stats.alerts, "Alerts the worker's chain raised.")
+                total(&exported, "mbox_dropped_total", labels, stats.dropped, "Packets the worker's chain dropped by verdict.")
+                total(&exported, "mbox_malformed_total", labels, stats.malformed, "Malformed packets the worker counted.")
                 for (reason, count) in counters.malformed(worker: worker) {
-                    total("mbox_malformed_by_reason_total", labels + [("reason", reason.description)], count,
+                    total(&exported, "mbox_malformed_by_reason_total", labels + [("reason", reason.description)], count,
                           "Malformed packets the worker counted, by what was wrong with them.")
                 }
             }
             for port in ports {
                 let labels = [("port", port.name)]
                 let agent = LaneCounters.sum(port.lanes)
-                total("mbox_port_dropped_by_verdict_total", labels, agent.droppedByVerdict, "Packets the port received that a chain dropped.")
-                total("mbox_port_tx_refused_total", labels, agent.txRefused,
+                total(&exported, "mbox_port_dropped_by_verdict_total", labels, agent.droppedByVerdict, "Packets the port received that a chain dropped.")
+                total(&exported, "mbox_port_tx_refused_total", labels, agent.txRefused,
                       "Packets the agent forwarded that the device would not take (lost inline).")
-                total("mbox_port_rx_multisegment_total", labels, agent.rxMultiSegment,
+                total(&exported, "mbox_port_rx_multisegment_total", labels, agent.rxMultiSegment,
                       "Packets received in several segments (jumbo or coalesced frames), copied whole.")
                 guard let device = DPDKPort.deviceCounters(port: port.id) else { continue }
-                total("mbox_port_rx_packets_total", labels, device.rxPackets, "Packets the port received.")
-                total("mbox_port_tx_packets_total", labels, device.txPackets, "Packets the port sent.")
-                total("mbox_port_rx_bytes_total", labels, device.rxBytes, "Bytes the port received.")
-                total("mbox_port_tx_bytes_total", labels, device.txBytes, "Bytes the port sent.")
-                total("mbox_port_rx_missed_total", labels, device.rxMissed,
+                total(&exported, "mbox_port_rx_packets_total", labels, device.rxPackets, "Packets the port received.")
+                total(&exported, "mbox_port_tx_packets_total", labels, device.txPackets, "Packets the port sent.")
+                total(&exported, "mbox_port_rx_bytes_total", labels, device.rxBytes, "Bytes the port received.")
+                total(&exported, "mbox_port_tx_bytes_total", labels, device.txBytes, "Bytes the port sent.")
+                total(&exported, "mbox_port_rx_missed_total", labels, device.rxMissed,
                       "Packets the device dropped because the agent did not read them in time (never inspected).")
-                total("mbox_port_rx_nombuf_total", labels, device.rxNoMbuf, "Receives that failed for want of an mbuf.")
-                total("mbox_port_rx_errors_total", labels, device.rxErrors, "Erroneous packets the device received.")
-                total("mbox_port_tx_errors_total", labels, device.txErrors, "Packets the device failed to send.")
+                total(&exported, "mbox_port_rx_nombuf_total", labels, device.rxNoMbuf, "Receives that failed for want of an mbuf.")
+                total(&exported, "mbox_port_rx_errors_total", labels, device.rxErrors, "Erroneous packets the device received.")
+                total(&exported, "mbox_port_tx_errors_total", labels, device.txErrors, "Packets the device failed to send.")
             }
             if let session {
                 registry.makeGauge(name: "mbox_controller_connected", help: "1 while the agent is connected to its controller.")
@@ -78,7 +78,7 @@ final class AgentMetrics: @unchecked Sendable {
         }
     }
 
-    private func total(_ name: String, _ labels: [(String, String)], _ value: UInt64, _ help: String) {
+    private func total(_ exported: inout [String: UInt64], _ name: String, _ labels: [(String, String)], _ value: UInt64, _ help: String) {
         let key = name + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
         let previous = exported[key] ?? 0
         exported[key] = max(previous, value)

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import MBoxAgentControl
 import MBoxRuntime
-import MBoxControl
+import MBoxControlPlane
 
 /// How the agent reaches its controller (all optional: without --controller it runs alone).
 struct ControlOptions: ParsableArguments {

@@ -4,11 +4,11 @@ import MBoxCapture
 import MBoxChain
 import MBoxDataPath
 import MBoxDPDK
-import MBoxNF
+import MBoxNFRunner
 import MBoxNFs
 import MBoxPacket
 import MBoxDetect
-import MBoxTCP
+import MBoxTCPMonitor
 
 /// How the data path is sized and how it reassembles.
 struct StackOptions: ParsableArguments {

@@ -3,7 +3,7 @@ import Foundation
 import MBoxCapture
 import MBoxDataPath
 import MBoxDPDK
-import MBoxNF
+import MBoxNFRunner
 import MBoxTransmit
 import MBoxNFs
 import MBoxRuntime

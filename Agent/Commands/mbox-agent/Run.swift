@@ -3,10 +3,10 @@ import Foundation
 import MBoxAgentControl
 import MBoxCapture
 import MBoxChain
-import MBoxControl
+import MBoxControlPlane
 import MBoxDataPath
 import MBoxDPDK
-import MBoxNF
+import MBoxNFRunner
 import MBoxTransmit
 import MBoxNFs
 import MBoxRuntime

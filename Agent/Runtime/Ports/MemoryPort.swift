@@ -88,6 +88,8 @@ public final class MemoryPort: PacketPort {
         return burst.count
     }
 
+    public static var stampsArrival: Bool { false }
+
     public func packet(_ index: Int, timestamp: UInt64) -> CapturedPacket {
         let (bytes, time) = burst[index]
         return CapturedPacket(timestamp: time, data: UnsafeRawBufferPointer(bytes), originalLength: UInt32(bytes.count),

@@ -18,6 +18,9 @@ public protocol PacketPort: AnyObject {
 
     /// Receives the next burst (at most `burstSize`); returns how many packets it holds.
     func receive() -> Int
+    /// Whether `packet(_:timestamp:)` uses the arrival time it is given (live ports); a
+    /// capture file keeps the times it recorded, so the loop reads no clock for it.
+    static var stampsArrival: Bool { get }
     /// Packet `index` of the burst. Live ports stamp it `timestamp` (the burst's arrival,
     /// wall clock); a capture file keeps the time it recorded.
     func packet(_ index: Int, timestamp: UInt64) -> CapturedPacket

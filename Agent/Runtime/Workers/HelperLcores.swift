@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import MBoxDPDK
-import MBoxNF
+import MBoxNFRunner
 
 /// EAL worker lcores the workers left free, handed to the chains' helpers (the NFs of a
 /// parallel stage, offloaded NFs): each helper runs pinned on a core of its own while

@@ -4,7 +4,7 @@ import MBoxCapture
 import MBoxChain
 import MBoxDataPath
 import MBoxDPDK
-import MBoxNF
+import MBoxNFRunner
 import MBoxNFs
 
 /// Several workers on ports with RSS: each worker thread owns one RX/TX queue pair of each

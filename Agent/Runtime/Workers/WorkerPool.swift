@@ -7,7 +7,7 @@ import MBoxChain
 import MBoxDataPath
 import MBoxDPDK
 import MBoxFlow
-import MBoxNF
+import MBoxNFRunner
 import MBoxNFs
 import MBoxPacket
 import MBoxTransmit

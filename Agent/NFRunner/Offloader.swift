@@ -7,6 +7,9 @@ import MBoxEvents
 /// the helper to catch up. Offloaded NFs keep their per-flow subscription state on the
 /// helper side (they change only their own), and what they publish is delivered after
 /// the wait; the compiler offloads only NFs whose publications no NF subscribes to.
+///
+/// `@unchecked Sendable`: the chain's thread and the helper touch the event slots only on their
+/// side of the posted/done counters (`HandOff`), which order them.
 final class Offloader: @unchecked Sendable {
     struct Entry {
         enum Kind: UInt8 { case deliver, flowStarted, flowEnded }

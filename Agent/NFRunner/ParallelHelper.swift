@@ -3,6 +3,9 @@ import MBoxEvents
 /// A helper thread that runs one NF's handler for one event at a time, for a parallel
 /// stage that forks and joins per event: the caller writes the event and posts a
 /// sequence number (release); the helper runs the NF and marks the same number done.
+///
+/// `@unchecked Sendable`: the event slot is written before the post (release) and read by the
+/// helper after it (acquire); the caller reads results only after `done` (acquire).
 final class ParallelHelper: @unchecked Sendable {
     private let functions: [any NetworkFunction]
     private let event: UnsafeMutablePointer<Event>

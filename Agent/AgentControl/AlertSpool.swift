@@ -11,6 +11,8 @@ import SwiftProtobuf
 /// little-endian, appended; `alerts.state` — the spool id and the last acknowledged
 /// sequence, replaced atomically. A torn last record (crash mid-write) is cut off on open.
 /// Bounded: past `maximumBytes` of pending alerts new ones are refused and counted.
+///
+/// `@unchecked Sendable`: its file descriptors and counters are touched under its lock only.
 public final class AlertSpool: @unchecked Sendable {
     public let directory: String
     public let maximumBytes: Int

@@ -3,7 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import MBoxChain
-import MBoxControl
+import MBoxControlPlane
 import MBoxPacket
 import MBoxProto
 import MBoxRuntime

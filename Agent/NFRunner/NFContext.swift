@@ -1,7 +1,7 @@
 import MBoxEvents
 import MBoxPacket
-import MBoxSplicer
-import MBoxSplitProxy
+import MBoxTCPSplicer
+import MBoxTCPSplitProxy
 import MBoxFlow
 
 /// An NF's handle on the chain it runs in: publishing, per-flow subscriptions, verdicts.

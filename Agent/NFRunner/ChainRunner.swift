@@ -3,8 +3,8 @@ import MBoxDataPath
 import MBoxEvents
 import MBoxFlow
 import MBoxPacket
-import MBoxSplicer
-import MBoxSplitProxy
+import MBoxTCPSplicer
+import MBoxTCPSplitProxy
 
 /// A packet's fate once every NF holding it is done.
 public enum Verdict: Sendable, Equatable {
@@ -154,7 +154,7 @@ public final class ChainRunner {
             NFContext(index: index, name: member.name, action: member.action,
                       capacity: flows.configuration.capacity, runner: self)
         }
-        for (function, context) in zip(functions, contexts) { function.attach(context) }
+        for (function, context) in zip(functions, contexts) { try function.attach(context) }
     }
 
     deinit {

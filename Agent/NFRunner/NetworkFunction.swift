@@ -16,7 +16,7 @@ public enum NFAction: String, Sendable {
 /// `flowStarted`/`flowEnded` bracket every flow whatever the NF subscribed to.
 public protocol NetworkFunction: AnyObject {
     /// Called once, before any packet: the NF's place in the chain and its handle on it.
-    func attach(_ context: NFContext)
+    func attach(_ context: NFContext) throws
     func flowStarted(slot: Int32)
     func flowEnded(slot: Int32)
     /// One event the NF subscribed to (on this flow, with this side and cause).

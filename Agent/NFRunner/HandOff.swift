@@ -5,6 +5,9 @@ import Foundation
 /// side writes (on cache lines of their own, so neither write invalidates the other's
 /// line), the helper thread itself, and how each side waits — spinning while work flows,
 /// yielding when it stops. No lock.
+///
+/// `@unchecked Sendable`: two raw atomics on lines of their own plus `running`, which only the
+/// owning (chain's) thread touches.
 final class HandOff: @unchecked Sendable {
     private let lines: UnsafeMutableRawPointer
     /// Written by the chain's thread: how much work it has posted.
