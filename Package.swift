@@ -57,8 +57,6 @@ let package = Package(
         // How values cross threads in the agent: the SPSC ring, files written by a thread of their own.
         .target(name: "MBoxConcurrency", dependencies: [.product(name: "Atomics", package: "swift-atomics")], path: "Agent/Concurrency",
                 swiftSettings: fastPath),
-        // A cache hint Swift lacks (prefetch), for ports that read ahead.
-        .target(name: "CPrefetch", path: "Agent/CPrefetch"),
         // Agent data path, in the order packets travel.
         .target(name: "MBoxCapture", path: "Agent/Capture", swiftSettings: fastPath),
         .target(name: "MBoxPacket", dependencies: ["MBoxCapture"], path: "Agent/Packet", swiftSettings: fastPath),
@@ -173,7 +171,7 @@ let package = Package(
         .target(
             name: "MBoxRuntime",
             dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxDataPath", "MBoxEvents", "MBoxNFRunner", "MBoxNFs", "MBoxChain",
-                           "MBoxRules", "MBoxDPDK", "MBoxTransmit", "MBoxConcurrency", "CPrefetch",
+                           "MBoxRules", "MBoxDPDK", "MBoxTransmit", "MBoxConcurrency",
                            .product(name: "Atomics", package: "swift-atomics")],
             path: "Agent/Runtime", swiftSettings: fastPath),
         .target(

@@ -63,7 +63,7 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
             context.write(handler.wrapOutboundOut(.head(head)), promise: nil)
             context.write(handler.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
             context.writeAndFlush(handler.wrapOutboundOut(.end(nil))).whenComplete { _ in
-                if !keepAlive { context.close(promise: nil) }
+                if !keepAlive { bound.value.0.close(promise: nil) }
             }
         }
     }

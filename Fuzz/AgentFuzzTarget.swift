@@ -50,9 +50,9 @@ enum AgentFuzzTarget {
         """
 
     /// Compiled once: each input gets fresh stages from it (as each worker does).
-    nonisolated(unsafe) static let compiled: CompiledChain = {
+    static let compiled: CompiledChain = {
         let path = NSTemporaryDirectory() + "mbox-fuzz-agent-\(getpid()).rules"
-        FileManager.default.createFile(atPath: path, contents: Data(rules.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(rules.utf8))
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
             let definition = try ChainParser().parse(chain, file: "fuzz.yaml")

@@ -109,10 +109,10 @@ public final class AgentRuntime {
                 _ = runtime.dataPath.process(packet)
                 return .forward
             }
-            return try unretained._withUnsafeGuaranteedRef { pipeline in
+            return unretained._withUnsafeGuaranteedRef { pipeline in
                 let verdict = pipeline.process(packet)
-                if !pipeline.chain.alerts.isEmpty { try runtime.emitAlerts(pipeline.chain) }
-                if runtime.logsAnomalies, runtime.dataPath.lastPacketHasAnomalies { try runtime.emitAnomalies(packet.timestamp) }
+                if !pipeline.chain.alerts.isEmpty { runtime.emitAlerts(pipeline.chain) }
+                if runtime.logsAnomalies, runtime.dataPath.lastPacketHasAnomalies { runtime.emitAnomalies(packet.timestamp) }
                 return verdict
             }
         }
@@ -162,12 +162,12 @@ public final class AgentRuntime {
         }
     }
 
-    func emitAnomalies(_ timestamp: UInt64) throws {
+    func emitAnomalies(_ timestamp: UInt64) {
         eveChannel?.writeAnomalies(of: dataPath, timestamp: timestamp)
     }
 
-    func emitAlerts(_ chain: ChainRunner) throws {
-        try chain.forEachAlert { alert, rule, key, transaction in
+    func emitAlerts(_ chain: ChainRunner) {
+        chain.forEachAlert { alert, rule, key, transaction in
             alertCount += 1
             eveChannel?.write(alert: alert, rule: rule, key: key, transaction: transaction, tunnel: dataPath.tunnel(ofFlow: alert.flowID))
             alertRing?.push(AlertRecord(alert: alert, rule: rule, key: key, chain: chainName, configVersion: configVersion))
@@ -178,7 +178,7 @@ public final class AgentRuntime {
     public func finish(timestamp: UInt64) throws {
         if let pipeline {
             pipeline.finish(timestamp: timestamp)
-            if !pipeline.chain.alerts.isEmpty { try emitAlerts(pipeline.chain) }
+            if !pipeline.chain.alerts.isEmpty { emitAlerts(pipeline.chain) }
         } else {
             dataPath.finishAll()
         }

@@ -50,7 +50,7 @@ let capture = writer.memory
 let flowCapacity = 1 << 17
 
 let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: capture.count, alignment: 64)
-storage.copyMemory(from: UnsafeRawBufferPointer(start: capture, count: capture.count))
+capture.withUnsafeBytes { storage.copyMemory(from: $0) }
 var packets: [CapturedPacket] = []
 packets.reserveCapacity(generated.packets)
 let reader = try CaptureFileReader(bytes: UnsafeRawBufferPointer(storage))

@@ -50,10 +50,9 @@ public actor Controller {
 
     public init(store: any ControlStore) {
         self.store = store
-        alertsStored = metrics.makeCounter(name: "mbox_alerts_stored_total", help: "Alerts stored from all agents.")
-        alertsDuplicate = metrics.makeCounter(name: "mbox_alerts_duplicate_total",
-                                              help: "Alerts received again after a cut and not stored twice.")
-        configsPushed = metrics.makeCounter(name: "mbox_configs_pushed_total", help: "Config versions pushed to connected agents.")
+        alertsStored = metrics.makeCounter(descriptor: .named("mbox_alerts_stored_total", "Alerts stored from all agents."))
+        alertsDuplicate = metrics.makeCounter(descriptor: .named("mbox_alerts_duplicate_total", "Alerts received again after a cut and not stored twice."))
+        configsPushed = metrics.makeCounter(descriptor: .named("mbox_configs_pushed_total", "Config versions pushed to connected agents."))
     }
 
     /// The metrics in Prometheus' text format, agents' gauges refreshed from their records,
@@ -61,11 +60,11 @@ public actor Controller {
     public func metricsText(connections: ConnectionGateCounters? = nil) async throws -> String {
         if let connections {
             func gauge(_ name: String, _ help: String, _ value: Int) {
-                metrics.makeGauge(name: name, labels: [], help: help).set(to: Double(value))
+                metrics.makeGauge(descriptor: .named(name, help), labels: []).set(to: Double(value))
             }
             func counter(_ name: String, _ help: String, _ path: KeyPath<ConnectionGateCounters, UInt64>) {
                 let delta = connections[keyPath: path] - reportedConnections[keyPath: path]
-                metrics.makeCounter(name: name, labels: [], help: help).increment(by: Int64(delta))
+                metrics.makeCounter(descriptor: .named(name, help), labels: []).increment(by: Int64(delta))
             }
             gauge("mbox_connections_open", "Connections open now.", connections.open)
             gauge("mbox_connections_handshaking", "Connections open now that have not finished their TLS handshake.",
@@ -81,7 +80,7 @@ public actor Controller {
         for agent in try await agentRecords().values {
             let labels = [("agent", agent.name)]
             func gauge(_ name: String, _ help: String, _ value: Double) {
-                metrics.makeGauge(name: name, labels: labels, help: help).set(to: value)
+                metrics.makeGauge(descriptor: .named(name, help), labels: labels).set(to: value)
             }
             gauge("mbox_agent_connected", "1 while the agent holds its config stream.", watchers[agent.name]?.isEmpty == false ? 1 : 0)
             gauge("mbox_agent_config_desired_version", "Config version placement gives the agent.", Double(agent.desiredVersion))
@@ -601,5 +600,12 @@ public actor Controller {
             configsPushed.increment()
         }
         return changed.map(\.name)
+    }
+}
+
+extension MetricNameDescriptor {
+    /// A metric named whole (its unit already in `name`, as `_total`).
+    static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 }

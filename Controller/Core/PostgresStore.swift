@@ -298,10 +298,11 @@ public final class PostgresStore: ControlStore {
                 do {
                     let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: log)
                     defer { Task { try? await connection.close() } }
-                    let notifications = try await connection.listen(Self.channel)
-                    if !first { continuation.yield() }
-                    first = false
-                    for try await _ in notifications { continuation.yield() }
+                    try await connection.listen(on: Self.channel) { notifications in
+                        if !first { continuation.yield() }
+                        first = false
+                        for try await _ in notifications { continuation.yield() }
+                    }
                 } catch {
                     if Task.isCancelled { break }
                     log.warning("change feed: \(String(reflecting: error)); listening again in 1 s")
@@ -332,14 +333,15 @@ public final class PostgresStore: ControlStore {
                 do {
                     let connection = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: log)
                     defer { Task { try? await connection.close() } }
-                    let notifications = try await connection.listen(Self.alertChannel)
-                    listening()
-                    for try await notification in notifications {
-                        let parts = notification.payload.split(separator: " ", maxSplits: 3).map(String.init)
-                        guard parts.count == 4, parts[0] != instance, let low = Int64(parts[1]), let high = Int64(parts[2]),
-                              let self else { continue }
-                        if case .dropped = continuation.yield(try await self.alerts(agent: parts[3], ids: low...high)) {
-                            log.warning("a live follow fell behind other replicas' alerts; a batch was not delivered to it")
+                    try await connection.listen(on: Self.alertChannel) { notifications in
+                        listening()
+                        for try await notification in notifications {
+                            let parts = notification.payload.split(separator: " ", maxSplits: 3).map(String.init)
+                            guard parts.count == 4, parts[0] != instance, let low = Int64(parts[1]), let high = Int64(parts[2]),
+                                  let self else { continue }
+                            if case .dropped = continuation.yield(try await self.alerts(agent: parts[3], ids: low...high)) {
+                                log.warning("a live follow fell behind other replicas' alerts; a batch was not delivered to it")
+                            }
                         }
                     }
                 } catch {

@@ -90,11 +90,11 @@ struct PcapTests {
 
     @Test("not a capture, empty file, missing file: clear errors")
     func badFiles() throws {
-        try [UInt8]("hello world, not a pcap".utf8).withUnsafeBytes { buffer in
+        _ = [UInt8]("hello world, not a pcap".utf8).withUnsafeBytes { buffer in
             #expect(throws: CaptureFileError.unknownFormat(magic: 0x6865_6c6c)) { try CaptureFileReader(bytes: buffer) }
         }
         let empty = temporaryPath("empty.pcap")
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         defer { try? FileManager.default.removeItem(atPath: empty) }
         #expect(throws: CaptureFileError.truncatedHeader(needed: 24, available: 0)) { try CaptureFileReader(path: empty) }
         let missing = temporaryPath("missing.pcap")

@@ -15,7 +15,7 @@ import Testing
 struct MetricsTests {
     @Test("GET /metrics: the controller's counters and each agent's last report; other paths 404")
     func scrape() async throws {
-        let scratch = try ScratchDirectory()
+        _ = try ScratchDirectory()
         let (store, fixture) = try await makeTestStore()
         defer { withExtendedLifetime(fixture) {} }
         let controller = Controller(store: store)

@@ -18,7 +18,7 @@ struct PlacementTests {
 
     @Test("Selectors place chains; moving, deleting and relabelling re-place them with new versions")
     func placement() async throws {
-        let scratch = try ScratchDirectory()
+        _ = try ScratchDirectory()
         let (store, fixture) = try await makeTestStore()
         defer { withExtendedLifetime(fixture) {} }
         let controller = Controller(store: store)

@@ -7,7 +7,7 @@ final class Launched: @unchecked Sendable {
 
     init(_ executable: String, _ arguments: [String], log: String, directory: String? = nil) throws {
         logPath = log
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -67,8 +67,8 @@ func runCommand(_ executable: String, _ arguments: [String]) throws -> (status: 
     process.arguments = arguments
     let base = NSTemporaryDirectory() + "mbox-command-" + UUID().uuidString
     let (outPath, errPath) = (base + ".out", base + ".err")
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer {
         try? FileManager.default.removeItem(atPath: outPath)
         try? FileManager.default.removeItem(atPath: errPath)

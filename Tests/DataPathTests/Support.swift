@@ -33,7 +33,7 @@ func run(_ arguments: [String]) throws -> ProgramRun {
     let out = Pipe()
     // stderr goes to a file so neither stream can fill up while the other is read.
     let errPath = NSTemporaryDirectory() + "mbox-stderr-" + UUID().uuidString
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: errPath) }
     let err = FileHandle(forWritingAtPath: errPath)!
     process.standardOutput = out
@@ -101,7 +101,7 @@ struct FlowStreams: Equatable, CustomStringConvertible {
 func replayStreams(_ pcap: String, configuration: DataPathConfiguration = DataPathConfiguration(),
                    scratch: ScratchDirectory) throws -> (lines: [[String: Any]], dataPath: DataPath) {
     let output = scratch.file("streams-\(UUID().uuidString).jsonl")
-    FileManager.default.createFile(atPath: output, contents: nil)
+    _ = FileManager.default.createFile(atPath: output, contents: nil)
     let handle = FileHandle(forWritingAtPath: output)!
     let recorder = StreamRecorder(output: handle)
     let reader = try CaptureFileReader(path: pcap)

@@ -35,7 +35,7 @@ final class MemoryCapture {
         summary = try TrafficGenerator(profile: profile).write(to: writer)
         bytes = writer.memory
         storage = .allocate(byteCount: bytes.count, alignment: 16)
-        storage.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        bytes.withUnsafeBytes { storage.copyMemory(from: $0) }
         let reader = try CaptureFileReader(bytes: UnsafeRawBufferPointer(storage))
         while let packet = try reader.next() { packets.append(packet) }
     }
@@ -49,7 +49,7 @@ final class MemoryCapture {
         summary = GenerationSummary()
         bytes = writer.memory
         storage = .allocate(byteCount: bytes.count, alignment: 16)
-        storage.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        bytes.withUnsafeBytes { storage.copyMemory(from: $0) }
         let reader = try CaptureFileReader(bytes: UnsafeRawBufferPointer(storage))
         while let packet = try reader.next() { packets.append(packet) }
     }
@@ -64,7 +64,7 @@ final class MemoryCapture {
         summary = capture.summary
         bytes = writer.memory
         storage = .allocate(byteCount: bytes.count, alignment: 16)
-        storage.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        bytes.withUnsafeBytes { storage.copyMemory(from: $0) }
         let reader = try CaptureFileReader(bytes: UnsafeRawBufferPointer(storage))
         while let packet = try reader.next() { packets.append(packet) }
     }

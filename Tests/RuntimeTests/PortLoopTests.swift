@@ -88,7 +88,7 @@ struct PortLoopTests {
         profile.flows = 10
         try generate(profile, to: scratch.file("whole.pcap"))
         let whole = try #require(FileManager.default.contents(atPath: scratch.file("whole.pcap")))
-        FileManager.default.createFile(atPath: scratch.file("cut.pcap"), contents: whole.prefix(whole.count - 7))
+        _ = FileManager.default.createFile(atPath: scratch.file("cut.pcap"), contents: whole.prefix(whole.count - 7))
         let reader = try CaptureFileReader(path: scratch.file("whole.pcap"))
         var total = 0
         while try reader.next() != nil { total += 1 }

@@ -23,7 +23,7 @@ func output(of arguments: [String]) throws -> (status: Int32, stdout: String) {
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
     let outPath = NSTemporaryDirectory() + "mbox-out-" + UUID().uuidString
-    FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: outPath) }
     let out = FileHandle(forWritingAtPath: outPath)!
     process.standardOutput = out

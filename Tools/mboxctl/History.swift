@@ -58,8 +58,8 @@ struct ConsoleToken: AsyncParsableCommand {
     @Option(help: "How long the token is valid: 30m, 12h, 7d at most.")
     var ttl = "12h"
 
-    @Option(help: "The console's address HOST:PORT (mbox-controller --console), for the sign-in link.")
-    var console = ProcessInfo.processInfo.environment["MBOX_CONSOLE"]
+    @Option(help: "The console's address HOST:PORT (mbox-controller --console), for the sign-in link; MBOX_CONSOLE by default.")
+    var console: String?
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -80,7 +80,7 @@ struct ConsoleToken: AsyncParsableCommand {
         print(response.token)
         let expires = EVE.timestamp(response.expiresUnixMs * 1000)
         var note = "operator '\(response.operator)', valid until \(expires)"
-        if let console { note += "; sign in at https://\(console)/login?token=\(response.token)" }
+        if let console = console ?? ProcessInfo.processInfo.environment["MBOX_CONSOLE"] { note += "; sign in at https://\(console)/login?token=\(response.token)" }
         FileHandle.standardError.write(Data((note + "\n").utf8))
     }
 }

@@ -67,11 +67,11 @@ final class AgentMetrics: Sendable {
                 total(&exported, "mbox_port_tx_errors_total", labels, device.txErrors, "Packets the device failed to send.")
             }
             if let session {
-                registry.makeGauge(name: "mbox_controller_connected", help: "1 while the agent is connected to its controller.")
+                registry.makeGauge(descriptor: .named("mbox_controller_connected", "1 while the agent is connected to its controller."))
                     .set(to: session.isConnected ? 1.0 : 0.0)
-                registry.makeGauge(name: "mbox_config_applied_version", help: "Config version every worker runs.")
+                registry.makeGauge(descriptor: .named("mbox_config_applied_version", "Config version every worker runs."))
                     .set(to: Double(session.slot.applied))
-                registry.makeGauge(name: "mbox_spool_pending", help: "Alerts spooled, not yet stored by the controller.")
+                registry.makeGauge(descriptor: .named("mbox_spool_pending", "Alerts spooled, not yet stored by the controller."))
                     .set(to: Double(session.spool.pendingCount))
             }
             return registry.emitToString()
@@ -82,6 +82,13 @@ final class AgentMetrics: Sendable {
         let key = name + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
         let previous = exported[key] ?? 0
         exported[key] = max(previous, value)
-        registry.makeCounter(name: name, labels: labels, help: help).increment(by: Int64(value > previous ? value - previous : 0))
+        registry.makeCounter(descriptor: .named(name, help), labels: labels).increment(by: Int64(value > previous ? value - previous : 0))
+    }
+}
+
+extension MetricNameDescriptor {
+    /// A metric named whole (its unit already in `name`, as `_total`).
+    static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 }

@@ -9,24 +9,25 @@ public final class CaptureFilePort: PacketPort {
     public let id: UInt16
     private let reader: CaptureFileReader?
     /// The same reader, used without a retain per record (the port holds it in `reader`).
-    private let unretainedReader: Unmanaged<CaptureFileReader>?
-    private let writer: PcapWriter?
+    @usableFromInline let unretainedReader: Unmanaged<CaptureFileReader>?
+    @usableFromInline let writer: PcapWriter?
     /// The burst handed out by the last `receive()` (`count` packets).
-    private let burst: UnsafeMutablePointer<CapturedPacket>
-    private var count = 0
+    @usableFromInline let burst: UnsafeMutablePointer<CapturedPacket>
+    @usableFromInline var count = 0
     /// Records read per `receive()`.
     public let burstSize: Int
     /// The reader has nothing more (its end, or a damaged record).
-    private var readerDone = false
-    private let verdicts: UnsafeMutablePointer<Disposition>
-    private var tally = PortCounters()
-    public private(set) var clock: UInt64 = 0
+    @usableFromInline var readerDone = false
+    @usableFromInline let verdicts: UnsafeMutablePointer<Disposition>
+    @usableFromInline var tally = PortCounters()
+    @usableFromInline var clockValue: UInt64 = 0
+    public var clock: UInt64 { clockValue }
     /// Why reading stopped early (a damaged record), if it did; the packets before it were delivered.
     public private(set) var failure: Error?
     /// Why writing stopped (a full disk), if it did; frames after it were counted as refused.
     public private(set) var writeFailure: Error?
 
-    private enum Disposition { case onward, dropped, consumed }
+    @usableFromInline enum Disposition { case onward, dropped, consumed }
 
     /// Reads `path` (pcap or pcapng).
     ///
@@ -77,14 +78,14 @@ public final class CaptureFilePort: PacketPort {
     /// Nothing more to deliver: the reader is done.
     public var isExhausted: Bool { readerDone }
 
+    @inlinable
     public func receive() -> Int {
         count = 0
         guard !readerDone, let unretainedReader else { return 0 }
         while count < burstSize {
             let packet: CapturedPacket?
             do { packet = try unretainedReader._withUnsafeGuaranteedRef { try $0.next() } } catch {
-                failure = error
-                readerDone = true
+                stopReading(error)
                 break
             }
             guard let packet else {
@@ -96,20 +97,22 @@ public final class CaptureFilePort: PacketPort {
             tally.rxBytes &+= UInt64(packet.data.count)
         }
         if count > 0 {
-            clock = burst[count - 1].timestamp
+            clockValue = burst[count - 1].timestamp
             tally.rxPackets &+= UInt64(count)
         }
         return count
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func packet(_ index: Int, timestamp: UInt64) -> CapturedPacket { burst[index] }
 
+    @inlinable
     public func drop(_ index: Int) { verdicts[index] = .dropped }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func consume(_ index: Int) { verdicts[index] = .consumed }
 
+    @inlinable
     public func endBurst(forwardingTo peer: CaptureFilePort?) {
         for index in 0..<count {
             switch verdicts[index] {
@@ -139,12 +142,21 @@ public final class CaptureFilePort: PacketPort {
         }
     }
 
+    /// A damaged record: what came before it was delivered; nothing after it will be.
+    @usableFromInline
+    func stopReading(_ error: Error) {
+        failure = error
+        readerDone = true
+    }
+
     /// Writes a forwarded packet with its own time.
-    private func record(_ packet: CapturedPacket) {
-        clock = packet.timestamp
+    @usableFromInline
+    func record(_ packet: CapturedPacket) {
+        clockValue = packet.timestamp
         transmit(copying: packet.data)
     }
 
+    @inlinable
     public func flush() {}
 
     /// Closes the written file (its buffer reaches the disk).
