@@ -45,7 +45,7 @@ for name in "${targets[@]}"; do
             rules) bound="-runs=120000" ;;
             chain) bound="-runs=80000" ;;
             tcp-endpoint) bound="-runs=200000" ;;
-            agent) bound="-runs=40000" ;;
+            agent) bound="-runs=8000" ;;
             *) bound="-runs=300000" ;;
         esac
         bound="$bound -seed=1"
