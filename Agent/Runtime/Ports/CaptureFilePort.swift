@@ -1,4 +1,3 @@
-import Foundation
 import MBoxCapture
 
 /// A capture file as a port: a pcap or pcapng file read in bursts (packets point into the
