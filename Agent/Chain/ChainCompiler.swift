@@ -1,3 +1,4 @@
+import MBoxNFs
 import Foundation
 import MBoxDataPath
 import MBoxDetect
@@ -143,13 +144,13 @@ public struct ChainCompiler {
                 continue
             }
             var parameters = Parameters(function.parameters, owner: function.location)
-            _ = resources.takeNeeds()
-            let factory = kind.prepare(&parameters, resources, directory)
-            if let recorded = resources.takeNeeds() { needs[index] = recorded }
+            let prepared = kind.prepare(&parameters, resources, directory)
+            if let wanted = prepared?.needs { needs[index] = wanted }
             parameters.rejectUnknown(kind: kind.type, known: kind.parameters)
             errors += parameters.errors
             kinds.append(kind)
-            factories.append(factory ?? { throw ChainErrors(errors: []) })
+            let refused: @Sendable () throws -> any NetworkFunction = { throw ChainErrors(errors: []) }
+            factories.append(prepared?.factory ?? refused)
             for (event, location) in function.publications ?? kind.publishes.map({ ($0, function.location) }) {
                 guard kind.publishes.contains(event) else {
                     errors.append(ChainError(location: location, message: "\(kind.type) does not publish '\(event)'"

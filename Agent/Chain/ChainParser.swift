@@ -1,3 +1,4 @@
+import MBoxNFs
 import Foundation
 import MBoxDataPath
 import MBoxFlow

@@ -182,3 +182,13 @@ public final class DPI: NetworkFunction {
         return nil
     }
 }
+
+// MARK: - Its kind: parameters read from the chain file, beside the NF.
+
+extension DPI {
+    public static let kind = NFKind(type: "DPI", action: .readOnly, publishes: ["EVENT/DPI_DETECT"], parameters: ["max_inspections"]) {
+        parameters, _, _ in
+        let maximum = parameters.int("max_inspections", default: 8, range: 1...64)
+        return NFPreparation { DPI(maximumInspections: maximum) }
+    }
+}

@@ -67,3 +67,57 @@ public final class Firewall: NetworkFunction {
         context.drop()
     }
 }
+
+// MARK: - Its kind: parameters read from the chain file, beside the NF.
+
+extension Firewall {
+    public static let kind = NFKind(type: "Firewall", action: .mayDrop, publishes: [], parameters: ["default", "rules"]) {
+        parameters, _, _ in
+        let fallback = parameters.string("default", default: "allow") ?? "allow"
+        if fallback != "allow" && fallback != "drop" { parameters.error(nil, "Firewall 'default' is allow or drop") }
+        var rules: [FirewallRule] = []
+        let parser = RuleParser()
+        if let (items, location) = parameters.list("rules") {
+            for item in items {
+                guard case let .map(fields) = item else {
+                    parameters.error(location, "each Firewall rule is a mapping (action, proto, src, src_port, dst, dst_port)")
+                    continue
+                }
+                var rule = FirewallRule(allow: true)
+                for (key, value) in fields {
+                    guard case let .string(text) = value.asString else {
+                        parameters.error(location, "Firewall rule field '\(key)' must be a string"); continue
+                    }
+                    do {
+                        switch key {
+                        case "action":
+                            guard text == "allow" || text == "drop" else { throw RuleProblem(file: "", line: 0, sid: nil, message: "action is allow or drop") }
+                            rule.allow = text == "allow"
+                        case "proto":
+                            switch text {
+                            case "tcp": rule.ipProtocol = IPProtocolNumber.tcp
+                            case "udp": rule.ipProtocol = IPProtocolNumber.udp
+                            case "icmp": rule.ipProtocol = IPProtocolNumber.icmp
+                            case "any": rule.ipProtocol = nil
+                            default: throw RuleProblem(file: "", line: 0, sid: nil, message: "proto is tcp, udp, icmp or any")
+                            }
+                        case "src": rule.source = try parser.parseAddress(text)
+                        case "dst": rule.destination = try parser.parseAddress(text)
+                        case "src_port": rule.sourcePorts = try parser.parsePorts(text)
+                        case "dst_port": rule.destinationPorts = try parser.parsePorts(text)
+                        default: throw RuleProblem(file: "", line: 0, sid: nil, message: "unknown field (action, proto, src, src_port, dst, dst_port)")
+                        }
+                    } catch let problem as RuleProblem {
+                        parameters.error(location, "Firewall rule field '\(key)': \(problem.message)")
+                    } catch {
+                        parameters.error(location, "Firewall rule field '\(key)': \(error)")
+                    }
+                }
+                rules.append(rule)
+            }
+        }
+        let allow = fallback != "drop"
+        let frozen = rules
+        return NFPreparation { Firewall(rules: frozen, allowByDefault: allow) }
+    }
+}

@@ -47,3 +47,14 @@ public final class FlowStats: NetworkFunction {
         context.publish(.longFlow, about: event, detail: EventDetail(value: flow.pointee.bytes / UInt64(flow.pointee.packets)))
     }
 }
+
+// MARK: - Its kind: parameters read from the chain file, beside the NF.
+
+extension FlowStats {
+    public static let kind = NFKind(type: "Flow_Stats", action: .readOnly, publishes: ["EVENT/LONG_FLOW"],
+                                  parameters: ["long_flow_average_bytes", "minimum_packets"]) { parameters, _, _ in
+        let threshold = parameters.int("long_flow_average_bytes", default: 600, range: 1...65535)
+        let minimum = parameters.int("minimum_packets", default: 4, range: 1...1_000_000)
+        return NFPreparation { FlowStats(averageThreshold: threshold, minimumPackets: minimum) }
+    }
+}

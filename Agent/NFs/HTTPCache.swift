@@ -150,3 +150,16 @@ public final class HTTPCache: NetworkFunction {
         pendingKey[slot] = nil
     }
 }
+
+// MARK: - Its kind: parameters read from the chain file, beside the NF.
+
+extension HTTPCache {
+    /// The HTTP cache: answers hits itself on the TCP Split Proxy (the TCP Endpoint).
+    public static let kind = NFKind(type: "HTTP_Cache", action: .readOnly, publishes: [],
+                                  parameters: ["max_object", "capacity"]) { parameters, _, _ in
+        let maximum = parameters.int("max_object", default: 1 << 20, range: 1...(64 << 20))
+        let capacity = parameters.int("capacity", default: 64 << 20, range: 1...(4 << 30))
+        if capacity < maximum { parameters.error(nil, "HTTP_Cache 'capacity' must hold at least one object of 'max_object' bytes") }
+        return NFPreparation { HTTPCache(maximumObject: maximum, capacity: capacity) }
+    }
+}

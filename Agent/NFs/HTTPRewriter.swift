@@ -208,3 +208,53 @@ struct HeaderLines {
         }
     }
 }
+
+// MARK: - Its kind: parameters read from the chain file, beside the NF.
+
+extension HTTPRewriter {
+    /// The HTTP header rewriter: edits header blocks in the TCP Split Proxy's byte streams.
+    public static let kind = NFKind(type: "HTTP_Rewriter", action: .mayModify, publishes: [],
+                                     parameters: ["forwarded_for", "strip_request", "strip_response", "add_request",
+                                                  "add_response", "location"]) { parameters, _, _ in
+        var rules = HTTPRewriter.Rules()
+        rules.forwardedFor = parameters.bool("forwarded_for", default: true)
+        func names(_ key: String) -> Set<String> {
+            guard let (items, location) = parameters.list(key) else { return [] }
+            var names: Set<String> = []
+            for item in items {
+                guard case let .string(name) = item.asString, !name.isEmpty, !name.contains(":"), !name.contains(" ") else {
+                    parameters.error(location, "'\(key)' lists header names"); continue
+                }
+                names.insert(name.lowercased())
+            }
+            return names
+        }
+        func lines(_ key: String) -> [String] {
+            guard let (items, location) = parameters.map(key) else { return [] }
+            var lines: [String] = []
+            for (name, value) in items {
+                guard case let .string(text) = value.asString, !name.contains(":"), !name.contains(" "),
+                      !text.contains("\r"), !text.contains("\n") else {
+                    parameters.error(location, "'\(key)' maps header names to one-line values"); continue
+                }
+                lines.append("\(name): \(text)")
+            }
+            return lines
+        }
+        rules.stripRequest = names("strip_request")
+        rules.stripResponse = names("strip_response")
+        rules.addRequest = lines("add_request")
+        rules.addResponse = lines("add_response")
+        if let (items, location) = parameters.map("location") {
+            let fields = Dictionary(items.map { ($0.0, $0.1) }, uniquingKeysWith: { first, _ in first })
+            if case let .string(from)? = fields["from"]?.asString, case let .string(to)? = fields["to"]?.asString, !from.isEmpty,
+               fields.count == 2 {
+                rules.location = (from, to)
+            } else {
+                parameters.error(location, "'location' is {from: PREFIX, to: REPLACEMENT}")
+            }
+        }
+        let frozen = rules
+        return NFPreparation { HTTPRewriter(rules: frozen) }
+    }
+}

@@ -197,3 +197,74 @@ public final class L7LoadBalancer: NetworkFunction {
         return hash ^ (hash >> 33)
     }
 }
+
+// MARK: - Its kind: parameters read from the chain file, beside the NF.
+
+extension L7LoadBalancer {
+    /// The L7 load balancer: answers the TCP Splicer's FLOW_REQ with a backend.
+    public static let kind = NFKind(type: "L7_LoadBalancer", action: .readOnly, publishes: [],
+                                     parameters: ["pools", "rules", "balance", "retry_after"]) { parameters, _, _ in
+        let methodName = parameters.string("balance", default: "round_robin") ?? "round_robin"
+        let method = BalancingMethod(rawValue: methodName)
+        if method == nil {
+            parameters.error(nil, "L7_LoadBalancer 'balance' is \(BalancingMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let retry = parameters.int("retry_after", default: 10, range: 0...86_400)
+        var names: [String] = []
+        var pools: [[Backend]] = []
+        if let (items, location) = parameters.map("pools") {
+            for (name, value) in items {
+                guard case let .list(entries) = value, !entries.isEmpty else {
+                    parameters.error(location, "pool '\(name)' is a non-empty list of backends (address:port)")
+                    continue
+                }
+                var backends: [Backend] = []
+                for entry in entries {
+                    guard case let .string(text) = entry.asString, let backend = Backend(text) else {
+                        parameters.error(location, "pool '\(name)': '\(entry)' is not an IPv4 address:port")
+                        continue
+                    }
+                    backends.append(backend)
+                }
+                names.append(name)
+                pools.append(backends)
+            }
+        } else {
+            parameters.error(nil, "L7_LoadBalancer needs 'pools' (name: [address:port, …])")
+        }
+        var rules: [BalancingRule] = []
+        if let (items, location) = parameters.list("rules") {
+            for item in items {
+                guard case let .map(fields) = item else {
+                    parameters.error(location, "each L7_LoadBalancer rule is a mapping (host, path, sni, pool)")
+                    continue
+                }
+                var rule = BalancingRule(pool: -1)
+                for (key, value) in fields {
+                    guard case let .string(text) = value.asString else {
+                        parameters.error(location, "rule field '\(key)' must be a string"); continue
+                    }
+                    switch key {
+                    case "host": rule.host = text.lowercased()
+                    case "path": rule.pathPrefix = text
+                    case "sni": rule.serverName = text.lowercased()
+                    case "pool":
+                        guard let index = names.firstIndex(of: text) else {
+                            parameters.error(location, "rule names pool '\(text)', which 'pools' does not define"); continue
+                        }
+                        rule.pool = index
+                    default: parameters.error(location, "unknown rule field '\(key)' (host, path, sni, pool)")
+                    }
+                }
+                if rule.pool < 0 { parameters.error(location, "each rule names its 'pool'") } else { rules.append(rule) }
+            }
+        } else if pools.count == 1 {
+            rules = [BalancingRule(pool: 0)]
+        } else if !pools.isEmpty {
+            parameters.error(nil, "with several pools, 'rules' say which requests go to which")
+        }
+        guard let method else { return nil }
+        let (frozenPools, frozenRules) = (pools, rules)
+        return NFPreparation { L7LoadBalancer(pools: frozenPools, rules: frozenRules, method: method, retryAfterSeconds: retry) }
+    }
+}

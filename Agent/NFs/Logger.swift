@@ -1,3 +1,4 @@
+import Foundation
 import MBoxCapture
 import MBoxConcurrency
 import MBoxEvents
@@ -98,5 +99,22 @@ public final class Logger: NetworkFunction {
         output.append(contentsOf: buffer)
         output.submit()
         buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+// MARK: - Its kind: parameters read from the chain file, beside the NF.
+
+extension Logger {
+    public static let kind = NFKind(type: "Logger", action: .readOnly, publishes: [], parameters: ["path"]) { parameters, resources, _ in
+        let given = parameters.string("path", default: "/dev/null") ?? "/dev/null"
+        var problem: String?
+        guard let path = resources.outputPath(given, problem: &problem) else {
+            parameters.error(nil, "Logger 'path': \(problem ?? "")")
+            return nil
+        }
+        return NFPreparation {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            return try Logger(path: path)
+        }
     }
 }

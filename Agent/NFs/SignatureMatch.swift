@@ -375,3 +375,37 @@ extension ChainRunner {
         }
     }
 }
+
+// MARK: - Its kind: parameters read from the chain file, beside the NF.
+
+extension SignatureMatch {
+    public static let kind = NFKind(type: "Signature_Match", action: .readOnly, publishes: ["EVENT/IDS_ALERT"],
+                                       parameters: ["rules", "stop_on_alert"]) { parameters, resources, directory in
+        prepare(&parameters, resources, directory, prevents: false)
+    }
+
+    /// Signature_Match inline: `drop`/`reject` rules drop the packet and the rest of its flow.
+    public static let ipsKind = NFKind(type: "IPS", action: .mayDrop, publishes: ["EVENT/IDS_ALERT"],
+                            parameters: ["rules", "stop_on_alert"]) { parameters, resources, directory in
+        prepare(&parameters, resources, directory, prevents: true)
+    }
+
+    private static func prepare(_ parameters: inout Parameters, _ resources: any NFResources, _ directory: String,
+                                prevents: Bool) -> NFPreparation? {
+        let stop = parameters.bool("stop_on_alert", default: false)
+        var path = resources.rulesOverride ?? parameters.string("rules", default: nil)
+        guard let given = path else {
+            parameters.error(nil, "Signature_Match needs 'rules' (a rules file) or the command's --rules")
+            return nil
+        }
+        if resources.rulesOverride == nil, resources.ruleSets == nil, !given.hasPrefix("/") { path = directory + "/" + given }
+        let engine: DetectEngine
+        do {
+            engine = try resources.engine(path!)
+        } catch {
+            parameters.error(nil, "cannot load rules \(path!): \(error)")
+            return nil
+        }
+        return NFPreparation(needs: engine.needs) { try SignatureMatch(engine: engine, stopOnAlert: stop, prevents: prevents) }
+    }
+}

@@ -2,10 +2,10 @@
 public struct Parameters {
     var values: [(String, ParameterValue, SourceLocation)]
     let owner: SourceLocation
-    private(set) var errors: [ChainError] = []
+    public private(set) var errors: [ChainError] = []
     private var used: Set<String> = []
 
-    init(_ values: [(String, ParameterValue, SourceLocation)], owner: SourceLocation) {
+    public init(_ values: [(String, ParameterValue, SourceLocation)], owner: SourceLocation) {
         self.values = values
         self.owner = owner
     }
@@ -65,7 +65,7 @@ public struct Parameters {
     }
 
     /// Reports parameters the NF does not know (a typo must not be silently ignored).
-    mutating func rejectUnknown(kind: String, known: [String]) {
+    public mutating func rejectUnknown(kind: String, known: [String]) {
         for (name, _, location) in values where !used.contains(name) && !known.contains(name) {
             error(location, "\(kind) has no parameter '\(name)' (it takes: \(known.joined(separator: ", ")))")
         }
