@@ -64,15 +64,7 @@ enum AgentFuzzTarget {
 
     static func run(_ bytes: UnsafeRawBufferPointer) {
         var input = FuzzInput(bytes)
-        var configuration = DataPathConfiguration()
-        configuration.flowTable = .init(capacity: 64, idleTimeoutSeconds: 30)
-        var reassembly = ReassemblyConfiguration()
-        reassembly.perDirectionLimit = 8192
-        reassembly.globalLimit = 32 * 1024
-        configuration.reassembly = reassembly
-        configuration.defragmentation.memoryLimit = 65_535 * 2
-        configuration.defragmentation.maximumDatagrams = 8
-        configuration.checksumValidation = .no
+        let configuration = smallDataPathConfiguration(perDirection: 8192, global: 32 * 1024)
         let pipeline: Pipeline
         do {
             pipeline = try compiled.makePipeline(configuration: configuration, keepBothStreams: false, launcher: .threads)

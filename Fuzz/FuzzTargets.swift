@@ -1,3 +1,5 @@
+import MBoxDataPath
+import MBoxTCPMonitor
 /// The fuzz targets by name. Each takes any bytes and must neither crash nor hold
 /// unbounded memory; what it asserts is in its own file.
 enum FuzzTargets {
@@ -19,6 +21,22 @@ enum FuzzTargets {
         default: return nil
         }
     }
+}
+
+/// A data path with small limits, so fuzz inputs reach them: 64 flows, 4 KiB per stream
+/// direction (`perDirection`), 16 KiB in all (`global`), 8 datagrams in defragmentation,
+/// checksums not checked (mutated packets would fail them and stop short).
+func smallDataPathConfiguration(perDirection: Int = 4096, global: Int = 16 * 1024) -> DataPathConfiguration {
+    var configuration = DataPathConfiguration()
+    configuration.flowTable = .init(capacity: 64, idleTimeoutSeconds: 30)
+    var reassembly = ReassemblyConfiguration()
+    reassembly.perDirectionLimit = perDirection
+    reassembly.globalLimit = global
+    configuration.reassembly = reassembly
+    configuration.defragmentation.memoryLimit = 65_535 * 2
+    configuration.defragmentation.maximumDatagrams = 8
+    configuration.checksumValidation = .no
+    return configuration
 }
 
 /// Reads the input from the front: the fuzzer's bytes become choices and pieces.

@@ -10,15 +10,7 @@ enum PacketPathFuzzTarget {
 
     static func run(_ bytes: UnsafeRawBufferPointer) {
         var input = FuzzInput(bytes)
-        var configuration = DataPathConfiguration()
-        configuration.flowTable = .init(capacity: 64, idleTimeoutSeconds: 30)
-        var reassembly = ReassemblyConfiguration()
-        reassembly.perDirectionLimit = 4096
-        reassembly.globalLimit = 16 * 1024
-        configuration.reassembly = reassembly
-        configuration.defragmentation.memoryLimit = 65_535 * 2
-        configuration.defragmentation.maximumDatagrams = 8
-        configuration.checksumValidation = .no
+        let configuration = smallDataPathConfiguration()
         let dataPath = DataPath(configuration: configuration)
         let linkType = linkTypes[Int(input.byte()) % linkTypes.count]
         var timestamp: UInt64 = 1_000_000_000
