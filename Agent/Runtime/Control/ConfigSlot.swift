@@ -11,8 +11,7 @@ import Synchronization
 /// controller.
 public final class ConfigSlot: Sendable {
     /// A config ready to run: the chain compiled off the data path (nil: no chain).
-    /// `@unchecked Sendable`: a compiled chain is immutable once built; it is handed over once.
-    public struct Update: @unchecked Sendable {
+    public struct Update: Sendable {
         public var version: UInt64
         public var chain: CompiledChain?
         /// The chain's name as the controller calls it (alerts carry it); "" without a chain.

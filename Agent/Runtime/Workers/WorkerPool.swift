@@ -18,10 +18,7 @@ import MBoxTransmit
 /// single-producer/single-consumer ring; each worker runs its own stages (an
 /// `AgentRuntime`: data path, chain, alerts, pushed configs) and hands the packet back
 /// with its verdict through a second ring; the port thread forwards or frees.
-///
-/// `@unchecked Sendable`: each worker's fields are written by its own thread, the port
-/// thread's by it; they meet only through the rings and the `stopping`/`stopped` atomics.
-public final class WorkerPool: @unchecked Sendable {
+public final class WorkerPool: Sendable {
     struct Job {
         var mbuf: UnsafeMutableRawPointer
         var packet: CapturedPacket
@@ -36,7 +33,9 @@ public final class WorkerPool: @unchecked Sendable {
         var emitted = false
     }
 
-    /// `@unchecked Sendable`: see the pool's note.
+    /// `@unchecked Sendable`: a worker's fields are written by its own thread (the runtime,
+    /// `failure`, `emitted`) or by the port thread (`ringFull`, `mbufSource` before the first
+    /// job); the two meet only through the rings and the `stopping`/`stopped` atomics.
     final class Worker: @unchecked Sendable {
         let runtime: AgentRuntime
         let jobs = SPSCRing<Job>(capacity: 4096)
