@@ -145,4 +145,39 @@ struct EVETransactionTests {
         #expect(Set(dns.compactMap { $0["rrname"] as? String }).isSubset(of: queried))
         #expect(alerts.allSatisfy { $0["app_proto"] as? String == ($0["http"] != nil ? "http" : "dns") })
     }
+
+    @Test("--out-pcap writes what the chain forwards: tshark reads the input less the dropped flows, in order")
+    func outputCapture() throws {
+        try #require(installed("tshark"), "tshark is the oracle")
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.flows = 50
+        profile.applications = [.http, .ssh, .dns]
+        try generate(profile, to: scratch.file("in.pcap"))
+        try """
+        name: edge
+        stack: {type: l2l3}
+        functions:
+          - name: firewall
+            type: Firewall
+            parameters:
+              rules:
+                - {action: drop, proto: tcp, dst_port: "22"}
+            subscribe: [PKT]
+        """.write(toFile: scratch.file("edge.yaml"), atomically: true, encoding: .utf8)
+        let result = try run([try agentCommand(), "replay", "--pcap", scratch.file("in.pcap"), "--chain", scratch.file("edge.yaml"),
+                              "--out-pcap", scratch.file("out.pcap")])
+        #expect(result.status == 0, "\(result.stderr)")
+        func frames(_ path: String, _ filter: String?) throws -> [String] {
+            let tshark = try run(["tshark", "-n", "-r", path, "-T", "fields", "-e", "frame.len", "-e", "ip.src", "-e", "tcp.srcport",
+                                  "-e", "udp.srcport", "-e", "tcp.seq_raw"] + (filter.map { ["-Y", $0] } ?? []))
+            return String(decoding: tshark.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        let kept = try frames(scratch.file("in.pcap"), "!(tcp.port == 22)")
+        #expect(try frames(scratch.file("in.pcap"), "tcp.port == 22").count > 10, "the capture has SSH flows to drop")
+        #expect(try frames(scratch.file("out.pcap"), nil) == kept)
+        let refused = try run([try agentCommand(), "replay", "--dpdk", "--no-pci", "--out-pcap", scratch.file("x.pcap")])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("--out-pcap needs --pcap"), "stderr was: \(refused.stderr)")
+    }
 }
