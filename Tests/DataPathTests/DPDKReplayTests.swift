@@ -224,17 +224,7 @@ struct DPDKReplayTests {
         profile.seed = 78
         profile.flows = 90
         let summary = try generate(profile, to: scratch.file("in.pcap"))
-        try """
-        name: drop-ssh
-        stack: {type: tcp_monitor, reassembly: false}
-        functions:
-          - name: firewall
-            type: Firewall
-            parameters:
-              rules:
-                - {action: drop, proto: tcp, dst_port: "22"}
-            subscribe: [PKT]
-        """.write(toFile: scratch.file("chain.yaml"), atomically: true, encoding: .utf8)
+        try writeFirewallChain(to: scratch.file("chain.yaml"), name: "drop-ssh", stack: "tcp_monitor", droppingPort: 22)
         let result = try run([try agentCommand(), "replay", "--chain", scratch.file("chain.yaml"),
                               "--dpdk", ealArguments("net_pcap0,rx_pcap=\(scratch.file("in.pcap"))",
                                                      "net_pcap1,tx_pcap=\(scratch.file("out.pcap"))"),

@@ -154,17 +154,7 @@ struct EVETransactionTests {
         profile.flows = 50
         profile.applications = [.http, .ssh, .dns]
         try generate(profile, to: scratch.file("in.pcap"))
-        try """
-        name: edge
-        stack: {type: l2l3}
-        functions:
-          - name: firewall
-            type: Firewall
-            parameters:
-              rules:
-                - {action: drop, proto: tcp, dst_port: "22"}
-            subscribe: [PKT]
-        """.write(toFile: scratch.file("edge.yaml"), atomically: true, encoding: .utf8)
+        try writeFirewallChain(to: scratch.file("edge.yaml"), name: "edge", stack: "l2l3", droppingPort: 22)
         let result = try run([try agentCommand(), "replay", "--pcap", scratch.file("in.pcap"), "--chain", scratch.file("edge.yaml"),
                               "--out-pcap", scratch.file("out.pcap")])
         #expect(result.status == 0, "\(result.stderr)")

@@ -139,3 +139,19 @@ func firstDifference(_ ours: [UInt8], _ theirs: [UInt8]) -> String? {
     let index = zip(ours, theirs).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(ours.count, theirs.count)
     return "lengths \(ours.count) vs \(theirs.count), first difference at byte \(index)"
 }
+
+/// Writes a chain whose Firewall drops the TCP flows to `port`, on `stack` (`l2l3`, or
+/// `tcp_monitor` with reassembly off).
+func writeFirewallChain(to path: String, name: String, stack: String, droppingPort port: Int) throws {
+    try """
+    name: \(name)
+    stack: \(stack == "l2l3" ? "{type: l2l3}" : "{type: \(stack), reassembly: false}")
+    functions:
+      - name: firewall
+        type: Firewall
+        parameters:
+          rules:
+            - {action: drop, proto: tcp, dst_port: "\(port)"}
+        subscribe: [PKT]
+    """.write(toFile: path, atomically: true, encoding: .utf8)
+}
