@@ -54,7 +54,7 @@ def cost(*patterns):
                 break
     return total / packets
 stages = [
-    ("receive loop (port, stages, verdicts)", cost("8DPDKLoopV3run")),
+    ("receive loop (port, stages, verdicts)", cost("8PortLoopV3run")),
     ("  port: receive (PMD, views)", cost("mbox_rx_burst", "mbox_burst_views")),
     ("  port: end of burst (forward, free)", cost("8DPDKPortC8endBurst")),
     ("  capture file reader", cost("nextPcapRecord")),

@@ -43,6 +43,16 @@ public final class FileSink: Sendable {
                 pending.removeAll(keepingCapacity: true)
             }
         }
+
+        /// Hands everything appended to the sink's thread, waiting for room in the ring (end
+        /// of input; never on the packet path).
+        public func submitAll() {
+            submit()
+            while !pending.isEmpty {
+                usleep(200)
+                submit()
+            }
+        }
     }
 
     public let path: String

@@ -242,11 +242,7 @@ public final class EVEChannel {
 
     /// Hands the lines over and waits until the file has them; throws the first write error.
     public func flush() throws {
-        producer.submit()
-        while !producer.pending.isEmpty {
-            usleep(200)
-            producer.submit()
-        }
+        producer.submitAll()
         try writer.flush()
     }
 }

@@ -14,7 +14,6 @@ public final class Logger: NetworkFunction {
     private var context: NFContext!
     private let sink: FileSink
     private let output: FileSink.Producer
-    private var buffer: [UInt8] = []
     private let path: String
 
     /// Logs to `path` ("/dev/null" by default: the work is done, the lines dropped).
@@ -26,7 +25,6 @@ public final class Logger: NetworkFunction {
             throw LoggerError(message: "cannot open \(path) for writing: \(error)")
         }
         output = sink.producer()
-        buffer.reserveCapacity(1 << 16)
     }
 
     public struct LoggerError: Error, CustomStringConvertible {
@@ -34,10 +32,7 @@ public final class Logger: NetworkFunction {
         public var description: String { message }
     }
 
-    deinit {
-        handOver()
-        output.submit()
-    }
+    deinit { output.submitAll() }
 
     public func attach(_ context: NFContext) { self.context = context }
 
@@ -65,17 +60,16 @@ public final class Logger: NetworkFunction {
         }
         append("\n")
         records &+= 1
-        if buffer.count >= 1 << 16 { handOver() }
+        if output.pending.count >= 1 << 16 { output.submit() }
     }
 
     /// End of input: every line reaches the file before this returns.
     public func finish() {
-        handOver()
-        while !output.pending.isEmpty { output.submit() }
+        output.submitAll()
         try? sink.flush()
     }
 
-    private func append(_ text: String) { buffer.append(contentsOf: text.utf8) }
+    private func append(_ text: String) { output.append(contentsOf: text.utf8) }
 
     private func append(_ number: UInt64) {
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
@@ -89,16 +83,8 @@ public final class Logger: NetworkFunction {
                 value /= 10
                 count += 1
             } while value > 0
-            buffer.append(contentsOf: raw[(20 - count)...])
+            output.append(contentsOf: raw[(20 - count)...])
         }
-    }
-
-    /// Hands the buffered lines to the file's writer thread.
-    private func handOver() {
-        guard !buffer.isEmpty else { return }
-        output.append(contentsOf: buffer)
-        output.submit()
-        buffer.removeAll(keepingCapacity: true)
     }
 }
 

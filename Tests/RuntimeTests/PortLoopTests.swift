@@ -115,4 +115,29 @@ struct PortLoopTests {
         try PortLoop(input: live, stop: .after(seconds: 0.05)).run(agent.nextBurst)
         #expect(agent.dataPath.counters.packets == 100)
     }
+
+    @Test("a Logger NF on the real loop writes, through its file's thread, one whole line per packet tshark counts")
+    func loggerLinesReachTheFile() throws {
+        try #require(installed("tshark"), "tshark is the oracle (apt-get install tshark)")
+        let scratch = try ScratchDirectory()
+        var profile = TrafficProfile()
+        profile.flows = 300  // more than one 64 KiB batch of lines
+        try generate(profile, to: scratch.file("in.pcap"))
+        let agent = try runtime("""
+            name: log
+            stack: {type: l2l3}
+            functions:
+              - name: log
+                type: Logger
+                parameters: {path: \(scratch.file("log.txt"))}
+                subscribe: [PKT]
+            """)
+        let input = try CaptureFilePort(reading: scratch.file("in.pcap"))
+        try PortLoop(input: input, stop: .endOfInput).run(agent.nextBurst)
+        try agent.finish(timestamp: input.clock)
+        let lines = try String(contentsOfFile: scratch.file("log.txt"), encoding: .utf8).split(separator: "\n")
+        let frames = try tsharkFrames(scratch.file("in.pcap"))
+        #expect(lines.count == frames.count)
+        #expect(lines.allSatisfy { $0.contains(" PKT flow=") && $0.contains(" len=") }, "every line whole")
+    }
 }

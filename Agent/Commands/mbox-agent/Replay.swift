@@ -99,8 +99,8 @@ struct Replay: ParsableCommand {
             do { return StreamRecorder(output: try OutputFile.open(path)) } catch { throw AgentError("\(error)") }
         }
         let agent = AgentRuntime(dataPath: dataPath, pipeline: pipeline, chainName: chain.chain ?? "", eve: alerts, control: nil)
-        let progress = (input as? CaptureFilePort)?.source.map { ProgressLine(totalBytes: $0.totalBytes) }
         let reader = (input as? CaptureFilePort)?.source
+        let progress = reader.map { ProgressLine(totalBytes: $0.totalBytes) }
         let started = Date()
         try PortLoop(input: input, output: output, stop: stop).run {
             ReplayWork(agent: agent.nextBurst(), recorder: recorder, dataPath: dataPath, progress: progress, reader: reader)
