@@ -7,9 +7,9 @@ import MBoxTCPSplicer
 import MBoxNFRunner
 import MBoxTCPMonitor
 
-/// A validated chain, ready to instantiate on any number of workers.
-/// `@unchecked Sendable`: immutable once compiled; its NF factories are `@Sendable`.
-public final class CompiledChain: @unchecked Sendable {
+/// A validated chain, ready to instantiate on any number of workers: immutable, so
+/// shared by them as it is (its NF factories are `@Sendable`).
+public final class CompiledChain: Sendable {
     public let definition: ChainDefinition
     public let types: EventTypes
     public let subscriptions: [Subscription]

@@ -100,40 +100,28 @@ final class ContentInspector {
             return false
         case let .byteTest(test, offsetSlot, valueSlot):
             let position = (test.read.relative ? previousEnd : 0) + value(offsetSlot, or: test.read.offset)
-            guard let read = Self.read(test.read, in: buffer, at: position) else { return false }
+            guard let read = test.read.value(in: buffer, at: position) else { return false }
             let target = valueSlot >= 0 ? variables[valueSlot] : test.value
-            var holds = NumberTest(.compare(test.op, target)).holds(read.value)
-            if test.negated { holds.toggle() }
-            return holds && inspect(items, index + 1, buffer, previousEnd: previousEnd)
+            return test.holds(read.value, target: target) && inspect(items, index + 1, buffer, previousEnd: previousEnd)
         case let .byteJump(jump, offsetSlot):
             let position = (jump.read.relative ? previousEnd : 0) + value(offsetSlot, or: jump.read.offset)
-            guard let read = Self.read(jump.read, in: buffer, at: position) else { return false }
-            var distance = Int(truncatingIfNeeded: read.value &* jump.multiplier)
-            if jump.align, distance % 4 != 0 { distance += 4 - distance % 4 }
-            let base = jump.fromBeginning ? 0 : jump.fromEnd ? buffer.count : read.end
-            let target = base + distance + jump.postOffset
-            guard target >= 0, target <= buffer.count else { return false }
+            guard let read = jump.read.value(in: buffer, at: position),
+                  let target = jump.target(after: read.value, readEnd: read.end, count: buffer.count) else { return false }
             return inspect(items, index + 1, buffer, previousEnd: target)
         case let .byteExtract(extract, offsetSlot):
             let position = (extract.read.relative ? previousEnd : 0) + value(offsetSlot, or: extract.read.offset)
-            guard let read = Self.read(extract.read, in: buffer, at: position) else { return false }
-            var number = read.value &* extract.multiplier
-            if extract.align > 1, number % UInt64(extract.align) != 0 { number += UInt64(extract.align) - number % UInt64(extract.align) }
-            variables[extract.slot] = number
+            guard let read = extract.read.value(in: buffer, at: position) else { return false }
+            variables[extract.slot] = extract.value(of: read.value)
             return inspect(items, index + 1, buffer, previousEnd: read.end)
         case let .isDataAt(test, slot):
-            // Suricata: relative, data exists when the previous match's end plus N is within
-            // the buffer; absolute, when N is an offset inside it.
             let position = (test.relative ? previousEnd : 0) + value(slot, or: test.position)
-            var present = test.relative ? position <= buffer.count : position >= 0 && position < buffer.count
-            if test.negated { present.toggle() }
-            return present && inspect(items, index + 1, buffer, previousEnd: previousEnd)
+            return test.holds(at: position, count: buffer.count) && inspect(items, index + 1, buffer, previousEnd: previousEnd)
         case let .base64Decode(decode):
             let start = (decode.relative ? previousEnd : 0) + decode.offset
             decoded.removeAll(keepingCapacity: true)
             if start >= 0, start < buffer.count {
                 let end = decode.bytes.map { min(buffer.count, start + $0) } ?? buffer.count
-                Base64.decode(UnsafeRawBufferPointer(rebasing: buffer[start..<end]), into: &decoded)
+                Base64Decode.decode(UnsafeRawBufferPointer(rebasing: buffer[start..<end]), into: &decoded)
             }
             return inspect(items, index + 1, buffer, previousEnd: previousEnd)
         }
@@ -162,65 +150,6 @@ final class ContentInspector {
                 position += 1
             }
             return nil
-        }
-    }
-
-    /// Reads the number `read` describes at `position`: its value (masked) and the offset past it.
-    static func read(_ read: ByteRead, in buffer: UnsafeRawBufferPointer, at position: Int) -> (value: UInt64, end: Int)? {
-        let end = read.count == 0 ? min(buffer.count, position + 20) : position + read.count
-        guard position >= 0, end <= buffer.count else { return nil }
-        var value: UInt64 = 0
-        if let base = read.stringBase {
-            var digits = 0
-            for index in position..<end {
-                let byte = buffer[index]
-                let digit: UInt64
-                switch byte {
-                case 0x30...0x39: digit = UInt64(byte - 0x30)
-                case 0x61...0x66: digit = UInt64(byte - 0x61 + 10)
-                case 0x41...0x46: digit = UInt64(byte - 0x41 + 10)
-                default: digit = 99
-                }
-                // Suricata converts the leading digits and stops at the first other byte.
-                guard digit < UInt64(base) else { break }
-                value = value &* UInt64(base) &+ digit
-                digits += 1
-            }
-            guard digits > 0 else { return nil }
-        } else if read.littleEndian || read.dce {
-            for index in (position..<end).reversed() { value = value << 8 | UInt64(buffer[index]) }
-        } else {
-            for index in position..<end { value = value << 8 | UInt64(buffer[index]) }
-        }
-        if let mask = read.bitmask, mask != 0 {
-            value = (value & mask) >> UInt64(mask.trailingZeroBitCount)
-        }
-        return (value, end)
-    }
-}
-
-/// RFC 4648 base64 as Suricata's `base64_decode` reads it: stops at the first byte that is
-/// not base64 (padding ends it too).
-enum Base64 {
-    static let table: [UInt8] = {
-        var table = [UInt8](repeating: 0xFF, count: 256)
-        for (index, byte) in Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8).enumerated() {
-            table[Int(byte)] = UInt8(index)
-        }
-        return table
-    }()
-
-    static func decode(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) {
-        var accumulator: UInt32 = 0, bits = 0
-        for byte in input {
-            let value = table[Int(byte)]
-            if value == 0xFF { break }
-            accumulator = accumulator << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-            }
         }
     }
 }

@@ -239,7 +239,7 @@ public struct DetectionNeeds: Sendable, Equatable {
             }
             // Protocols are detected from either side, and responses pair with requests;
             // stream_size reads both offsets.
-            if rule.appProtocol != nil || rule.streamSize != nil {
+            if rule.appProtocol != nil || rule.conditions.contains(where: \.readsBothStreams) {
                 streamToServer = true
                 streamToClient = true
             }

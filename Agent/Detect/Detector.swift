@@ -2,32 +2,6 @@ import MBoxMatch
 import MBoxPacket
 import MBoxRules
 
-/// What detection knows of the packet (or stream chunk, or transaction) being inspected.
-public struct PacketFacts {
-    public var ipProtocol: UInt8 = 0
-    public var source = IPAddress(high: 0, low: 0)
-    public var sourcePort: UInt16 = 0
-    public var destination = IPAddress(high: 0, low: 0)
-    public var destinationPort: UInt16 = 0
-    public var toServer = true
-    public var established = false
-    /// The packet's TCP flags and payload length, when there is a packet.
-    public var hasPacket = true
-    public var tcpFlags: UInt8 = 0
-    public var payloadLength = 0
-    public var icmpType: UInt8 = 0
-    public var icmpCode: UInt8 = 0
-    public var ttl: UInt8 = 0
-    /// Stream bytes sent so far by the client and by the server (`stream_size`).
-    public var clientBytes: UInt64 = 0
-    public var serverBytes: UInt64 = 0
-    public var appProtocol: AppLayerProtocol?
-    /// Capture time, nanoseconds (thresholds and xbit expiry).
-    public var timestamp: UInt64 = 0
-
-    public init() {}
-}
-
 /// One worker's detection: Hyperscan scratch for the prefilters, PCRE2 match data, per-flow
 /// bits, thresholds. Evaluates rules over packets, stream windows and application
 /// transactions and reports the rules that raise an alert.
@@ -45,6 +19,10 @@ public final class Detector {
     /// each of its strings and arrays).
     private let rules: UnsafeMutableBufferPointer<Rule>
     private let compiled: UnsafeMutableBufferPointer<CompiledRule>
+    /// Every rule's packet conditions in one flat array, rule `i`'s at
+    /// `conditionStart[i]..<conditionStart[i + 1]` (no array retained per candidate).
+    private let conditions: UnsafeMutableBufferPointer<PacketCondition>
+    private let conditionStart: UnsafeMutableBufferPointer<Int32>
     private let inspector: ContentInspector
     private var candidates: [Int32] = []
     /// The prefilter hits of the last packet payload inspected.
@@ -69,6 +47,16 @@ public final class Detector {
         _ = rules.initialize(from: engine.rules)
         compiled = .allocate(capacity: engine.compiled.count)
         _ = compiled.initialize(from: engine.compiled)
+        let allConditions = engine.rules.flatMap(\.conditions)
+        conditions = .allocate(capacity: allConditions.count)
+        _ = conditions.initialize(from: allConditions)
+        conditionStart = .allocate(capacity: engine.rules.count + 1)
+        var start: Int32 = 0
+        for (index, rule) in engine.rules.enumerated() {
+            conditionStart[index] = start
+            start += Int32(rule.conditions.count)
+        }
+        conditionStart[engine.rules.count] = start
         inspector = ContentInspector(regexes: engine.regexes)
         seen = Array(repeating: 0, count: engine.rules.count)
         flowBits = Array(repeating: [], count: engine.bitCount == 0 ? 0 : capacity)
@@ -80,6 +68,9 @@ public final class Detector {
         rules.deallocate()
         compiled.baseAddress?.deinitialize(count: compiled.count)
         compiled.deallocate()
+        conditions.baseAddress?.deinitialize(count: conditions.count)
+        conditions.deallocate()
+        conditionStart.deallocate()
     }
 
     /// Forgets a flow's bits (its slot is about to be reused).
@@ -243,32 +234,14 @@ public final class Detector {
             guard proto == IPProtocolNumber.icmp, facts.ipProtocol == IPProtocolNumber.icmpv6 else { return false }
         }
         if let app = rule.pointee.appProtocol, app != facts.appProtocol { return false }
-        switch rule.pointee.flowDirection {
-        case .toServer where !facts.toServer, .toClient where facts.toServer: return false
-        default: break
-        }
-        if let established = rule.pointee.established, established != facts.established { return false }
-        if let dsize = rule.pointee.dsize, !(facts.hasPacket && dsize.holds(UInt64(facts.payloadLength))) { return false }
-        if let flags = rule.pointee.tcpFlags, !(facts.hasPacket && facts.ipProtocol == IPProtocolNumber.tcp && flags.holds(facts.tcpFlags)) {
+        guard FlowKeyword.holds(direction: rule.pointee.flowDirection, established: rule.pointee.established, facts) else {
             return false
         }
-        if rule.pointee.icmpType != nil || rule.pointee.icmpCode != nil {
-            guard facts.hasPacket, facts.ipProtocol == IPProtocolNumber.icmp || facts.ipProtocol == IPProtocolNumber.icmpv6 else { return false }
-            if let test = rule.pointee.icmpType, !test.holds(UInt64(facts.icmpType)) { return false }
-            if let test = rule.pointee.icmpCode, !test.holds(UInt64(facts.icmpCode)) { return false }
-        }
-        if let ttl = rule.pointee.ipTTL, !(facts.hasPacket && ttl.holds(UInt64(facts.ttl))) { return false }
-        if let size = rule.pointee.streamSize {
-            guard facts.ipProtocol == IPProtocolNumber.tcp else { return false }
-            let test = NumberTest(.compare(size.op, size.value))
-            // Suricata counts sequence space: the bytes plus the SYN.
-            let client = facts.clientBytes + 1, server = facts.serverBytes + 1
-            switch size.side {
-            case .client: if !test.holds(client) { return false }
-            case .server: if !test.holds(server) { return false }
-            case .both: if !(test.holds(client) && test.holds(server)) { return false }
-            case .either: if !(test.holds(client) || test.holds(server)) { return false }
-            }
+        var condition = Int(conditionStart[Int(index)])
+        let end = Int(conditionStart[Int(index) + 1])
+        while condition < end {
+            guard conditions[condition].holds(facts) else { return false }
+            condition += 1
         }
         guard engine.headers.matches(Int(index), source: AddressValue(facts.source), sourcePort: facts.sourcePort,
                                      destination: AddressValue(facts.destination),

@@ -16,141 +16,6 @@ public enum StreamMode: Sendable {
     case both, packetOnly, streamOnly
 }
 
-/// One `content:` with its modifiers.
-public struct ContentMatch: Sendable, Equatable {
-    public var bytes: [UInt8]
-    public var negated = false
-    public var nocase = false
-    public var offset: Int?
-    public var depth: Int?
-    public var distance: Int?
-    public var within: Int?
-    /// `startswith`: at the buffer's start. `endswith`: ending at the buffer's end.
-    public var startsWith = false
-    public var endsWith = false
-    /// `fast_pattern`: this content is the rule's prefilter pattern.
-    public var fastPattern = false
-    /// Variables named by `offset`/`depth`/`distance`/`within` (`byte_extract` results).
-    public var variables: [String: String] = [:]
-
-    public init(bytes: [UInt8]) { self.bytes = bytes }
-
-    /// Positioned relative to the previous match (`distance`/`within`).
-    public var isRelative: Bool { distance != nil || within != nil || variables["distance"] != nil || variables["within"] != nil }
-}
-
-/// One `pcre:`, with the relative (`R`) and the buffer modifiers already resolved.
-public struct PCREMatch: Sendable, Equatable {
-    public var expression: String
-    public var negated = false
-    public var caseless = false
-    public var dotAll = false
-    public var multiline = false
-    public var extended = false
-    /// `A`: anchored at the start; `E`: `$` only at the very end; `G`: ungreedy.
-    public var anchored = false
-    public var dollarEndOnly = false
-    public var ungreedy = false
-    /// `R`: searched from the end of the previous match.
-    public var relative = false
-
-    public init(expression: String) { self.expression = expression }
-}
-
-/// Compares a number read from the data: `=`, `<`, `>`, `<=`, `>=`, `!=`, `&` (any bit),
-/// `^` (not all bits), or a range.
-public enum NumberOperator: String, Sendable {
-    case equal = "=", less = "<", greater = ">", lessOrEqual = "<=", greaterOrEqual = ">=", notEqual = "!="
-    case bitAnd = "&", bitXor = "^"
-}
-
-/// A number test (`dsize:>100`, `bsize:10<>20`, `urilen:5`, `itype:8`).
-public struct NumberTest: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
-        case compare(NumberOperator, UInt64)
-        /// Exclusive range `low<>high`.
-        case range(UInt64, UInt64)
-    }
-    public var kind: Kind
-
-    public init(_ kind: Kind) { self.kind = kind }
-
-    public func holds(_ value: UInt64) -> Bool {
-        switch kind {
-        case let .range(low, high): return value > low && value < high
-        case let .compare(op, target):
-            switch op {
-            case .equal: return value == target
-            case .notEqual: return value != target
-            case .less: return value < target
-            case .greater: return value > target
-            case .lessOrEqual: return value <= target
-            case .greaterOrEqual: return value >= target
-            case .bitAnd: return value & target != 0
-            case .bitXor: return value ^ target != 0
-            }
-        }
-    }
-}
-
-/// How `byte_test`/`byte_jump`/`byte_extract` read a number.
-public struct ByteRead: Sendable, Equatable {
-    public var count: Int
-    public var offset: Int
-    /// The offset is a `byte_extract` variable.
-    public var offsetVariable: String?
-    public var relative = false
-    public var littleEndian = false
-    /// `string` with a base: the bytes are digits.
-    public var stringBase: Int?
-    public var bitmask: UInt64?
-    public var dce = false
-
-    public init(count: Int, offset: Int) {
-        self.count = count
-        self.offset = offset
-    }
-}
-
-public struct ByteTest: Sendable, Equatable {
-    public var read: ByteRead
-    public var negated = false
-    public var op: NumberOperator
-    public var value: UInt64
-    public var valueVariable: String?
-}
-
-public struct ByteJump: Sendable, Equatable {
-    public var read: ByteRead
-    public var multiplier: UInt64 = 1
-    public var postOffset: Int = 0
-    public var align = false
-    public var fromBeginning = false
-    public var fromEnd = false
-}
-
-public struct ByteExtract: Sendable, Equatable {
-    public var read: ByteRead
-    public var name: String
-    public var multiplier: UInt64 = 1
-    public var align: Int = 0
-    /// Slot in the inspection's variables.
-    public var slot: Int = 0
-}
-
-public struct IsDataAt: Sendable, Equatable {
-    public var position: Int
-    public var variable: String?
-    public var relative = false
-    public var negated = false
-}
-
-public struct Base64Decode: Sendable, Equatable {
-    public var bytes: Int?
-    public var offset: Int = 0
-    public var relative = false
-}
-
 /// A payload test, in rule order.
 public enum PayloadMatch: Sendable, Equatable {
     case content(ContentMatch)
@@ -163,7 +28,7 @@ public enum PayloadMatch: Sendable, Equatable {
 }
 
 /// A transform applied to a sticky buffer before it is inspected.
-public enum BufferTransform: String, Sendable, Equatable {
+public enum BufferTransform: String, Sendable, Equatable, CaseIterable {
     case dotPrefix = "dotprefix", stripWhitespace = "strip_whitespace", compressWhitespace = "compress_whitespace"
     case toLowercase = "to_lowercase", toUppercase = "to_uppercase", urlDecode = "url_decode"
     case toMD5 = "to_md5", toSHA1 = "to_sha1", toSHA256 = "to_sha256", headerLowercase = "header_lowercase"
@@ -239,13 +104,8 @@ public struct Rule: Sendable {
     public var flowDirection = RuleFlowDirection.any
     public var established: Bool?
     public var streamMode = StreamMode.both
-    public var dsize: NumberTest?
-    public var tcpFlags: FlagTest?
-    public var icmpType: NumberTest?
-    public var icmpCode: NumberTest?
-    public var urilen: NumberTest?
-    public var streamSize: StreamSizeTest?
-    public var ipTTL: NumberTest?
+    /// Tests of the packet and its flow's counters (`dsize`, `ttl`, `flags`, …), in rule order.
+    public var conditions: [PacketCondition] = []
     public var bits: [BitOperation] = []
     public var threshold: Threshold?
     public var detectionFilter: Threshold?
@@ -291,33 +151,6 @@ public struct Rule: Sendable {
         return bidirectional && self.source.contains(destination) && sourcePorts.contains(destinationPort)
             && self.destination.contains(source) && destinationPorts.contains(sourcePort)
     }
-}
-
-/// `flags:`: TCP flags that must (or may) be set.
-public struct FlagTest: Sendable, Equatable {
-    public enum Mode: Sendable { case exactly, all, any, not }
-    public var mode: Mode
-    public var flags: UInt8
-    /// Flags ignored (`flags:S,CE` ignores CWR and ECE).
-    public var ignored: UInt8 = 0
-
-    public func holds(_ value: UInt8) -> Bool {
-        let seen = value & ~ignored
-        switch mode {
-        case .exactly: return seen == flags
-        case .all: return seen & flags == flags
-        case .any: return seen & flags != 0
-        case .not: return seen & flags == 0
-        }
-    }
-}
-
-/// `stream_size:server|client|both|either,op,N`.
-public struct StreamSizeTest: Sendable, Equatable {
-    public enum Side: String, Sendable { case server, client, both, either }
-    public var side: Side
-    public var op: NumberOperator
-    public var value: UInt64
 }
 
 /// Why a rule was not loaded, with where it is.

@@ -27,8 +27,10 @@ public struct RuleParser {
         "FTP_PORTS": "21", "GENEVE_PORTS": "6081", "VXLAN_PORTS": "4789", "TEREDO_PORTS": "3544",
     ]
 
-    /// Keywords that say something about the rule but change no match.
-    static let informational: Set<String> = ["rawbytes", "tag", "requires"]
+    /// Every keyword name the parser accepts, sorted (each keyword is a file in `Keywords/`).
+    public static var keywords: [String] { RuleKeywords.byName.keys.sorted() }
+    /// Names that two keywords claim (none; a test checks it).
+    public static var keywordClashes: [String] { RuleKeywords.clashingNames }
 
     public init() {}
 

@@ -58,7 +58,7 @@ public struct ThresholdConfig: Sendable {
         switch kind {
         case "threshold", "event_filter":
             let text = ["type", "track", "count", "seconds"].compactMap { key in fields[key].map { "\(key) \($0)" } }.joined(separator: ", ")
-            entry.threshold = try OptionBuilder.threshold(text, keyword: kind)
+            entry.threshold = try ThresholdKeyword.parse(text, keyword: kind)
         case "suppress":
             var suppression = Suppression(track: nil, addresses: .any)
             if let track = fields["track"] {

@@ -64,6 +64,9 @@ struct KeywordOracleTests {
     alert tls any any -> any any (msg:"sni size"; tls.sni; bsize:>10; sid:46;)
     alert http any any -> any any (msg:"uri url-decoded"; http.uri.raw; url_decode; content:"/"; startswith; sid:47;)
     alert http any any -> any any (msg:"ua lower"; http.user_agent; to_lowercase; content:"curl"; sid:48;)
+    alert http any any -> any any (msg:"long uri"; flow:to_server; urilen:>12; sid:49;)
+    alert http any any -> any any (msg:"short uri"; flow:to_server; http.uri; content:"/"; urilen:<8; sid:50;)
+    alert http any any -> any any (msg:"raw uri length"; flow:to_server; urilen:5<>12,raw; sid:51;)
     """#
 
     static func profile(_ index: Int) -> TrafficProfile {

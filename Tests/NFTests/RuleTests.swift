@@ -99,6 +99,35 @@ struct RuleTests {
         #expect(rule.bits.count == 2 && rule.noAlert)
         #expect(rule.threshold == Threshold(kind: .limit, track: .bySource, count: 1, seconds: 60))
         #expect(rule.metadata == ["created_at 2026_01_01"] && rule.targetIsSource == false)
+        #expect(rule.sections[2].size == NumberTest(.compare(.greater, 5)), "urilen is the size test of http.uri")
+    }
+
+    @Test("the keyword table: every name once, packet tests in rule order, one size test per buffer")
+    func keywordTable() throws {
+        #expect(RuleParser.keywordClashes.isEmpty, "\(RuleParser.keywordClashes)")
+        for name in ["content", "ttl", "dsize", "flags", "stream_size", "urilen", "http.uri", "http_uri", "dotprefix", "pkt_data"] {
+            #expect(RuleParser.keywords.contains(name), "\(name)")
+        }
+        let rule = try RuleParser().parseRule(#"alert ip any any -> any any (msg:"x"; ttl:<5; dsize:>10; itype:8; icode:0; flags:S,CE; stream_size:client,>,100; sid:1;)"#)
+        #expect(rule.conditions == [.ttl(NumberTest(.compare(.less, 5))), .payloadSize(NumberTest(.compare(.greater, 10))),
+                                    .icmpType(NumberTest(.compare(.equal, 8))), .icmpCode(NumberTest(.compare(.equal, 0))),
+                                    .tcpFlags(FlagTest(mode: .exactly, flags: 0x02, ignored: 0xC0)),
+                                    .streamSize(StreamSizeTest(side: .client, op: .greater, value: 100))])
+        let raw = try RuleParser().parseRule(#"alert http any any -> any any (msg:"x"; urilen:5<>40,raw; sid:2;)"#)
+        #expect(raw.sections.map(\.buffer) == [.httpURIRaw] && raw.sections[0].size == NumberTest(.range(5, 40)))
+        let set = RuleParser().parse(#"""
+        alert http any any -> any any (msg:"both"; http.uri; bsize:>3; urilen:>4; sid:3;)
+        alert http any any -> any any (msg:"long"; http.uri; content:"/a-very-long-path"; urilen:<5; sid:4;)
+        alert http any any -> any any (msg:"bad"; urilen:>4,normalized; sid:5;)
+        alert tcp any any -> any any (msg:"bad"; ttl:abc; sid:6;)
+        """#, file: "k.rules")
+        #expect(set.rules.isEmpty)
+        #expect(set.problems.map(\.description) == [
+            "k.rules:1: sid 3: urilen after bsize on httpURI: one size test per buffer",
+            "k.rules:2: sid 4: content length 17 exceeds urilen 4: the rule cannot match",
+            "k.rules:3: sid 5: urilen: 'normalized' is not raw or norm",
+            "k.rules:4: sid 6: ttl: 'abc' is not a number",
+        ])
     }
 
     @Test("a pcre PCRE2 cannot compile is reported, the other rules load")
