@@ -241,7 +241,7 @@ let package = Package(
         .testTarget(
             name: "NFTests",
             dependencies: ["MBoxChain", "MBoxNFs", "MBoxNFRunner", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxTCPMonitor", "MBoxTCPSplitProxy",
-                           "MBoxPacket", "MBoxTrafficGen"],
+                           "MBoxPacket", "MBoxTrafficGen", "MBoxAppLayer"],
             path: "Tests/NFTests"),
         .testTarget(name: "DetectTests", dependencies: ["MBoxDetect", "MBoxRules", "MBoxAppLayer", "MBoxPacket", "CZlib"],
                     path: "Tests/DetectTests"),

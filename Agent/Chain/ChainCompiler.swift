@@ -5,6 +5,7 @@ import MBoxDetect
 import MBoxEvents
 import MBoxTCPSplicer
 import MBoxNFRunner
+import MBoxPacket
 import MBoxTCPMonitor
 
 /// A validated chain, ready to instantiate on any number of workers: immutable, so
@@ -245,10 +246,15 @@ public struct ChainCompiler {
         var condition: EventCondition?
         if let name = definition.appProtocol {
             guard type == .dpiDetect else { return fail("'where: {protocol: …}' applies to EVENT/DPI_DETECT only") }
-            guard let appProtocol = AppProtocol(name: name) else {
-                return fail("unknown protocol '\(name)' (\(AppProtocol.allCases.map(\.description).joined(separator: ", ")))")
+            if name == "unknown" {
+                condition = .appProtocol(nil)
+            } else {
+                guard let appProtocol = AppLayerProtocol(ruleName: name) else {
+                    let names = AppLayerProtocol.allCases.map(\.description) + ["unknown"]
+                    return fail("unknown protocol '\(name)' (\(names.joined(separator: ", ")))")
+                }
+                condition = .appProtocol(appProtocol)
             }
-            condition = .appProtocol(appProtocol)
         }
         var filter: StackFilter = []
         for side in [FlowSide.client, .server] {

@@ -20,40 +20,16 @@ public struct StackSnapshot: Sendable {
     public init() {}
 }
 
-/// Application protocols DPI tells apart.
-public enum AppProtocol: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case unknown, http, tls, ssh, dns, smtp, ftp, smb, dcerpc, ftpData
-
-    public var description: String {
-        switch self {
-        case .ftp: return "ftp"
-        case .smb: return "smb"
-        case .dcerpc: return "dcerpc"
-        case .ftpData: return "ftp-data"
-        case .unknown: return "unknown"
-        case .http: return "http"
-        case .tls: return "tls"
-        case .ssh: return "ssh"
-        case .dns: return "dns"
-        case .smtp: return "smtp"
-        }
-    }
-
-    public init?(name: String) {
-        guard let match = AppProtocol.allCases.first(where: { $0.description == name }) else { return nil }
-        self = match
-    }
-}
-
 /// Facts a custom event carries (what DPI detected, which rule alerted, a measured value).
 public struct EventDetail: Sendable {
-    public var appProtocol: AppProtocol = .unknown
+    /// The flow's application protocol (`DPI_DETECT`, `IDS_ALERT`); nil when not known.
+    public var appProtocol: AppLayerProtocol?
     /// A rule index (IDS_ALERT) or another small integer the publisher defines.
     public var index: Int32 = -1
     /// A measured value (LONG_FLOW: average packet length).
     public var value: UInt64 = 0
 
-    public init(appProtocol: AppProtocol = .unknown, index: Int32 = -1, value: UInt64 = 0) {
+    public init(appProtocol: AppLayerProtocol? = nil, index: Int32 = -1, value: UInt64 = 0) {
         self.appProtocol = appProtocol
         self.index = index
         self.value = value

@@ -1,3 +1,4 @@
+import MBoxPacket
 import MBoxTCPMonitor
 
 /// Which stack updates a subscription wants: by whose stack changed and whose packet
@@ -28,7 +29,8 @@ public struct StackFilter: OptionSet, Sendable, Hashable {
 
 /// A condition on a custom event's detail (e.g. DPI_DETECT with `protocol: http`).
 public enum EventCondition: Sendable, Equatable {
-    case appProtocol(AppProtocol)
+    /// The detected protocol; nil: DPI could not tell.
+    case appProtocol(AppLayerProtocol?)
 
     @inlinable
     public func holds(for event: Event) -> Bool {

@@ -1,11 +1,14 @@
+import MBoxAppLayer
 import MBoxEvents
 import MBoxNFRunner
 import MBoxPacket
 import MBoxTCPMonitor
 
-/// DPI: tells a flow's application protocol (HTTP, TLS with SNI, SSH, DNS, SMTP) from
-/// its first payloads, publishes `EVENT/DPI_DETECT` once, and unsubscribes itself from
-/// the flow — what is decided costs nothing more.
+/// DPI: tells a flow's application protocol (HTTP, TLS with SNI, SSH, DNS, SMTP, FTP, SMB)
+/// from its first payloads, publishes `EVENT/DPI_DETECT` once, and unsubscribes itself
+/// from the flow — what is decided costs nothing more. It tells protocols as detection
+/// does (`AppDetect`) and reads the SNI with the application layer's `TLSParser`, so
+/// DPI and Signature_Match agree on every flow.
 ///
 /// On reassembled streams (`DATA_RDY`) it classifies the stream's first bytes, however
 /// finely they were segmented, and hands them over in the `DPI_DETECT` event (`data`,
@@ -15,7 +18,8 @@ public final class DPI: NetworkFunction {
     public let maximumInspections: Int
     /// Stream bytes kept per flow direction while undecided.
     public static let prefixLimit = 1024
-    public private(set) var detected = [UInt64](repeating: 0, count: AppProtocol.allCases.count)
+    /// Flows decided, by protocol: index 0 is "unknown", protocol `p` is `p.rawValue + 1`.
+    private var detections = [UInt64](repeating: 0, count: AppLayerProtocol.allCases.count + 1)
 
     private var context: NFContext!
     private var inspections: UnsafeMutablePointer<UInt8>!
@@ -58,6 +62,9 @@ public final class DPI: NetworkFunction {
     /// The TLS server name (SNI) seen in the flow's ClientHello, if any.
     public func serverName(slot: Int32) -> String? { serverNames[slot] }
 
+    /// Flows DPI decided were `app` (nil: flows it gave up on).
+    public func detected(_ app: AppLayerProtocol?) -> UInt64 { detections[app.map { Int($0.rawValue) + 1 } ?? 0] }
+
     public func handle(_ event: Event) {
         guard Int(inspections[Int(event.slot)]) < maximumInspections else { return }
         if event.type == .dataReady {
@@ -93,14 +100,18 @@ public final class DPI: NetworkFunction {
     private func inspect(_ event: Event, _ bytes: UnsafeRawBufferPointer, handOver: Bool) {
         guard !bytes.isEmpty else { return }
         inspections[Int(event.slot)] += 1
-        let isUDP = event.headers?.pointee.isUDP ?? false
-        var found = Self.classify(bytes, fromClient: event.cause == .client, isUDP: isUDP)
-        if found == .tls, event.cause == .client, let name = Self.serverName(inClientHello: bytes) {
-            serverNames[event.slot] = name
+        let toServer = event.cause == .client
+        let found: AppLayerProtocol?
+        if let headers = event.headers?.pointee, headers.isUDP {
+            found = AppDetect.udp(bytes, sourcePort: headers.sourcePort, destinationPort: headers.destinationPort)
+        } else {
+            found = AppDetect.tcp(bytes, toServer: toServer)
         }
-        if found == nil, Int(inspections[Int(event.slot)]) >= maximumInspections { found = .unknown }
-        guard let appProtocol = found else { return }
-        detected[Int(appProtocol.rawValue)] &+= 1
+        // Undecided until a protocol shows or the inspections run out (then: unknown, nil).
+        guard found != nil || Int(inspections[Int(event.slot)]) >= maximumInspections else { return }
+        if found == .tls, toServer, let name = Self.serverName(inClientHello: bytes) { serverNames[event.slot] = name }
+        let appProtocol = found
+        detections[appProtocol.map { Int($0.rawValue) + 1 } ?? 0] &+= 1
         // Decided: no more events for this flow, before telling the others.
         context.unsubscribeAll(slot: event.slot)
         inspections[Int(event.slot)] = UInt8(maximumInspections)
@@ -113,73 +124,12 @@ public final class DPI: NetworkFunction {
         context.publish(.dpiDetect, about: detection, detail: EventDetail(appProtocol: appProtocol))
     }
 
-    // Prefixes made once: an array literal in `classify` allocated on every call.
-    static let httpMethods: [[UInt8]] = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "]
-        .map { Array($0.utf8) }
-    static let smtpGreetings: [[UInt8]] = ["EHLO ", "HELO "].map { Array($0.utf8) }
-    static let smtpBanners: [[UInt8]] = ["220 ", "220-"].map { Array($0.utf8) }
-    static let httpResponse = Array("HTTP/1.".utf8)
-    static let sshBanner = Array("SSH-".utf8)
-
-    /// The protocol a payload shows, or nil when it does not tell yet.
-    public static func classify(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, isUDP: Bool) -> AppProtocol? {
-        func starts(with prefix: [UInt8]) -> Bool {
-            bytes.count >= prefix.count && zip(bytes, prefix).allSatisfy { $0 == $1 }
-        }
-        if isUDP { return looksLikeDNS(bytes) ? .dns : nil }
-        if fromClient {
-            if httpMethods.contains(where: starts(with:)) { return .http }
-            if smtpGreetings.contains(where: starts(with:)) { return .smtp }
-        } else {
-            if starts(with: httpResponse) { return .http }
-            if smtpBanners.contains(where: starts(with:)) {
-                let banner = String(decoding: bytes.prefix(128), as: UTF8.self)
-                if banner.contains("SMTP") || banner.contains("ESMTP") || banner.contains("mail") { return .smtp }
-            }
-        }
-        if starts(with: sshBanner) { return .ssh }
-        // TLS handshake record, version 3.x, carrying a ClientHello or ServerHello.
-        if bytes.count >= 6, bytes[0] == 0x16, bytes[1] == 0x03, bytes[2] <= 0x04, bytes[5] == 1 || bytes[5] == 2 {
-            return .tls
-        }
-        return nil
-    }
-
-    static func looksLikeDNS(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard bytes.count >= 12 else { return false }
-        let questions = Int(bytes[4]) << 8 | Int(bytes[5])
-        let opcode = (bytes[2] >> 3) & 0x0F
-        return questions >= 1 && questions <= 16 && opcode <= 5
-    }
-
-    /// The server_name extension of a TLS ClientHello, every length checked.
+    /// The server name of the ClientHello that starts `bytes` (a client's first bytes), read
+    /// by the application layer's TLS parser.
     public static func serverName(inClientHello bytes: UnsafeRawBufferPointer) -> String? {
-        var cursor = 5 + 4 + 2 + 32  // record header, handshake header, version, random
-        func u8(_ at: Int) -> Int? { at < bytes.count ? Int(bytes[at]) : nil }
-        func u16(_ at: Int) -> Int? { at + 1 < bytes.count ? Int(bytes[at]) << 8 | Int(bytes[at + 1]) : nil }
-        guard bytes.count > 5, bytes[5] == 1 else { return nil }
-        guard let sessionLength = u8(cursor) else { return nil }
-        cursor += 1 + sessionLength
-        guard let suitesLength = u16(cursor) else { return nil }
-        cursor += 2 + suitesLength
-        guard let compressionLength = u8(cursor) else { return nil }
-        cursor += 1 + compressionLength
-        guard let extensionsLength = u16(cursor) else { return nil }
-        cursor += 2
-        let end = min(bytes.count, cursor + extensionsLength)
-        while cursor + 4 <= end {
-            guard let type = u16(cursor), let length = u16(cursor + 2) else { return nil }
-            let body = cursor + 4
-            if type == 0 {
-                // server_name_list: length, then entries of (type, length, name).
-                guard let nameType = u8(body + 2), nameType == 0, let nameLength = u16(body + 3),
-                      body + 5 + nameLength <= end else { return nil }
-                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(body + 5)..<(body + 5 + nameLength)]),
-                              as: UTF8.self)
-            }
-            cursor = body + length
-        }
-        return nil
+        var parser = TLSParser(toServer: true, wanted: .init(serverName: true, ja3: false, ja3s: false, certificates: false))
+        guard let name = parser.feed(bytes).lazy.compactMap(\.serverName).first else { return nil }
+        return String(decoding: name, as: UTF8.self)
     }
 }
 

@@ -81,7 +81,7 @@ public final class EVEWriter: Sendable {
             "\"dest_ip\":\"\(flow.destination)\"", "\"dest_port\":\(flow.destinationPort)",
             "\"proto\":\"\(flow.proto)\"",
         ]
-        if event.detail.appProtocol != .unknown { fields.append("\"app_proto\":\"\(event.detail.appProtocol)\"") }
+        if let app = event.detail.appProtocol { fields.append("\"app_proto\":\"\(app)\"") }
         fields.append("\"direction\":\"\(toServer ? "to_server" : "to_client")\"")
         fields.append("\"alert\":{\"action\":\"\(rule.eveAction)\",\"gid\":\(rule.gid),\"signature_id\":\(rule.sid),"
             + "\"rev\":\(rule.rev),\"signature\":\(quoted(rule.message)),\"category\":\(quoted(rule.category)),"

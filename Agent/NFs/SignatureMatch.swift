@@ -335,7 +335,7 @@ public final class SignatureMatch: NetworkFunction {
                 return
             }
             counters.alerts &+= 1
-            let app = appProtocols[Int(event.slot)].flatMap { AppProtocol(name: $0.description) } ?? .unknown
+            let app = appProtocols[Int(event.slot)]
             if let transaction = currentTransaction {
                 alertContext[AlertKey(flowID: event.flowID, rule: rule)] = EVEWriter.transactionFields(transaction)
             }

@@ -4,6 +4,7 @@ import MBoxDataPath
 import MBoxEvents
 import MBoxNFRunner
 import MBoxNFs
+import MBoxPacket
 import MBoxTCPMonitor
 import MBoxTrafficGen
 import Testing
@@ -39,7 +40,7 @@ struct ChainTests {
         replay(capture, through: Pipeline(dataPath: dataPath, source: EventSource(types: types, wantedTypes: runner.table.wantedTypes(types)), chain: runner))
         let detections = recorder.seen.filter { $0.type == .dpiDetect }
         let httpFlows = Set(detections.map(\.flowID))
-        #expect(httpFlows.count == dpi.detected[Int(AppProtocol.http.rawValue)])
+        #expect(httpFlows.count == dpi.detected(.http))
         #expect(httpFlows.count == capture.summary.tcpFlows / 3, "one HTTP flow in three (http, tls, ssh in turn)")
         let packets = recorder.seen.filter { $0.type == .packetTCP }
         #expect(!packets.isEmpty)

@@ -1,4 +1,5 @@
 import Foundation
+import MBoxAppLayer
 import MBoxChain
 import MBoxDataPath
 import MBoxEvents
@@ -10,18 +11,17 @@ import Testing
 
 @Suite("Built-in NFs")
 struct NFUnitTests {
-    func classify(_ text: [UInt8], fromClient: Bool = true, udp: Bool = false) -> AppProtocol? {
-        text.withUnsafeBytes { DPI.classify($0, fromClient: fromClient, isUDP: udp) }
+    func classify(_ text: [UInt8], fromClient: Bool = true) -> AppLayerProtocol? {
+        text.withUnsafeBytes { AppDetect.tcp($0, toServer: fromClient) }
     }
 
-    @Test("DPI tells HTTP, TLS (with SNI), SSH, DNS and SMTP apart, and says nil when unsure")
+    @Test("DPI tells protocols as detection does (HTTP, TLS with SNI, SSH, SMTP, DNS on its ports) and says nil when unsure")
     func dpiClassifies() {
         #expect(classify(Array("GET / HTTP/1.1\r\n".utf8)) == .http)
         #expect(classify(Array("HTTP/1.1 200 OK\r\n".utf8), fromClient: false) == .http)
         #expect(classify(Array("SSH-2.0-OpenSSH_9.6\r\n".utf8)) == .ssh)
         #expect(classify(Array("EHLO mail.example.net\r\n".utf8)) == .smtp)
         #expect(classify(Array("220 mx.example.net ESMTP Postfix\r\n".utf8), fromClient: false) == .smtp)
-        #expect(classify([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7], udp: true) == .dns)
         #expect(classify(Array("hello there".utf8)) == nil)
         #expect(classify(Array("GE".utf8)) == nil)
         // A real ClientHello from the generator.
@@ -36,7 +36,7 @@ struct NFUnitTests {
             let headers = path.headers.pointee
             guard headers.payloadLength > 0 else { continue }
             let payload = UnsafeRawBufferPointer(rebasing: packet.data[headers.payloadOffset..<(headers.payloadOffset + headers.payloadLength)])
-            if DPI.classify(payload, fromClient: true, isUDP: false) == .tls, let name = DPI.serverName(inClientHello: payload) {
+            if AppDetect.tcp(payload, toServer: true) == .tls, let name = DPI.serverName(inClientHello: payload) {
                 names.append(name)
             }
         }
