@@ -37,6 +37,10 @@ public final class DataPath {
     /// Whether the last packet started a new flow.
     public private(set) var startedFlow = false
     public private(set) var endedFlows: [FlowEnd] = []
+    /// Flows ended outside `process` (by what the NFs decided), and whether a packet is
+    /// being processed.
+    private var endedBetweenPackets: [FlowEnd] = []
+    private var inPacket = false
     /// When the last packet completed a fragmented IP datagram: the datagram, which the
     /// later stages read in the packet's place (valid until the next packet).
     public private(set) var reassembledPacket: CapturedPacket?
@@ -89,6 +93,7 @@ public final class DataPath {
             ? TCPSplitProxy(configuration: configuration.splitProxy, flowCapacity: configuration.flowTable.capacity, outbox: outbox)
             : nil
         endedFlows.reserveCapacity(16)
+        splicer?.slots = self
     }
 
     deinit {
@@ -100,6 +105,30 @@ public final class DataPath {
     /// Reassembled chunks the last packet (or `finishAll()`) produced.
     public var chunks: UnsafeBufferPointer<StreamChunk> { monitor.chunks }
 
+    /// The request the last packet completed on a splicing stack, for `FLOW_REQ` (valid
+    /// until the next packet): its client leg, its bytes, and how many backends refused it.
+    @inline(__always)
+    public var pendingRequest: (slot: Int32, bytes: UnsafeRawBufferPointer, attempt: Int)? { splicer?.request }
+
+    /// Byte-stream chunks the Split Proxy staged for the NFs while processing the last
+    /// packet (at most one each way), for `BYTESTREAM`.
+    @inline(__always)
+    public var stagedChunks: [ByteStreamChunk] { splitProxy?.staged ?? [] }
+
+    /// What the TCP Monitor knows of the flow in `slot`.
+    @inline(__always)
+    public func tcpState(_ slot: Int32) -> TCPMonitor.FlowState { monitor.state(slot) }
+
+    /// How far the flow in `slot`'s reassembled stream reached each way (zero without reassembly).
+    @inline(__always)
+    public func streamOffsets(_ slot: Int32) -> (toServer: UInt64, toClient: UInt64) {
+        guard let reassembler = monitor.reassembler else { return (0, 0) }
+        return (reassembler.offset(slot: slot, direction: .toServer), reassembler.offset(slot: slot, direction: .toClient))
+    }
+
+    /// Whether the data path reassembles streams.
+    public var reassembles: Bool { monitor.reassembler != nil }
+
     /// Bytes of state per flow without reassembly: flow table entry plus TCP Monitor.
     public var bytesPerFlow: Int { flows.bytesPerFlow + TCPMonitor.bytesPerFlow }
 
@@ -110,11 +139,24 @@ public final class DataPath {
     /// Runs one packet through every stage.
     @inline(__always)
     public func process(_ packet: CapturedPacket) -> PacketDisposition {
+        inPacket = true
+        let disposition = processPacket(packet)
+        inPacket = false
+        return disposition
+    }
+
+    @inline(__always)
+    private func processPacket(_ packet: CapturedPacket) -> PacketDisposition {
         monitor.beginPacket()
         if outbox.count > 0 { outbox.removeAll() }
         consumed = false
         splicer?.beginPacket()
         if !endedFlows.isEmpty { endedFlows.removeAll(keepingCapacity: true) }
+        if !endedBetweenPackets.isEmpty {
+            // Flows a decision ended after the last packet's events: reported with this one's.
+            endedFlows.append(contentsOf: endedBetweenPackets)
+            endedBetweenPackets.removeAll(keepingCapacity: true)
+        }
         if !endedTunnels.isEmpty { forgetEndedTunnels() }
         tcpResult = nil
         startedFlow = false
@@ -246,8 +288,6 @@ public final class DataPath {
         // A flow of packets whose TCP header was damaged has no TCP state.
         transportless[Int(flow.slot)] = parsed.pointee.transportDamaged
         if stack.answersClients {
-            // A slot the Split Proxy ran a connection in before is free again.
-            splitProxy?.close(slot: flow.slot)
             splicer!.open(slot: flow.slot, service: service, headers: parsed.pointee, packet: packet, facts: cookie!)
         } else if stack == .tcpMonitor {
             var policies: (toServer: TargetPolicy, toClient: TargetPolicy)?
@@ -295,15 +335,34 @@ public final class DataPath {
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
     }
 
-    /// An NF picked a backend for the splicer's request: connect, and record the backend
-    /// leg the splicer opened as a splicer flow.
-    public func connect(_ choice: BackendChoice, now: UInt64) {
-        guard let splicer else { return }
-        splicer.connect(choice, now: now)
-        if let leg = splicer.backendLeg(of: choice.slot) {
-            stackOf[Int(leg)] = stackOf[Int(choice.slot)]
-            splitProxy?.close(slot: leg)
+    /// Carries out what the NFs decided about the packet just processed (`packet`, the
+    /// datagram when it completed one): the Splicer's request answered, connected or
+    /// refused; the Split Proxy's staged bytes committed with the NFs' edits; a reject
+    /// answered. The decision is reset for the next packet.
+    public func apply(_ decision: inout StackDecision, to packet: CapturedPacket, disposition: PacketDisposition) {
+        if let request = splicer?.request {
+            if let response = decision.response, response.slot == request.slot,
+               answer(request.slot, response: response.bytes, close: response.close, now: packet.timestamp) {
+                // Answered by an NF: the TCP Endpoint.
+            } else if let choice = decision.backend, choice.slot == request.slot {
+                connect(choice, now: packet.timestamp)
+            } else {
+                refuse(request.slot)
+            }
         }
+        if let splitProxy, !splitProxy.staged.isEmpty {
+            splitProxy.commit(decision.streamEdits, now: packet.timestamp)
+        }
+        if decision.reject, case .flow = disposition {
+            RejectResponder.reject(packet, headers: headers.pointee, into: outbox)
+        }
+        decision.reset()
+    }
+
+    /// An NF picked a backend for the splicer's request: connect (the splicer opens the
+    /// backend leg's flow through `FlowSlots`).
+    public func connect(_ choice: BackendChoice, now: UInt64) {
+        splicer?.connect(choice, now: now)
     }
 
     /// Runs the stacks' timers (the Split Proxy's retransmissions, persist probes and
@@ -395,8 +454,12 @@ public final class DataPath {
     public func finishAll() {
         monitor.beginPacket()
         endedFlows.removeAll(keepingCapacity: true)
+        endedFlows.append(contentsOf: endedBetweenPackets)
+        endedBetweenPackets.removeAll()
         if !endedTunnels.isEmpty { forgetEndedTunnels() }
+        inPacket = true
         for slot in flows.slotsOldestFirst { end(slot, reason: .endOfInput) }
+        inPacket = false
     }
 
     private func end(_ slot: Int32, reason: FlowEndReason) {
@@ -420,8 +483,9 @@ public final class DataPath {
         if !tunnels.isEmpty, tunnels[flows.flowID(slot)] != nil { endedTunnels.append(flows.flowID(slot)) }
         let finalReason: FlowEndReason = (reason == .idleTimeout || reason == .endOfInput) && tcp?.flags.closed == true
             ? .closed : reason
-        endedFlows.append(FlowEnd(flowID: flows.flowID(slot), slot: slot, key: key, reason: finalReason,
-                                  firstSeen: flows.firstSeen(slot), lastSeen: flows.lastSeen(slot), tcp: tcp))
+        let ended = FlowEnd(flowID: flows.flowID(slot), slot: slot, key: key, reason: finalReason,
+                            firstSeen: flows.firstSeen(slot), lastSeen: flows.lastSeen(slot), tcp: tcp)
+        if inPacket { endedFlows.append(ended) } else { endedBetweenPackets.append(ended) }
         let removal: FlowTable.RemovalReason
         switch reason {
         case .idleTimeout: removal = .expired
@@ -431,4 +495,20 @@ public final class DataPath {
         }
         flows.remove(slot, reason: removal)
     }
+}
+
+extension DataPath: FlowSlots {
+    /// A stack's own flow (the Splicer's backend leg): recorded on `stack` like any other,
+    /// so it ends through `end` like any other.
+    public func openFlow(_ key: FlowKey, hash: UInt32, on stack: StackKind, now: UInt64) -> Int32? {
+        if let stale = flows.lookup(key, hash: hash, now: now) { end(stale.slot, reason: .reused) }
+        guard !flows.isFull else { return nil }
+        let flow = flows.insert(key, hash: hash, sourceIsClient: true, now: now)
+        // A leg is the stack's own: NFs know the connection by its client leg's flow.
+        stackOf[Int(flow.slot)] = stack
+        transportless[Int(flow.slot)] = false
+        return flow.slot
+    }
+
+    public func endFlow(_ slot: Int32) { end(slot, reason: .closed) }
 }

@@ -94,7 +94,7 @@ public final class EventSource {
             append(Event(type: .packet, side: sender, cause: sender, slot: slot, flowID: flowID,
                          timestamp: packet.timestamp, packet: packet.data, headers: headers))
         }
-        if let request = dataPath.splicer?.request {
+        if let request = dataPath.pendingRequest {
             // Always built: without an NF's answer the splicer refuses the client.
             let requestFlow = dataPath.flows.flowID(request.slot)
             append(Event(type: .flowRequest, side: .server, cause: .client, slot: request.slot, flowID: requestFlow,
@@ -102,8 +102,9 @@ public final class EventSource {
                          data: request.bytes.baseAddress.map { UnsafeRawPointer($0) }, dataOffset: 0, dataLength: request.bytes.count,
                          detail: EventDetail(value: UInt64(request.attempt))))
         }
-        if let proxy = dataPath.splitProxy, !proxy.staged.isEmpty {
-            for (index, chunk) in proxy.staged.enumerated() {
+        let staged = dataPath.stagedChunks
+        if !staged.isEmpty {
+            for (index, chunk) in staged.enumerated() {
                 let cause: FlowSide = chunk.direction == .toServer ? .client : .server
                 append(Event(type: .byteStream, side: cause.peer, cause: cause, slot: chunk.slot, flowID: chunk.flowID,
                              timestamp: packet.timestamp, packet: packet.data, headers: headers,
@@ -120,7 +121,7 @@ public final class EventSource {
                          packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(anomalies.rawValue))))
         }
         if wants(.dataReady) {
-            let state = dataPath.monitor.state(slot)
+            let state = dataPath.tcpState(slot)
             for chunk in dataPath.chunks where chunk.flowID == flowID {
                 append(dataEvent(chunk, state: state, dataPath: dataPath, timestamp: packet.timestamp,
                                  packet: packet.data, headers: headers))
@@ -169,9 +170,8 @@ public final class EventSource {
         snapshot.clientState = state.client.state
         snapshot.serverState = state.server.state
         snapshot.established = state.flags.established
-        if let reassembler = dataPath?.monitor.reassembler {
-            snapshot.toServerOffset = reassembler.offset(slot: chunk.slot, direction: .toServer)
-            snapshot.toClientOffset = reassembler.offset(slot: chunk.slot, direction: .toClient)
+        if let dataPath, dataPath.reassembles {
+            (snapshot.toServerOffset, snapshot.toClientOffset) = dataPath.streamOffsets(chunk.slot)
         } else if chunk.direction == .toServer {
             snapshot.toServerOffset = chunk.offset + UInt64(chunk.length)
         } else {
@@ -184,7 +184,7 @@ public final class EventSource {
 
     @inline(__always)
     private func snapshot(_ dataPath: DataPath, slot: Int32, headers: UnsafeMutablePointer<PacketHeaders>) -> StackSnapshot {
-        let state = dataPath.monitor.state(slot)
+        let state = dataPath.tcpState(slot)
         var snapshot = StackSnapshot()
         snapshot.clientState = state.client.state
         snapshot.serverState = state.server.state
@@ -193,9 +193,8 @@ public final class EventSource {
         snapshot.acknowledgment = headers.pointee.acknowledgment
         snapshot.flags = headers.pointee.tcpFlags
         snapshot.payloadLength = UInt16(truncatingIfNeeded: headers.pointee.payloadLength)
-        if let reassembler = dataPath.monitor.reassembler, state.flags.reassemble {
-            snapshot.toServerOffset = reassembler.offset(slot: slot, direction: .toServer)
-            snapshot.toClientOffset = reassembler.offset(slot: slot, direction: .toClient)
+        if state.flags.reassemble {
+            (snapshot.toServerOffset, snapshot.toClientOffset) = dataPath.streamOffsets(slot)
         }
         return snapshot
     }

@@ -76,14 +76,9 @@ public final class ChainRunner {
     private let deliveredCounts: UnsafeMutablePointer<UInt64>
     private let perNFCounts: UnsafeMutablePointer<UInt64>
     public private(set) var verdict = Verdict.forward
-    /// Whether an NF asked for the packet to be answered as a `reject` rule does.
-    public private(set) var rejected = false
-    /// The backend an NF picked for the packet's `FLOW_REQ`.
-    public private(set) var backendChoice: BackendChoice?
-    /// An NF's own answer to a `FLOW_REQ` (the TCP Endpoint), when one gave it.
-    public private(set) var response: StackResponse?
-    /// What NFs did to the Split Proxy's byte-stream chunks of the current packet.
-    public var streamEdits = StreamEdits()
+    /// What the NFs decided for the packet's μStack (reject, backend, answer, stream edits),
+    /// applied by the data path once the chain has run.
+    public var decision = StackDecision()
     /// `IDS_ALERT` events published during the last packet, for outputs (EVE).
     public private(set) var alerts: ContiguousArray<Event> = []
     public private(set) var contexts: [NFContext] = []
@@ -172,9 +167,9 @@ public final class ChainRunner {
     @inline(__always)
     public func run(_ events: UnsafeBufferPointer<Event>) -> Verdict {
         verdict = .forward
-        rejected = false
-        backendChoice = nil
-        response = nil
+        decision.reject = false
+        decision.backend = nil
+        decision.response = nil
         if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
         for index in events.indices {
             dispatch(events[index])
@@ -379,20 +374,20 @@ public final class ChainRunner {
         verdict = .drop
     }
 
-    func reject() { rejected = true }
+    func reject() { decision.reject = true }
 
     func editStream(chunk: Int, length: Int, range: Range<Int>, with bytes: some Collection<UInt8>) {
-        streamEdits.replace(chunk: chunk, length: length, range: range, with: bytes)
+        decision.streamEdits.replace(chunk: chunk, length: length, range: range, with: bytes)
     }
 
-    func holdStream(chunk: Int, from offset: Int) { streamEdits.hold(chunk: chunk, from: offset) }
+    func holdStream(chunk: Int, from offset: Int) { decision.streamEdits.hold(chunk: chunk, from: offset) }
 
     func respond(_ answer: StackResponse) {
-        if response == nil { response = answer }
+        if decision.response == nil { decision.response = answer }
     }
 
     func choose(_ choice: BackendChoice) {
-        if backendChoice == nil { backendChoice = choice }
+        if decision.backend == nil { decision.backend = choice }
     }
 
     func currentFlowID(_ slot: Int32) -> UInt64 { dataPath.flows.flowID(slot) }

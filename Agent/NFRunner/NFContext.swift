@@ -1,3 +1,4 @@
+import MBoxDataPath
 import MBoxEvents
 import MBoxPacket
 import MBoxTCPSplicer
@@ -112,12 +113,4 @@ public final class NFContext {
     public func flowKey(slot: Int32) -> FlowKey {
         withRunner { runner in runner.flowKey(slot: slot, flowID: runner.currentFlowID(slot)) }
     }
-}
-
-/// An NF's own answer to a request (`NFContext.respond`).
-public struct StackResponse: Sendable {
-    public var slot: Int32
-    public var flowID: UInt64
-    public var bytes: [UInt8]
-    public var close: Bool
 }

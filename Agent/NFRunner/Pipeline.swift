@@ -2,7 +2,6 @@ import Dispatch
 import MBoxCapture
 import MBoxDataPath
 import MBoxEvents
-import MBoxTransmit
 
 /// One worker's whole path, stage by stage: data path (parse → flow → μStack) → event
 /// source → NF chain → verdict. Optionally records each packet's latency from arrival
@@ -32,24 +31,8 @@ public final class Pipeline {
         // A packet that completed a fragmented datagram stands for the whole datagram.
         source.collect(dataPath, packet: dataPath.reassembledPacket ?? packet, disposition: disposition)
         var verdict = chain.run(source.events)
-        // The stack's part after the NFs: a backend for a request, answers for rejects.
-        if let request = dataPath.splicer?.request {
-            if let response = chain.response, response.slot == request.slot,
-               dataPath.answer(request.slot, response: response.bytes, close: response.close, now: packet.timestamp) {
-                // Answered by an NF: the TCP Endpoint.
-            } else if let choice = chain.backendChoice, choice.slot == request.slot {
-                dataPath.connect(choice, now: packet.timestamp)
-            } else {
-                dataPath.refuse(request.slot)
-            }
-        }
-        if let proxy = dataPath.splitProxy, !proxy.staged.isEmpty {
-            proxy.commit(chain.streamEdits, now: packet.timestamp)
-            chain.streamEdits.removeAll()
-        }
-        if chain.rejected, case .flow = disposition {
-            RejectResponder.reject(dataPath.reassembledPacket ?? packet, headers: dataPath.headers.pointee, into: dataPath.outbox)
-        }
+        // The stack's part after the NFs: what they decided, carried out by the data path.
+        dataPath.apply(&chain.decision, to: dataPath.reassembledPacket ?? packet, disposition: disposition)
         if dataPath.consumed, verdict == .forward { verdict = .consumed }
         switch verdict {
         case .drop: dropped &+= 1

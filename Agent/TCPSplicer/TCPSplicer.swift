@@ -24,7 +24,10 @@ public final class TCPSplicer: MicroStack {
     public let outbox: FrameOutbox
     /// Addresses of backends (and clients), learnt from ARP.
     public let neighbours = NeighbourTable()
+    /// Read for keys and flow IDs; changed only through `slots`.
     private let flows: FlowTable
+    /// The data path, which opens and ends the backend legs' flows.
+    public weak var slots: (any FlowSlots)?
     private let cookies = SynCookies()
     private let splices: UnsafeMutablePointer<Splice>
     private let capacity: Int
@@ -279,17 +282,13 @@ public final class TCPSplicer: MicroStack {
                           ipProtocol: IPProtocolNumber.tcp)
         let hash = SymmetricFlowHash.hash(source: key.client, sourcePort: key.clientPort, destination: key.server,
                                           destinationPort: key.serverPort, ipProtocol: key.ipProtocol)
-        if let stale = flows.lookup(key, hash: hash, now: now) {
-            unlink(stale.slot)
-            flows.remove(stale.slot, reason: .closed)
-        }
-        guard !flows.isFull else { return refuse(choice.slot) }
-        let leg = flows.insert(key, hash: hash, sourceIsClient: true, now: now)
+        let stack: StackKind = configuration.services[Int(splices[index].service)].split ? .tcpSplitProxy : .tcpSplicer
+        guard let leg = slots?.openFlow(key, hash: hash, on: stack, now: now) else { return refuse(choice.slot) }
         var backendLeg = Splice()
         backendLeg.isBackendLeg = true
         backendLeg.peer = choice.slot
-        splices[Int(leg.slot)] = backendLeg
-        splices[index].backendLeg = leg.slot
+        splices[Int(leg)] = backendLeg
+        splices[index].backendLeg = leg
         splices[index].phase = .connecting
         if let mac = neighbours[choice.address] {
             splices[index].backendMAC = mac
@@ -341,9 +340,10 @@ public final class TCPSplicer: MicroStack {
             // Tell a backend that may have answered to forget the connection.
             emitToBackend(slot, flags: .rst, sequence: splices[index].clientISN &+ 1, acknowledgment: 0, payload: false)
         }
-        splices[Int(leg)] = Splice()
-        flows.remove(leg, reason: .closed)
+        // The data path ends the leg's flow, and closes it here (`close(slot:)` unlinks it).
         splices[index].backendLeg = -1
+        splices[Int(leg)].peer = -1
+        slots?.endFlow(leg)
     }
 
     private func sendSYN(_ slot: Int32) {
