@@ -77,11 +77,12 @@ let package = Package(
                            "MBoxTransmit"],
             path: "Agent/DataPath", swiftSettings: fastPath),
         // Events and network functions, in the order events travel.
-        .target(name: "MBoxEvents", dependencies: ["MBoxDataPath", "MBoxTCPMonitor", "MBoxFlow", "MBoxPacket"],
+        .target(name: "MBoxEvents", dependencies: ["MBoxDataPath", "MBoxTCPMonitor", "MBoxFlow", "MBoxPacket", "MBoxAppLayer"],
                 path: "Agent/Events", swiftSettings: fastPath),
         .target(
             name: "MBoxNFRunner",
-            dependencies: ["MBoxEvents", "MBoxDataPath", "MBoxTCPSplicer", "MBoxTCPSplitProxy", "MBoxTransmit", "MBoxPacket", "MBoxFlow",
+            dependencies: ["MBoxEvents", "MBoxAppLayer", "MBoxDataPath", "MBoxTCPSplicer", "MBoxTCPSplitProxy", "MBoxTransmit",
+                           "MBoxPacket", "MBoxFlow",
                            .product(name: "Atomics", package: "swift-atomics")],
             path: "Agent/NFRunner", swiftSettings: fastPath),
         .systemLibrary(name: "CHyperscan", path: "Agent/CHyperscan", pkgConfig: "libhs",
@@ -104,8 +105,8 @@ let package = Package(
             path: "Agent/NFs", swiftSettings: fastPath),
         .target(
             name: "MBoxChain",
-            dependencies: ["MBoxNFRunner", "MBoxNFs", "MBoxEvents", "MBoxRules", "MBoxDetect", "MBoxDataPath", "MBoxTCPSplicer",
-                           "MBoxTransmit", "MBoxPacket", "MBoxFlow", .product(name: "Yams", package: "Yams")],
+            dependencies: ["MBoxNFRunner", "MBoxNFs", "MBoxEvents", "MBoxAppLayer", "MBoxRules", "MBoxDetect", "MBoxDataPath",
+                           "MBoxTCPSplicer", "MBoxTransmit", "MBoxPacket", "MBoxFlow", .product(name: "Yams", package: "Yams")],
             path: "Agent/Chain"),
         .target(name: "MBoxTrafficGen", dependencies: ["MBoxCapture"], path: "Agent/TrafficGen"),
 

@@ -1,3 +1,4 @@
+import MBoxAppLayer
 import MBoxNFs
 import Foundation
 import MBoxDataPath
@@ -21,10 +22,15 @@ public final class CompiledChain: Sendable {
     /// NF subscribes to what they publish.
     public let offloaded: Set<Int>
     let factories: [@Sendable () throws -> any NetworkFunction]
+    /// What the chain's application-layer stage parses (nil: no NF reads application data,
+    /// and no stage runs).
+    public let appLayer: AppLayerNeeds?
 
     init(definition: ChainDefinition, types: EventTypes, subscriptions: [Subscription], kinds: [NFKind],
-         stages: [[Int]], offloaded: Set<Int>, factories: [@Sendable () throws -> any NetworkFunction]) {
+         stages: [[Int]], offloaded: Set<Int>, factories: [@Sendable () throws -> any NetworkFunction],
+         appLayer: AppLayerNeeds?) {
         self.definition = definition
+        self.appLayer = appLayer
         self.offloaded = offloaded
         self.types = types
         self.subscriptions = subscriptions
@@ -46,8 +52,8 @@ public final class CompiledChain: Sendable {
             configuration.reassembly = ReassemblyConfiguration()
         }
         if keepBothStreams == false, configuration.reassembly != nil {
-            // Reassemble only the directions some DATA_RDY subscription reads.
-            let readers = subscriptions.filter { types.isA(.dataReady, $0.type) }
+            // Reassemble only the directions some DATA_RDY (or application) subscription reads.
+            let readers = streamReaders
             configuration.reassembly!.toServer = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .client)).isEmpty }
             configuration.reassembly!.toClient = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .server)).isEmpty }
         }
@@ -77,7 +83,7 @@ public final class CompiledChain: Sendable {
             throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
                                                   message: "the chain's TCP Splicer services differ from this agent's data path (restart the agent with the chain)")])
         }
-        let readers = subscriptions.filter { types.isA(.dataReady, $0.type) }
+        let readers = streamReaders
         let readsClient = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .client)).isEmpty }
         let readsServer = readers.contains { !$0.filter.intersection(.matching(side: nil, cause: .server)).isEmpty }
         if (readsClient && data.reassembly?.toServer != true) || (readsServer && data.reassembly?.toClient != true) {
@@ -87,13 +93,22 @@ public final class CompiledChain: Sendable {
         let members = try zip(definition.functions, zip(kinds, factories)).map { function, pair in
             ChainMember(name: function.name, action: pair.0.action, function: try pair.1())
         }
+        let stage = appLayer.map {
+            AppLayerStage(capacity: dataPath.flows.configuration.capacity, wanted: $0.buffers, parsed: $0.protocols)
+        }
         let runner = try ChainRunner(types: types, subscriptions: subscriptions, members: members, dataPath: dataPath,
-                                     stages: stages, offloaded: offloaded, launcher: launcher)
+                                     stages: stages, offloaded: offloaded, launcher: launcher, appLayer: stage)
         let wanted = runner.table.wantedTypes(types)
         // Byte streams wait for NFs' edits only when some NF reads them.
         let rewrites = wanted & (1 << UInt64(EventTypeID.byteStream.rawValue)) != 0
-        return PreparedStages(dataPath: dataPath, source: EventSource(types: types, wantedTypes: wanted), runner: runner,
-                              rewritesStreams: rewrites)
+        return PreparedStages(dataPath: dataPath, source: EventSource(types: types, wantedTypes: wanted, appLayer: stage),
+                              runner: runner, rewritesStreams: rewrites)
+    }
+
+    /// Subscriptions that read reassembled streams: `DATA_RDY`, and application events
+    /// (TCP's come from the streams; DNS over UDP needs none).
+    var streamReaders: [Subscription] {
+        subscriptions.filter { types.isA(.dataReady, $0.type) || (types.isA($0.type, .app) && !types.isA($0.type, .appDNS)) }
     }
 }
 
@@ -198,7 +213,8 @@ public struct ChainCompiler {
             offloaded.formUnion(candidates.count == stage.count ? Array(candidates.dropFirst()) : candidates)
         }
         return CompiledChain(definition: chain, types: types, subscriptions: subscriptions, kinds: kinds,
-                             stages: stages, offloaded: offloaded, factories: factories)
+                             stages: stages, offloaded: offloaded, factories: factories,
+                             appLayer: AppLayerNeeds(detection: Array(needs.values), subscriptions: subscriptions, types: types))
     }
 
     /// Narrows a detection NF's subscription to what its rules can use: stream directions no
@@ -237,11 +253,14 @@ public struct ChainCompiler {
         if type == .dataReady, !chain.reassembly || chain.stack != "tcp_monitor" {
             return fail("DATA_RDY needs 'stack: {type: tcp_monitor, reassembly: true}'")
         }
+        if types.isA(type, .app), !types.isA(type, .appDNS), !chain.reassembly || chain.stack != "tcp_monitor" {
+            return fail("\(definition.event) is parsed from reassembled streams: it needs 'stack: {type: tcp_monitor, reassembly: true}'")
+        }
         if type == .streamAnomaly, chain.stack == "l2l3" { return fail("EVENT/STREAM_ANOMALY comes from the TCP Monitor") }
         if type == .packetTCP, chain.stack == "l2l3" { return fail("PKT/TCP comes from the TCP Monitor; the l2l3 stack publishes PKT") }
-        let stackEvent = type == .packetTCP || type == .packet || type == .dataReady || type == .byteStream
+        let stackEvent = type == .packetTCP || type == .packet || type == .dataReady || type == .byteStream || types.isA(type, .app)
         if !stackEvent, definition.stack != "any" || definition.from != "any" {
-            return fail("'stack' and 'from' filter stack events (PKT, PKT/TCP, DATA_RDY, BYTESTREAM), not \(definition.event)")
+            return fail("'stack' and 'from' filter stack and application events (PKT, PKT/TCP, DATA_RDY, BYTESTREAM, APP/…), not \(definition.event)")
         }
         var condition: EventCondition?
         if let name = definition.appProtocol {

@@ -1,3 +1,4 @@
+import MBoxAppLayer
 import MBoxCapture
 import MBoxDataPath
 import MBoxPacket
@@ -11,7 +12,12 @@ import MBoxTCPMonitor
 /// 3. `FLOW` / `FLOW/TCP` when the packet started a flow,
 /// 4. `PKT` (or two `PKT/TCP`: the sender's stack, then the receiver's),
 /// 5. `EVENT/DECODER_ANOMALY` / `EVENT/STREAM_ANOMALY` when something in it was wrong,
-/// 6. `DATA_RDY` for the packet's own flow.
+/// 6. `DATA_RDY` for the packet's own flow,
+///
+/// and `APP/…` after what completed them (a datagram's before its `PKT`, a stream's after
+/// its `DATA_RDY`, a flow's end before its `FLOW_DEST`) when the chain has an
+/// application-layer stage (`appLayer`): the stage is fed here, once per byte, and NFs
+/// read its records during dispatch.
 ///
 /// Only types some subscription wants are built (`FLOW` and `FLOW_DEST` always are: NFs
 /// keep per-flow state by them). The buffer is reused, so nothing is allocated per packet.
@@ -28,9 +34,18 @@ public final class EventSource {
     private var capacity = 64
     private var count = 0
 
-    public init(types: EventTypes, wantedTypes: UInt64) {
+    /// The application-layer stage this source feeds, when some NF reads application data.
+    public let appLayer: AppLayerStage?
+    /// Whether some NF subscribes to an `APP/…` type (the stage's records become events).
+    private let publishesApp: Bool
+
+    public init(types: EventTypes, wantedTypes: UInt64, appLayer: AppLayerStage? = nil) {
         self.types = types
         self.wantedTypes = wantedTypes
+        self.appLayer = appLayer
+        var appTypes: UInt64 = 0
+        for type in 0..<types.count where types.isA(EventTypeID(UInt8(type)), .app) { appTypes |= 1 << UInt64(type) }
+        publishesApp = appLayer != nil && wantedTypes & appTypes != 0
         storage = .allocate(capacity: capacity)
     }
 
@@ -43,6 +58,7 @@ public final class EventSource {
     private func reset() {
         storage.deinitialize(count: count)
         count = 0
+        appLayer?.beginPacket()
     }
 
     @inline(__always)
@@ -79,6 +95,12 @@ public final class EventSource {
             append(Event(type: isTCP ? .flowTCP : .flow, side: sender, cause: sender, slot: slot, flowID: flowID,
                          timestamp: packet.timestamp))
         }
+        if let appLayer, headers.pointee.isUDP, headers.pointee.payloadLength > 0 {
+            let payload = packetPayload(packet, headers)
+            let added = appLayer.datagram(slot: slot, flowID: flowID, sourcePort: headers.pointee.sourcePort,
+                                          destinationPort: headers.pointee.destinationPort, toServer: fromClient, payload: payload)
+            appEvents(added, appLayer, timestamp: packet.timestamp, packet: packet.data, headers: headers)
+        }
         if let result = dataPath.tcpResult {
             if wants(.packetTCP) {
                 var snapshot = self.snapshot(dataPath, slot: slot, headers: headers)
@@ -93,6 +115,12 @@ public final class EventSource {
         } else if wants(.packet) {
             append(Event(type: .packet, side: sender, cause: sender, slot: slot, flowID: flowID,
                          timestamp: packet.timestamp, packet: packet.data, headers: headers))
+        }
+        if let appLayer, dataPath.tcpResult != nil, headers.pointee.payloadLength == 0,
+           Self.bothClosed(dataPath.tcpState(slot)) {
+            // A data-less packet closed the connection: no stream data follows.
+            let added = appLayer.finish(slot: slot, flowID: flowID)
+            appEvents(added, appLayer, timestamp: packet.timestamp, packet: packet.data, headers: headers)
         }
         if let request = dataPath.pendingRequest {
             // Always built: without an NF's answer the splicer refuses the client.
@@ -120,12 +148,58 @@ public final class EventSource {
             append(Event(type: .streamAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
                          packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(anomalies.rawValue))))
         }
-        if wants(.dataReady) {
+        if wants(.dataReady) || appLayer != nil {
             let state = dataPath.tcpState(slot)
             for chunk in dataPath.chunks where chunk.flowID == flowID {
-                append(dataEvent(chunk, state: state, dataPath: dataPath, timestamp: packet.timestamp,
-                                 packet: packet.data, headers: headers))
+                if wants(.dataReady) {
+                    append(dataEvent(chunk, state: state, dataPath: dataPath, timestamp: packet.timestamp,
+                                     packet: packet.data, headers: headers))
+                }
+                if let appLayer, let bytes = chunk.bytes {
+                    let added = appLayer.stream(slot: slot, flowID: flowID, serverPort: dataPath.flows.key(slot).serverPort,
+                                                toServer: chunk.direction == .toServer, offset: chunk.offset,
+                                                bytes: UnsafeRawBufferPointer(start: bytes, count: chunk.length))
+                    appEvents(added, appLayer, timestamp: packet.timestamp, packet: packet.data, headers: headers)
+                }
             }
+        }
+    }
+
+    /// Both ends of an established connection closed (or closing on this ACK).
+    @inline(__always)
+    static func bothClosed(_ state: TCPMonitor.FlowState) -> Bool {
+        func done(_ state: TCPState) -> Bool { state == .closed || state == .timeWait || state == .lastAck }
+        return state.flags.established && done(state.client.state) && done(state.server.state)
+    }
+
+    @inline(__always)
+    private func packetPayload(_ packet: CapturedPacket, _ headers: UnsafeMutablePointer<PacketHeaders>) -> UnsafeRawBufferPointer {
+        let start = headers.pointee.payloadOffset
+        return UnsafeRawBufferPointer(rebasing: packet.data[start..<(start + headers.pointee.payloadLength)])
+    }
+
+    /// `APP/…` events for the stage's records `added` (when some NF subscribes to them).
+    @inline(__always)
+    private func appEvents(_ added: Range<Int>, _ appLayer: AppLayerStage, timestamp: UInt64, packet: UnsafeRawBufferPointer,
+                           headers: UnsafeMutablePointer<PacketHeaders>?) {
+        guard publishesApp, !added.isEmpty else { return }
+        for index in added {
+            let record = appLayer.records[index]
+            let name = record.transaction.buffers.protocolName
+            let toServer = record.transaction.toServer
+            let type: EventTypeID
+            switch name {
+            case .http: type = toServer ? .appHTTPRequest : .appHTTPResponse
+            case .tls: type = toServer ? .appTLSClientHello : .appTLSServerHello
+            case .dns: type = toServer ? .appDNSQuery : .appDNSAnswer
+            case .ssh: type = .appSSHBanner
+            default: type = .app
+            }
+            guard wants(type) else { continue }
+            let cause: FlowSide = toServer ? .client : .server
+            append(Event(type: type, side: cause.peer, cause: cause, slot: record.slot, flowID: record.flowID, timestamp: timestamp,
+                         packet: packet, headers: headers.map { UnsafePointer($0) },
+                         detail: EventDetail(appProtocol: name, index: Int32(index))))
         }
     }
 
@@ -138,7 +212,7 @@ public final class EventSource {
     @inline(__always)
     private func endedFlows(_ dataPath: DataPath, timestamp: UInt64, current: UInt64) {
         guard !dataPath.endedFlows.isEmpty else { return }
-        if wants(.dataReady) {
+        if wants(.dataReady) || appLayer != nil {
             // The slot may already hold a new flow: take the ended flow's own final state.
             // Many flows end at once at the end of input: looked up by flow ID, not searched.
             let ended = dataPath.endedFlows
@@ -147,11 +221,23 @@ public final class EventSource {
             for chunk in dataPath.chunks where chunk.flowID != current {
                 let position = index.map { $0[chunk.flowID] } ?? ended.firstIndex { $0.flowID == chunk.flowID }
                 let state = position.flatMap { ended[$0].tcp } ?? TCPMonitor.FlowState()
-                append(dataEvent(chunk, state: state, dataPath: nil, timestamp: timestamp,
-                                 packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil))
+                if wants(.dataReady) {
+                    append(dataEvent(chunk, state: state, dataPath: nil, timestamp: timestamp,
+                                     packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil))
+                }
+                if let appLayer, let position, let bytes = chunk.bytes {
+                    let added = appLayer.stream(slot: chunk.slot, flowID: chunk.flowID, serverPort: ended[position].key.serverPort,
+                                                toServer: chunk.direction == .toServer, offset: chunk.offset,
+                                                bytes: UnsafeRawBufferPointer(start: bytes, count: chunk.length))
+                    appEvents(added, appLayer, timestamp: timestamp, packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil)
+                }
             }
         }
         for ended in dataPath.endedFlows {
+            if let appLayer {
+                let added = appLayer.finish(slot: ended.slot, flowID: ended.flowID, flowEnded: true)
+                appEvents(added, appLayer, timestamp: timestamp, packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil)
+            }
             var snapshot = StackSnapshot()
             if let tcp = ended.tcp {
                 snapshot.clientState = tcp.client.state

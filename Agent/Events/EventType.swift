@@ -30,6 +30,25 @@ public struct EventTypeID: Hashable, Sendable, Comparable {
     /// Bytes on their way through the Split Proxy, which NFs may rewrite
     /// (`detail.index`: the chunk; `detail.value`: 1 when the sender finished after them).
     public static let byteStream = EventTypeID(13)
+    /// Application-layer transactions (the application-layer stage's; `detail.index`: the
+    /// stage's record, `detail.appProtocol`: its protocol). Subscribing to `APP` delivers all.
+    public static let app = EventTypeID(14)
+    public static let appHTTP = EventTypeID(15)
+    /// An HTTP request complete (its head, and its body up to the limit).
+    public static let appHTTPRequest = EventTypeID(16)
+    /// An HTTP response complete, with its request's buffers.
+    public static let appHTTPResponse = EventTypeID(17)
+    public static let appTLS = EventTypeID(18)
+    /// A TLS ClientHello (SNI, JA3).
+    public static let appTLSClientHello = EventTypeID(19)
+    /// The server's side of a TLS handshake (ServerHello, JA3S, its certificate when read).
+    public static let appTLSServerHello = EventTypeID(20)
+    public static let appDNS = EventTypeID(21)
+    public static let appDNSQuery = EventTypeID(22)
+    public static let appDNSAnswer = EventTypeID(23)
+    public static let appSSH = EventTypeID(24)
+    /// An SSH banner (either end's: `cause` says whose).
+    public static let appSSHBanner = EventTypeID(25)
 }
 
 /// The event type hierarchy. A name's parent is its prefix before the last `/`
@@ -38,7 +57,9 @@ public struct EventTypeID: Hashable, Sendable, Comparable {
 public struct EventTypes: Sendable {
     public static let builtIn = ["PKT", "PKT/TCP", "FLOW", "FLOW/TCP", "DATA_RDY", "FLOW_REQ", "FLOW_DEST",
                                  "EVENT", "EVENT/DPI_DETECT", "EVENT/IDS_ALERT", "EVENT/LONG_FLOW",
-                                 "EVENT/DECODER_ANOMALY", "EVENT/STREAM_ANOMALY", "BYTESTREAM"]
+                                 "EVENT/DECODER_ANOMALY", "EVENT/STREAM_ANOMALY", "BYTESTREAM",
+                                 "APP", "APP/HTTP", "APP/HTTP/REQUEST", "APP/HTTP/RESPONSE", "APP/TLS", "APP/TLS/CLIENT_HELLO",
+                                 "APP/TLS/SERVER_HELLO", "APP/DNS", "APP/DNS/QUERY", "APP/DNS/ANSWER", "APP/SSH", "APP/SSH/BANNER"]
     public static let maximumCount = 64
 
     public private(set) var names: [String] = []

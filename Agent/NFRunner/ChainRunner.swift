@@ -1,3 +1,4 @@
+import MBoxAppLayer
 import MBoxCapture
 import MBoxDataPath
 import MBoxEvents
@@ -59,6 +60,8 @@ public struct ChainCounters: Sendable {
 /// in parallel is applied after all of them are done, in chain order.
 public final class ChainRunner {
     public let types: EventTypes
+    /// The application-layer stage the event source feeds, read by NFs through their context.
+    public let appLayer: AppLayerStage?
     public let table: SubscriptionTable
     public let flowSubscriptions: FlowSubscriptions
     public let members: [ChainMember]
@@ -113,8 +116,10 @@ public final class ChainRunner {
     /// a helper core; other parallel stages fork and join per event. Helpers start by
     /// `launcher` (threads, or the agent's free EAL lcores).
     public init(types: EventTypes, subscriptions: [Subscription], members: [ChainMember], dataPath: DataPath,
-                stages: [[Int]]? = nil, offloaded: Set<Int> = [], launcher: HelperLauncher = .threads) throws {
+                stages: [[Int]]? = nil, offloaded: Set<Int> = [], launcher: HelperLauncher = .threads,
+                appLayer: AppLayerStage? = nil) throws {
         self.types = types
+        self.appLayer = appLayer
         self.members = members
         self.functions = members.map(\.function)
         handlers = .allocate(capacity: members.count)

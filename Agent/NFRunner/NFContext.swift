@@ -1,3 +1,4 @@
+import MBoxAppLayer
 import MBoxDataPath
 import MBoxEvents
 import MBoxPacket
@@ -15,6 +16,9 @@ public final class NFContext {
     /// Flow slots the NF must keep state for.
     public let capacity: Int
     public var types: EventTypes { withRunner { $0.types } }
+    /// The worker's application-layer stage (nil when no NF of the chain reads application
+    /// data): what each packet's streams and datagrams completed, parsed once for every NF.
+    public var appLayer: AppLayerStage? { withRunner { $0.appLayer } }
     /// The runner, which owns this context and outlives every use of it: held unretained
     /// (`unowned` would check and retain on each of the NF's per-event calls).
     private let unretainedRunner: Unmanaged<ChainRunner>

@@ -4,9 +4,10 @@ import MBoxConcurrency
 import MBoxEvents
 import MBoxFlow
 import MBoxNFRunner
+import MBoxRules
 
 /// Logger: writes a line per event it receives — packets, long flows, ended flows,
-/// alerts — into a buffer that a writer thread of its file takes between bursts (the
+/// alerts, application transactions (`APP/…`: method, host, URI, status, SNI, query) — into a buffer that a writer thread of its file takes between bursts (the
 /// worker never calls into the file system). On `EVENT/LONG_FLOW` it turns on its dynamic
 /// subscriptions for that flow, so it can log long flows only.
 public final class Logger: NetworkFunction {
@@ -57,6 +58,18 @@ public final class Logger: NetworkFunction {
         if event.type == .idsAlert || event.type == .longFlow {
             append(" detail=")
             append(event.detail.index >= 0 ? UInt64(event.detail.index) : event.detail.value)
+        } else if context.types.isA(event.type, .app), let stage = context.appLayer {
+            // What the application-layer stage parsed: the transaction's names, not bytes.
+            let buffers = stage.transaction(at: event.detail.index).buffers
+            for (name, buffer) in Self.appFields where buffers.has(buffer) {
+                append(" ")
+                append(name)
+                append("=")
+                _ = buffers.first(buffer) { bytes in
+                    output.append(contentsOf: bytes.prefix(256).lazy.map { $0 < 0x20 || $0 > 0x7E ? UInt8(ascii: ".") : $0 })
+                    return true
+                }
+            }
         }
         append("\n")
         records &+= 1
@@ -68,6 +81,12 @@ public final class Logger: NetworkFunction {
         output.submitAll()
         try? sink.flush()
     }
+
+    /// The fields an `APP/…` line names, when its transaction has them.
+    static let appFields: [(String, InspectionBuffer)] = [
+        ("method", .httpMethod), ("host", .httpHost), ("uri", .httpURIRaw), ("status", .httpStatCode), ("sni", .tlsSNI),
+        ("query", .dnsQuery), ("ssh", .sshSoftware),
+    ]
 
     private func append(_ text: String) { output.append(contentsOf: text.utf8) }
 

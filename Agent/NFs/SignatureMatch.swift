@@ -18,8 +18,9 @@ public struct SignatureMatchCounters: Sendable {
 
 /// Signature_Match: Suricata rules over every packet (`PKT`, TCP, UDP, ICMP, other IP),
 /// over reassembled streams (`DATA_RDY`, both directions: a window of the stream so far
-/// so that patterns split across segments are found) and over application-layer
-/// transactions its parsers build from the streams (HTTP, TLS, DNS, SSH). Publishes
+/// so that patterns split across segments are found) and over the application-layer
+/// transactions those streams and datagrams completed (HTTP, TLS, DNS, SSH) — read from
+/// the worker's application-layer stage, which parsed them once for every NF. Publishes
 /// `EVENT/IDS_ALERT` per matching rule and packet, as Suricata raises alerts.
 ///
 /// On `EVENT/DPI_DETECT` (the seed's chains) it turns on its dynamic subscriptions for the
@@ -37,9 +38,9 @@ public final class SignatureMatch: NetworkFunction {
 
     private var context: NFContext!
     private var detector: Detector!
-    /// Per flow slot: application layer, its protocol, whether the flow is blocked.
-    private var appFlows: [AppLayerFlow?] = []
-    private var appProtocols: [AppLayerProtocol?] = []
+    /// The worker's application-layer stage (when some rule reads application data).
+    private var appLayer: AppLayerStage?
+    /// Per flow slot: whether the flow is blocked.
     private var blocked: [Bool] = []
     /// Per non-TCP flow: which ends have sent (bit 0 the client, bit 1 the server).
     private var spoke: [UInt8] = []
@@ -91,8 +92,7 @@ public final class SignatureMatch: NetworkFunction {
         self.context = context
         // The detector's tables are sized by the chain's flow capacity.
         detector = try Detector(engine: engine, capacity: context.capacity)
-        appFlows = Array(repeating: nil, count: context.capacity)
-        appProtocols = Array(repeating: nil, count: context.capacity)
+        appLayer = parsesApps ? context.appLayer : nil
         blocked = Array(repeating: false, count: context.capacity)
         spoke = Array(repeating: 0, count: context.capacity)
         released = Array(repeating: false, count: context.capacity)
@@ -104,14 +104,12 @@ public final class SignatureMatch: NetworkFunction {
     }
 
     public func flowStarted(slot: Int32) {
-        appProtocols[Int(slot)] = nil
         blocked[Int(slot)] = false
         spoke[Int(slot)] = 0
         released[Int(slot)] = false
     }
 
     public func flowEnded(slot: Int32) {
-        appFlows[Int(slot)] = nil
         for direction in 0..<2 {
             let index = Int(slot) * 2 + direction
             if !windows[index].isEmpty { windows[index] = [] }
@@ -135,8 +133,8 @@ public final class SignatureMatch: NetworkFunction {
         case .dataReady:
             inspectStream(event)
         case .flowDestroyed:
-            if let flow = appFlows[Int(event.slot)] {
-                for transaction in flow.finish() { inspect(transaction, event) }
+            if let appLayer, !released[Int(event.slot)] {
+                for transaction in appLayer.closingTransactions(slot: event.slot, flowID: event.flowID) { inspect(transaction, event) }
             }
         default:
             if event.headers != nil { inspectPacket(event) }
@@ -167,23 +165,16 @@ public final class SignatureMatch: NetworkFunction {
             facts.established = spoke[Int(event.slot)] == 3
         }
         let payload = event.payload
-        if headers.isUDP, parsesApps, !payload.isEmpty {
-            let slot = Int(event.slot)
-            if appProtocols[slot] == nil,
-               let found = AppDetect.udp(payload, sourcePort: headers.sourcePort, destinationPort: headers.destinationPort) {
-                appProtocols[slot] = found
-            }
-            facts.appProtocol = appProtocols[slot]
-            if appProtocols[slot] == .dns, let transaction = AppLayerFlow.dns(payload, toServer: facts.toServer) {
-                inspect(transaction, event)
-            }
+        if headers.isUDP, let appLayer, !payload.isEmpty {
+            appLayer.forEachTransaction(flowID: event.flowID, kind: .datagram) { inspect($0, event) }
         }
         counters.packetsScanned &+= 1
         lastInspectedPayload = payload.isEmpty ? nil : payload.baseAddress
         if !matched.isEmpty { matched.removeAll(keepingCapacity: true) }
         detector.inspectPayload(facts, payload: payload, stream: false, slot: event.slot, into: &matched)
         raise(event)
-        if headers.isTCP, payload.isEmpty, Self.bothClosed(event.snapshot) { releaseStreams(event) }
+        if headers.isTCP, payload.isEmpty,
+           Self.bothClosed(event.snapshot) || appLayer?.endedStreams(of: event.flowID) == true { releaseStreams(event) }
     }
 
     /// Both ends have closed. The snapshot is the sender's stack after its packet and the
@@ -199,9 +190,8 @@ public final class SignatureMatch: NetworkFunction {
         let slot = Int(event.slot)
         guard !released[slot] else { return }
         released[slot] = true
-        if let flow = appFlows[slot] {
-            for transaction in flow.finish() { inspect(transaction, event) }
-            appFlows[slot] = nil
+        if let appLayer {
+            for transaction in appLayer.closingTransactions(slot: event.slot, flowID: event.flowID) { inspect(transaction, event) }
         }
         for index in [slot * 2, slot * 2 + 1] {
             if windows[index].capacity > 0 { windows[index] = [] }
@@ -233,15 +223,10 @@ public final class SignatureMatch: NetworkFunction {
         counters.streamBytesScanned &+= UInt64(bytes.count)
         let toServer = event.direction == .toServer
         let slot = Int(event.slot)
-        if parsesApps, !released[slot] {
-            if appFlows[slot] == nil {
-                let key = context.flowKey(of: event)
-                appFlows[slot] = AppLayerFlow(serverPort: key.serverPort, wanted: engine.needs.buffers,
-                                             parsed: engine.needs.parsedProtocols)
-            }
-            let transactions = appFlows[slot]!.feed(bytes, toServer: toServer)
-            appProtocols[slot] = appFlows[slot]!.detected
-            for transaction in transactions { inspect(transaction, event) }
+        if let appLayer, !released[slot] {
+            // What these bytes completed, parsed once by the stage for every reader.
+            appLayer.forEachTransaction(flowID: event.flowID, toServer: toServer, after: offset,
+                                        through: offset + UInt64(bytes.count)) { inspect($0, event) }
         }
         // In-order data points into the packet: the packet's prefilter hits cover it.
         let packetPayload = event.payload
@@ -305,7 +290,7 @@ public final class SignatureMatch: NetworkFunction {
         facts.established = event.snapshot.established
         facts.clientBytes = event.snapshot.toServerOffset
         facts.serverBytes = event.snapshot.toClientOffset
-        facts.appProtocol = appProtocols[Int(event.slot)]
+        facts.appProtocol = appLayer?.detected(slot: event.slot, flowID: event.flowID)
         facts.timestamp = event.timestamp
         return facts
     }
@@ -335,7 +320,7 @@ public final class SignatureMatch: NetworkFunction {
                 return
             }
             counters.alerts &+= 1
-            let app = appProtocols[Int(event.slot)]
+            let app = appLayer?.detected(slot: event.slot, flowID: event.flowID)
             if let transaction = currentTransaction {
                 alertContext[AlertKey(flowID: event.flowID, rule: rule)] = EVEWriter.transactionFields(transaction)
             }

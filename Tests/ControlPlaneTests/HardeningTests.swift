@@ -200,19 +200,28 @@ struct HardeningTests {
         let scratch = try ScratchDirectory()
         let pki = try TestPKI(in: scratch)
         let running = try await RunningController(in: scratch, pki: pki)
-        let rules = (0..<4000).map {
-            #"alert tcp any any -> any 80 (msg:"r\#($0)"; flow:established,to_server; content:"needle-\#($0)-"; pcre:"/needle-\#($0)-[a-z]{3}\d/"; sid:\#(2_000_000 + $0);)"#
-        }.joined(separator: "\n")
-        let spec = chainSpec(idsChain(name: "slow", dynamic: false), rules: ["rules.rules": rules])
-        let started = ContinuousClock.now
-        _ = try ChainSpecCompiler().compile(spec)
-        let compileTime = ContinuousClock.now - started
+        // Rules enough that compiling outlasts the caller's deadline several times over (doubled
+        // until it does: the machine's speed decides how many).
+        var count = 4000
+        var spec = Mbox_V1_ChainSpec()
+        var compileTime = Duration.zero
+        repeat {
+            let rules = (0..<count).map {
+                #"alert tcp any any -> any 80 (msg:"r\#($0)"; flow:established,to_server; content:"needle-\#($0)-"; pcre:"/needle-\#($0)-[a-z]{3}\d/"; sid:\#(2_000_000 + $0);)"#
+            }.joined(separator: "\n")
+            spec = chainSpec(idsChain(name: "slow", dynamic: false), rules: ["rules.rules": rules])
+            let started = ContinuousClock.now
+            _ = try ChainSpecCompiler().compile(spec)
+            compileTime = ContinuousClock.now - started
+            count *= 2
+        } while compileTime < .milliseconds(400) && count <= 64000
         try #require(compileTime > .milliseconds(300), "compiling took only \(compileTime): the deadline would not be tested")
+        let slow = spec
 
         let failure = await SecurityTests.rpcError {
             try await withClient(running.endpoint, tls: pki.files("alice")) { client in
                 var request = Mbox_V1_ApplyChainRequest()
-                request.spec = spec
+                request.spec = slow
                 var options = CallOptions.defaults
                 options.timeout = .milliseconds(100)
                 _ = try await Mbox_V1_OperatorService.Client(wrapping: client).applyChain(request, options: options)
