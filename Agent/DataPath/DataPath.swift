@@ -38,8 +38,9 @@ public final class DataPath {
     public private(set) var startedFlow = false
     public private(set) var endedFlows: [FlowEnd] = []
     /// Flows ended outside `process` (by what the NFs decided), and whether a packet is
-    /// being processed.
+    /// being processed (from `process` until the NFs' decision is applied).
     private var endedBetweenPackets: [FlowEnd] = []
+    private var endedBetweenPacketsPending = false
     private var inPacket = false
     /// When the last packet completed a fragmented IP datagram: the datagram, which the
     /// later stages read in the packet's place (valid until the next packet).
@@ -110,10 +111,14 @@ public final class DataPath {
     @inline(__always)
     public var pendingRequest: (slot: Int32, bytes: UnsafeRawBufferPointer, attempt: Int)? { splicer?.request }
 
-    /// Byte-stream chunks the Split Proxy staged for the NFs while processing the last
-    /// packet (at most one each way), for `BYTESTREAM`.
+    /// How many byte-stream chunks the Split Proxy staged for the NFs while processing the
+    /// last packet (at most one each way), for `BYTESTREAM`; `stagedChunk(_:)` reads one.
+    /// (Counted, not handed over as an array: no reference counting per packet.)
     @inline(__always)
-    public var stagedChunks: [ByteStreamChunk] { splitProxy?.staged ?? [] }
+    public var stagedChunkCount: Int { splitProxy?.staged.count ?? 0 }
+
+    @inline(__always)
+    public func stagedChunk(_ index: Int) -> ByteStreamChunk { splitProxy!.staged[index] }
 
     /// What the TCP Monitor knows of the flow in `slot`.
     @inline(__always)
@@ -140,23 +145,12 @@ public final class DataPath {
     @inline(__always)
     public func process(_ packet: CapturedPacket) -> PacketDisposition {
         inPacket = true
-        let disposition = processPacket(packet)
-        inPacket = false
-        return disposition
-    }
-
-    @inline(__always)
-    private func processPacket(_ packet: CapturedPacket) -> PacketDisposition {
         monitor.beginPacket()
         if outbox.count > 0 { outbox.removeAll() }
         consumed = false
         splicer?.beginPacket()
         if !endedFlows.isEmpty { endedFlows.removeAll(keepingCapacity: true) }
-        if !endedBetweenPackets.isEmpty {
-            // Flows a decision ended after the last packet's events: reported with this one's.
-            endedFlows.append(contentsOf: endedBetweenPackets)
-            endedBetweenPackets.removeAll(keepingCapacity: true)
-        }
+        if endedBetweenPacketsPending { takeEndedBetweenPackets() }
         if !endedTunnels.isEmpty { forgetEndedTunnels() }
         tcpResult = nil
         startedFlow = false
@@ -335,26 +329,44 @@ public final class DataPath {
         return .flow(slot: flow.slot, fromClient: flow.fromClient)
     }
 
-    /// Carries out what the NFs decided about the packet just processed (`packet`, the
-    /// datagram when it completed one): the Splicer's request answered, connected or
+    /// Carries out what the NFs decided about the packet just processed: the Splicer's request answered, connected or
     /// refused; the Split Proxy's staged bytes committed with the NFs' edits; a reject
-    /// answered. The decision is reset for the next packet.
+    /// answered. The chain resets the decision before its next packet.
+    @inline(__always)
     public func apply(_ decision: inout StackDecision, to packet: CapturedPacket, disposition: PacketDisposition) {
+        // Only the Splicer and the Split Proxy take decisions beyond a reject: a data path
+        // without them pays one test per packet.
+        if splicer != nil { applyToSplicingStacks(&decision, now: packet.timestamp) }
+        if decision.reject, case .flow = disposition {
+            // A packet that completed a datagram is answered as the datagram.
+            RejectResponder.reject(reassembledPacket ?? packet, headers: headers.pointee, into: outbox)
+        }
+    }
+
+    /// Flows a decision ended after the last packet's events: reported with this one's.
+    @inline(never)
+    private func takeEndedBetweenPackets() {
+        endedFlows.append(contentsOf: endedBetweenPackets)
+        endedBetweenPackets.removeAll(keepingCapacity: true)
+        endedBetweenPacketsPending = false
+    }
+
+    @inline(never)
+    private func applyToSplicingStacks(_ decision: inout StackDecision, now: UInt64) {
+        // From here until the next packet, flows that end are reported with the next one.
+        inPacket = false
         if let request = splicer?.request {
             if let response = decision.response, response.slot == request.slot,
-               answer(request.slot, response: response.bytes, close: response.close, now: packet.timestamp) {
+               answer(request.slot, response: response.bytes, close: response.close, now: now) {
                 // Answered by an NF: the TCP Endpoint.
             } else if let choice = decision.backend, choice.slot == request.slot {
-                connect(choice, now: packet.timestamp)
+                connect(choice, now: now)
             } else {
                 refuse(request.slot)
             }
         }
         if let splitProxy, !splitProxy.staged.isEmpty {
-            splitProxy.commit(decision.streamEdits, now: packet.timestamp)
-        }
-        if decision.reject, case .flow = disposition {
-            RejectResponder.reject(packet, headers: headers.pointee, into: outbox)
+            splitProxy.commit(decision.streamEdits, now: now)
         }
         decision.reset()
     }
@@ -369,6 +381,7 @@ public final class DataPath {
     /// delayed ACKs); what they send is in `outbox` afterwards, with absolute egress.
     public func tick(now: UInt64) {
         guard let splitProxy else { return }
+        inPacket = false
         if outbox.count > 0 { outbox.removeAll() }
         splitProxy.tick(now: now)
     }
@@ -454,12 +467,10 @@ public final class DataPath {
     public func finishAll() {
         monitor.beginPacket()
         endedFlows.removeAll(keepingCapacity: true)
-        endedFlows.append(contentsOf: endedBetweenPackets)
-        endedBetweenPackets.removeAll()
+        if endedBetweenPacketsPending { takeEndedBetweenPackets() }
         if !endedTunnels.isEmpty { forgetEndedTunnels() }
         inPacket = true
         for slot in flows.slotsOldestFirst { end(slot, reason: .endOfInput) }
-        inPacket = false
     }
 
     private func end(_ slot: Int32, reason: FlowEndReason) {
@@ -485,7 +496,12 @@ public final class DataPath {
             ? .closed : reason
         let ended = FlowEnd(flowID: flows.flowID(slot), slot: slot, key: key, reason: finalReason,
                             firstSeen: flows.firstSeen(slot), lastSeen: flows.lastSeen(slot), tcp: tcp)
-        if inPacket { endedFlows.append(ended) } else { endedBetweenPackets.append(ended) }
+        if inPacket {
+            endedFlows.append(ended)
+        } else {
+            endedBetweenPackets.append(ended)
+            endedBetweenPacketsPending = true
+        }
         let removal: FlowTable.RemovalReason
         switch reason {
         case .idleTimeout: removal = .expired

@@ -2,8 +2,8 @@ import MBoxTCPSplicer
 import MBoxTCPSplitProxy
 
 /// What the NFs decided about the packet just processed that its μStack carries out: one
-/// value the chain fills and the data path applies after the NFs (`DataPath.apply`), so
-/// nothing after the chain reaches into a stack.
+/// value the chain fills (resetting it first) and the data path applies after the NFs
+/// (`DataPath.apply`), so nothing after the chain reaches into a stack.
 public struct StackDecision {
     /// Answer the packet's sender as a `reject` rule does (a RST, or ICMP unreachable).
     public var reject = false

@@ -130,9 +130,10 @@ public final class EventSource {
                          data: request.bytes.baseAddress.map { UnsafeRawPointer($0) }, dataOffset: 0, dataLength: request.bytes.count,
                          detail: EventDetail(value: UInt64(request.attempt))))
         }
-        let staged = dataPath.stagedChunks
-        if !staged.isEmpty {
-            for (index, chunk) in staged.enumerated() {
+        let staged = dataPath.stagedChunkCount
+        if staged > 0 {
+            for index in 0..<staged {
+                let chunk = dataPath.stagedChunk(index)
                 let cause: FlowSide = chunk.direction == .toServer ? .client : .server
                 append(Event(type: .byteStream, side: cause.peer, cause: cause, slot: chunk.slot, flowID: chunk.flowID,
                              timestamp: packet.timestamp, packet: packet.data, headers: headers,

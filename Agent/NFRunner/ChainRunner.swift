@@ -172,9 +172,10 @@ public final class ChainRunner {
     @inline(__always)
     public func run(_ events: UnsafeBufferPointer<Event>) -> Verdict {
         verdict = .forward
-        decision.reject = false
-        decision.backend = nil
-        decision.response = nil
+        // Tested first: writing nil over nil still releases the old value.
+        if decision.reject { decision.reject = false }
+        if decision.backend != nil { decision.backend = nil }
+        if decision.response != nil { decision.response = nil }
         if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
         for index in events.indices {
             dispatch(events[index])
