@@ -4,9 +4,9 @@ import MBoxPacket
 /// Suricata's protocol detection does: by content, not by port (DNS over UDP aside,
 /// which is recognised by its port and a well-formed header).
 public enum AppDetect {
-    static let methods: [[UInt8]] = ["GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
-                                     "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH"]
-        .map { Array($0.utf8) }
+    /// Request methods, as static strings: compared in place, nothing retained per flow.
+    static let methods: [StaticString] = ["GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+                                          "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH"]
 
     /// The protocol `bytes` (the first bytes of one direction of a TCP flow) show, nil when
     /// they do not tell (yet).
@@ -22,9 +22,7 @@ public enum AppDetect {
             var start = 0
             while start < bytes.count, bytes[start] == 0x0D || bytes[start] == 0x0A || bytes[start] == 0x20 { start += 1 }
             let rest = UnsafeRawBufferPointer(rebasing: bytes[start...])
-            for method in methods where rest.count > method.count && rest[method.count] == 0x20 {
-                if zip(rest, method).allSatisfy({ $0 & 0xDF == $1 }) { return .http }
-            }
+            if isMethod(rest) { return .http }
             if startsCaseless(bytes, "EHLO ") || startsCaseless(bytes, "HELO ") { return .smtp }
             if startsCaseless(bytes, "USER ") || startsCaseless(bytes, "AUTH TLS") { return .ftp }
         } else {
@@ -42,6 +40,23 @@ public enum AppDetect {
     public static func udp(_ bytes: UnsafeRawBufferPointer, sourcePort: UInt16, destinationPort: UInt16) -> AppLayerProtocol? {
         guard [53, 5353].contains(sourcePort) || [53, 5353].contains(destinationPort) else { return nil }
         return DNSMessage(bytes) != nil ? .dns : nil
+    }
+
+    /// Whether `bytes` start with a request method (any case) and a space.
+    static func isMethod(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        methods.withUnsafeBufferPointer { methods in
+            for method in methods {
+                let count = method.utf8CodeUnitCount
+                guard bytes.count > count, bytes[count] == 0x20 else { continue }
+                var same = true
+                for index in 0..<count where bytes[index] & 0xDF != method.utf8Start[index] {
+                    same = false
+                    break
+                }
+                if same { return true }
+            }
+            return false
+        }
     }
 
     static func starts(_ bytes: UnsafeRawBufferPointer, _ prefix: StaticString) -> Bool {

@@ -167,6 +167,17 @@ public final class AppLayerStage {
         }
     }
 
+    /// Calls `body` with each transaction of records `first..<first + count` (a `DATA_RDY`
+    /// event's) that stream bytes in `(after, through]` completed: no search.
+    @inline(__always)
+    public func forEachTransaction(records first: Int32, count: UInt64, after: UInt64, through: UInt64,
+                                   _ body: (AppTransaction) -> Void) {
+        guard count > 0, first >= 0, Int(first) + Int(count) <= records.count else { return }
+        for index in Int(first)..<(Int(first) + Int(count)) {
+            if case let .stream(end) = records[index].kind, end > after, end <= through { body(records[index].transaction) }
+        }
+    }
+
     /// Calls `body` with each transaction of this packet for `flowID` of `kind` (a datagram's, or the flow's end).
     @inline(__always)
     public func forEachTransaction(flowID: UInt64, kind: Kind, _ body: (AppTransaction) -> Void) {

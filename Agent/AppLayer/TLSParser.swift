@@ -233,3 +233,37 @@ struct ByteReader {
         return Array(bytes[(index - count)..<index])
     }
 }
+
+extension TLSParser {
+    /// The server name of the ClientHello that starts `bytes` (a client's first record),
+    /// read in place — no parser state, nothing copied — every length checked. What DPI
+    /// needs per flow; rules' buffers come from the full parser.
+    public static func serverName(inClientHello bytes: UnsafeRawBufferPointer) -> String? {
+        var cursor = 5 + 4 + 2 + 32  // record header, handshake header, version, random
+        func u8(_ at: Int) -> Int? { at < bytes.count ? Int(bytes[at]) : nil }
+        func u16(_ at: Int) -> Int? { at + 1 < bytes.count ? Int(bytes[at]) << 8 | Int(bytes[at + 1]) : nil }
+        guard bytes.count > 5, bytes[5] == 1 else { return nil }
+        guard let sessionLength = u8(cursor) else { return nil }
+        cursor += 1 + sessionLength
+        guard let suitesLength = u16(cursor) else { return nil }
+        cursor += 2 + suitesLength
+        guard let compressionLength = u8(cursor) else { return nil }
+        cursor += 1 + compressionLength
+        guard let extensionsLength = u16(cursor) else { return nil }
+        cursor += 2
+        let end = min(bytes.count, cursor + extensionsLength)
+        while cursor + 4 <= end {
+            guard let type = u16(cursor), let length = u16(cursor + 2) else { return nil }
+            let body = cursor + 4
+            if type == 0 {
+                // server_name_list: length, then entries of (type, length, name).
+                guard let nameType = u8(body + 2), nameType == 0, let nameLength = u16(body + 3),
+                      body + 5 + nameLength <= end else { return nil }
+                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(body + 5)..<(body + 5 + nameLength)]),
+                              as: UTF8.self)
+            }
+            cursor = body + length
+        }
+        return nil
+    }
+}

@@ -237,11 +237,15 @@ public final class Detector {
         guard FlowKeyword.holds(direction: rule.pointee.flowDirection, established: rule.pointee.established, facts) else {
             return false
         }
-        var condition = Int(conditionStart[Int(index)])
-        let end = Int(conditionStart[Int(index) + 1])
-        while condition < end {
-            guard conditions[condition].holds(facts) else { return false }
-            condition += 1
+        // Most rules have no packet condition: their empty array is the shared empty one
+        // (always in cache), so the flat table is touched only for the rules that do.
+        if !rule.pointee.conditions.isEmpty {
+            var condition = Int(conditionStart[Int(index)])
+            let end = Int(conditionStart[Int(index) + 1])
+            while condition < end {
+                guard conditions[condition].holds(facts) else { return false }
+                condition += 1
+            }
         }
         guard engine.headers.matches(Int(index), source: AddressValue(facts.source), sourcePort: facts.sourcePort,
                                      destination: AddressValue(facts.destination),

@@ -38,6 +38,8 @@ public final class EventSource {
     public let appLayer: AppLayerStage?
     /// Whether some NF subscribes to an `APP/…` type (the stage's records become events).
     private let publishesApp: Bool
+    /// `appLayer != nil`, tested per packet without touching the reference.
+    private let feedsAppLayer: Bool
 
     public init(types: EventTypes, wantedTypes: UInt64, appLayer: AppLayerStage? = nil) {
         self.types = types
@@ -46,6 +48,7 @@ public final class EventSource {
         var appTypes: UInt64 = 0
         for type in 0..<types.count where types.isA(EventTypeID(UInt8(type)), .app) { appTypes |= 1 << UInt64(type) }
         publishesApp = appLayer != nil && wantedTypes & appTypes != 0
+        feedsAppLayer = appLayer != nil
         storage = .allocate(capacity: capacity)
     }
 
@@ -58,7 +61,7 @@ public final class EventSource {
     private func reset() {
         storage.deinitialize(count: count)
         count = 0
-        appLayer?.beginPacket()
+        if feedsAppLayer { appLayer.unsafelyUnwrapped.beginPacket() }
     }
 
     @inline(__always)
@@ -95,11 +98,8 @@ public final class EventSource {
             append(Event(type: isTCP ? .flowTCP : .flow, side: sender, cause: sender, slot: slot, flowID: flowID,
                          timestamp: packet.timestamp))
         }
-        if let appLayer, headers.pointee.isUDP, headers.pointee.payloadLength > 0 {
-            let payload = packetPayload(packet, headers)
-            let added = appLayer.datagram(slot: slot, flowID: flowID, sourcePort: headers.pointee.sourcePort,
-                                          destinationPort: headers.pointee.destinationPort, toServer: fromClient, payload: payload)
-            appEvents(added, appLayer, timestamp: packet.timestamp, packet: packet.data, headers: headers)
+        if feedsAppLayer, headers.pointee.isUDP, headers.pointee.payloadLength > 0 {
+            datagram(slot: slot, flowID: flowID, fromClient: fromClient, packet: packet, headers: headers)
         }
         if let result = dataPath.tcpResult {
             if wants(.packetTCP) {
@@ -116,11 +116,12 @@ public final class EventSource {
             append(Event(type: .packet, side: sender, cause: sender, slot: slot, flowID: flowID,
                          timestamp: packet.timestamp, packet: packet.data, headers: headers))
         }
-        if let appLayer, dataPath.tcpResult != nil, headers.pointee.payloadLength == 0,
-           Self.bothClosed(dataPath.tcpState(slot)) {
+        if feedsAppLayer, let result = dataPath.tcpResult, headers.pointee.payloadLength == 0,
+           Self.done(result.sender.after), Self.done(result.receiver.after), dataPath.tcpState(slot).flags.established {
             // A data-less packet closed the connection: no stream data follows.
-            let added = appLayer.finish(slot: slot, flowID: flowID)
-            appEvents(added, appLayer, timestamp: packet.timestamp, packet: packet.data, headers: headers)
+            let appLayer = self.appLayer.unsafelyUnwrapped
+            appEvents(appLayer.finish(slot: slot, flowID: flowID), appLayer, timestamp: packet.timestamp, packet: packet.data,
+                      headers: headers)
         }
         if let request = dataPath.pendingRequest {
             // Always built: without an NF's answer the splicer refuses the client.
@@ -149,29 +150,46 @@ public final class EventSource {
             append(Event(type: .streamAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
                          packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(anomalies.rawValue))))
         }
-        if wants(.dataReady) || appLayer != nil {
+        if wants(.dataReady) || feedsAppLayer {
             let state = dataPath.tcpState(slot)
             for chunk in dataPath.chunks where chunk.flowID == flowID {
+                let added = feedsAppLayer ? stream(chunk, serverPort: dataPath.flows.key(slot).serverPort) : 0..<0
                 if wants(.dataReady) {
                     append(dataEvent(chunk, state: state, dataPath: dataPath, timestamp: packet.timestamp,
-                                     packet: packet.data, headers: headers))
+                                     packet: packet.data, headers: headers, records: added))
                 }
-                if let appLayer, let bytes = chunk.bytes {
-                    let added = appLayer.stream(slot: slot, flowID: flowID, serverPort: dataPath.flows.key(slot).serverPort,
-                                                toServer: chunk.direction == .toServer, offset: chunk.offset,
-                                                bytes: UnsafeRawBufferPointer(start: bytes, count: chunk.length))
-                    appEvents(added, appLayer, timestamp: packet.timestamp, packet: packet.data, headers: headers)
+                if !added.isEmpty {
+                    appEvents(added, appLayer.unsafelyUnwrapped, timestamp: packet.timestamp, packet: packet.data, headers: headers)
                 }
             }
         }
     }
 
-    /// Both ends of an established connection closed (or closing on this ACK).
-    @inline(__always)
-    static func bothClosed(_ state: TCPMonitor.FlowState) -> Bool {
-        func done(_ state: TCPState) -> Bool { state == .closed || state == .timeWait || state == .lastAck }
-        return state.flags.established && done(state.client.state) && done(state.server.state)
+    /// Feeds a chunk to the application-layer stage (gaps are not parsed); the records it
+    /// completed.
+    @inline(never)
+    private func stream(_ chunk: StreamChunk, serverPort: UInt16) -> Range<Int> {
+        guard let appLayer, let bytes = chunk.bytes else { return 0..<0 }
+        return appLayer.stream(slot: chunk.slot, flowID: chunk.flowID, serverPort: serverPort,
+                               toServer: chunk.direction == .toServer, offset: chunk.offset,
+                               bytes: UnsafeRawBufferPointer(start: bytes, count: chunk.length))
     }
+
+    /// Feeds a UDP datagram to the application-layer stage and publishes what it completed.
+    @inline(never)
+    private func datagram(slot: Int32, flowID: UInt64, fromClient: Bool, packet: CapturedPacket,
+                          headers: UnsafeMutablePointer<PacketHeaders>) {
+        guard let appLayer else { return }
+        let added = appLayer.datagram(slot: slot, flowID: flowID, sourcePort: headers.pointee.sourcePort,
+                                      destinationPort: headers.pointee.destinationPort, toServer: fromClient,
+                                      payload: packetPayload(packet, headers))
+        appEvents(added, appLayer, timestamp: packet.timestamp, packet: packet.data, headers: headers)
+    }
+
+    /// An end that has closed (or is closing on this ACK): with both ends so, the connection
+    /// carries no more stream data.
+    @inline(__always)
+    static func done(_ state: TCPState) -> Bool { state == .closed || state == .timeWait || state == .lastAck }
 
     @inline(__always)
     private func packetPayload(_ packet: CapturedPacket, _ headers: UnsafeMutablePointer<PacketHeaders>) -> UnsafeRawBufferPointer {
@@ -213,7 +231,7 @@ public final class EventSource {
     @inline(__always)
     private func endedFlows(_ dataPath: DataPath, timestamp: UInt64, current: UInt64) {
         guard !dataPath.endedFlows.isEmpty else { return }
-        if wants(.dataReady) || appLayer != nil {
+        if wants(.dataReady) || feedsAppLayer {
             // The slot may already hold a new flow: take the ended flow's own final state.
             // Many flows end at once at the end of input: looked up by flow ID, not searched.
             let ended = dataPath.endedFlows
@@ -222,22 +240,23 @@ public final class EventSource {
             for chunk in dataPath.chunks where chunk.flowID != current {
                 let position = index.map { $0[chunk.flowID] } ?? ended.firstIndex { $0.flowID == chunk.flowID }
                 let state = position.flatMap { ended[$0].tcp } ?? TCPMonitor.FlowState()
+                var added = 0..<0
+                if feedsAppLayer, let position { added = stream(chunk, serverPort: ended[position].key.serverPort) }
                 if wants(.dataReady) {
                     append(dataEvent(chunk, state: state, dataPath: nil, timestamp: timestamp,
-                                     packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil))
+                                     packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil, records: added))
                 }
-                if let appLayer, let position, let bytes = chunk.bytes {
-                    let added = appLayer.stream(slot: chunk.slot, flowID: chunk.flowID, serverPort: ended[position].key.serverPort,
-                                                toServer: chunk.direction == .toServer, offset: chunk.offset,
-                                                bytes: UnsafeRawBufferPointer(start: bytes, count: chunk.length))
-                    appEvents(added, appLayer, timestamp: timestamp, packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil)
+                if !added.isEmpty {
+                    appEvents(added, appLayer.unsafelyUnwrapped, timestamp: timestamp,
+                              packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil)
                 }
             }
         }
         for ended in dataPath.endedFlows {
-            if let appLayer {
-                let added = appLayer.finish(slot: ended.slot, flowID: ended.flowID, flowEnded: true)
-                appEvents(added, appLayer, timestamp: timestamp, packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil)
+            if feedsAppLayer {
+                let appLayer = self.appLayer.unsafelyUnwrapped
+                appEvents(appLayer.finish(slot: ended.slot, flowID: ended.flowID, flowEnded: true), appLayer, timestamp: timestamp,
+                          packet: UnsafeRawBufferPointer(start: nil, count: 0), headers: nil)
             }
             var snapshot = StackSnapshot()
             if let tcp = ended.tcp {
@@ -251,7 +270,8 @@ public final class EventSource {
 
     @inline(__always)
     private func dataEvent(_ chunk: StreamChunk, state: TCPMonitor.FlowState, dataPath: DataPath?, timestamp: UInt64,
-                           packet: UnsafeRawBufferPointer, headers: UnsafeMutablePointer<PacketHeaders>?) -> Event {
+                           packet: UnsafeRawBufferPointer, headers: UnsafeMutablePointer<PacketHeaders>?,
+                           records: Range<Int>) -> Event {
         let cause: FlowSide = chunk.direction == .toServer ? .client : .server
         var snapshot = StackSnapshot()
         snapshot.clientState = state.client.state
@@ -266,7 +286,8 @@ public final class EventSource {
         }
         return Event(type: .dataReady, side: cause.peer, cause: cause, slot: chunk.slot, flowID: chunk.flowID,
                      timestamp: timestamp, snapshot: snapshot, packet: packet, headers: headers.map { UnsafePointer($0) },
-                     data: chunk.bytes, dataOffset: chunk.offset, dataLength: chunk.length)
+                     data: chunk.bytes, dataOffset: chunk.offset, dataLength: chunk.length,
+                     detail: EventDetail(index: Int32(records.lowerBound), value: UInt64(records.count)))
     }
 
     @inline(__always)

@@ -12,7 +12,8 @@ public struct EventTypeID: Hashable, Sendable, Comparable {
     public static let flow = EventTypeID(2)
     /// A new TCP flow.
     public static let flowTCP = EventTypeID(3)
-    /// New in-order bytes of a reassembled stream (or a gap).
+    /// New in-order bytes of a reassembled stream (or a gap). `detail.index` and
+    /// `detail.value`: the first and the number of application-layer records they completed.
     public static let dataReady = EventTypeID(4)
     /// A splicer asks for a backend.
     public static let flowRequest = EventTypeID(5)

@@ -124,12 +124,9 @@ public final class DPI: NetworkFunction {
         context.publish(.dpiDetect, about: detection, detail: EventDetail(appProtocol: appProtocol))
     }
 
-    /// The server name of the ClientHello that starts `bytes` (a client's first bytes), read
-    /// by the application layer's TLS parser.
+    /// The server name of the ClientHello that starts `bytes` (a client's first bytes).
     public static func serverName(inClientHello bytes: UnsafeRawBufferPointer) -> String? {
-        var parser = TLSParser(toServer: true, wanted: .init(serverName: true, ja3: false, ja3s: false, certificates: false))
-        guard let name = parser.feed(bytes).lazy.compactMap(\.serverName).first else { return nil }
-        return String(decoding: name, as: UTF8.self)
+        TLSParser.serverName(inClientHello: bytes)
     }
 }
 

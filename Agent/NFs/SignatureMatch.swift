@@ -39,7 +39,10 @@ public final class SignatureMatch: NetworkFunction {
     private var context: NFContext!
     private var detector: Detector!
     /// The worker's application-layer stage (when some rule reads application data).
-    private var appLayer: AppLayerStage?
+    /// Held unretained: the chain's runner owns the stage for as long as this NF runs, and
+    /// a retained optional cost two atomic operations on every packet it was read on.
+    private var unretainedAppLayer: Unmanaged<AppLayerStage>?
+    @inline(__always) private var appLayer: AppLayerStage? { unretainedAppLayer?.takeUnretainedValue() }
     /// Per flow slot: whether the flow is blocked.
     private var blocked: [Bool] = []
     /// Per non-TCP flow: which ends have sent (bit 0 the client, bit 1 the server).
@@ -92,7 +95,7 @@ public final class SignatureMatch: NetworkFunction {
         self.context = context
         // The detector's tables are sized by the chain's flow capacity.
         detector = try Detector(engine: engine, capacity: context.capacity)
-        appLayer = parsesApps ? context.appLayer : nil
+        unretainedAppLayer = parsesApps ? context.appLayer.map { Unmanaged.passUnretained($0) } : nil
         blocked = Array(repeating: false, count: context.capacity)
         spoke = Array(repeating: 0, count: context.capacity)
         released = Array(repeating: false, count: context.capacity)
@@ -225,8 +228,17 @@ public final class SignatureMatch: NetworkFunction {
         let slot = Int(event.slot)
         if let appLayer, !released[slot] {
             // What these bytes completed, parsed once by the stage for every reader.
-            appLayer.forEachTransaction(flowID: event.flowID, toServer: toServer, after: offset,
-                                        through: offset + UInt64(bytes.count)) { inspect($0, event) }
+            let through = offset + UInt64(bytes.count)
+            if event.type == .dataReady {
+                // The event names the records its bytes completed.
+                appLayer.forEachTransaction(records: event.detail.index, count: event.detail.value, after: offset,
+                                            through: through) { inspect($0, event) }
+            } else {
+                // A stream handed over (DPI_DETECT): what bytes up to here completed in this packet.
+                appLayer.forEachTransaction(flowID: event.flowID, toServer: toServer, after: offset, through: through) {
+                    inspect($0, event)
+                }
+            }
         }
         // In-order data points into the packet: the packet's prefilter hits cover it.
         let packetPayload = event.payload
@@ -290,7 +302,9 @@ public final class SignatureMatch: NetworkFunction {
         facts.established = event.snapshot.established
         facts.clientBytes = event.snapshot.toServerOffset
         facts.serverBytes = event.snapshot.toClientOffset
-        facts.appProtocol = appLayer?.detected(slot: event.slot, flowID: event.flowID)
+        if let stage = unretainedAppLayer {
+            facts.appProtocol = stage._withUnsafeGuaranteedRef { $0.detected(slot: event.slot, flowID: event.flowID) }
+        }
         facts.timestamp = event.timestamp
         return facts
     }
