@@ -49,13 +49,21 @@ public final class AppLayerStage {
     /// Flows whose streams this packet ended (`finish`).
     public private(set) var endedStreams: [UInt64] = []
 
+    /// Per slot: the flow's parsers (made at its first stream bytes).
     private var flows: [AppLayerFlow?]
-    private var flowIDs: [UInt64]
-    private var protocols: [AppLayerProtocol?]
-    /// Per slot: the flow's streams ended (closed, or the flow ended): nothing more is parsed.
-    private var released: [Bool]
-    /// Per slot × direction: the stream offset fed up to.
-    private var fed: [UInt64]
+    /// Per slot, together so a packet's lookups touch one cache line: whose flow the slot
+    /// holds, its protocol, how far each direction was fed, whether its streams ended.
+    private let slots: UnsafeMutablePointer<SlotState>
+    private let capacity: Int
+
+    struct SlotState {
+        var flowID = UInt64.max
+        var fedToServer: UInt64 = 0
+        var fedToClient: UInt64 = 0
+        var detected: AppLayerProtocol?
+        /// The flow's streams ended (closed, or the flow ended): nothing more is parsed.
+        var released = false
+    }
     /// What a flow's end completed, kept until the flow is gone (an NF that sees the flow
     /// end, but not the packet that closed it, still reads them); slots whose flows ended
     /// with the last packet, forgotten when the next begins.
@@ -65,12 +73,16 @@ public final class AppLayerStage {
     public init(capacity: Int, wanted: BufferMask, parsed: Set<AppLayerProtocol>) {
         self.wanted = wanted
         self.parsed = parsed
+        self.capacity = capacity
         flows = Array(repeating: nil, count: capacity)
-        flowIDs = Array(repeating: .max, count: capacity)
-        protocols = Array(repeating: nil, count: capacity)
-        released = Array(repeating: false, count: capacity)
-        fed = Array(repeating: 0, count: 2 * capacity)
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: SlotState(), count: capacity)
         records.reserveCapacity(8)
+    }
+
+    deinit {
+        slots.deinitialize(count: capacity)
+        slots.deallocate()
     }
 
     /// A new packet: the last one's records go.
@@ -87,7 +99,8 @@ public final class AppLayerStage {
     /// The application protocol detected on the flow `flowID` in `slot`, if any.
     @inline(__always)
     public func detected(slot: Int32, flowID: UInt64) -> AppLayerProtocol? {
-        flowIDs[Int(slot)] == flowID ? protocols[Int(slot)] : nil
+        let state = slots + Int(slot)
+        return state.pointee.flowID == flowID ? state.pointee.detected : nil
     }
 
     /// Feeds reassembled bytes of one direction (`offset`: where they start in the stream);
@@ -97,17 +110,24 @@ public final class AppLayerStage {
         let start = records.count
         let index = Int(slot)
         adopt(slot, flowID)
-        guard !released[index] else { return start..<start }
-        let side = index * 2 + (toServer ? 0 : 1)
+        let state = slots + index
+        guard !state.pointee.released else { return start..<start }
         let end = offset + UInt64(bytes.count)
-        guard end > fed[side] else { return start..<start }
-        let skip = fed[side] > offset ? Int(fed[side] - offset) : 0
-        fed[side] = end
+        let fed = toServer ? state.pointee.fedToServer : state.pointee.fedToClient
+        guard end > fed else { return start..<start }
+        let skip = fed > offset ? Int(fed - offset) : 0
+        if toServer { state.pointee.fedToServer = end } else { state.pointee.fedToClient = end }
         let new = UnsafeRawBufferPointer(rebasing: bytes[skip...])
         counters.bytesParsed &+= UInt64(new.count)
-        if flows[index] == nil { flows[index] = AppLayerFlow(serverPort: serverPort, wanted: wanted, parsed: parsed) }
-        let transactions = flows[index]!.feed(new, toServer: toServer)
-        protocols[index] = flows[index]!.detected
+        let flow: AppLayerFlow
+        if let existing = flows[index] {
+            flow = existing
+        } else {
+            flow = AppLayerFlow(serverPort: serverPort, wanted: wanted, parsed: parsed)
+            flows[index] = flow
+        }
+        let transactions = flow.feed(new, toServer: toServer)
+        state.pointee.detected = flow.detected
         for transaction in transactions { record(transaction, slot: slot, flowID: flowID, kind: .stream(end: end)) }
         return start..<records.count
     }
@@ -119,10 +139,11 @@ public final class AppLayerStage {
         let start = records.count
         let index = Int(slot)
         adopt(slot, flowID)
-        if protocols[index] == nil {
-            protocols[index] = AppDetect.udp(payload, sourcePort: sourcePort, destinationPort: destinationPort)
+        let state = slots + index
+        if state.pointee.detected == nil {
+            state.pointee.detected = AppDetect.udp(payload, sourcePort: sourcePort, destinationPort: destinationPort)
         }
-        guard protocols[index] == .dns else { return start..<start }
+        guard state.pointee.detected == .dns else { return start..<start }
         counters.bytesParsed &+= UInt64(payload.count)
         if let transaction = AppLayerFlow.dns(payload, toServer: toServer) {
             record(transaction, slot: slot, flowID: flowID, kind: .datagram)
@@ -136,9 +157,10 @@ public final class AppLayerStage {
     public func finish(slot: Int32, flowID: UInt64, flowEnded: Bool = false) -> Range<Int> {
         let start = records.count
         let index = Int(slot)
-        if flowEnded, flowIDs[index] == flowID { endedSlots.append(slot) }
-        guard flowIDs[index] == flowID, !released[index] else { return start..<start }
-        released[index] = true
+        let state = slots + index
+        if flowEnded, state.pointee.flowID == flowID { endedSlots.append(slot) }
+        guard state.pointee.flowID == flowID, !state.pointee.released else { return start..<start }
+        state.pointee.released = true
         endedStreams.append(flowID)
         if let flow = flows[index] {
             let transactions = flow.finish()
@@ -197,13 +219,9 @@ public final class AppLayerStage {
     @inline(__always)
     private func adopt(_ slot: Int32, _ flowID: UInt64) {
         let index = Int(slot)
-        guard flowIDs[index] != flowID else { return }
-        flowIDs[index] = flowID
-        flows[index] = nil
-        protocols[index] = nil
-        released[index] = false
-        fed[index * 2] = 0
-        fed[index * 2 + 1] = 0
+        guard slots[index].flowID != flowID else { return }
+        slots[index] = SlotState(flowID: flowID)
+        if flows[index] != nil { flows[index] = nil }
         if !closing.isEmpty { closing[slot] = nil }
     }
 

@@ -166,20 +166,21 @@ public final class EventSource {
     }
 
     /// Feeds a chunk to the application-layer stage (gaps are not parsed); the records it
-    /// completed.
+    /// completed. Only called when there is a stage (`feedsAppLayer`).
     @inline(never)
     private func stream(_ chunk: StreamChunk, serverPort: UInt16) -> Range<Int> {
-        guard let appLayer, let bytes = chunk.bytes else { return 0..<0 }
-        return appLayer.stream(slot: chunk.slot, flowID: chunk.flowID, serverPort: serverPort,
+        guard let bytes = chunk.bytes else { return 0..<0 }
+        return appLayer.unsafelyUnwrapped.stream(slot: chunk.slot, flowID: chunk.flowID, serverPort: serverPort,
                                toServer: chunk.direction == .toServer, offset: chunk.offset,
                                bytes: UnsafeRawBufferPointer(start: bytes, count: chunk.length))
     }
 
-    /// Feeds a UDP datagram to the application-layer stage and publishes what it completed.
+    /// Feeds a UDP datagram to the application-layer stage and publishes what it completed
+    /// (only called when there is a stage).
     @inline(never)
     private func datagram(slot: Int32, flowID: UInt64, fromClient: Bool, packet: CapturedPacket,
                           headers: UnsafeMutablePointer<PacketHeaders>) {
-        guard let appLayer else { return }
+        let appLayer = self.appLayer.unsafelyUnwrapped
         let added = appLayer.datagram(slot: slot, flowID: flowID, sourcePort: headers.pointee.sourcePort,
                                       destinationPort: headers.pointee.destinationPort, toServer: fromClient,
                                       payload: packetPayload(packet, headers))

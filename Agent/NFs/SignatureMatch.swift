@@ -168,16 +168,22 @@ public final class SignatureMatch: NetworkFunction {
             facts.established = spoke[Int(event.slot)] == 3
         }
         let payload = event.payload
-        if headers.isUDP, let appLayer, !payload.isEmpty {
-            appLayer.forEachTransaction(flowID: event.flowID, kind: .datagram) { inspect($0, event) }
+        if headers.isUDP, let stage = unretainedAppLayer, !payload.isEmpty {
+            stage._withUnsafeGuaranteedRef { $0.forEachTransaction(flowID: event.flowID, kind: .datagram) { inspect($0, event) } }
         }
         counters.packetsScanned &+= 1
         lastInspectedPayload = payload.isEmpty ? nil : payload.baseAddress
         if !matched.isEmpty { matched.removeAll(keepingCapacity: true) }
         detector.inspectPayload(facts, payload: payload, stream: false, slot: event.slot, into: &matched)
         raise(event)
-        if headers.isTCP, payload.isEmpty,
-           Self.bothClosed(event.snapshot) || appLayer?.endedStreams(of: event.flowID) == true { releaseStreams(event) }
+        if headers.isTCP, payload.isEmpty, Self.bothClosed(event.snapshot) || streamsEnded(event) { releaseStreams(event) }
+    }
+
+    /// The application-layer stage ended the flow's streams with this packet.
+    @inline(__always)
+    private func streamsEnded(_ event: Event) -> Bool {
+        guard let stage = unretainedAppLayer else { return false }
+        return stage._withUnsafeGuaranteedRef { $0.endedStreams(of: event.flowID) }
     }
 
     /// Both ends have closed. The snapshot is the sender's stack after its packet and the
@@ -226,17 +232,19 @@ public final class SignatureMatch: NetworkFunction {
         counters.streamBytesScanned &+= UInt64(bytes.count)
         let toServer = event.direction == .toServer
         let slot = Int(event.slot)
-        if let appLayer, !released[slot] {
+        if let stage = unretainedAppLayer, !released[slot] {
             // What these bytes completed, parsed once by the stage for every reader.
             let through = offset + UInt64(bytes.count)
-            if event.type == .dataReady {
-                // The event names the records its bytes completed.
-                appLayer.forEachTransaction(records: event.detail.index, count: event.detail.value, after: offset,
-                                            through: through) { inspect($0, event) }
-            } else {
-                // A stream handed over (DPI_DETECT): what bytes up to here completed in this packet.
-                appLayer.forEachTransaction(flowID: event.flowID, toServer: toServer, after: offset, through: through) {
-                    inspect($0, event)
+            stage._withUnsafeGuaranteedRef { appLayer in
+                if event.type == .dataReady {
+                    // The event names the records its bytes completed.
+                    appLayer.forEachTransaction(records: event.detail.index, count: event.detail.value, after: offset,
+                                                through: through) { inspect($0, event) }
+                } else {
+                    // A stream handed over (DPI_DETECT): what bytes up to here completed in this packet.
+                    appLayer.forEachTransaction(flowID: event.flowID, toServer: toServer, after: offset, through: through) {
+                        inspect($0, event)
+                    }
                 }
             }
         }
