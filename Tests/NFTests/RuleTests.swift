@@ -117,16 +117,17 @@ struct RuleTests {
         #expect(raw.sections.map(\.buffer) == [.httpURIRaw] && raw.sections[0].size == NumberTest(.range(5, 40)))
         let set = RuleParser().parse(#"""
         alert http any any -> any any (msg:"both"; http.uri; bsize:>3; urilen:>4; sid:3;)
+        alert http any any -> any any (msg:"the same twice"; urilen:8; http.method; content:"POST"; http.uri; bsize:8; content:"/api.php"; sid:8;)
         alert http any any -> any any (msg:"long"; http.uri; content:"/a-very-long-path"; urilen:<5; sid:4;)
         alert http any any -> any any (msg:"bad"; urilen:>4,normalized; sid:5;)
         alert tcp any any -> any any (msg:"bad"; ttl:abc; sid:6;)
         """#, file: "k.rules")
-        #expect(set.rules.isEmpty)
+        #expect(set.rules.map(\.sid) == [8], "the same size twice is one test")
         #expect(set.problems.map(\.description) == [
-            "k.rules:1: sid 3: urilen after bsize on httpURI: one size test per buffer",
-            "k.rules:2: sid 4: content length 17 exceeds urilen 4: the rule cannot match",
-            "k.rules:3: sid 5: urilen: 'normalized' is not raw or norm",
-            "k.rules:4: sid 6: ttl: 'abc' is not a number",
+            "k.rules:1: sid 3: urilen after bsize on httpURI with another size: one size test per buffer is supported",
+            "k.rules:3: sid 4: content length 17 exceeds urilen 4: the rule cannot match",
+            "k.rules:4: sid 5: urilen: 'normalized' is not raw or norm",
+            "k.rules:5: sid 6: ttl: 'abc' is not a number",
         ])
     }
 

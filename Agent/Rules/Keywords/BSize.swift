@@ -35,11 +35,13 @@ enum URILenKeyword {
 }
 
 extension OptionBuilder {
-    /// Sets a section's size test (`bsize`, `urilen`); one per buffer.
+    /// Sets a section's size test (`bsize`, `urilen`). A buffer holds one; the same test
+    /// twice (`urilen:8; … http.uri; bsize:8`, as ET rules write it) is that one.
     mutating func limitSize(of index: Int, to test: NumberTest, keyword: String) throws {
         let buffer = rule.sections[index].buffer
         if let earlier = sizeKeywords[buffer] {
-            throw OptionError("\(keyword) after \(earlier) on \(buffer): one size test per buffer")
+            if rule.sections[index].size == test { return }
+            throw OptionError("\(keyword) after \(earlier) on \(buffer) with another size: one size test per buffer is supported")
         }
         rule.sections[index].size = test
         sizeKeywords[buffer] = keyword
