@@ -37,11 +37,6 @@ public final class DataPath {
     /// Whether the last packet started a new flow.
     public private(set) var startedFlow = false
     public private(set) var endedFlows: [FlowEnd] = []
-    /// Flows ended outside `process` (by what the NFs decided), and whether a packet is
-    /// being processed (from `process` until the NFs' decision is applied).
-    private var endedBetweenPackets: [FlowEnd] = []
-    private var endedBetweenPacketsPending = false
-    private var inPacket = false
     /// When the last packet completed a fragmented IP datagram: the datagram, which the
     /// later stages read in the packet's place (valid until the next packet).
     public private(set) var reassembledPacket: CapturedPacket?
@@ -70,6 +65,12 @@ public final class DataPath {
     public let outbox = FrameOutbox()
     /// Whether the last packet's stack took it (it must not be forwarded as it is).
     public private(set) var consumed = false
+    /// Whether a packet is being processed (from `process` until the NFs' decision is
+    /// applied), and flows ended outside that (by what the NFs decided). Declared last: the
+    /// fields every packet reads keep their places.
+    private var inPacket = false
+    private var endedBetweenPacketsPending = false
+    private var endedBetweenPackets: [FlowEnd] = []
 
     public init(configuration: DataPathConfiguration = DataPathConfiguration()) {
         self.configuration = configuration
