@@ -107,10 +107,8 @@ public final class AppLayerStage {
     /// bytes fed before are not parsed again. Returns the indices of the records they completed.
     public func stream(slot: Int32, flowID: UInt64, serverPort: UInt16, toServer: Bool, offset: UInt64,
                        bytes: UnsafeRawBufferPointer) -> Range<Int> {
-        let start = records.count
+        let (start, state) = slotState(slot, flowID)
         let index = Int(slot)
-        adopt(slot, flowID)
-        let state = slots + index
         guard !state.pointee.released else { return start..<start }
         let end = offset + UInt64(bytes.count)
         let fed = toServer ? state.pointee.fedToServer : state.pointee.fedToClient
@@ -136,10 +134,7 @@ public final class AppLayerStage {
     /// query read. Returns the indices of the records it completed.
     public func datagram(slot: Int32, flowID: UInt64, sourcePort: UInt16, destinationPort: UInt16, toServer: Bool,
                          payload: UnsafeRawBufferPointer) -> Range<Int> {
-        let start = records.count
-        let index = Int(slot)
-        adopt(slot, flowID)
-        let state = slots + index
+        let (start, state) = slotState(slot, flowID)
         if state.pointee.detected == nil {
             state.pointee.detected = AppDetect.udp(payload, sourcePort: sourcePort, destinationPort: destinationPort)
         }
@@ -215,14 +210,17 @@ public final class AppLayerStage {
     @inline(__always)
     public func transaction(at index: Int32) -> AppTransaction { records[Int(index)].transaction }
 
-    /// A slot's state belongs to one flow: a new flow there starts afresh.
+    /// Where this call's records will start, and the slot's state — which belongs to one
+    /// flow: a new flow there starts afresh.
     @inline(__always)
-    private func adopt(_ slot: Int32, _ flowID: UInt64) {
+    private func slotState(_ slot: Int32, _ flowID: UInt64) -> (Int, UnsafeMutablePointer<SlotState>) {
         let index = Int(slot)
-        guard slots[index].flowID != flowID else { return }
-        slots[index] = SlotState(flowID: flowID)
-        if flows[index] != nil { flows[index] = nil }
-        if !closing.isEmpty { closing[slot] = nil }
+        if slots[index].flowID != flowID {
+            slots[index] = SlotState(flowID: flowID)
+            if flows[index] != nil { flows[index] = nil }
+            if !closing.isEmpty { closing[slot] = nil }
+        }
+        return (records.count, slots + index)
     }
 
     private func record(_ transaction: AppTransaction, slot: Int32, flowID: UInt64, kind: Kind) {

@@ -3,12 +3,7 @@
 /// detection engine's content inspection (the prefilter picks the fast pattern).
 enum ContentKeyword {
     static let keyword = RuleKeyword("content") { builder, _, value in
-        var text = value
-        var negated = false
-        if text.hasPrefix("!") {
-            negated = true
-            text = String(text.dropFirst()).trimmingCharacters(in: " ")
-        }
+        let (negated, text) = OptionBuilder.negation(value)
         guard text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 else {
             throw OptionError("content must be quoted")
         }

@@ -60,6 +60,12 @@ struct OptionBuilder {
         value.split(separator: ",").map { $0.trimmingCharacters(in: " \t") }
     }
 
+    /// A leading `!` (`content:!"x"`, `pcre:!"/x/"`): whether it is there, and the rest.
+    static func negation(_ value: String) -> (Bool, String) {
+        guard value.hasPrefix("!") else { return (false, value) }
+        return (true, String(value.dropFirst()).trimmingCharacters(in: " "))
+    }
+
     /// A decimal or `0x` hexadecimal number.
     static func integer(_ text: String) -> UInt64? {
         if text.hasPrefix("0x") || text.hasPrefix("0X") { return UInt64(text.dropFirst(2), radix: 16) }

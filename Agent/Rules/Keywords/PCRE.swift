@@ -10,12 +10,8 @@ enum PCREKeyword {
     ]
 
     static let keyword = RuleKeyword("pcre") { builder, _, value in
-        var text = value
-        var negated = false
-        if text.hasPrefix("!") {
-            negated = true
-            text = String(text.dropFirst()).trimmingCharacters(in: " ")
-        }
+        let (negated, given) = OptionBuilder.negation(value)
+        var text = given
         text = builder.parser.unquote(text)
         guard text.hasPrefix("/"), let close = text.lastIndex(of: "/"), close != text.startIndex else {
             throw OptionError("pcre must be \"/expression/flags\"")
