@@ -109,7 +109,7 @@ public final class DPI: NetworkFunction {
         }
         // Undecided until a protocol shows or the inspections run out (then: unknown, nil).
         guard found != nil || Int(inspections[Int(event.slot)]) >= maximumInspections else { return }
-        if found == .tls, toServer, let name = Self.serverName(inClientHello: bytes) { serverNames[event.slot] = name }
+        if found == .tls, toServer, let name = TLSParser.serverName(inClientHello: bytes) { serverNames[event.slot] = name }
         let appProtocol = found
         detections[appProtocol.map { Int($0.rawValue) + 1 } ?? 0] &+= 1
         // Decided: no more events for this flow, before telling the others.
@@ -124,10 +124,6 @@ public final class DPI: NetworkFunction {
         context.publish(.dpiDetect, about: detection, detail: EventDetail(appProtocol: appProtocol))
     }
 
-    /// The server name of the ClientHello that starts `bytes` (a client's first bytes).
-    public static func serverName(inClientHello bytes: UnsafeRawBufferPointer) -> String? {
-        TLSParser.serverName(inClientHello: bytes)
-    }
 }
 
 // MARK: - Its kind: parameters read from the chain file, beside the NF.

@@ -42,7 +42,19 @@ public final class SignatureMatch: NetworkFunction {
     /// Held unretained: the chain's runner owns the stage for as long as this NF runs, and
     /// a retained optional cost two atomic operations on every packet it was read on.
     private var unretainedAppLayer: Unmanaged<AppLayerStage>?
-    @inline(__always) private var appLayer: AppLayerStage? { unretainedAppLayer?.takeUnretainedValue() }
+
+    /// Runs `body` with the stage (nil without one), without retaining it.
+    @inline(__always)
+    private func withAppLayer<Result>(_ body: (AppLayerStage) -> Result) -> Result? {
+        unretainedAppLayer?._withUnsafeGuaranteedRef(body)
+    }
+
+    /// Inspects what the end of the flow's streams completed (bodies read until close).
+    private func inspectClosing(_ event: Event) {
+        withAppLayer { stage in
+            for transaction in stage.closingTransactions(slot: event.slot, flowID: event.flowID) { inspect(transaction, event) }
+        }
+    }
     /// Per flow slot: whether the flow is blocked.
     private var blocked: [Bool] = []
     /// Per non-TCP flow: which ends have sent (bit 0 the client, bit 1 the server).
@@ -136,9 +148,7 @@ public final class SignatureMatch: NetworkFunction {
         case .dataReady:
             inspectStream(event)
         case .flowDestroyed:
-            if let appLayer, !released[Int(event.slot)] {
-                for transaction in appLayer.closingTransactions(slot: event.slot, flowID: event.flowID) { inspect(transaction, event) }
-            }
+            if !released[Int(event.slot)] { inspectClosing(event) }
         default:
             if event.headers != nil { inspectPacket(event) }
         }
@@ -168,22 +178,16 @@ public final class SignatureMatch: NetworkFunction {
             facts.established = spoke[Int(event.slot)] == 3
         }
         let payload = event.payload
-        if headers.isUDP, let stage = unretainedAppLayer, !payload.isEmpty {
-            stage._withUnsafeGuaranteedRef { $0.forEachTransaction(flowID: event.flowID, kind: .datagram) { inspect($0, event) } }
+        if headers.isUDP, !payload.isEmpty {
+            withAppLayer { $0.forEachTransaction(flowID: event.flowID, kind: .datagram) { inspect($0, event) } }
         }
         counters.packetsScanned &+= 1
         lastInspectedPayload = payload.isEmpty ? nil : payload.baseAddress
         if !matched.isEmpty { matched.removeAll(keepingCapacity: true) }
         detector.inspectPayload(facts, payload: payload, stream: false, slot: event.slot, into: &matched)
         raise(event)
-        if headers.isTCP, payload.isEmpty, Self.bothClosed(event.snapshot) || streamsEnded(event) { releaseStreams(event) }
-    }
-
-    /// The application-layer stage ended the flow's streams with this packet.
-    @inline(__always)
-    private func streamsEnded(_ event: Event) -> Bool {
-        guard let stage = unretainedAppLayer else { return false }
-        return stage._withUnsafeGuaranteedRef { $0.endedStreams(of: event.flowID) }
+        if headers.isTCP, payload.isEmpty,
+           Self.bothClosed(event.snapshot) || withAppLayer({ $0.endedStreams(of: event.flowID) }) == true { releaseStreams(event) }
     }
 
     /// Both ends have closed. The snapshot is the sender's stack after its packet and the
@@ -199,9 +203,7 @@ public final class SignatureMatch: NetworkFunction {
         let slot = Int(event.slot)
         guard !released[slot] else { return }
         released[slot] = true
-        if let appLayer {
-            for transaction in appLayer.closingTransactions(slot: event.slot, flowID: event.flowID) { inspect(transaction, event) }
-        }
+        inspectClosing(event)
         for index in [slot * 2, slot * 2 + 1] {
             if windows[index].capacity > 0 { windows[index] = [] }
             patterns[index].reset()
@@ -232,10 +234,10 @@ public final class SignatureMatch: NetworkFunction {
         counters.streamBytesScanned &+= UInt64(bytes.count)
         let toServer = event.direction == .toServer
         let slot = Int(event.slot)
-        if let stage = unretainedAppLayer, !released[slot] {
+        if !released[slot] {
             // What these bytes completed, parsed once by the stage for every reader.
             let through = offset + UInt64(bytes.count)
-            stage._withUnsafeGuaranteedRef { appLayer in
+            withAppLayer { appLayer in
                 if event.type == .dataReady {
                     // The event names the records its bytes completed.
                     appLayer.forEachTransaction(records: event.detail.index, count: event.detail.value, after: offset,
@@ -310,9 +312,7 @@ public final class SignatureMatch: NetworkFunction {
         facts.established = event.snapshot.established
         facts.clientBytes = event.snapshot.toServerOffset
         facts.serverBytes = event.snapshot.toClientOffset
-        if let stage = unretainedAppLayer {
-            facts.appProtocol = stage._withUnsafeGuaranteedRef { $0.detected(slot: event.slot, flowID: event.flowID) }
-        }
+        facts.appProtocol = withAppLayer { $0.detected(slot: event.slot, flowID: event.flowID) } ?? nil
         facts.timestamp = event.timestamp
         return facts
     }
@@ -342,7 +342,7 @@ public final class SignatureMatch: NetworkFunction {
                 return
             }
             counters.alerts &+= 1
-            let app = appLayer?.detected(slot: event.slot, flowID: event.flowID)
+            let app = withAppLayer { $0.detected(slot: event.slot, flowID: event.flowID) } ?? nil
             if let transaction = currentTransaction {
                 alertContext[AlertKey(flowID: event.flowID, rule: rule)] = EVEWriter.transactionFields(transaction)
             }

@@ -36,14 +36,14 @@ struct NFUnitTests {
             let headers = path.headers.pointee
             guard headers.payloadLength > 0 else { continue }
             let payload = UnsafeRawBufferPointer(rebasing: packet.data[headers.payloadOffset..<(headers.payloadOffset + headers.payloadLength)])
-            if AppDetect.tcp(payload, toServer: true) == .tls, let name = DPI.serverName(inClientHello: payload) {
+            if AppDetect.tcp(payload, toServer: true) == .tls, let name = TLSParser.serverName(inClientHello: payload) {
                 names.append(name)
             }
         }
         #expect(names.count == 1 && names.first?.contains("example") == true)
         // Truncated hellos are refused, not read past their end.
         let hello: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03] + [UInt8](repeating: 0, count: 34) + [0xff, 0xff]
-        #expect(hello.withUnsafeBytes { DPI.serverName(inClientHello: $0) } == nil)
+        #expect(hello.withUnsafeBytes { TLSParser.serverName(inClientHello: $0) } == nil)
     }
 
     @Test("Firewall drops every packet of a blocked flow and only those")
