@@ -1,10 +1,11 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Runs `action` once on the first SIGINT or SIGTERM.
-/// `@unchecked Sendable`: the sources are only kept alive here, never touched after `init`.
-public final class SignalStop: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
+public final class SignalStop: Sendable {
+    /// Kept alive here, never touched after `init` (a mutex makes that checked, not promised).
+    private let sources: Mutex<[any DispatchSourceSignal]>
 
     public init(_ action: @escaping @Sendable () -> Void) {
         var sources: [any DispatchSourceSignal] = []
@@ -20,6 +21,6 @@ public final class SignalStop: @unchecked Sendable {
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        self.sources = sources
+        self.sources = Mutex(sources)
     }
 }

@@ -65,21 +65,21 @@ public final class CompiledChain: Sendable {
     /// The event source and fresh NF instances on an existing data path (a chain swapped
     /// into a running agent). Throws when that data path lacks what the chain needs.
     public func makeStages(on dataPath: DataPath, launcher: HelperLauncher = .threads) throws -> (EventSource, ChainRunner) {
-        let prepared = try prepareStages(on: dataPath, launcher: launcher)
-        prepared.attach()
+        let prepared = try prepareStages(for: dataPath.configuration, launcher: launcher)
+        prepared.attach(to: dataPath)
         return (prepared.source, prepared.runner)
     }
 
     /// Everything `makeStages` does that may run off the data path's thread: checks, NF
-    /// instances, the runner and its helpers. The data path's own thread then calls
-    /// `attach()` and swaps the stages in (a pointer's work).
-    public func prepareStages(on dataPath: DataPath, launcher: HelperLauncher = .threads) throws -> PreparedStages {
-        let data = dataPath.configuration
+    /// instances, the runner and its helpers, for a data path built with `data`. What is
+    /// returned shares nothing with any data path (`sending`: the compiler checks the move);
+    /// the data path's own thread then calls `attach(to:)` and swaps the stages in.
+    public func prepareStages(for data: DataPathConfiguration, launcher: HelperLauncher = .threads) throws -> sending PreparedStages {
         if definition.stack == "tcp_monitor", !data.tracksTCP {
             throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
                                                   message: "the chain needs the tcp_monitor stack; this agent's data path tracks headers and flows only")])
         }
-        if definition.usesSplicer, dataPath.splicer?.configuration.services != definition.stackRules.compactMap(\.service) {
+        if definition.usesSplicer, data.splicerServices != definition.stackRules.compactMap(\.service) {
             throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
                                                   message: "the chain's TCP Splicer services differ from this agent's data path (restart the agent with the chain)")])
         }
@@ -93,15 +93,14 @@ public final class CompiledChain: Sendable {
         let members = try zip(definition.functions, zip(kinds, factories)).map { function, pair in
             ChainMember(name: function.name, action: pair.0.action, function: try pair.1())
         }
-        let stage = appLayer.map {
-            AppLayerStage(capacity: dataPath.flows.configuration.capacity, wanted: $0.buffers, parsed: $0.protocols)
-        }
-        let runner = try ChainRunner(types: types, subscriptions: subscriptions, members: members, dataPath: dataPath,
+        let capacity = data.flowTable.capacity
+        let stage = appLayer.map { AppLayerStage(capacity: capacity, wanted: $0.buffers, parsed: $0.protocols) }
+        let runner = try ChainRunner(types: types, subscriptions: subscriptions, members: members, capacity: capacity,
                                      stages: stages, offloaded: offloaded, launcher: launcher, appLayer: stage)
         let wanted = runner.table.wantedTypes(types)
         // Byte streams wait for NFs' edits only when some NF reads them.
         let rewrites = wanted & (1 << UInt64(EventTypeID.byteStream.rawValue)) != 0
-        return PreparedStages(dataPath: dataPath, source: EventSource(types: types, wantedTypes: wanted, appLayer: stage),
+        return PreparedStages(source: EventSource(types: types, wantedTypes: wanted, appLayer: stage),
                               runner: runner, rewritesStreams: rewrites)
     }
 
@@ -112,18 +111,17 @@ public final class CompiledChain: Sendable {
     }
 }
 
-/// A chain's stages built for one data path, not yet in use.
-/// `@unchecked Sendable`: built on the session's thread and handed once to the data path's,
-/// which alone uses them from then on (nothing keeps a reference behind).
-public struct PreparedStages: @unchecked Sendable {
-    let dataPath: DataPath
+/// A chain's stages built for a data path, not yet bound to it: built on one thread (the
+/// session's) and moved to the data path's with `sending`, so nothing keeps a reference behind.
+public struct PreparedStages {
     public let source: EventSource
     public let runner: ChainRunner
     let rewritesStreams: Bool
 
-    /// Sets what the data path must do for these stages; call on the data path's thread,
-    /// right before the stages take over.
-    public func attach() {
+    /// Binds the stages to `dataPath` and sets what it must do for them; call on the data
+    /// path's thread, right before the stages take over.
+    public func attach(to dataPath: DataPath) {
+        runner.attach(to: dataPath)
         dataPath.splitProxy?.rewriting = rewritesStreams
     }
 }

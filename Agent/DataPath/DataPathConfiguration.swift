@@ -18,6 +18,10 @@ public struct DataPathConfiguration: Sendable {
     public var splicer: SplicerConfiguration?
     /// The TCP Split Proxy's limits (used when a rule selects `tcp_split_proxy`).
     public var splitProxy = SplitProxyConfiguration()
+    /// The services a data path built with these settings splices (nil: it runs no Splicer).
+    public var splicerServices: [SplicedService]? {
+        selector.stacks.contains(where: \.answersClients) ? splicer?.services ?? [] : nil
+    }
     /// The selector these settings make.
     public var selector: StackSelector { StackSelector(rules: stackRules, defaultStack: tracksTCP ? .tcpMonitor : .l2l3) }
     /// TCP segments with data and a wrong checksum are not taken by the TCP Monitor (the

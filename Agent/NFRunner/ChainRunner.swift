@@ -90,9 +90,9 @@ public final class ChainRunner {
     /// The same NFs for per-event calls: through `functions` each call would retain and
     /// release its NF.
     private let handlers: UnsafeMutableBufferPointer<UnretainedFunction>
-    /// Strong (the data path holds no runner, so no cycle): an `unowned` reference costs
-    /// a check and a retain on every use.
-    private let dataPath: DataPath
+    /// The data path whose flows the NFs ask about, given by `attach(to:)` on its own thread
+    /// (a runner is built off it). Strong: the data path holds no runner, so no cycle.
+    private var dataPath: DataPath?
     private var depth = 0
     private static let maximumDepth = 8
     /// Per NF: whether it runs in a parallel section now, and what it did meanwhile.
@@ -115,7 +115,10 @@ public final class ChainRunner {
     /// `offloaded` NFs (read-only, their publications unsubscribed) run asynchronously on
     /// a helper core; other parallel stages fork and join per event. Helpers start by
     /// `launcher` (threads, or the agent's free EAL lcores).
-    public init(types: EventTypes, subscriptions: [Subscription], members: [ChainMember], dataPath: DataPath,
+    ///
+    /// `capacity` is the flow table's of the data path the runner will serve; until
+    /// `attach(to:)` the runner belongs to no data path and may move to its thread.
+    public init(types: EventTypes, subscriptions: [Subscription], members: [ChainMember], capacity: Int,
                 stages: [[Int]]? = nil, offloaded: Set<Int> = [], launcher: HelperLauncher = .threads,
                 appLayer: AppLayerStage? = nil) throws {
         self.types = types
@@ -124,11 +127,9 @@ public final class ChainRunner {
         self.functions = members.map(\.function)
         handlers = .allocate(capacity: members.count)
         _ = handlers.initialize(from: functions.map(UnretainedFunction.init))
-        self.dataPath = dataPath
         self.stages = stages ?? members.indices.map { [$0] }
-        let flows = dataPath.flows
         table = try SubscriptionTable(subscriptions, types: types, nfCount: members.count)
-        flowSubscriptions = FlowSubscriptions(capacity: flows.configuration.capacity, initial: table.initial)
+        flowSubscriptions = FlowSubscriptions(capacity: capacity, initial: table.initial)
         deliveredCounts = .allocate(capacity: EventTypes.maximumCount)
         deliveredCounts.initialize(repeating: 0, count: EventTypes.maximumCount)
         perNFCounts = .allocate(capacity: max(1, members.count))
@@ -142,7 +143,7 @@ public final class ChainRunner {
         offloader = offloaded.isEmpty ? nil
             : Offloader(table: table, functions: functions,
                         stageMembers: self.stages.map { $0.filter { offloaded.contains($0) } },
-                        capacity: flows.configuration.capacity, launcher: launcher)
+                        capacity: capacity, launcher: launcher)
         let forkJoinWidth = self.stages.map { $0.filter { !offloaded.contains($0) }.count }.max() ?? 1
         helpers = (0..<max(0, forkJoinWidth - 1)).map { [functions] _ in ParallelHelper(functions: functions, launcher: launcher) }
         isSequential = offloaded.isEmpty && self.stages.allSatisfy { $0.count == 1 }
@@ -152,10 +153,23 @@ public final class ChainRunner {
         }
         contexts = members.enumerated().map { index, member in
             NFContext(index: index, name: member.name, action: member.action,
-                      capacity: flows.configuration.capacity, runner: self)
+                      capacity: capacity, runner: self)
         }
         for (function, context) in zip(functions, contexts) { try function.attach(context) }
     }
+
+    /// A runner on `dataPath` from the start (tests, and chains built on the data path's thread).
+    public convenience init(types: EventTypes, subscriptions: [Subscription], members: [ChainMember], dataPath: DataPath,
+                            stages: [[Int]]? = nil, offloaded: Set<Int> = [], launcher: HelperLauncher = .threads,
+                            appLayer: AppLayerStage? = nil) throws {
+        try self.init(types: types, subscriptions: subscriptions, members: members,
+                      capacity: dataPath.flows.configuration.capacity, stages: stages, offloaded: offloaded,
+                      launcher: launcher, appLayer: appLayer)
+        attach(to: dataPath)
+    }
+
+    /// Binds the runner to the data path it serves; call on that data path's thread.
+    public func attach(to dataPath: DataPath) { self.dataPath = dataPath }
 
     deinit {
         handlers.deallocate()
@@ -396,13 +410,14 @@ public final class ChainRunner {
         if decision.backend == nil { decision.backend = choice }
     }
 
-    func currentFlowID(_ slot: Int32) -> UInt64 { dataPath.flows.flowID(slot) }
+    func currentFlowID(_ slot: Int32) -> UInt64 { dataPath!.flows.flowID(slot) }
 
     /// The key of an event's flow (valid while the packet that caused it is processed).
     public func flowKey(of event: Event) -> FlowKey { flowKey(slot: event.slot, flowID: event.flowID) }
 
     /// The key of an event's flow, also when the flow ended and its slot was reused.
     func flowKey(slot: Int32, flowID: UInt64) -> FlowKey {
+        let dataPath = dataPath!
         if dataPath.flows.flowID(slot) == flowID { return dataPath.flows.key(slot) }
         return dataPath.endedFlows.first { $0.flowID == flowID }?.key ?? dataPath.flows.key(slot)
     }

@@ -4,28 +4,26 @@ import Foundation
 /// The meeting point between a chain's thread and one helper thread: a counter each
 /// side writes (on cache lines of their own, so neither write invalidates the other's
 /// line), the helper thread itself, and how each side waits — spinning while work flows,
-/// yielding when it stops. No lock.
-///
-/// `@unchecked Sendable`: two raw atomics on lines of their own plus `running`, which only the
-/// owning (chain's) thread touches.
-final class HandOff: @unchecked Sendable {
-    private let lines: UnsafeMutableRawPointer
+/// yielding when it stops. No lock; every field is an atomic (checked `Sendable`).
+final class HandOff: Sendable {
+    /// The two counters' lines, kept by address: only the atomics touch that memory, and
+    /// `deinit` frees it.
+    private let lines: UInt
     /// Written by the chain's thread: how much work it has posted.
     let posted: UnsafeAtomic<Int>
     /// Written by the helper: how much of it is done.
     let done: UnsafeAtomic<Int>
     private let stopping = ManagedAtomic<Bool>(false)
     private let stopped = ManagedAtomic<Bool>(false)
-    private var running = false
 
     /// Starts a helper (by `launcher`) running `loop`, which must return once `isStopping` is true.
     init(name: String, launcher: HelperLauncher, loop: @escaping @Sendable (HandOff) -> Void) {
-        lines = .allocate(byteCount: 256, alignment: 128)
-        posted = UnsafeAtomic(at: lines.bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 128)
+        lines = UInt(bitPattern: memory)
+        posted = UnsafeAtomic(at: memory.bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
         posted.store(0, ordering: .relaxed)
-        done = UnsafeAtomic(at: (lines + 128).bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
+        done = UnsafeAtomic(at: (memory + 128).bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1))
         done.store(0, ordering: .relaxed)
-        running = true
         launcher.start(name) { [unowned self] in
             loop(self)
             self.stopped.store(true, ordering: .releasing)
@@ -34,7 +32,7 @@ final class HandOff: @unchecked Sendable {
 
     deinit {
         stop()
-        lines.deallocate()
+        UnsafeMutableRawPointer(bitPattern: lines)!.deallocate()
     }
 
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
@@ -58,10 +56,9 @@ final class HandOff: @unchecked Sendable {
         if rounds > 100_000 { sched_yield() }
     }
 
+    /// Stops the helper and waits until it has; later calls return at once.
     func stop() {
-        guard running else { return }
-        stopping.store(true, ordering: .releasing)
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         while !stopped.load(ordering: .acquiring) { sched_yield() }
-        running = false
     }
 }

@@ -68,9 +68,9 @@ public final class AgentRuntime {
         self.worker = worker
         eveChannel = eve?.channel()
         logsAnomalies = eve?.logsAnomalies ?? false
-        let target = PreparationTarget(dataPath: dataPath)
         alertRing = control?.alerts
-        config = control?.slot.makeReader { [launcher] chain in try chain.prepareStages(on: target.dataPath, launcher: launcher) }
+        let data = dataPath.configuration
+        config = control?.slot.makeReader { [launcher] chain in try chain.prepareStages(for: data, launcher: launcher) }
         self.counters = counters ?? control?.counters
     }
 
@@ -146,8 +146,9 @@ public final class AgentRuntime {
         do {
             if let chain = update.chain {
                 // Built off this thread when the session posted the update; here only swapped in.
-                let stages = try config.preparedStages(for: update.version)?.get() ?? chain.prepareStages(on: dataPath, launcher: launcher)
-                stages.attach()
+                let stages = try config.preparedStages(for: update.version)?.get()
+                    ?? chain.prepareStages(for: dataPath.configuration, launcher: launcher)
+                stages.attach(to: dataPath)
                 pipeline = pipeline?.replacingChain(source: stages.source, chain: stages.runner)
                     ?? Pipeline(dataPath: dataPath, source: stages.source, chain: stages.runner)
             } else {
@@ -186,14 +187,6 @@ public final class AgentRuntime {
         control?.flush()
         publishCounters()
     }
-}
-
-/// The data path a session-side preparation builds stages for.
-/// `@unchecked Sendable`: preparing reads only what does not change while packets flow (the
-/// configuration, the flow table's identity); `PreparedStages.attach()` does the rest on
-/// the data path's thread.
-private struct PreparationTarget: @unchecked Sendable {
-    let dataPath: DataPath
 }
 
 extension AgentRuntime {

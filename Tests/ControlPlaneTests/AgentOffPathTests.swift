@@ -58,14 +58,14 @@ struct AgentOffPathTests {
     func stagesPreparedOnPost() throws {
         let spec = chainSpec(idsChain(dynamic: false), rules: ["rules.rules": sqlRule])
         let compiled = try ChainSpecCompiler().compile(spec)
-        var configuration = DataPathConfiguration()
-        configuration.reassembly = ReassemblyConfiguration()
-        let target = UncheckedBox(DataPath(configuration: configuration))
+        var settings = DataPathConfiguration()
+        settings.reassembly = ReassemblyConfiguration()
+        let configuration = settings
         let slot = ConfigSlot()
         let built = Counter()
         let reader = slot.makeReader { chain in
             built.increment()
-            return try chain.prepareStages(on: target.value, launcher: .threads)
+            return try chain.prepareStages(for: configuration, launcher: .threads)
         }
         slot.post(ConfigSlot.Update(version: 7, chain: compiled, spec: spec))
         #expect(built.value == 1, "built at post")
@@ -113,10 +113,4 @@ final class Counter: @unchecked Sendable {
     private var count = 0
     func increment() { lock.withLock { count += 1 } }
     var value: Int { lock.withLock { count } }
-}
-
-/// A value handed to a closure that runs on another thread while this one waits.
-struct UncheckedBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

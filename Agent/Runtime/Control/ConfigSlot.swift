@@ -1,6 +1,7 @@
 import Atomics
 import Foundation
 import MBoxChain
+import MBoxConcurrency
 import Synchronization
 
 /// A config handed from the control session to the data paths (one per worker). The
@@ -86,7 +87,7 @@ public final class ConfigSlot: Sendable {
     /// One data path's side of the slot; make one per data path (`readers` in all).
     /// `prepare` builds that data path's stages for a posted chain, off its thread; without
     /// it the data path builds them itself when it takes the update.
-    public func makeReader(prepare: (@Sendable (CompiledChain) throws -> PreparedStages)? = nil) -> Reader {
+    public func makeReader(prepare: (@Sendable (CompiledChain) throws -> sending PreparedStages)? = nil) -> Reader {
         let reader = Reader(self, prepare: prepare)
         if prepare != nil { shared.withLock { $0.preparing.append(reader) } }
         return reader
@@ -97,27 +98,29 @@ public final class ConfigSlot: Sendable {
         private let slot: ConfigSlot
         /// The generation this data path took last (written by its thread only).
         private let taken = ManagedAtomic<UInt64>(0)
-        private let preparer: (@Sendable (CompiledChain) throws -> PreparedStages)?
+        private let preparer: (@Sendable (CompiledChain) throws -> sending PreparedStages)?
         /// Stages built for a posted version.
-        private let staged = Mutex<(version: UInt64, stages: Result<PreparedStages, any Error>)?>(nil)
+        private let staged = Mutex<(version: UInt64, stages: Transfer<Result<PreparedStages, any Error>>)?>(nil)
 
-        init(_ slot: ConfigSlot, prepare: (@Sendable (CompiledChain) throws -> PreparedStages)?) {
+        init(_ slot: ConfigSlot, prepare: (@Sendable (CompiledChain) throws -> sending PreparedStages)?) {
             self.slot = slot
             preparer = prepare
         }
 
         func prepare(_ update: Update) {
             guard let preparer, let chain = update.chain else { return }
-            let stages = Result { try preparer(chain) }
+            let stages: Transfer<Result<PreparedStages, any Error>>
+            do { stages = Transfer(.success(try preparer(chain))) } catch { stages = Transfer(.failure(error)) }
             staged.withLock { $0 = (update.version, stages) }
         }
 
         /// The stages built for `version` when it was posted (nil: none were; build them).
-        public func preparedStages(for version: UInt64) -> Result<PreparedStages, any Error>? {
-            staged.withLock { staged in
-                defer { staged = nil }
-                return staged?.version == version ? staged?.stages : nil
+        public func preparedStages(for version: UInt64) -> sending Result<PreparedStages, any Error>? {
+            let stages = staged.withLock { staged -> Transfer<Result<PreparedStages, any Error>>? in
+                guard let current = staged.take(), current.version == version else { return nil }
+                return current.stages
             }
+            return stages?.take()
         }
 
         /// The latest update if this data path has not taken it yet; one relaxed load in
