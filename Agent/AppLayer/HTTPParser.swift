@@ -29,181 +29,123 @@ public struct HTTPMessage {
     }
 }
 
-/// Parses one direction of an HTTP/1.x connection from its reassembled bytes: messages
-/// with Content-Length, chunked or (responses) read-until-close bodies, pipelining, the
-/// bodiless responses (1xx, 204, 304, to HEAD). Bounded: a header block over
+/// Parses one direction of an HTTP/1.x connection from its reassembled bytes into
+/// messages, on the shared `HTTPFramer` (Content-Length, chunked and — responses —
+/// read-until-close bodies, pipelining, the bodiless responses: 1xx, 204, 304, to HEAD; a
+/// tunnel after `CONNECT` or `101` is not read). Bounded: a header block over
 /// `headerLimit` ends parsing of the direction; bodies are kept up to `bodyLimit`.
 public struct HTTPParser {
-    public let isRequest: Bool
     public static let headerLimit = 32 * 1024
-    public let bodyLimit: Int
+    public var isRequest: Bool { builder.isRequest }
+    public var bodyLimit: Int { builder.bodyLimit }
     /// Whether bodies are kept at all (no rule reads them: they are only skipped).
-    public let keepsBodies: Bool
+    public var keepsBodies: Bool { builder.keepsBodies }
 
-    enum State {
-        case head
-        case body(remaining: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkTrailer
-        case untilClose
-        case failed
+    private var framer = HTTPFramer(headerLimit: HTTPParser.headerLimit)
+    private var builder: MessageBuilder
+    /// Bytes the framer held back (an incomplete head or chunk line) and where they start.
+    private var held: [UInt8] = []
+    private var heldOffset: UInt64 = 0
+    /// The stream offset of the next byte fed.
+    private var offset: UInt64 = 0
+
+    /// Responses: the request methods still waiting for their response (HEAD has no body,
+    /// CONNECT may open a tunnel).
+    public var pendingMethods: [[UInt8]] {
+        get { builder.pendingMethods }
+        _modify { yield &builder.pendingMethods }
     }
-
-    private var state = State.head
-    private var pending: [UInt8] = []
-    private var message = HTTPMessage()
-    /// Responses: the request methods still waiting for their response (HEAD has no body).
-    public var pendingMethods: [[UInt8]] = []
-    public private(set) var malformed = 0
+    /// Heads and chunk lines that could not be read (the direction is not parsed further).
+    public var malformed: Int { builder.malformed + framer.refused }
 
     public init(isRequest: Bool, bodyLimit: Int = 100 * 1024, keepsBodies: Bool = true) {
+        builder = MessageBuilder(isRequest: isRequest, bodyLimit: bodyLimit, keepsBodies: keepsBodies)
+    }
+
+    /// Feeds the next bytes; returns the messages they complete.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [HTTPMessage] {
+        if held.isEmpty {
+            if let hold = framer.read(bytes, offset: offset, final: false, into: &builder) {
+                held.append(contentsOf: bytes[hold...])
+                heldOffset = offset &+ UInt64(hold)
+            }
+        } else {
+            held.append(contentsOf: bytes)
+            let pending = held
+            let hold = pending.withUnsafeBytes { framer.read($0, offset: heldOffset, final: false, into: &builder) }
+            if let hold {
+                held.removeFirst(hold)
+                heldOffset &+= UInt64(hold)
+            } else {
+                held.removeAll(keepingCapacity: true)
+            }
+        }
+        offset &+= UInt64(bytes.count)
+        return builder.takeDone()
+    }
+
+    /// The connection closed: a read-until-close body (or a partial message) ends here.
+    public mutating func finish() -> [HTTPMessage] {
+        held.removeAll()
+        _ = framer.finish(into: &builder)
+        return builder.takeDone()
+    }
+
+    static let httpPrefix: [UInt8] = Array("HTTP/".utf8)
+
+    static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var slice = bytes
+        while let first = slice.first, first == 0x20 || first == 0x09 { slice = slice.dropFirst() }
+        while let last = slice.last, last == 0x20 || last == 0x09 || last == 0x0D { slice = slice.dropLast() }
+        return slice
+    }
+}
+
+/// The messages the framer's pieces make: heads parsed, bodies kept up to the limit.
+private struct MessageBuilder: HTTPFrameReader {
+    let isRequest: Bool
+    let bodyLimit: Int
+    let keepsBodies: Bool
+    var message = HTTPMessage()
+    var done: [HTTPMessage] = []
+    var pendingMethods: [[UInt8]] = []
+    var malformed = 0
+
+    init(isRequest: Bool, bodyLimit: Int, keepsBodies: Bool) {
         self.isRequest = isRequest
         self.bodyLimit = bodyLimit
         self.keepsBodies = keepsBodies
     }
 
-    /// Feeds the next bytes; returns the messages they complete.
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [HTTPMessage] {
-        var done: [HTTPMessage] = []
-        var input = bytes[...]
-        while !input.isEmpty {
-            switch state {
-            case .failed:
-                return done
-            case .head:
-                // Usually the whole head is in this input: parsed from it, nothing pending.
-                if pending.isEmpty, let end = Self.headEnd(input) {
-                    let head = Array(input[..<end])
-                    input = input[end...]
-                    guard completeHead(head, into: &done) else { return done }
-                    continue
-                }
-                // Look for the blank line in what is pending plus this input.
-                let before = pending.count
-                pending += input
-                if let end = Self.headEnd(pending[...]) {
-                    input = input.dropFirst(end - before)
-                    let head = Array(pending[..<end])
-                    pending.removeAll(keepingCapacity: true)
-                    guard completeHead(head, into: &done) else { return done }
-                } else {
-                    input = input.dropFirst(input.count)
-                    if pending.count > Self.headerLimit {
-                        malformed += 1
-                        state = .failed
-                        pending = []
-                    }
-                }
-            case let .body(remaining):
-                let take = min(remaining, input.count)
-                keepBody(input.prefix(take))
-                input = input.dropFirst(take)
-                if take == remaining {
-                    done.append(message)
-                    message = HTTPMessage()
-                    state = .head
-                } else {
-                    state = .body(remaining: remaining - take)
-                }
-            case .untilClose:
-                keepBody(input)
-                input = input.dropFirst(input.count)
-            case .chunkSize, .chunkTrailer:
-                guard let newline = input.firstIndex(of: 0x0A) else {
-                    pending += input
-                    input = input.dropFirst(input.count)
-                    if pending.count > 1024 { malformed += 1; state = .failed }
-                    continue
-                }
-                var line = pending
-                line += input[..<newline]
-                input = input[(newline + 1)...]
-                pending.removeAll(keepingCapacity: true)
-                if line.last == 0x0D { line.removeLast() }
-                if case .chunkTrailer = state {
-                    if line.isEmpty {
-                        done.append(message)
-                        message = HTTPMessage()
-                        state = .head
-                    }
-                    continue
-                }
-                let digits = line.prefix { $0 != 0x3B && $0 != 0x0D && $0 != 0x20 }
-                guard let size = Int(String(decoding: digits, as: UTF8.self), radix: 16), size >= 0 else {
-                    malformed += 1
-                    state = .failed
-                    continue
-                }
-                state = size == 0 ? .chunkTrailer : .chunkData(remaining: size + 2)
-            case let .chunkData(remaining):
-                let take = min(remaining, input.count)
-                // The chunk's own CRLF (its last two bytes) is not body.
-                let dataPart = max(0, min(take, remaining - 2))
-                keepBody(input.prefix(dataPart))
-                input = input.dropFirst(take)
-                state = take == remaining ? .chunkSize : .chunkData(remaining: remaining - take)
-            }
-        }
+    mutating func takeDone() -> [HTTPMessage] {
+        guard !done.isEmpty else { return [] }
+        defer { done = [] }
         return done
     }
 
-    /// Parses a message head; a message without body is complete at once. False when the
-    /// head is malformed (the direction is not parsed further).
-    private mutating func completeHead(_ head: [UInt8], into done: inout [HTTPMessage]) -> Bool {
-        guard parseHead(head) else {
+    mutating func headerBlock(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPBodyFraming {
+        guard parseHead(Array(bytes[range])) else {
             malformed += 1
-            state = .failed
-            return false
-        }
-        if let next = bodyState() {
-            state = next
-        } else {
-            done.append(message)
             message = HTTPMessage()
+            return .stop
         }
-        return true
+        return framing()
     }
 
-    /// The connection closed: a read-until-close body (or a partial message) ends here.
-    public mutating func finish() -> [HTTPMessage] {
-        switch state {
-        case .untilClose, .body, .chunkData, .chunkSize, .chunkTrailer:
-            state = .head
-            let last = message
-            message = HTTPMessage()
-            return [last]
-        default:
-            return []
-        }
-    }
-
-    private mutating func keepBody<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
-        guard keepsBodies else { return }
+    mutating func body(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        guard keepsBodies, !range.isEmpty else { return }
         let room = bodyLimit - message.body.count
         if room <= 0 {
-            if !bytes.isEmpty { message.bodyTruncated = true }
+            message.bodyTruncated = true
             return
         }
-        if bytes.count > room { message.bodyTruncated = true }
-        message.body += bytes.prefix(room)
+        if range.count > room { message.bodyTruncated = true }
+        message.body.append(contentsOf: bytes[range.lowerBound..<(range.lowerBound + min(room, range.count))])
     }
 
-    /// The index just past the blank line ending the head, if it is there.
-    static func headEnd<Bytes: Collection>(_ bytes: Bytes) -> Bytes.Index? where Bytes.Element == UInt8, Bytes.Index == Int {
-        var index = bytes.startIndex
-        // Blank lines before a message are skipped, as libhtp does.
-        while index < bytes.endIndex, bytes[index] == 0x0D || bytes[index] == 0x0A { index += 1 }
-        var lineStart = index
-        while index < bytes.endIndex {
-            if bytes[index] == 0x0A {
-                let line = index - lineStart
-                if line == 0 || (line == 1 && bytes[lineStart] == 0x0D) { return index + 1 }
-                lineStart = index + 1
-            }
-            index += 1
-        }
-        return nil
+    mutating func messageEnd() {
+        done.append(message)
+        message = HTTPMessage()
     }
 
     private mutating func parseHead(_ head: [UInt8]) -> Bool {
@@ -221,7 +163,7 @@ public struct HTTPParser {
         message.first = Array(words[0])
         message.second = words.count > 1 ? Array(words[1]) : []
         message.third = words.count > 2 ? Array(words[2]) : []
-        if !isRequest, !message.first.starts(with: Self.httpPrefix) { return false }
+        if !isRequest, !message.first.starts(with: HTTPParser.httpPrefix) { return false }
         message.rawHeaders = Array(head[(firstEnd + 1)...])
         // The header lines, read in place.
         message.headers.reserveCapacity(12)
@@ -234,38 +176,30 @@ public struct HTTPParser {
             if first == 0x20 || first == 0x09, !message.headers.isEmpty {
                 // A folded continuation line.
                 message.headers[message.headers.count - 1].value.append(0x20)
-                message.headers[message.headers.count - 1].value.append(contentsOf: Self.trimmed(line))
+                message.headers[message.headers.count - 1].value.append(contentsOf: HTTPParser.trimmed(line))
                 continue
             }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
-            message.headers.append((Array(Self.trimmed(line[..<colon])), Array(Self.trimmed(line[(colon + 1)...]))))
+            message.headers.append((Array(HTTPParser.trimmed(line[..<colon])), Array(HTTPParser.trimmed(line[(colon + 1)...]))))
         }
         return true
     }
 
-    static let httpPrefix: [UInt8] = Array("HTTP/".utf8)
-
-    /// What follows the head: a body to read, or nil when the message is complete.
-    private mutating func bodyState() -> State? {
-        if !isRequest {
-            let code = Int(String(decoding: message.second, as: UTF8.self)) ?? 0
-            let method = pendingMethods.isEmpty ? nil : pendingMethods.removeFirst()
-            if code / 100 == 1 || code == 204 || code == 304 || method == Array("HEAD".utf8) { return nil }
+    /// How the body after the head just parsed is framed.
+    private mutating func framing() -> HTTPBodyFraming {
+        let chunked = message.header("Transfer-Encoding").map { String(decoding: $0, as: UTF8.self).lowercased().contains("chunked") } ?? false
+        let length = message.header("Content-Length").flatMap { UInt64(String(decoding: $0, as: UTF8.self)) }
+        if isRequest {
+            // A request without length has no body; CONNECT's tunnel is the response's to open.
+            return chunked ? .chunked : .length(length ?? 0)
         }
-        if let encoding = message.header("Transfer-Encoding"),
-           String(decoding: encoding, as: UTF8.self).lowercased().contains("chunked") {
-            return .chunkSize
-        }
-        if let length = message.header("Content-Length"), let count = Int(String(decoding: length, as: UTF8.self)), count >= 0 {
-            return count == 0 ? nil : .body(remaining: count)
-        }
-        return isRequest ? nil : .untilClose
+        let status = Int(String(decoding: message.second, as: UTF8.self)) ?? 0
+        // An informational response (not 101) answers no request by itself.
+        let method = (status / 100 == 1 && status != 101) || pendingMethods.isEmpty ? nil : pendingMethods.removeFirst()
+        return .response(status: status, toHead: method == Self.head, toConnect: method == Self.connect, chunked: chunked,
+                         contentLength: length)
     }
 
-    static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        var slice = bytes
-        while let first = slice.first, first == 0x20 || first == 0x09 { slice = slice.dropFirst() }
-        while let last = slice.last, last == 0x20 || last == 0x09 || last == 0x0D { slice = slice.dropLast() }
-        return slice
-    }
+    static let head: [UInt8] = Array("HEAD".utf8)
+    static let connect: [UInt8] = Array("CONNECT".utf8)
 }

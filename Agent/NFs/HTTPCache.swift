@@ -1,3 +1,4 @@
+import MBoxAppLayer
 import MBoxEvents
 import MBoxNFRunner
 
@@ -50,8 +51,8 @@ public final class HTTPCache: NetworkFunction {
 
     /// The object's key when `bytes` hold a whole cacheable request head.
     static func key(_ bytes: UnsafeRawBufferPointer) -> String? {
-        guard let end = HTTPMessageFramer.find([13, 10, 13, 10], in: bytes, from: 0) else { return nil }
-        let lines = HeaderLines(bytes, 0..<(end + 4))
+        guard let end = HeaderLines.blockEnd(bytes) else { return nil }
+        let lines = HeaderLines(bytes, 0..<end)
         let parts = lines.startLine.split(separator: 0x20)
         guard parts.count == 3, parts[0].elementsEqual("GET".utf8) else { return nil }
         var host = ""
@@ -95,11 +96,11 @@ public final class HTTPCache: NetworkFunction {
         collected[slot].append(contentsOf: bytes[skip...])
         collectingBytes += fresh
         collected[slot].withUnsafeBytes { response in
-            guard let end = HTTPMessageFramer.find([13, 10, 13, 10], in: response, from: 0) else {
-                if response.count > HTTPMessageFramer.headerLimit { abandon(slot) }
+            guard let end = HeaderLines.blockEnd(response) else {
+                if response.count > HTTPRewriter.headerLimit { abandon(slot) }
                 return
             }
-            let head = 0..<(end + 4)
+            let head = 0..<end
             let lines = HeaderLines(response, head)
             guard lines.status == 200, !lines.isChunked, let length = lines.contentLength, length <= UInt64(maximumObject),
                   !lines.headers.contains(where: { $0.lowercasedName(response) == "cache-control" && Self.forbidsStoring(response, $0) })

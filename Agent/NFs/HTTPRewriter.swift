@@ -1,3 +1,4 @@
+import MBoxAppLayer
 import MBoxEvents
 import MBoxNFRunner
 import MBoxPacket
@@ -27,8 +28,10 @@ public final class HTTPRewriter: NetworkFunction {
     public private(set) var requestsRewritten: UInt64 = 0
     public private(set) var responsesRewritten: UInt64 = 0
     private var context: NFContext!
-    private var toServer: [HTTPMessageFramer] = []
-    private var toClient: [HTTPMessageFramer] = []
+    private var toServer: [HTTPFramer] = []
+    private var toClient: [HTTPFramer] = []
+    /// The longest header block held back while incomplete; a longer one stops the direction.
+    static let headerLimit = 16 * 1024
     /// Per flow: requests whose responses have no body (HEAD) or open a tunnel (CONNECT),
     /// two bits each, oldest lowest; and how many are queued.
     private var pending: [UInt64] = []
@@ -38,7 +41,7 @@ public final class HTTPRewriter: NetworkFunction {
 
     public func attach(_ context: NFContext) {
         self.context = context
-        toServer = Array(repeating: HTTPMessageFramer(), count: context.capacity)
+        toServer = Array(repeating: HTTPFramer(headerLimit: Self.headerLimit), count: context.capacity)
         toClient = toServer
         pending = Array(repeating: 0, count: context.capacity)
         pendingCount = Array(repeating: 0, count: context.capacity)
@@ -46,8 +49,8 @@ public final class HTTPRewriter: NetworkFunction {
 
     public func flowStarted(slot: Int32) {
         let index = Int(slot)
-        toServer[index] = HTTPMessageFramer()
-        toClient[index] = HTTPMessageFramer()
+        toServer[index] = HTTPFramer(headerLimit: Self.headerLimit)
+        toClient[index] = HTTPFramer(headerLimit: Self.headerLimit)
         pending[index] = 0
         pendingCount[index] = 0
     }
@@ -57,22 +60,29 @@ public final class HTTPRewriter: NetworkFunction {
         let bytes = UnsafeRawBufferPointer(start: base, count: event.dataLength)
         let slot = Int(event.slot)
         let final = event.detail.value == 1
-        let hold: Int?
-        if event.cause == .client {
-            hold = toServer[slot].read(bytes, offset: event.dataOffset, final: final) { block in
-                request(block.range, bytes, event)
-            }
-        } else {
-            hold = toClient[slot].read(bytes, offset: event.dataOffset, final: final) { block in
-                response(block.range, bytes, event)
-            }
-        }
+        var reader = BlockReader(rewriter: self, event: event)
+        let hold = event.cause == .client
+            ? toServer[slot].read(bytes, offset: event.dataOffset, final: final, into: &reader)
+            : toClient[slot].read(bytes, offset: event.dataOffset, final: final, into: &reader)
         if let hold { context.holdStream(event, from: hold) }
+    }
+
+    /// The framer's reader for one chunk: each header block found goes to `request` or `response`.
+    private struct BlockReader: HTTPFrameReader {
+        let rewriter: HTTPRewriter
+        let event: Event
+
+        mutating func headerBlock(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPBodyFraming {
+            // Only CRLF-ended blocks are edited (lines ending in a bare LF would be
+            // rewritten wrongly): such a stream is not read further.
+            guard HeaderLines.endsInCRLF(bytes, range) else { return .stop }
+            return event.cause == .client ? rewriter.request(range, bytes, event) : rewriter.response(range, bytes, event)
+        }
     }
 
     // MARK: Requests
 
-    private func request(_ block: Range<Int>, _ bytes: UnsafeRawBufferPointer, _ event: Event) -> HTTPMessageFramer.Framing {
+    private func request(_ block: Range<Int>, _ bytes: UnsafeRawBufferPointer, _ event: Event) -> HTTPBodyFraming {
         let lines = HeaderLines(bytes, block)
         let method = lines.startLine.prefix { $0 != 0x20 }
         let kind: UInt64 = method.elementsEqual("HEAD".utf8) ? 1 : method.elementsEqual("CONNECT".utf8) ? 2 : 0
@@ -98,16 +108,14 @@ public final class HTTPRewriter: NetworkFunction {
             changed = true
         }
         if changed { requestsRewritten &+= 1 }
-        if kind == 2 { return .tunnel }
-        if lines.isChunked { return .chunked }
-        return .length(lines.contentLength ?? 0)
+        return .request(isConnect: kind == 2, chunked: lines.isChunked, contentLength: lines.contentLength)
     }
 
     private func client(_ event: Event) -> String { "\(context.flowKey(of: event).client)" }
 
     // MARK: Responses
 
-    private func response(_ block: Range<Int>, _ bytes: UnsafeRawBufferPointer, _ event: Event) -> HTTPMessageFramer.Framing {
+    private func response(_ block: Range<Int>, _ bytes: UnsafeRawBufferPointer, _ event: Event) -> HTTPBodyFraming {
         let lines = HeaderLines(bytes, block)
         let status = lines.status
         var appended: [UInt8] = []
@@ -134,11 +142,8 @@ public final class HTTPRewriter: NetworkFunction {
         // 1xx (but 101) precede the final response to the same request.
         if (100..<200).contains(status), status != 101 { return .none }
         let kind = dequeue(slot: Int(event.slot))
-        if status == 101 || (kind == 2 && (200..<300).contains(status)) { return .tunnel }
-        if kind == 1 || status == 204 || status == 304 { return .none }
-        if lines.isChunked { return .chunked }
-        if let length = lines.contentLength { return .length(length) }
-        return .untilClose
+        return .response(status: status, toHead: kind == 1, toConnect: kind == 2, chunked: lines.isChunked,
+                         contentLength: lines.contentLength)
     }
 
     private func enqueue(_ kind: UInt64, slot: Int) {
@@ -158,6 +163,17 @@ public final class HTTPRewriter: NetworkFunction {
 
 /// The lines of an HTTP header block (CRLF-separated; the block ends with an empty line).
 struct HeaderLines {
+    /// Whether the block at `range` ends in CRLF CRLF (the lines this reader reads).
+    static func endsInCRLF(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        range.count >= 4 && bytes[range.upperBound - 4] == 13 && bytes[range.upperBound - 3] == 10 && bytes[range.upperBound - 2] == 13
+    }
+
+    /// The end of the CRLF-ended header block at the start of `bytes`, if it is whole there.
+    static func blockEnd(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard let end = HTTPFramer.headEnd(bytes, from: 0), endsInCRLF(bytes, 0..<end) else { return nil }
+        return end
+    }
+
     struct Header {
         /// The whole line with its CRLF.
         var line: Range<Int>

@@ -1,8 +1,9 @@
+import MBoxAppLayer
 @testable import MBoxNFs
 import MBoxTCPSplitProxy
 import Testing
 
-/// The HTTP/1.x framer the rewriter reads byte streams with: wherever the stream is cut
+/// The HTTP/1.x framer the rewriter (and the application layer's parser) reads byte streams with: wherever the stream is cut
 /// into chunks (a header block split across them is held back and comes again), it must
 /// find each message's header block and nothing else — bodies by Content-Length, chunked
 /// bodies with extensions and trailers, messages without bodies.
@@ -16,26 +17,37 @@ struct HTTPFramingTests {
         "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nend",
     ]
 
-    /// Header block starts found when the stream arrives `size` bytes at a time.
-    static func blockStarts(_ stream: [UInt8], size: Int) -> [Int] {
-        var framer = HTTPMessageFramer()
+    /// Records where header blocks start and frames them as the rewriter does.
+    struct StartRecorder: HTTPFrameReader {
+        var base = 0
         var starts: [Int] = []
+        var ends = 0
+
+        mutating func headerBlock(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPBodyFraming {
+            starts.append(base + range.lowerBound)
+            let lines = HeaderLines(bytes, range)
+            return .response(status: lines.status, toHead: false, toConnect: false, chunked: lines.isChunked,
+                             contentLength: lines.contentLength ?? 0)
+        }
+
+        mutating func messageEnd() { ends += 1 }
+    }
+
+    /// Header block starts (and messages ended) when the stream arrives `size` bytes at a time.
+    static func blockStarts(_ stream: [UInt8], size: Int) -> (starts: [Int], ends: Int) {
+        var framer = HTTPFramer(headerLimit: HTTPRewriter.headerLimit)
+        var recorder = StartRecorder()
         var consumed = 0
         var end = 0
         while consumed < stream.count {
             end = min(max(end, consumed) + size, stream.count)
+            recorder.base = consumed
             let hold = stream[consumed..<end].withUnsafeBytes { chunk in
-                framer.read(chunk, offset: UInt64(consumed), final: end == stream.count) { block in
-                    starts.append(consumed + block.range.lowerBound)
-                    let lines = HeaderLines(chunk, block.range)
-                    if lines.status == 304 { return .none }
-                    if lines.isChunked { return .chunked }
-                    return .length(lines.contentLength ?? 0)
-                }
+                framer.read(chunk, offset: UInt64(consumed), final: end == stream.count, into: &recorder)
             }
             consumed += hold ?? (end - consumed)
         }
-        return starts
+        return (recorder.starts, recorder.ends)
     }
 
     @Test("every header block is found, and only those, however the stream is cut")
@@ -49,24 +61,26 @@ struct HTTPFramingTests {
         }
         for size in 1...stream.count {
             let found = Self.blockStarts(stream, size: size)
-            #expect(found == expected, "cut every \(size) bytes")
+            #expect(found.starts == expected, "cut every \(size) bytes")
+            #expect(found.ends == Self.messages.count, "cut every \(size) bytes")
         }
     }
 
     @Test("a header block longer than the limit passes unread instead of being held forever")
     func oversizedHeaderGivesUp() {
-        let huge = "HTTP/1.1 200 OK\r\nX: " + String(repeating: "a", count: HTTPMessageFramer.headerLimit + 10)
+        let huge = "HTTP/1.1 200 OK\r\nX: " + String(repeating: "a", count: HTTPRewriter.headerLimit + 10)
         let stream = Array(huge.utf8)
-        var framer = HTTPMessageFramer()
-        let hold = stream.withUnsafeBytes { framer.read($0, offset: 0, final: false) { _ in .none } }
+        var framer = HTTPFramer(headerLimit: HTTPRewriter.headerLimit)
+        var recorder = StartRecorder()
+        let hold = stream.withUnsafeBytes { framer.read($0, offset: 0, final: false, into: &recorder) }
         #expect(hold == nil)
-        #expect(framer.phase == .opaque)
+        #expect(framer.phase == .stopped && framer.refused == 1 && recorder.starts.isEmpty)
     }
 
     @Test("chunk sizes: hexadecimal, extensions ignored, junk and overflow refused")
     func chunkSizes() {
         func size(_ text: String) -> UInt64? {
-            Array(text.utf8).withUnsafeBytes { HTTPMessageFramer.chunkSize($0, 0..<$0.count) }
+            Array(text.utf8).withUnsafeBytes { HTTPFramer.chunkSize($0, 0..<$0.count) }
         }
         #expect(size("1a") == 26 && size("FF;name=value") == 255 && size("0") == 0)
         #expect(size("") == nil && size("xyz") == nil && size("-1") == nil && size("1234567890abcdef0") == nil)
