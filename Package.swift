@@ -171,8 +171,8 @@ let package = Package(
         // rings, helper cores, the per-worker runtime. Tests and fuzzers drive it in process.
         .target(
             name: "MBoxRuntime",
-            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxDataPath", "MBoxEvents", "MBoxNFRunner", "MBoxNFs", "MBoxChain",
-                           "MBoxRules", "MBoxDPDK", "MBoxTransmit", "MBoxConcurrency",
+            dependencies: ["MBoxCapture", "MBoxPacket", "MBoxFlow", "MBoxDataPath", "MBoxEvents", "MBoxAppLayer", "MBoxNFRunner", "MBoxNFs",
+                           "MBoxChain", "MBoxRules", "MBoxDPDK", "MBoxTransmit", "MBoxConcurrency",
                            .product(name: "Atomics", package: "swift-atomics")],
             path: "Agent/Runtime", swiftSettings: fastPath),
         .target(

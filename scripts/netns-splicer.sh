@@ -112,7 +112,13 @@ for backend in 11 12; do
   [ "$(grep -c "GET /static/" "$work/backend$backend.log" 2>/dev/null || true)" = "0" ] || { echo "static request on backend $backend"; status=1; }
 done
 objects12=$(grep -c "GET /object.bin" "$work/backend12.log" 2>/dev/null || true)
-[ "${objects12:-0}" -eq $((requests / 3)) ] || { echo "backend 12 took ${objects12:-0} of $requests: not round robin"; status=1; }
+[ "${objects12:-0}" -eq $(((requests + 1) / 3)) ] || { echo "backend 12 took ${objects12:-0} of $requests: not round robin"; status=1; }
+# Every HTTP request (the balancer's, and the direct one the DPI and the IDS read) is
+# parsed once, by the application-layer stage; a backend's refusal re-asks without a re-parse.
+parsed=$(sed -n 's/^app layer *\([0-9]*\) HTTP requests parsed.*/\1/p' "$work/agent.log")
+sent=$((requests + 6 + 30 + 1))
+if [ "${parsed:-0}" -eq "$sent" ]; then echo "HTTP requests parsed once: $parsed of $sent sent"
+else echo "HTTP requests parsed: ${parsed:-none} for $sent sent"; status=1; fi
 grep -E "^splicer|^stacks|^port" "$work/agent.log" || true
 [ $status -eq 0 ] || tail -30 "$work/agent.log"
 exit $status

@@ -203,6 +203,17 @@ public struct DetectionNeeds: Sendable, Equatable {
     /// Protocols whose parsers must run: those with a buffer some rule reads.
     public var parsedProtocols: Set<AppLayerProtocol> = []
 
+    /// What an NF that reads the application layer itself needs (not its rules): the
+    /// protocols detected, those parsed with the buffers it reads, and which streams.
+    public init(detecting: Set<AppLayerProtocol>, parsing: Set<AppLayerProtocol>, buffers: [InspectionBuffer],
+                toServer: Bool = true, toClient: Bool = false) {
+        appProtocols = detecting
+        parsedProtocols = parsing
+        for buffer in buffers { self.buffers.insert(buffer) }
+        streamToServer = toServer
+        streamToClient = toClient
+    }
+
     init(_ rules: [Rule]) {
         defer {
             // What EVE reports of an alert's transaction, whenever its protocol is parsed.

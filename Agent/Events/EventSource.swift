@@ -126,6 +126,14 @@ public final class EventSource {
         if let request = dataPath.pendingRequest {
             // Always built: without an NF's answer the splicer refuses the client.
             let requestFlow = dataPath.flows.flowID(request.slot)
+            if feedsAppLayer {
+                // The client's stream from its start: parsed once (asked again, the stage has it).
+                let appLayer = self.appLayer.unsafelyUnwrapped
+                let added = appLayer.stream(slot: request.slot, flowID: requestFlow,
+                                            serverPort: dataPath.flows.key(request.slot).serverPort, toServer: true, offset: 0,
+                                            bytes: request.bytes)
+                appEvents(added, appLayer, timestamp: packet.timestamp, packet: packet.data, headers: headers)
+            }
             append(Event(type: .flowRequest, side: .server, cause: .client, slot: request.slot, flowID: requestFlow,
                          timestamp: packet.timestamp, packet: packet.data, headers: headers,
                          data: request.bytes.baseAddress.map { UnsafeRawPointer($0) }, dataOffset: 0, dataLength: request.bytes.count,

@@ -1,4 +1,5 @@
 import MBoxAppLayer
+import MBoxDetect
 import MBoxEvents
 import MBoxNFRunner
 import MBoxPacket
@@ -6,9 +7,10 @@ import MBoxTCPMonitor
 
 /// DPI: tells a flow's application protocol (HTTP, TLS with SNI, SSH, DNS, SMTP, FTP, SMB)
 /// from its first payloads, publishes `EVENT/DPI_DETECT` once, and unsubscribes itself
-/// from the flow — what is decided costs nothing more. It tells protocols as detection
-/// does (`AppDetect`) and reads the SNI with the application layer's `TLSParser`, so
-/// DPI and Signature_Match agree on every flow.
+/// from the flow — what is decided costs nothing more. On reassembled streams it reads
+/// what the application-layer stage detected and the SNI of the ClientHello it parsed
+/// (detected and parsed once, for every NF); on packets it tells protocols with the
+/// stage's detector (`AppDetect`). So DPI and Signature_Match agree on every flow.
 ///
 /// On reassembled streams (`DATA_RDY`) it classifies the stream's first bytes, however
 /// finely they were segmented, and hands them over in the `DPI_DETECT` event (`data`,
@@ -59,6 +61,10 @@ public final class DPI: NetworkFunction {
         for key in (Int(slot) * 2)...(Int(slot) * 2 + 1) where !prefixes[key].isEmpty { prefixes[key] = [] }
     }
 
+    /// What DPI reads of the application layer: every protocol detected, the ClientHello's SNI.
+    public static let needs = DetectionNeeds(detecting: Set(AppLayerProtocol.allCases), parsing: [.tls], buffers: [.tlsSNI],
+                                             toClient: true)
+
     /// The TLS server name (SNI) seen in the flow's ClientHello, if any.
     public func serverName(slot: Int32) -> String? { serverNames[slot] }
 
@@ -102,14 +108,29 @@ public final class DPI: NetworkFunction {
         inspections[Int(event.slot)] += 1
         let toServer = event.cause == .client
         let found: AppLayerProtocol?
-        if let headers = event.headers?.pointee, headers.isUDP {
+        let stage = event.type == .dataReady ? context.appLayer : nil
+        if let stage {
+            found = stage.detected(slot: event.slot, flowID: event.flowID)
+        } else if let headers = event.headers?.pointee, headers.isUDP {
             found = AppDetect.udp(bytes, sourcePort: headers.sourcePort, destinationPort: headers.destinationPort)
         } else {
             found = AppDetect.tcp(bytes, toServer: toServer)
         }
         // Undecided until a protocol shows or the inspections run out (then: unknown, nil).
         guard found != nil || Int(inspections[Int(event.slot)]) >= maximumInspections else { return }
-        if found == .tls, toServer, let name = TLSParser.serverName(inClientHello: bytes) { serverNames[event.slot] = name }
+        if found == .tls, toServer {
+            if let stage {
+                let end = event.dataOffset + UInt64(event.dataLength)
+                stage.forEachTransaction(records: event.detail.index, count: event.detail.value, after: 0, through: end) { hello in
+                    _ = hello.buffers.first(.tlsSNI) { name in
+                        serverNames[event.slot] = String(decoding: name, as: UTF8.self)
+                        return true
+                    }
+                }
+            } else if let name = TLSParser.serverName(inClientHello: bytes) {
+                serverNames[event.slot] = name
+            }
+        }
         let appProtocol = found
         detections[appProtocol.map { Int($0.rawValue) + 1 } ?? 0] &+= 1
         // Decided: no more events for this flow, before telling the others.
@@ -132,6 +153,6 @@ extension DPI {
     public static let kind = NFKind(type: "DPI", action: .readOnly, publishes: ["EVENT/DPI_DETECT"], parameters: ["max_inspections"]) {
         parameters, _, _ in
         let maximum = parameters.int("max_inspections", default: 8, range: 1...64)
-        return NFPreparation { DPI(maximumInspections: maximum) }
+        return NFPreparation(needs: DPI.needs) { DPI(maximumInspections: maximum) }
     }
 }

@@ -1,7 +1,9 @@
 import MBoxAppLayer
+import MBoxDetect
 import MBoxEvents
 import MBoxNFRunner
 import MBoxPacket
+import MBoxRules
 
 /// A backend server.
 public struct Backend: Sendable, Hashable, CustomStringConvertible {
@@ -51,7 +53,8 @@ public struct BalancingRule: Sendable {
 }
 
 /// L7 load balancer on the TCP Splicer: for each `FLOW_REQ` it reads the request's HTTP
-/// Host and path, or TLS SNI, picks a pool by the first matching rule, and a backend in it
+/// Host and path, or TLS SNI — as the application-layer stage parsed them, once for every
+/// NF that reads them — picks a pool by the first matching rule, and a backend in it
 /// by the pool's method; a backend that refused a connection is left out for
 /// `retryAfter` seconds (the splicer asks again, and the balancer picks another).
 public final class L7LoadBalancer: NetworkFunction {
@@ -102,19 +105,22 @@ public final class L7LoadBalancer: NetworkFunction {
     public func handle(_ event: Event) {
         guard event.type == .flowRequest else { return }
         let slot = Int(event.slot)
+        var retriedPool: Int?
         if chosen[slot] >= 0 {
             // The splicer asks again: the backend picked before refused.
             let pick = chosen[slot]
             let (pool, index) = (Int(pick >> 16), Int(pick & 0xFFFF))
+            retriedPool = pool
             downUntil[pool][index] = event.timestamp &+ retryAfter
             active[pool][index] -= 1
             chosen[slot] = -1
             failuresSeen &+= 1
         }
-        let request = event.data.map { UnsafeRawBufferPointer(start: $0, count: event.dataLength) }
-            ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        guard let pool = pool(for: Self.describe(request)),
-              let index = pick(in: pool, client: context.flowKey(of: event).client, now: event.timestamp) else {
+        // The request was parsed by the stage when the splicer first asked; asked again, the
+        // pool stays the one its request chose.
+        let pool: Int?
+        if let retried = retriedPool { pool = retried } else { pool = self.pool(for: requestFacts(event)) }
+        guard let pool, let index = pick(in: pool, client: context.flowKey(of: event).client, now: event.timestamp) else {
             unmatched &+= 1
             return
         }
@@ -132,21 +138,43 @@ public final class L7LoadBalancer: NetworkFunction {
         var serverName: String?
     }
 
-    static func describe(_ request: UnsafeRawBufferPointer) -> RequestFacts {
+    /// What the balancer reads: the request's host and raw URI, or the ClientHello's SNI.
+    public static let needs = DetectionNeeds(detecting: [.http, .tls], parsing: [.http, .tls],
+                                             buffers: [.httpHost, .httpURIRaw, .tlsSNI])
+
+    /// The facts of the request a `FLOW_REQ` carries, from the transaction the stage made of it.
+    private func requestFacts(_ event: Event) -> RequestFacts {
         var facts = RequestFacts()
-        guard request.count > 0 else { return facts }
-        if request[0] == 0x16 {
-            var parser = TLSParser(toServer: true, wanted: TLSParser.Wanted(serverName: true, ja3: false, ja3s: false, certificates: false))
-            if let name = parser.feed(request).first?.serverName { facts.serverName = String(decoding: name, as: UTF8.self).lowercased() }
-            return facts
+        var found = false
+        context.appLayer?.forEachTransaction(flowID: event.flowID, toServer: true, after: 0, through: UInt64(event.dataLength)) {
+            transaction in
+            guard !found else { return }
+            found = true
+            facts = Self.facts(of: transaction)
         }
-        var parser = HTTPParser(isRequest: true, bodyLimit: 0, keepsBodies: false)
-        guard let message = parser.feed(request).first else { return facts }
-        facts.path = String(decoding: message.second, as: UTF8.self)
-        if let host = message.header("host") {
-            var name = String(decoding: host, as: UTF8.self).lowercased()
-            if let colon = name.lastIndex(of: ":"), !name.hasSuffix("]") { name = String(name[..<colon]) }
-            facts.host = name
+        return facts
+    }
+
+    /// A request's facts: the stage's `http.host` (lower-cased, port stripped), the raw URI's
+    /// path, or the SNI (lower-cased).
+    static func facts(of transaction: AppTransaction) -> RequestFacts {
+        var facts = RequestFacts()
+        func text(_ buffer: InspectionBuffer) -> String? {
+            var value: String?
+            _ = transaction.buffers.first(buffer) { bytes in
+                value = String(decoding: bytes, as: UTF8.self)
+                return true
+            }
+            return value
+        }
+        switch transaction.buffers.protocolName {
+        case .http:
+            facts.host = text(.httpHost)
+            facts.path = text(.httpURIRaw)
+        case .tls:
+            facts.serverName = text(.tlsSNI)?.lowercased()
+        default:
+            break
         }
         return facts
     }
@@ -265,6 +293,8 @@ extension L7LoadBalancer {
         }
         guard let method else { return nil }
         let (frozenPools, frozenRules) = (pools, rules)
-        return NFPreparation { L7LoadBalancer(pools: frozenPools, rules: frozenRules, method: method, retryAfterSeconds: retry) }
+        return NFPreparation(needs: L7LoadBalancer.needs) {
+            L7LoadBalancer(pools: frozenPools, rules: frozenRules, method: method, retryAfterSeconds: retry)
+        }
     }
 }

@@ -1,8 +1,10 @@
 import Foundation
+import MBoxAppLayer
 import MBoxDataPath
 import MBoxFlow
 import MBoxEvents
 import MBoxNFRunner
+import MBoxPacket
 
 /// The summary a run prints to stderr: what each stage counted.
 public struct RunSummary {
@@ -67,6 +69,13 @@ public struct RunSummary {
                 .map { "\(types.names[$0])=\(pipeline.source.produced[$0])" }
             let delivered = (0..<types.count).filter { chain.counters.delivered[$0] > 0 }
                 .map { "\(types.names[$0])=\(chain.counters.delivered[$0])" }
+            if let stage = pipeline.source.appLayer {
+                let a = stage.counters
+                let parsed = AppLayerProtocol.allCases.filter { a.transactions[Int($0.rawValue)] > 0 }
+                    .map { "\($0)=\(a.transactions[Int($0.rawValue)])" }
+                lines.append("app layer    \(a.httpRequests) HTTP requests parsed (once each, whatever NFs read them); "
+                    + "transactions " + (parsed.isEmpty ? "none" : parsed.joined(separator: " ")) + "; \(a.bytesParsed) bytes parsed")
+            }
             lines.append("events       produced " + produced.joined(separator: " "))
             lines.append("             delivered " + delivered.joined(separator: " "))
             lines.append("chain        " + zip(chain.members, chain.counters.perNF).map { "\($0.name)=\($1)" }.joined(separator: " ")

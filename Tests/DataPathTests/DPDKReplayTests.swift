@@ -298,6 +298,7 @@ struct DPDKReplayTests {
         #expect(output.contains("tls a.example: routed by SNI to 10.199.0.11, certificate verified, byte-identical"))
         #expect(output.contains("tls b.example: routed by SNI to 10.199.0.12, certificate verified, byte-identical"))
         #expect(output.contains("direct request: answered (TCP Monitor)"))
+        #expect(output.contains("HTTP requests parsed once: 1037 of 1037 sent"), "one parse per request for the balancer, DPI and the IDS")
         #expect(output.contains("alert: sid 3000001"), "the IDS on the same chain's TCP Monitor flows")
         #expect(output.contains("after backend 10.199.0.12 died: 30 of 30 byte-identical"))
         #expect(output.contains("backend 10.199.0.12: 333 object requests, 0 static requests"), "round robin; none after it died")

@@ -1,4 +1,5 @@
 import Foundation
+import MBoxAppLayer
 @testable import MBoxNFs
 import MBoxPacket
 import Testing
@@ -7,8 +8,12 @@ import Testing
     let web = ["10.0.0.11:80", "10.0.0.12:80", "10.0.0.13:80"].compactMap(Backend.init)
     let api = ["10.0.0.21:8080"].compactMap(Backend.init)
 
-    func facts(_ text: String) -> L7LoadBalancer.RequestFacts {
-        Array(text.utf8).withUnsafeBytes { L7LoadBalancer.describe($0) }
+    /// What the balancer reads of a request, parsed as the application-layer stage parses it.
+    func facts(_ text: String, serverPort: UInt16 = 80) -> L7LoadBalancer.RequestFacts {
+        let needs = L7LoadBalancer.needs
+        let flow = AppLayerFlow(serverPort: serverPort, wanted: needs.buffers, parsed: needs.parsedProtocols)
+        let transactions = Array(text.utf8).withUnsafeBytes { flow.feed($0, toServer: true) }
+        return transactions.first.map(L7LoadBalancer.facts(of:)) ?? L7LoadBalancer.RequestFacts()
     }
 
     @Test("a request's Host (port stripped, any case) and path pick the pool by the first matching rule")
@@ -20,6 +25,8 @@ import Testing
         #expect(balancer.pool(for: apiRequest) == 1)
         #expect(balancer.pool(for: facts("GET /v2/users HTTP/1.1\r\nHost: api.example\r\n\r\n")) == 0)
         #expect(balancer.pool(for: facts("GET / HTTP/1.1\r\nHost: www.example\r\n\r\n")) == 0)
+        // A fully qualified Host (trailing dot) names the same host.
+        #expect(facts("GET / HTTP/1.1\r\nHost: API.example.\r\n\r\n").host == "api.example")
         // A request head cut short (longer than the splicer holds): no host, the default pool.
         #expect(facts("GET /v1/users HTTP/1.1\r\nHost: api.exa").host == nil)
         #expect(Backend("10.0.0.1") == nil && Backend("::1:80") == nil && Backend("10.0.0.1:0") == nil)
