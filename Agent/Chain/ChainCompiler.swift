@@ -44,7 +44,7 @@ public final class CompiledChain: Sendable {
     public func makePipeline(configuration: DataPathConfiguration, keepBothStreams: Bool = false,
                              launcher: HelperLauncher = .threads) throws -> Pipeline {
         var configuration = configuration
-        configuration.tracksTCP = definition.stack == "tcp_monitor"
+        configuration.tracksTCP = definition.stack.tracksTCP
         configuration.stackRules = definition.stackRules.map(\.rule)
         let services = definition.stackRules.compactMap(\.service)
         configuration.splicer = services.isEmpty ? nil : SplicerConfiguration(services: services)
@@ -75,9 +75,9 @@ public final class CompiledChain: Sendable {
     /// returned shares nothing with any data path (`sending`: the compiler checks the move);
     /// the data path's own thread then calls `attach(to:)` and swaps the stages in.
     public func prepareStages(for data: DataPathConfiguration, launcher: HelperLauncher = .threads) throws -> sending PreparedStages {
-        if definition.stack == "tcp_monitor", !data.tracksTCP {
+        if definition.stack.tracksTCP, !data.tracksTCP {
             throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
-                                                  message: "the chain needs the tcp_monitor stack; this agent's data path tracks headers and flows only")])
+                                                  message: "the chain needs the \(definition.stack) stack; this agent's data path tracks headers and flows only")])
         }
         if definition.usesSplicer, data.splicerServices != definition.stackRules.compactMap(\.service) {
             throw ChainErrors(errors: [ChainError(location: SourceLocation(file: definition.file, line: 0, column: 0),
@@ -248,14 +248,14 @@ public struct ChainCompiler {
         if types.isA(type, .custom), type != .custom, !stackPublished, publishers[definition.event] == nil {
             return fail("no NF in this chain publishes '\(definition.event)'")
         }
-        if type == .dataReady, !chain.reassembly || chain.stack != "tcp_monitor" {
+        if type == .dataReady, !chain.reassembly || !chain.stack.tracksTCP {
             return fail("DATA_RDY needs 'stack: {type: tcp_monitor, reassembly: true}'")
         }
-        if types.isA(type, .app), !types.isA(type, .appDNS), !chain.reassembly || chain.stack != "tcp_monitor" {
+        if types.isA(type, .app), !types.isA(type, .appDNS), !chain.reassembly || !chain.stack.tracksTCP {
             return fail("\(definition.event) is parsed from reassembled streams: it needs 'stack: {type: tcp_monitor, reassembly: true}'")
         }
-        if type == .streamAnomaly, chain.stack == "l2l3" { return fail("EVENT/STREAM_ANOMALY comes from the TCP Monitor") }
-        if type == .packetTCP, chain.stack == "l2l3" { return fail("PKT/TCP comes from the TCP Monitor; the l2l3 stack publishes PKT") }
+        if type == .streamAnomaly, !chain.stack.tracksTCP { return fail("EVENT/STREAM_ANOMALY comes from the TCP Monitor") }
+        if type == .packetTCP, !chain.stack.tracksTCP { return fail("PKT/TCP comes from the TCP Monitor; the \(chain.stack) stack publishes PKT") }
         let stackEvent = type == .packetTCP || type == .packet || type == .dataReady || type == .byteStream || types.isA(type, .app)
         if !stackEvent, definition.stack != "any" || definition.from != "any" {
             return fail("'stack' and 'from' filter stack and application events (PKT, PKT/TCP, DATA_RDY, BYTESTREAM, APP/…), not \(definition.event)")

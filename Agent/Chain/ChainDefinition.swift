@@ -35,8 +35,9 @@ public struct ChainDefinition: Sendable {
 
     public var name: String
     public var file: String
-    /// `tcp_monitor` or `l2l3` (headers and flows only), and whether it reassembles streams.
-    public var stack = "tcp_monitor"
+    /// The stack of flows no selector rule takes — one that takes any flow (`tcp_monitor`,
+    /// or `l2l3`: headers and flows only) — and whether it reassembles streams.
+    public var stack = StackKind.tcpMonitor
     public var reassembly = true
     public var mode = Mode.sequential
     /// Explicit groups of NFs that run in parallel (names), when `mode: parallel`.

@@ -54,10 +54,14 @@ public struct ChainParser {
                 for (stackKey, stackValue) in stack {
                     switch stackKey.string ?? "" {
                     case "type":
-                        chain.stack = stackValue.string ?? ""
-                        if chain.stack != "tcp_monitor" && chain.stack != "l2l3" {
-                            fail(stackValue, "stack type '\(chain.stack)' is not available; use tcp_monitor or l2l3")
+                        let name = stackValue.string ?? ""
+                        let defaults = StackKind.allCases.filter(\.takesAnyFlow).map(\.description)
+                        guard let kind = StackKind(name: name), kind.takesAnyFlow else {
+                            fail(stackValue, "stack type '\(name)' is not available; use \(defaults.joined(separator: " or "))"
+                                + (StackKind(name: name)?.answersClients == true ? " (\(name) takes its services' flows: name it in 'select')" : ""))
+                            continue
                         }
+                        chain.stack = kind
                     case "reassembly":
                         guard let flag = stackValue.bool else { fail(stackValue, "'reassembly' is true or false"); continue }
                         chain.reassembly = flag

@@ -61,6 +61,8 @@ public final class DataPath {
     public let splicer: TCPSplicer?
     /// The TCP Split Proxy, when a selector rule uses it.
     public let splitProxy: TCPSplitProxy?
+    /// ARP for the addresses stacks own and need (nil when no stack owns one).
+    public let arp: ARPResponder?
     /// Frames the stages emitted while processing the last packet, for the port to send.
     public let outbox = FrameOutbox()
     /// Whether the last packet's stack took it (it must not be forwarded as it is).
@@ -94,8 +96,11 @@ public final class DataPath {
         splitProxy = selector.stacks.contains(.tcpSplitProxy)
             ? TCPSplitProxy(configuration: configuration.splitProxy, flowCapacity: configuration.flowTable.capacity, outbox: outbox)
             : nil
+        let owned = (splicer?.configuration.services ?? []).map { (address: $0.address, mac: $0.mac) }
+        arp = owned.isEmpty ? nil : ARPResponder(owned: owned, outbox: outbox)
         endedFlows.reserveCapacity(16)
         splicer?.slots = self
+        splicer?.neighbours = arp
     }
 
     deinit {
@@ -185,11 +190,7 @@ public final class DataPath {
             }
         case .notIP:
             counters.notIP &+= 1
-            if let splicer, splicer.arp(packet) {
-                consumed = true
-                counters.consumedByStack &+= 1
-                return .answered
-            }
+            if let arp { return resolve(packet, arp) }
             return .notIP
         case let .malformed(reason):
             counters.malformed.count(reason)
@@ -294,6 +295,18 @@ public final class DataPath {
                          policies: policies)
         }
         return flow
+    }
+
+    /// An ARP frame, when stacks own addresses: answered or learnt from; a stack waiting
+    /// for the sender's address is told.
+    @inline(never)
+    private func resolve(_ packet: CapturedPacket, _ arp: ARPResponder) -> PacketDisposition {
+        let (taken, learnt) = arp.handle(packet)
+        if let learnt { splicer?.addressResolved(learnt) }
+        guard taken else { return .notIP }
+        consumed = true
+        counters.consumedByStack &+= 1
+        return .answered
     }
 
     /// A packet of a spliced connection. NFs know it as one flow, its client leg: a

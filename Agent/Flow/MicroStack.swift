@@ -28,6 +28,14 @@ public enum StackKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// request, a backend chosen by an NF).
     @inlinable public var answersClients: Bool { self == .tcpSplicer || self == .tcpSplitProxy }
 
+    /// Whether the stack can take every flow no selector rule takes (a chain's `stack`):
+    /// the stacks that answer clients take only their services' flows.
+    public var takesAnyFlow: Bool { !answersClients }
+
+    /// Whether the stack tracks TCP state (`PKT/TCP`, `EVENT/STREAM_ANOMALY`) and can
+    /// reassemble byte streams (`DATA_RDY`, the application layer's events).
+    public var tracksTCP: Bool { self == .tcpMonitor }
+
     public init?(name: String) {
         guard let kind = Self.allCases.first(where: { $0.description == name }) else { return nil }
         self = kind

@@ -51,7 +51,7 @@ public struct RunSummary {
                 + "\(splicer.cookiesRejected) rejected; \(splicer.requests) requests, \(splicer.spliced) spliced, "
                 + "\(splicer.refused) refused, \(splicer.backendFailures) backend failures, \(splicer.handedOff) handed to the split proxy; "
                 + "\(splicer.packetsRewritten) packets translated; "
-                + "ARP \(splicer.arpAnswered) answered, \(splicer.arpRequested) asked")
+                + "ARP \(dataPath.arp?.counters.answered ?? 0) answered, \(dataPath.arp?.counters.asked ?? 0) asked")
         }
         if let proxy = dataPath.splitProxy {
             let c = proxy.counters, tcp = proxy.endpointCounters

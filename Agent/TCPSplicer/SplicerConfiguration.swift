@@ -54,8 +54,6 @@ public struct SplicerCounters: Sendable {
     public var packetsRewritten: UInt64 = 0
     /// Connections handed to the Split Proxy.
     public var handedOff: UInt64 = 0
-    public var arpAnswered: UInt64 = 0
-    public var arpRequested: UInt64 = 0
     public init() {}
 }
 

@@ -22,8 +22,8 @@ public final class TCPSplicer: MicroStack {
     public private(set) var counters = SplicerCounters()
     /// Where emitted frames go until the port sends them.
     public let outbox: FrameOutbox
-    /// Addresses of backends (and clients), learnt from ARP.
-    public let neighbours = NeighbourTable()
+    /// The data path's ARP: backends' Ethernet addresses, asked for when unknown.
+    public weak var neighbours: (any Neighbours)?
     /// Read for keys and flow IDs; changed only through `slots`.
     private let flows: FlowTable
     /// The data path, which opens and ends the backend legs' flows.
@@ -242,7 +242,7 @@ public final class TCPSplicer: MicroStack {
                 return .consumed
             }
             guard flags.contains([.syn, .ack]), headers.acknowledgment == splices[index].clientISN &+ 1 else { return .consumed }
-            if packet.linkType == .ethernet { neighbours.learn(headers.source, at: MACAddress(packet.data, at: 6)) }
+            if packet.linkType == .ethernet { neighbours?.learn(headers.source, at: MACAddress(packet.data, at: 6)) }
             if configuration.services[Int(splices[index].service)].split {
                 handOff(slot, packet: packet, headers: headers)
             } else {
@@ -290,7 +290,7 @@ public final class TCPSplicer: MicroStack {
         splices[Int(leg)] = backendLeg
         splices[index].backendLeg = leg
         splices[index].phase = .connecting
-        if let mac = neighbours[choice.address] {
+        if let mac = neighbours?.mac(of: choice.address) {
             splices[index].backendMAC = mac
             sendSYN(choice.slot)
         } else {
@@ -497,34 +497,21 @@ public final class TCPSplicer: MicroStack {
         counters.packetsRewritten &+= 1
     }
 
-    // MARK: ARP
-
-    /// An ARP frame: a request for a service's address is answered; what it says about
-    /// its sender is learnt (backends waiting for it are then connected). Returns whether
-    /// it was consumed (a request for a service, or a reply to the splicer).
-    public func arp(_ packet: CapturedPacket) -> Bool {
-        guard packet.linkType == .ethernet, let message = ARPMessage(frame: packet.data) else { return false }
-        neighbours.learn(message.senderAddress, at: message.senderMAC)
-        if !resolving.isEmpty { connectResolved(message.senderAddress, arrivedFromClientSide: false) }
-        if message.operation == ARPMessage.request,
-           let service = configuration.services.first(where: { $0.address == message.targetAddress }) {
-            let reply = ARPMessage(operation: ARPMessage.reply, senderMAC: service.mac, senderAddress: service.address,
-                                   targetMAC: message.senderMAC, targetAddress: message.senderAddress)
-            if outbox.emit(.back, { reply.write(into: $0) }) { counters.arpAnswered &+= 1 }
-            return true
-        }
-        return message.operation == ARPMessage.reply && configuration.services.contains { $0.mac == message.targetMAC }
-    }
+    // MARK: Backends' addresses
 
     private func askARP(for address: IPAddress, service: Int) {
         let owner = configuration.services[service]
-        let request = ARPMessage(operation: ARPMessage.request, senderMAC: owner.mac, senderAddress: owner.address,
-                                 targetMAC: .zero, targetAddress: address)
-        if outbox.emit(packetFromClientSide ? .onward : .back, { request.write(into: $0) }) { counters.arpRequested &+= 1 }
+        neighbours?.ask(for: address, from: owner.address, mac: owner.mac, egress: packetFromClientSide ? .onward : .back)
+    }
+
+    /// The data path learnt where `address` is (from an ARP frame): backends waiting for it
+    /// are connected.
+    public func addressResolved(_ address: IPAddress) {
+        if !resolving.isEmpty { connectResolved(address, arrivedFromClientSide: false) }
     }
 
     private func connectResolved(_ address: IPAddress, arrivedFromClientSide: Bool) {
-        guard let mac = neighbours[address] else { return }
+        guard let mac = neighbours?.mac(of: address) else { return }
         packetFromClientSide = arrivedFromClientSide
         var remaining = 0
         for slot in resolving {

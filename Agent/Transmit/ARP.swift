@@ -79,3 +79,15 @@ public final class NeighbourTable {
 
     public var count: Int { entries.count }
 }
+
+/// Link-layer neighbours as a μStack asks for them. The data path keeps them: it answers
+/// ARP for the addresses its stacks own and learns every sender; a stack that needs an
+/// address's Ethernet address looks it up or asks, and never reads ARP frames itself.
+public protocol Neighbours: AnyObject {
+    /// The Ethernet address of `address`, when known.
+    func mac(of address: IPAddress) -> MACAddress?
+    /// Records a sender seen in an IP frame.
+    func learn(_ address: IPAddress, at mac: MACAddress)
+    /// Asks who has `address`, from an address a stack owns, leaving by `egress`.
+    func ask(for address: IPAddress, from owner: IPAddress, mac ownerMAC: MACAddress, egress: Egress)
+}
