@@ -63,6 +63,9 @@ public final class DataPath {
     public let splitProxy: TCPSplitProxy?
     /// ARP for the addresses stacks own and need (nil when no stack owns one).
     public let arp: ARPResponder?
+    /// Whether a stack that takes decisions runs (the Splicer, the Split Proxy): read per
+    /// packet by the later stages, which skip their calls for such stacks otherwise.
+    public let runsActiveStacks: Bool
     /// Frames the stages emitted while processing the last packet, for the port to send.
     public let outbox = FrameOutbox()
     /// Whether the last packet's stack took it (it must not be forwarded as it is).
@@ -96,6 +99,7 @@ public final class DataPath {
         splitProxy = selector.stacks.contains(.tcpSplitProxy)
             ? TCPSplitProxy(configuration: configuration.splitProxy, flowCapacity: configuration.flowTable.capacity, outbox: outbox)
             : nil
+        runsActiveStacks = splicer != nil || splitProxy != nil
         let owned = (splicer?.configuration.services ?? []).map { (address: $0.address, mac: $0.mac) }
         arp = owned.isEmpty ? nil : ARPResponder(owned: owned, outbox: outbox)
         endedFlows.reserveCapacity(16)
@@ -345,7 +349,8 @@ public final class DataPath {
 
     /// Carries out what the NFs decided about the packet just processed: the Splicer's request answered, connected or
     /// refused; the Split Proxy's staged bytes committed with the NFs' edits; a reject
-    /// answered. The chain resets the decision before its next packet.
+    /// answered. The chain resets the decision before its next packet. (Needed only with
+    /// `runsActiveStacks` or a reject: callers skip it otherwise.)
     @inline(__always)
     public func apply(_ decision: inout StackDecision, to packet: CapturedPacket, disposition: PacketDisposition) {
         // Only the Splicer and the Split Proxy take decisions beyond a reject: a data path

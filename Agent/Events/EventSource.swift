@@ -86,11 +86,11 @@ public final class EventSource {
     public func collect(_ dataPath: DataPath, packet: CapturedPacket, disposition: PacketDisposition) {
         reset()
         guard case let .flow(slot, fromClient) = disposition else {
-            endedFlows(dataPath, timestamp: packet.timestamp, current: 0)
+            if !dataPath.endedFlows.isEmpty { endedFlows(dataPath, timestamp: packet.timestamp, current: 0) }
             return
         }
         let flowID = dataPath.flows.flowID(slot)
-        endedFlows(dataPath, timestamp: packet.timestamp, current: flowID)
+        if !dataPath.endedFlows.isEmpty { endedFlows(dataPath, timestamp: packet.timestamp, current: flowID) }
         let headers = dataPath.headers
         let sender: FlowSide = fromClient ? .client : .server
         let isTCP = headers.pointee.isTCP
@@ -123,6 +123,34 @@ public final class EventSource {
             appEvents(appLayer.finish(slot: slot, flowID: flowID), appLayer, timestamp: packet.timestamp, packet: packet.data,
                       headers: headers)
         }
+        if dataPath.runsActiveStacks { activeStackEvents(dataPath, packet: packet, headers: headers) }
+        if !dataPath.anomalies.isEmpty, wants(.decoderAnomaly) {
+            append(Event(type: .decoderAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
+                         packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(dataPath.anomalies.rawValue))))
+        }
+        if let anomalies = dataPath.tcpResult?.anomalies, !anomalies.isEmpty, wants(.streamAnomaly) {
+            append(Event(type: .streamAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
+                         packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(anomalies.rawValue))))
+        }
+        if wants(.dataReady) || feedsAppLayer {
+            let state = dataPath.tcpState(slot)
+            for chunk in dataPath.chunks where chunk.flowID == flowID {
+                let added = feedsAppLayer ? stream(chunk, serverPort: dataPath.flows.key(slot).serverPort) : 0..<0
+                if wants(.dataReady) {
+                    append(dataEvent(chunk, state: state, dataPath: dataPath, timestamp: packet.timestamp,
+                                     packet: packet.data, headers: headers, records: added))
+                }
+                if !added.isEmpty {
+                    appEvents(added, appLayer.unsafelyUnwrapped, timestamp: packet.timestamp, packet: packet.data, headers: headers)
+                }
+            }
+        }
+    }
+
+    /// The Splicer's request (`FLOW_REQ`) and the Split Proxy's staged bytes (`BYTESTREAM`),
+    /// for data paths that run them; out of line, so other data paths pay one test a packet.
+    @inline(never)
+    private func activeStackEvents(_ dataPath: DataPath, packet: CapturedPacket, headers: UnsafeMutablePointer<PacketHeaders>) {
         if let request = dataPath.pendingRequest {
             // Always built: without an NF's answer the splicer refuses the client.
             let requestFlow = dataPath.flows.flowID(request.slot)
@@ -148,27 +176,6 @@ public final class EventSource {
                              timestamp: packet.timestamp, packet: packet.data, headers: headers,
                              data: chunk.bytes.baseAddress, dataOffset: chunk.offset, dataLength: chunk.bytes.count,
                              detail: EventDetail(index: Int32(index), value: chunk.final ? 1 : 0)))
-            }
-        }
-        if !dataPath.anomalies.isEmpty, wants(.decoderAnomaly) {
-            append(Event(type: .decoderAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
-                         packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(dataPath.anomalies.rawValue))))
-        }
-        if let anomalies = dataPath.tcpResult?.anomalies, !anomalies.isEmpty, wants(.streamAnomaly) {
-            append(Event(type: .streamAnomaly, side: sender, cause: sender, slot: slot, flowID: flowID, timestamp: packet.timestamp,
-                         packet: packet.data, headers: headers, detail: EventDetail(value: UInt64(anomalies.rawValue))))
-        }
-        if wants(.dataReady) || feedsAppLayer {
-            let state = dataPath.tcpState(slot)
-            for chunk in dataPath.chunks where chunk.flowID == flowID {
-                let added = feedsAppLayer ? stream(chunk, serverPort: dataPath.flows.key(slot).serverPort) : 0..<0
-                if wants(.dataReady) {
-                    append(dataEvent(chunk, state: state, dataPath: dataPath, timestamp: packet.timestamp,
-                                     packet: packet.data, headers: headers, records: added))
-                }
-                if !added.isEmpty {
-                    appEvents(added, appLayer.unsafelyUnwrapped, timestamp: packet.timestamp, packet: packet.data, headers: headers)
-                }
             }
         }
     }

@@ -32,7 +32,9 @@ public final class Pipeline {
         source.collect(dataPath, packet: dataPath.reassembledPacket ?? packet, disposition: disposition)
         var verdict = chain.run(source.events)
         // The stack's part after the NFs: what they decided, carried out by the data path.
-        dataPath.apply(&chain.decision, to: packet, disposition: disposition)
+        if dataPath.runsActiveStacks || chain.decision.reject {
+            dataPath.apply(&chain.decision, to: packet, disposition: disposition)
+        }
         if dataPath.consumed, verdict == .forward { verdict = .consumed }
         switch verdict {
         case .drop: dropped &+= 1
